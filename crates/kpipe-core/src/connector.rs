@@ -1,0 +1,55 @@
+//! How a connector is found by its `type` and built from its configuration table.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::ConfigError;
+use crate::source::{DynSource, Source};
+
+/// What a connector may know while it is being built.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The configured source name (`[sources.<name>]`).
+    pub source_name: String,
+    /// The directory of the configuration file; relative paths are resolved against it.
+    pub config_dir: PathBuf,
+}
+
+type BuildFn = fn(toml::Table, &BuildContext) -> Result<Box<dyn DynSource>, ConfigError>;
+
+/// Registration entry of a connector: its `type` and how to build it.
+#[derive(Clone, Copy)]
+pub struct ConnectorFactory {
+    /// The `type` value.
+    pub kind: &'static str,
+    /// What it pulls.
+    pub description: &'static str,
+    build: BuildFn,
+}
+
+impl ConnectorFactory {
+    /// The factory of source `S`: the one line a connector crate exports.
+    pub fn of<S: Source>() -> ConnectorFactory {
+        ConnectorFactory { kind: S::KIND, description: S::DESCRIPTION, build: build_erased::<S> }
+    }
+
+    /// Reads `table` (a `[sources.<name>]` table without `type`) into the connector's typed
+    /// configuration and builds the source. Errors carry the key path inside `table`.
+    pub fn build(&self, table: toml::Table, cx: &BuildContext) -> Result<Box<dyn DynSource>, ConfigError> {
+        (self.build)(table, cx)
+    }
+}
+
+impl fmt::Debug for ConnectorFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectorFactory").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+fn build_erased<S: Source>(table: toml::Table, cx: &BuildContext) -> Result<Box<dyn DynSource>, ConfigError> {
+    let config: S::Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::new(path, e.into_inner().to_string())
+    })?;
+    Ok(Box::new(S::build(config, cx)?))
+}

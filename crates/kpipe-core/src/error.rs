@@ -1,0 +1,208 @@
+//! Errors the runtime can act on.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What kind of failure a source hit, so that the runtime can decide what to do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration is wrong; nothing will work until a person fixes it.
+    Config,
+    /// Credentials were refused or could not be obtained.
+    Auth,
+    /// A passing failure (network, 5xx) that outlived its retries.
+    Transient,
+    /// The platform's daily or hourly quota is used up until the given time; what was pulled so
+    /// far stays valid.
+    QuotaExhausted {
+        /// When the quota resets, if the platform said.
+        reset_at: Option<DateTime<Utc>>,
+    },
+    /// The platform sent something the connector cannot read at all.
+    Data,
+    /// A local file could not be read or written.
+    Io,
+    /// The run was cancelled (the sink stopped accepting rows, or shutdown).
+    Cancelled,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Config => f.write_str("configuration"),
+            ErrorKind::Auth => f.write_str("authentication"),
+            ErrorKind::Transient => f.write_str("transient"),
+            ErrorKind::QuotaExhausted { reset_at: Some(t) } => write!(f, "quota exhausted until {t}"),
+            ErrorKind::QuotaExhausted { reset_at: None } => f.write_str("quota exhausted"),
+            ErrorKind::Data => f.write_str("data"),
+            ErrorKind::Io => f.write_str("i/o"),
+            ErrorKind::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// A failure of a source as a whole (a bad record is quarantined instead).
+#[derive(Debug)]
+pub struct SourceError {
+    kind: ErrorKind,
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl SourceError {
+    /// An error of `kind` described by `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> SourceError {
+        SourceError { kind, message: message.into(), source: None }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> SourceError {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// A configuration problem found at run time (a glob that matches nothing, say).
+    pub fn config(message: impl Into<String>) -> SourceError {
+        SourceError::new(ErrorKind::Config, message)
+    }
+
+    /// Input that cannot be read at all.
+    pub fn data(message: impl Into<String>) -> SourceError {
+        SourceError::new(ErrorKind::Data, message)
+    }
+
+    /// A local file that could not be read.
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> SourceError {
+        let path = path.into();
+        SourceError::new(ErrorKind::Io, format!("cannot read {}", path.display())).with_source(error)
+    }
+
+    /// The pipeline no longer accepts rows.
+    pub fn cancelled() -> SourceError {
+        SourceError::new(ErrorKind::Cancelled, "the pipeline stopped accepting rows")
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message without its causes.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for SourceError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// A configuration value that is wrong, with the key path that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Dotted key path, relative to the table being read (`account_ids[2]`).
+    pub path: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError { path: path.into(), message: message.into() }
+    }
+
+    /// The same error seen from an enclosing table called `prefix`.
+    pub fn within(self, prefix: &str) -> ConfigError {
+        let path = if self.path.is_empty() || self.path == "." {
+            prefix.to_owned()
+        } else if self.path.starts_with('[') {
+            format!("{prefix}{}", self.path)
+        } else {
+            format!("{prefix}.{}", self.path)
+        };
+        ConfigError { path, message: self.message }
+    }
+}
+
+/// A sink could not write or commit.
+#[derive(Debug)]
+pub struct SinkError {
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl SinkError {
+    /// An error described by `message`.
+    pub fn new(message: impl Into<String>) -> SinkError {
+        SinkError { message: message.into(), source: None }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> SinkError {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for SinkError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Writes an error with its chain of causes on one line: `a: b: c`.
+#[derive(Debug)]
+pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_read_on_one_line() {
+        let e = SourceError::io("/x/y.csv", std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert_eq!(ErrorChain(&e).to_string(), "cannot read /x/y.csv: gone");
+    }
+
+    #[test]
+    fn paths_nest() {
+        assert_eq!(ConfigError::new("kind", "bad").within("sources.crm").path, "sources.crm.kind");
+        assert_eq!(ConfigError::new("[2]", "bad").within("ids").path, "ids[2]");
+        assert_eq!(ConfigError::new(".", "bad").within("sources.crm").path, "sources.crm");
+    }
+}

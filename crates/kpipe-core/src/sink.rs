@@ -1,0 +1,54 @@
+//! Where rows end up.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::SinkError;
+use crate::record::MetricBatch;
+use crate::window::DateWindow;
+
+/// What one source's pull writes: the partitions of `window` for `source`.
+#[derive(Debug, Clone)]
+pub struct SinkTarget {
+    /// The configured source name.
+    pub source: String,
+    /// The days the pull covers; a commit replaces exactly these days of this source.
+    pub window: DateWindow,
+    /// Lineage: the run.
+    pub run_id: String,
+    /// Lineage: when the pull started.
+    pub pulled_at: DateTime<Utc>,
+}
+
+/// A destination for metric rows.
+pub trait Sink: Send + Sync {
+    /// Starts writing one source's window. Nothing is visible to readers before
+    /// [`SinkWriter::commit`].
+    fn open(&self, target: SinkTarget) -> Result<Box<dyn SinkWriter>, SinkError>;
+}
+
+/// One source's window being written.
+pub trait SinkWriter: Send {
+    /// Writes rows; all of them must lie in the target window.
+    fn write(&mut self, batch: &MetricBatch) -> Result<(), SinkError>;
+
+    /// Makes what was written visible, replacing the window's previous data.
+    fn commit(self: Box<Self>) -> Result<CommitStats, SinkError>;
+
+    /// Throws away what was written; the previous data stays as it was.
+    fn abort(self: Box<Self>) -> Result<(), SinkError>;
+}
+
+/// What a commit changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CommitStats {
+    /// Rows now visible for the window.
+    pub rows: u64,
+    /// Day partitions written (new or replaced).
+    pub partitions_written: usize,
+    /// Day partitions removed because the pull found no rows for those days.
+    pub partitions_removed: usize,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
