@@ -1,0 +1,212 @@
+//! One source's window being written: a Parquet file per day, staged and then renamed into
+//! place.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use kpipe_core::{CommitStats, MetricBatch, SinkError, SinkTarget, SinkWriter};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+use crate::ParquetSinkOptions;
+use crate::columns::{ColumnBuilders, Lineage};
+use crate::layout::{self, PART_FILE};
+use crate::schema::metric_schema;
+
+struct Partition {
+    builders: ColumnBuilders,
+    writer: ArrowWriter<File>,
+    staged: PathBuf,
+    rows: u64,
+}
+
+pub(crate) struct PartitionedWriter {
+    target: SinkTarget,
+    lineage: Lineage,
+    options: ParquetSinkOptions,
+    props: WriterProperties,
+    staging_dir: PathBuf,
+    source_dir: PathBuf,
+    partitions: BTreeMap<NaiveDate, Partition>,
+    pending_rows: usize,
+    done: bool,
+}
+
+fn io_error(what: &str, path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
+    SinkError::new(format!("cannot {what} {}", path.display())).with_source(e)
+}
+
+impl PartitionedWriter {
+    pub fn open(
+        output: &Path,
+        target: SinkTarget,
+        options: ParquetSinkOptions,
+        props: WriterProperties,
+    ) -> Result<PartitionedWriter, SinkError> {
+        let staging_dir = layout::staging_dir(output, &target.run_id, &target.source);
+        layout::remove_stale_staging(output, &target.run_id, &target.source)
+            .map_err(|e| io_error("clean up", &layout::staging_root(output), e))?;
+        fs::create_dir_all(&staging_dir).map_err(|e| io_error("create", &staging_dir, e))?;
+        Ok(PartitionedWriter {
+            lineage: Lineage::new(&target.source, &target.run_id, target.pulled_at),
+            source_dir: layout::source_dir(output, &target.source),
+            target,
+            options,
+            props,
+            staging_dir,
+            partitions: BTreeMap::new(),
+            pending_rows: 0,
+            done: false,
+        })
+    }
+
+    fn partition(&mut self, date: NaiveDate) -> Result<&mut Partition, SinkError> {
+        if !self.partitions.contains_key(&date) {
+            let staged = self.staging_dir.join(layout::partition_name(date));
+            let file = File::create(&staged).map_err(|e| io_error("create", &staged, e))?;
+            let writer = ArrowWriter::try_new(file, metric_schema(), Some(self.props.clone()))
+                .map_err(|e| io_error("start", &staged, e))?;
+            let builders = ColumnBuilders::new(date, self.options.chunk_rows);
+            self.partitions.insert(date, Partition { builders, writer, staged, rows: 0 });
+        }
+        self.partitions.get_mut(&date).ok_or_else(|| SinkError::new("partition vanished"))
+    }
+
+    fn write_pending(part: &mut Partition, lineage: &Lineage) -> Result<usize, SinkError> {
+        let n = part.builders.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let batch = part.builders.finish(lineage).map_err(|e| io_error("encode", &part.staged, e))?;
+        part.writer.write(&batch).map_err(|e| io_error("write", &part.staged, e))?;
+        part.rows += n as u64;
+        Ok(n)
+    }
+
+    /// Keeps memory bounded whatever the number of rows: pending rows are encoded once there
+    /// are enough of them, and row groups are cut early when the open ones grow too large.
+    fn bound_memory(&mut self) -> Result<(), SinkError> {
+        if self.pending_rows > self.options.max_pending_rows {
+            for part in self.partitions.values_mut() {
+                self.pending_rows -= Self::write_pending(part, &self.lineage)?;
+            }
+        }
+        let mut buffered: usize = self.partitions.values().map(|p| p.writer.memory_size()).sum();
+        if buffered > self.options.max_buffered_bytes {
+            let mut by_size: Vec<(usize, NaiveDate)> =
+                self.partitions.iter().map(|(d, p)| (p.writer.memory_size(), *d)).collect();
+            by_size.sort_unstable_by(|a, b| b.cmp(a));
+            for (size, date) in by_size {
+                if buffered <= self.options.max_buffered_bytes / 2 {
+                    break;
+                }
+                if let Some(part) = self.partitions.get_mut(&date) {
+                    part.writer.flush().map_err(|e| io_error("write", &part.staged, e))?;
+                    buffered -= size;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn discard_staging(&mut self) -> std::io::Result<()> {
+        self.done = true;
+        self.partitions.clear();
+        match fs::remove_dir_all(&self.staging_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        if let Some(run_dir) = self.staging_dir.parent() {
+            // Only succeeds once every source of the run is done with it.
+            let _ = fs::remove_dir(run_dir);
+        }
+        Ok(())
+    }
+}
+
+impl SinkWriter for PartitionedWriter {
+    fn write(&mut self, batch: &MetricBatch) -> Result<(), SinkError> {
+        let chunk_rows = self.options.chunk_rows;
+        for row in &batch.rows {
+            if !self.target.window.contains(row.date) {
+                return Err(SinkError::new(format!(
+                    "row dated {} is outside the window {} of source `{}`",
+                    row.date, self.target.window, self.target.source
+                )));
+            }
+            let lineage = self.lineage.clone();
+            let part = self.partition(row.date)?;
+            part.builders.push(row);
+            let full = part.builders.len() >= chunk_rows;
+            if full {
+                Self::write_pending(part, &lineage)?;
+            }
+            self.pending_rows = if full { self.pending_rows + 1 - chunk_rows } else { self.pending_rows + 1 };
+        }
+        self.bound_memory()
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<CommitStats, SinkError> {
+        let mut stats = CommitStats::default();
+        let mut staged = Vec::with_capacity(self.partitions.len());
+        for (date, mut part) in std::mem::take(&mut self.partitions) {
+            Self::write_pending(&mut part, &self.lineage)?;
+            part.writer.finish().map_err(|e| io_error("finish", &part.staged, e))?;
+            part.writer.inner().sync_all().map_err(|e| io_error("sync", &part.staged, e))?;
+            stats.rows += part.rows;
+            staged.push((date, part.staged));
+        }
+        fs::create_dir_all(&self.source_dir).map_err(|e| io_error("create", &self.source_dir, e))?;
+        for (date, file) in &staged {
+            let dir = self.source_dir.join(layout::partition_dir_name(*date));
+            let created = !dir.exists();
+            fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
+            let target = dir.join(PART_FILE);
+            // The one step readers can observe: the old file is replaced by the complete new one.
+            fs::rename(file, &target).map_err(|e| io_error("publish", &target, e))?;
+            layout::sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))?;
+            if created {
+                layout::sync_dir(&self.source_dir).map_err(|e| io_error("sync", &self.source_dir, e))?;
+            }
+            layout::remove_other_parts(&dir).map_err(|e| io_error("clean up", &dir, e))?;
+            stats.files.push(target);
+        }
+        stats.partitions_written = staged.len();
+        let written: std::collections::BTreeSet<NaiveDate> = staged.iter().map(|(d, _)| *d).collect();
+        for (date, dir) in layout::existing_partitions(&self.source_dir)
+            .map_err(|e| io_error("list", &self.source_dir, e))?
+        {
+            if self.target.window.contains(date) && !written.contains(&date) {
+                // The pull found nothing for this day: the day's old rows are no longer true.
+                fs::remove_dir_all(&dir).map_err(|e| io_error("remove", &dir, e))?;
+                stats.partitions_removed += 1;
+            }
+        }
+        layout::sync_dir(&self.source_dir).map_err(|e| io_error("sync", &self.source_dir, e))?;
+        self.discard_staging().map_err(|e| io_error("clean up", &self.staging_dir, e))?;
+        tracing::debug!(
+            source = %self.target.source,
+            rows = stats.rows,
+            partitions_written = stats.partitions_written,
+            partitions_removed = stats.partitions_removed,
+            "committed"
+        );
+        Ok(stats)
+    }
+
+    fn abort(mut self: Box<Self>) -> Result<(), SinkError> {
+        let dir = self.staging_dir.clone();
+        self.discard_staging().map_err(|e| io_error("clean up", &dir, e))
+    }
+}
+
+impl Drop for PartitionedWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            // Neither committed nor aborted (a panic upstream): leave the published data alone.
+            let _ = self.discard_staging();
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The sink's contract: every value round-trips, a re-run replaces its window, nothing partial is
+//! ever visible.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kpipe_core::{
+    Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricBatch, MetricName, MetricRow, Sink, SinkTarget, Unit,
+};
+use kpipe_sink_parquet::layout::{PART_FILE, source_dir};
+use kpipe_sink_parquet::read::{parquet_files, read_dir};
+use kpipe_sink_parquet::{ParquetSink, ParquetSinkOptions};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+fn target(source: &str, from: &str, to: &str, run: &str) -> SinkTarget {
+    SinkTarget {
+        source: source.into(),
+        window: DateWindow::new(day(from), day(to)).expect("window"),
+        run_id: run.into(),
+        pulled_at: DateTime::<Utc>::from_timestamp_micros(1_764_000_000_123_456).expect("ts"),
+    }
+}
+
+fn row(date: &str, entity: &str, metric: MetricName, value: &str, currency: Option<&str>) -> MetricRow {
+    MetricRow {
+        platform: "linkedin".into(),
+        account_id: "508000000".into(),
+        level: "campaign".into(),
+        entity_id: Label::new(entity),
+        entity_name: Some(Label::new(&format!("Campaign {entity}"))),
+        date: day(date),
+        dimensions: Dimensions { country: Some("DE".into()), device: Some("mobile".into()), ..Default::default() },
+        metric,
+        value: value.parse::<Decimal>().expect("decimal"),
+        currency: currency.and_then(Currency::parse),
+    }
+}
+
+fn sample() -> Vec<MetricRow> {
+    vec![
+        row("2026-03-01", "1", Metric::Spend.into(), "24.457317520310493", Some("EUR")),
+        row("2026-03-01", "1", Metric::Spend.into(), "-2E-18", Some("EUR")),
+        row("2026-03-02", "2", Metric::Impressions.into(), "1500", None),
+        row(
+            "2026-03-03",
+            "2",
+            MetricName::extra("linkedin", "card_clicks", Unit::Count).expect("extra"),
+            "7",
+            None,
+        ),
+        MetricRow { entity_name: None, dimensions: Dimensions::default(), ..row("2026-03-03", "3", Metric::Reach.into(), "99", None) },
+    ]
+}
+
+fn write(sink: &ParquetSink, t: SinkTarget, rows: Vec<MetricRow>) -> kpipe_core::CommitStats {
+    let mut w = sink.open(t).expect("open");
+    w.write(&MetricBatch::new(rows)).expect("write");
+    w.commit().expect("commit")
+}
+
+fn sorted(mut rows: Vec<MetricRow>) -> Vec<String> {
+    let mut out: Vec<String> = rows.drain(..).map(|r| format!("{r:?}")).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_value_round_trips() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path());
+    let stats = write(&sink, target("li", "2026-03-01", "2026-03-03", "run-1"), sample());
+    assert_eq!((stats.rows, stats.partitions_written, stats.partitions_removed), (5, 3, 0));
+
+    let stored = read_dir(dir.path()).expect("read");
+    assert_eq!(sorted(stored.iter().map(|s| s.row.clone()).collect()), sorted(sample()));
+    for s in &stored {
+        assert_eq!(s.source, "li");
+        assert_eq!(s.run_id, "run-1");
+        assert_eq!(s.pulled_at.timestamp_micros(), 1_764_000_000_123_456);
+    }
+    let spend: Vec<String> =
+        stored.iter().filter(|s| s.row.metric.as_str() == "spend").map(|s| s.row.value.to_string()).collect();
+    assert!(spend.contains(&"24.457317520310493".to_owned()));
+    assert!(spend.contains(&"-0.000000000000000002".to_owned()));
+
+    let files = parquet_files(&dir.path().join("metrics")).expect("list");
+    let expected: Vec<_> = ["2026-03-01", "2026-03-02", "2026-03-03"]
+        .iter()
+        .map(|d| source_dir(dir.path(), "li").join(format!("date={d}")).join(PART_FILE))
+        .collect();
+    assert_eq!(files, expected);
+}
+
+#[test]
+fn files_are_zstd_with_statistics_and_every_column() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path());
+    write(&sink, target("li", "2026-03-01", "2026-03-03", "r"), sample());
+    let file = source_dir(dir.path(), "li").join("date=2026-03-02").join(PART_FILE);
+    let reader = SerializedFileReader::new(std::fs::File::open(file).expect("open")).expect("parquet");
+    let meta = reader.metadata();
+    assert_eq!(meta.file_metadata().schema_descr().num_columns(), 21);
+    let rg = meta.row_group(0);
+    for col in rg.columns() {
+        assert_eq!(col.compression(), parquet::basic::Compression::ZSTD(Default::default()));
+        assert!(col.statistics().is_some(), "{} has no statistics", col.column_path());
+    }
+    let kv = meta.file_metadata().key_value_metadata().expect("kv");
+    assert!(kv.iter().any(|k| k.key == "kpipe.schema_version"));
+}
+
+#[test]
+fn rerunning_a_window_replaces_it_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path());
+    write(&sink, target("li", "2026-03-01", "2026-03-03", "run-1"), sample());
+    write(&sink, target("li", "2026-03-01", "2026-03-03", "run-2"), sample());
+    let stored = read_dir(dir.path()).expect("read");
+    assert_eq!(stored.len(), 5);
+    assert!(stored.iter().all(|s| s.run_id == "run-2"));
+
+    // A re-pull of 03-02..03-03 that finds nothing on 03-03 removes that day and keeps 03-01.
+    let stats = write(
+        &sink,
+        target("li", "2026-03-02", "2026-03-03", "run-3"),
+        vec![row("2026-03-02", "2", Metric::Impressions.into(), "1600", None)],
+    );
+    assert_eq!((stats.partitions_written, stats.partitions_removed), (1, 1));
+    let mut got: Vec<(String, String, String)> = read_dir(dir.path())
+        .expect("read")
+        .into_iter()
+        .map(|s| (s.row.date.to_string(), s.row.metric.to_string(), s.row.value.to_string()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("2026-03-01".into(), "spend".into(), "-0.000000000000000002".into()),
+            ("2026-03-01".into(), "spend".into(), "24.457317520310493".into()),
+            ("2026-03-02".into(), "impressions".into(), "1600".into()),
+        ]
+    );
+}
+
+#[test]
+fn other_sources_are_left_alone() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path());
+    write(&sink, target("li", "2026-03-01", "2026-03-03", "r1"), sample());
+    write(&sink, target("fb", "2026-03-01", "2026-03-03", "r2"), vec![]);
+    assert_eq!(read_dir(dir.path()).expect("read").len(), 5);
+}
+
+#[test]
+fn nothing_is_visible_before_commit_and_abort_keeps_the_old_data() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path());
+    write(&sink, target("li", "2026-03-01", "2026-03-03", "r1"), sample());
+    let before = read_dir(dir.path()).expect("read");
+
+    let mut w = sink.open(target("li", "2026-03-01", "2026-03-03", "r2")).expect("open");
+    w.write(&MetricBatch::new(vec![row("2026-03-02", "9", Metric::Clicks.into(), "1", None)])).expect("write");
+    assert_eq!(read_dir(dir.path()).expect("read"), before, "uncommitted rows are visible");
+    w.abort().expect("abort");
+    assert_eq!(read_dir(dir.path()).expect("read"), before);
+
+    // A writer dropped mid-way (a crash of the caller) leaves no trace either.
+    let mut w = sink.open(target("li", "2026-03-01", "2026-03-03", "r3")).expect("open");
+    w.write(&MetricBatch::new(sample())).expect("write");
+    drop(w);
+    assert_eq!(read_dir(dir.path()).expect("read"), before);
+    assert!(!dir.path().join(".staging").join("r3").exists());
+}
+
+#[test]
+fn files_staged_by_a_killed_run_are_cleaned_up() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let stale = dir.path().join(".staging/old-run/source=li");
+    std::fs::create_dir_all(&stale).expect("mkdir");
+    std::fs::write(stale.join("date=2026-03-01.parquet"), b"PAR1 half a file").expect("write");
+    let sink = ParquetSink::new(dir.path());
+    write(&sink, target("li", "2026-03-01", "2026-03-03", "r1"), sample());
+    assert!(!dir.path().join(".staging/old-run").exists());
+    assert_eq!(read_dir(dir.path()).expect("read").len(), 5);
+}
+
+#[test]
+fn rows_outside_the_window_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path());
+    let mut w = sink.open(target("li", "2026-03-02", "2026-03-02", "r1")).expect("open");
+    let err = w.write(&MetricBatch::new(sample())).expect_err("outside");
+    assert!(err.to_string().contains("outside the window"), "{err}");
+}
+
+#[test]
+fn many_rows_across_many_days_with_small_buffers() {
+    // Tiny limits force every memory-bounding path: chunk encoding, pending flushes, early cuts.
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path()).with_options(ParquetSinkOptions {
+        chunk_rows: 7,
+        max_pending_rows: 50,
+        max_buffered_bytes: 4096,
+        max_row_group_rows: 100,
+        ..Default::default()
+    });
+    let mut w = sink.open(target("li", "2026-03-01", "2026-03-28", "r1")).expect("open");
+    let mut expected = 0u64;
+    for b in 0..20 {
+        let rows: Vec<MetricRow> = (0..300)
+            .map(|i| {
+                let d = format!("2026-03-{:02}", 1 + (i * 7 + b) % 28);
+                row(&d, &format!("{b}-{i}"), Metric::Clicks.into(), &i.to_string(), None)
+            })
+            .collect();
+        expected += rows.len() as u64;
+        w.write(&MetricBatch::new(rows)).expect("write");
+    }
+    let stats = w.commit().expect("commit");
+    assert_eq!(stats.rows, expected);
+    let stored = read_dir(dir.path()).expect("read");
+    assert_eq!(stored.len() as u64, expected);
+    let total: i128 = stored.iter().map(|s| s.row.value.units()).sum();
+    assert_eq!(total, 20 * (0..300).sum::<i128>() * 1_000_000_000_000_000_000);
+}
