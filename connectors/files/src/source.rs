@@ -1,0 +1,211 @@
+//! The files source: finds the files, reads them line by line, emits rows and quarantines what
+//! cannot be read.
+
+use std::path::{Path, PathBuf};
+
+use kpipe_core::{
+    BuildContext, ConfigError, Emitter, Label, MetricRow, PullRequest, Source, SourceError, StreamInfo,
+    is_identifier,
+};
+
+use crate::config::{FileKind, FilesConfig};
+use crate::metrics::MetricLines;
+use crate::reader::{Header, bad_line, csv_reader, matching_files, raw_line, read_file};
+use crate::social_selling::SocialSellingLines;
+use crate::survey::SurveyLines;
+
+/// How one file kind turns lines into rows.
+pub(crate) trait LineKind: Send {
+    /// Required and optional columns.
+    fn columns(&self) -> (&'static [&'static str], &'static [&'static str]);
+    /// Called with each file's header before its lines; an error fails the file.
+    fn start_file(&mut self, header: &Header) -> Result<(), String>;
+    /// The rows of one line, or why it cannot be used.
+    fn line(&mut self, fields: &csv::StringRecord, location: &str) -> Result<Vec<MetricRow>, String>;
+    /// Rows that only exist once every file was read (daily aggregates).
+    fn finish(&mut self) -> Vec<MetricRow>;
+}
+
+/// Values that `social_selling` and `survey` rows share.
+#[derive(Debug, Clone)]
+pub(crate) struct RowContext {
+    pub platform: Label,
+    pub account_id: Label,
+    pub entity_id: Label,
+}
+
+/// Reads metrics from CSV files.
+#[derive(Debug)]
+pub struct FilesSource {
+    kind: FileKind,
+    /// The glob with the configuration directory prepended when it was relative.
+    pattern: String,
+    /// The glob as the user wrote it, for messages.
+    shown: String,
+    delimiter: u8,
+    cx: RowContext,
+}
+
+impl FilesSource {
+    fn line_kind(&self) -> Box<dyn LineKind> {
+        match self.kind {
+            FileKind::Metrics => Box::new(MetricLines::default()),
+            FileKind::SocialSelling => Box::new(SocialSellingLines::new(self.cx.clone())),
+            FileKind::Survey => Box::new(SurveyLines::new(self.cx.clone())),
+        }
+    }
+
+    fn stream(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    async fn read_one(&self, path: &Path, kind: &mut dyn LineKind, out: &mut Emitter) -> Result<(), SourceError> {
+        let bytes = read_file(path)?;
+        let mut reader = csv_reader(&bytes, self.delimiter);
+        let mut records = reader.records();
+        let header = match records.next() {
+            None => return Err(SourceError::data(format!("{}: the file is empty; expected a header line", path.display()))),
+            Some(Err(e)) => return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display()))),
+            Some(Ok(h)) => {
+                let (required, optional) = kind.columns();
+                Header::read(path, &h, required, optional)?
+            }
+        };
+        kind.start_file(&header).map_err(|e| SourceError::data(format!("{}: {e}", path.display())))?;
+        for record in records {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    let reason = match e.kind() {
+                        csv::ErrorKind::Utf8 { .. } => "the line is not valid UTF-8".to_owned(),
+                        _ => e.to_string(),
+                    };
+                    out.quarantine(bad_line(self.stream(), path, line, reason, String::new())).await?;
+                    continue;
+                }
+            };
+            let line = record.position().map_or(0, |p| p.line());
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue; // spreadsheets end with blank lines
+            }
+            let location = format!("{}:{line}", path.display());
+            let rows = if record.len() != header.len() {
+                Err(format!("the line has {} fields, the header {}", record.len(), header.len()))
+            } else {
+                kind.line(&record, &location)
+            };
+            match rows {
+                Ok(rows) => out.emit_all(rows).await?,
+                Err(reason) => {
+                    let raw = raw_line(&record, self.delimiter);
+                    out.quarantine(bad_line(self.stream(), path, line, reason, raw)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn files(&self) -> Result<Vec<PathBuf>, SourceError> {
+        matching_files(&self.pattern, &format!("`{}`", self.shown))
+    }
+}
+
+impl Source for FilesSource {
+    type Config = FilesConfig;
+    const KIND: &'static str = "files";
+    const DESCRIPTION: &'static str =
+        "CSV files: metrics in long form, social-selling activity logs, survey answers (NPS, CSAT)";
+
+    fn build(config: FilesConfig, cx: &BuildContext) -> Result<FilesSource, ConfigError> {
+        if config.path.trim().is_empty() {
+            return Err(ConfigError::new("path", "is empty; expected a file name or a glob such as `data/*.csv`"));
+        }
+        let full = if Path::new(&config.path).is_absolute() {
+            PathBuf::from(&config.path)
+        } else {
+            cx.config_dir.join(&config.path)
+        };
+        let pattern = full
+            .to_str()
+            .ok_or_else(|| ConfigError::new("path", "is not valid UTF-8 once joined to the configuration's folder"))?
+            .to_owned();
+        glob::Pattern::new(&pattern).map_err(|e| ConfigError::new("path", format!("is not a valid glob: {e}")))?;
+        let delimiter = match config.delimiter {
+            None => b',',
+            Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => c as u8,
+            Some(c) => return Err(ConfigError::new("delimiter", format!("`{c}` cannot separate fields; expected one ASCII character such as `;`"))),
+        };
+        if config.kind == FileKind::Metrics {
+            for (key, set) in
+                [("platform", config.platform.is_some()), ("account_id", config.account_id.is_some()), ("survey", config.survey.is_some())]
+            {
+                if set {
+                    return Err(ConfigError::new(key, "is not used with kind = \"metrics\": the files carry it per line"));
+                }
+            }
+        }
+        if config.kind != FileKind::Survey && config.survey.is_some() {
+            return Err(ConfigError::new("survey", "is only used with kind = \"survey\""));
+        }
+        let platform = config.platform.clone().unwrap_or_else(|| "files".to_owned());
+        if !is_identifier(&platform) {
+            return Err(ConfigError::new("platform", format!("`{platform}` is not a snake_case name such as `linkedin`")));
+        }
+        let non_empty = |key: &str, v: Option<&String>| -> Result<Label, ConfigError> {
+            match v {
+                Some(v) if v.trim().is_empty() => Err(ConfigError::new(key, "is empty")),
+                Some(v) => Ok(Label::new(v.trim())),
+                None => Ok(Label::new(&cx.source_name)),
+            }
+        };
+        Ok(FilesSource {
+            kind: config.kind,
+            pattern,
+            shown: config.path.clone(),
+            delimiter,
+            cx: RowContext {
+                platform: Label::from(platform),
+                account_id: non_empty("account_id", config.account_id.as_ref())?,
+                entity_id: non_empty("survey", config.survey.as_ref())?,
+            },
+        })
+    }
+
+    fn streams(&self) -> Vec<StreamInfo> {
+        let description = match self.kind {
+            FileKind::Metrics => "metric observations in long form",
+            FileKind::SocialSelling => "social-selling funnel counts per rep and day",
+            FileKind::Survey => "daily survey response counts (NPS groups, CSAT)",
+        };
+        vec![StreamInfo { name: self.stream(), description }]
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let files = self.files()?;
+        let mut kind = self.line_kind();
+        for path in &files {
+            let bytes = read_file(path)?;
+            let mut reader = csv_reader(&bytes, self.delimiter);
+            let header = match reader.records().next() {
+                Some(Ok(h)) => h,
+                Some(Err(e)) => return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display()))),
+                None => return Err(SourceError::data(format!("{}: the file is empty; expected a header line", path.display()))),
+            };
+            let (required, optional) = kind.columns();
+            let header = Header::read(path, &header, required, optional)?;
+            kind.start_file(&header).map_err(|e| SourceError::data(format!("{}: {e}", path.display())))?;
+        }
+        Ok(format!("{} file(s) match `{}`, headers are valid for kind {}", files.len(), self.shown, self.stream()))
+    }
+
+    async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
+        let files = self.files()?;
+        tracing::info!(files = files.len(), window = %request.window, "reading files");
+        let mut kind = self.line_kind();
+        for path in &files {
+            self.read_one(path, kind.as_mut(), out).await?;
+        }
+        out.emit_all(kind.finish()).await
+    }
+}
