@@ -1,5 +1,5 @@
 //! Rows per second written to Parquet and the process's peak memory, for `--rows N` synthetic
-//! metric rows over a 28-day window. Run through `cargo xtask bench sink`.
+//! metric rows over a window of `--days D` days (28 by default). Run through `cargo xtask bench sink`.
 //!
 //! The rows are generated once (a few batches, reused with other values) so that the time
 //! measured is the sink's: column building, encoding, zstd, and the atomic commit.
@@ -10,7 +10,7 @@ use chrono::{Days, NaiveDate, Utc};
 use kpipe_core::{
     Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricBatch, MetricRow, Sink, SinkTarget,
 };
-use kpipe_sink_parquet::ParquetSink;
+use kpipe_sink_parquet::{ParquetSink, ParquetSinkOptions};
 
 const METRICS: [Metric; 10] = [
     Metric::Impressions,
@@ -34,7 +34,7 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-fn batches(start: NaiveDate, n_batches: usize, batch_rows: usize) -> Vec<MetricBatch> {
+fn batches(start: NaiveDate, days: u64, n_batches: usize, batch_rows: usize) -> Vec<MetricBatch> {
     let accounts: Vec<Label> = (0..10).map(|i| Label::new(&format!("50800{i:04}"))).collect();
     let campaigns: Vec<(Label, Label)> = (0..5000)
         .map(|i| (Label::new(&format!("{}", 180_000_000 + i)), Label::new(&format!("Spring campaign {i}"))))
@@ -61,7 +61,7 @@ fn batches(start: NaiveDate, n_batches: usize, batch_rows: usize) -> Vec<MetricB
                         level: "campaign".into(),
                         entity_id: id.clone(),
                         entity_name: Some(name.clone()),
-                        date: start.checked_add_days(Days::new((r >> 32) % 28)).unwrap_or(start),
+                        date: start.checked_add_days(Days::new((r >> 32) % days)).unwrap_or(start),
                         dimensions: Dimensions::default(),
                         metric: metric.into(),
                         value: if money {
@@ -81,24 +81,34 @@ fn batches(start: NaiveDate, n_batches: usize, batch_rows: usize) -> Vec<MetricB
 
 fn main() {
     let mut rows_wanted: u64 = 1_000_000;
+    let mut days: u64 = 28;
+    let mut options = ParquetSinkOptions::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        let mut value = || args.next().and_then(|v| v.parse::<usize>().ok());
         match a.as_str() {
-            "--rows" => rows_wanted = args.next().and_then(|v| v.parse().ok()).unwrap_or(rows_wanted),
+            "--rows" => rows_wanted = value().map_or(rows_wanted, |v| v as u64),
+            "--days" => days = value().map_or(days, |v| (v as u64).max(1)),
+            "--zstd-level" => options.zstd_level = value().map_or(options.zstd_level, |v| v as i32),
+            "--row-group-rows" => options.max_row_group_rows = value().unwrap_or(options.max_row_group_rows),
+            "--max-buffered-mib" => options.max_buffered_bytes = value().map_or(options.max_buffered_bytes, |v| v << 20),
             other => {
-                eprintln!("unknown argument {other}; usage: sink_bench [--rows N]");
+                eprintln!(
+                    "unknown argument {other}; usage: sink_bench [--rows N] [--days D] [--zstd-level L] [--row-group-rows N] \
+                     [--max-buffered-mib M]"
+                );
                 std::process::exit(2);
             }
         }
     }
     let start = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
-    let input = batches(start, 8, 8192);
+    let input = batches(start, days, 8, 8192);
     let rss_input = peak_rss_mib();
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
-    let sink = ParquetSink::new(out.path());
+    let sink = ParquetSink::new(out.path()).with_options(options);
     let target = SinkTarget {
         source: "bench".into(),
-        window: DateWindow::lookback(start.checked_add_days(Days::new(27)).unwrap_or(start), 28),
+        window: DateWindow::lookback(start.checked_add_days(Days::new(days - 1)).unwrap_or(start), days as u32),
         run_id: "bench".into(),
         pulled_at: Utc::now(),
     };
