@@ -1,0 +1,408 @@
+//! The configuration file: one TOML document, secrets from the environment, every mistake
+//! reported with the file and the key path before anything runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use kpipe_core::{BuildContext, ConfigError, DynSource, NaiveDate, is_identifier};
+use serde::Deserialize;
+
+use crate::registry;
+
+/// Keys every `[sources.<name>]` table accepts besides the connector's own.
+const COMMON_SOURCE_KEYS: [&str; 3] = ["type", "enabled", "start_date"];
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineSection {
+    /// Output directory, relative to the configuration file.
+    output: String,
+    /// Days re-pulled by a run without `--from`: platforms revise recent days.
+    #[serde(default = "default_lookback_days")]
+    lookback_days: u32,
+    /// No day before this one is ever pulled.
+    start_date: Option<String>,
+}
+
+fn default_lookback_days() -> u32 {
+    28
+}
+
+/// The settings of a run.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Where the Parquet files go.
+    pub output: PathBuf,
+    /// Days re-pulled by a run without `--from`.
+    pub lookback_days: u32,
+    /// No day before this one is ever pulled.
+    pub start_date: Option<NaiveDate>,
+}
+
+/// One configured source.
+pub struct SourceConfig {
+    /// The name of its table, `[sources.<name>]`.
+    pub name: String,
+    /// Its connector `type`.
+    pub kind: String,
+    /// False to keep it configured but not run.
+    pub enabled: bool,
+    /// No day before this one is pulled for this source.
+    pub start_date: Option<NaiveDate>,
+    /// The built connector.
+    pub source: Box<dyn DynSource>,
+}
+
+impl fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("enabled", &self.enabled)
+            .field("start_date", &self.start_date)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration file, read and checked.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// `[pipeline]`.
+    pub pipeline: PipelineConfig,
+    /// `[sources.*]`, in name order.
+    pub sources: Vec<SourceConfig>,
+}
+
+/// Everything wrong with a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigFileError {
+    /// The file.
+    pub file: PathBuf,
+    /// The problems, each with its key path.
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if e.path.is_empty() {
+                write!(f, "{}: {}", self.file.display(), e.message)?;
+            } else {
+                write!(f, "{}: {}: {}", self.file.display(), e.path, e.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks `path`, taking `${NAME}` values from `env`.
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigFileError> {
+    let fail = |errors: Vec<ConfigError>| ConfigFileError { file: path.to_path_buf(), errors };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(vec![ConfigError::new("", format!("cannot read the configuration file: {e}"))]))?;
+    let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let config_dir = if config_dir.as_os_str().is_empty() { PathBuf::from(".") } else { config_dir };
+    let mut config = parse(&text, &config_dir, env).map_err(fail)?;
+    config.path = path.to_path_buf();
+    Ok(config)
+}
+
+/// Reads and checks a configuration document; relative paths are resolved against
+/// `config_dir`.
+pub fn parse(
+    text: &str,
+    config_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut doc: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| vec![ConfigError::new("", format!("not valid TOML: {}", e.to_string().trim()))])?;
+    let mut secrets = Secrets::default();
+    let mut errors = Vec::new();
+    for (key, value) in doc.iter_mut() {
+        interpolate(value, key, env, &mut secrets, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    for key in doc.keys() {
+        if key != "pipeline" && key != "sources" {
+            errors.push(ConfigError::new(key.clone(), "unknown key; expected `pipeline` or `sources`"));
+        }
+    }
+
+    let pipeline = match doc.remove("pipeline") {
+        None => {
+            errors.push(ConfigError::new("pipeline", "missing; expected a [pipeline] table with at least `output`"));
+            None
+        }
+        Some(value) => match serde_path_to_error::deserialize::<_, PipelineSection>(value) {
+            Err(e) => {
+                errors.push(ConfigError::new(e.path().to_string(), e.inner().to_string()).within("pipeline"));
+                None
+            }
+            Ok(p) => pipeline_config(p, config_dir, &mut errors),
+        },
+    };
+
+    let mut sources = Vec::new();
+    match doc.remove("sources") {
+        None => errors.push(ConfigError::new("sources", "missing; expected at least one [sources.<name>] table")),
+        Some(toml::Value::Table(table)) => {
+            if table.is_empty() {
+                errors.push(ConfigError::new("sources", "empty; expected at least one [sources.<name>] table"));
+            }
+            for (name, value) in table {
+                match source_config(&name, value, config_dir) {
+                    Ok(s) => sources.push(s),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        Some(_) => errors.push(ConfigError::new("sources", "expected a table of [sources.<name>] tables")),
+    }
+
+    match (pipeline, errors.is_empty()) {
+        (Some(pipeline), true) => {
+            sources.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(Config { path: PathBuf::new(), pipeline, sources })
+        }
+        _ => Err(errors.into_iter().map(|e| secrets.redact(e)).collect()),
+    }
+}
+
+fn pipeline_config(p: PipelineSection, config_dir: &Path, errors: &mut Vec<ConfigError>) -> Option<PipelineConfig> {
+    let start_date = match p.start_date.as_deref().map(parse_date) {
+        Some(Err(message)) => {
+            errors.push(ConfigError::new("pipeline.start_date", message));
+            return None;
+        }
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
+    if p.output.trim().is_empty() {
+        errors.push(ConfigError::new("pipeline.output", "is empty; expected a directory such as \"out\""));
+        return None;
+    }
+    if p.lookback_days == 0 || p.lookback_days > 3660 {
+        errors.push(ConfigError::new("pipeline.lookback_days", format!("is {}; expected 1 to 3660 days", p.lookback_days)));
+        return None;
+    }
+    let output = if p.output.trim() == "." { config_dir.to_path_buf() } else { config_dir.join(&p.output) };
+    Some(PipelineConfig { output, lookback_days: p.lookback_days, start_date })
+}
+
+fn source_config(name: &str, value: toml::Value, config_dir: &Path) -> Result<SourceConfig, ConfigError> {
+    let at = format!("sources.{name}");
+    if !is_identifier(name) {
+        return Err(ConfigError::new(
+            at,
+            "source names are snake_case (lower-case letters, digits, `_`): they name output folders",
+        ));
+    }
+    let toml::Value::Table(mut table) = value else {
+        return Err(ConfigError::new(at, "expected a table"));
+    };
+    let kind = match table.remove("type") {
+        Some(toml::Value::String(kind)) => kind,
+        Some(_) => return Err(ConfigError::new(format!("{at}.type"), "expected a string")),
+        None => {
+            return Err(ConfigError::new(
+                format!("{at}.type"),
+                format!("missing; expected one of: {}", registry::known_kinds()),
+            ));
+        }
+    };
+    let factory = registry::find(&kind).ok_or_else(|| {
+        ConfigError::new(
+            format!("{at}.type"),
+            format!("unknown connector type `{kind}`; known types: {}", registry::known_kinds()),
+        )
+    })?;
+    let enabled = match table.remove("enabled") {
+        None => true,
+        Some(toml::Value::Boolean(b)) => b,
+        Some(_) => return Err(ConfigError::new(format!("{at}.enabled"), "expected true or false")),
+    };
+    let start_date = match table.remove("start_date") {
+        None => None,
+        Some(toml::Value::String(s)) => {
+            Some(parse_date(&s).map_err(|m| ConfigError::new(format!("{at}.start_date"), m))?)
+        }
+        Some(_) => return Err(ConfigError::new(format!("{at}.start_date"), "expected a date YYYY-MM-DD")),
+    };
+    debug_assert!(COMMON_SOURCE_KEYS.iter().all(|k| !table.contains_key(*k)));
+    let cx = BuildContext { source_name: name.to_owned(), config_dir: config_dir.to_path_buf() };
+    let source = factory.build(table, &cx).map_err(|e| e.within(&at))?;
+    Ok(SourceConfig { name: name.to_owned(), kind, enabled, start_date, source })
+}
+
+/// A `YYYY-MM-DD` date, with a message saying what was expected.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let t = text.trim();
+    match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        Ok(d) if t.len() == 10 => Ok(d),
+        _ => Err(format!("`{t}` is not a date; expected YYYY-MM-DD, such as 2026-01-31")),
+    }
+}
+
+/// Values that came from the environment, so that no message ever shows one.
+#[derive(Default)]
+struct Secrets(BTreeMap<String, String>);
+
+impl Secrets {
+    fn redact(&self, mut e: ConfigError) -> ConfigError {
+        for (value, name) in &self.0 {
+            if !value.is_empty() {
+                e.message = e.message.replace(value.as_str(), &format!("${{{name}}}"));
+            }
+        }
+        e
+    }
+}
+
+/// Replaces `${NAME}` in every string with the environment's value (`$${` stands for a literal
+/// `${`), and turns TOML dates into `YYYY-MM-DD` strings so that every date is read one way.
+fn interpolate(
+    value: &mut toml::Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Secrets,
+    errors: &mut Vec<ConfigError>,
+) {
+    match value {
+        toml::Value::String(s) if s.contains('$') => match substitute(s, env, secrets) {
+            Ok(v) => *s = v,
+            Err(message) => errors.push(ConfigError::new(path, message)),
+        },
+        toml::Value::Datetime(dt) => match (dt.date, dt.time) {
+            (Some(d), None) => *value = toml::Value::String(format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
+            _ => errors.push(ConfigError::new(path, format!("`{dt}` is not a date; expected YYYY-MM-DD"))),
+        },
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{path}[{i}]"), env, secrets, errors);
+            }
+        }
+        toml::Value::Table(table) => {
+            for (key, item) in table.iter_mut() {
+                interpolate(item, &format!("{path}.{key}"), env, secrets, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Secrets) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(literal) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = literal;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let end = inner.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+            let name = &inner[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`${{{name}}}` is not an environment variable name"));
+            }
+            match env(name) {
+                Some(v) if !v.is_empty() => {
+                    secrets.0.insert(v.clone(), name.to_owned());
+                    out.push_str(&v);
+                }
+                Some(_) => return Err(format!("environment variable {name} is empty (referenced as ${{{name}}})")),
+                None => return Err(format!("environment variable {name} is not set (referenced as ${{{name}}})")),
+            }
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TOKEN" => Some("s3cr3t-value".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse(text, Path::new("/cfg"), &env) {
+            Ok(_) => vec![],
+            Err(errs) => errs.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const OK: &str = "[pipeline]\noutput = \"out\"\n[sources.sheet]\ntype = \"files\"\nkind = \"metrics\"\npath = \"m.csv\"\n";
+
+    #[test]
+    fn a_good_file_loads() {
+        let c = parse(OK, Path::new("/cfg"), &env).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.pipeline.output, PathBuf::from("/cfg/out"));
+        assert_eq!(c.pipeline.lookback_days, 28);
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.sources[0].kind, "files");
+    }
+
+    #[test]
+    fn substitution() {
+        let mut s = Secrets::default();
+        assert_eq!(substitute("Bearer ${TOKEN}", &env, &mut s).as_deref(), Ok("Bearer s3cr3t-value"));
+        assert_eq!(substitute("$${TOKEN} costs $5", &env, &mut s).as_deref(), Ok("${TOKEN} costs $5"));
+        assert_eq!(
+            substitute("${MISSING}", &env, &mut s),
+            Err("environment variable MISSING is not set (referenced as ${MISSING})".into())
+        );
+        assert!(substitute("${EMPTY}", &env, &mut s).is_err());
+        assert!(substitute("${TOKEN", &env, &mut s).is_err());
+        assert!(substitute("${A-B}", &env, &mut s).is_err());
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_key() {
+        let text = "[pipeline]\noutput = \"out\"\nlookback_dayz = 3\n[sources.a]\ntype = \"nope\"\n[sources.B]\ntype = \"files\"\n";
+        let errs = errors(text);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("pipeline.lookback_dayz: unknown field `lookback_dayz`"), "{errs:?}");
+        assert_eq!(errs[1], "sources.a.type: unknown connector type `nope`; known types: files");
+        assert!(errs[2].starts_with("sources.B: source names are snake_case"), "{errs:?}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_messages() {
+        // A secret put where a number belongs: the message names the variable, not the value.
+        let text = format!("{OK}\n[sources.x]\ntype = \"files\"\nkind = \"metrics\"\npath = [\"${{TOKEN}}\"]\n");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("sources.x.path: "), "{errs:?}");
+        assert!(!errs[0].contains("s3cr3t"), "{errs:?}");
+    }
+
+    #[test]
+    fn dates_native_or_quoted() {
+        let ok = "[pipeline]\noutput = \"o\"\nstart_date = 2025-01-31\n[sources.s]\ntype = \"files\"\nkind = \"metrics\"\npath = \"x\"\nstart_date = \"2025-02-01\"\n";
+        let c = parse(ok, Path::new("."), &env).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.pipeline.start_date.map(|d| d.to_string()).as_deref(), Some("2025-01-31"));
+        assert_eq!(c.sources[0].start_date.map(|d| d.to_string()).as_deref(), Some("2025-02-01"));
+        let errs = errors(&ok.replace("\"2025-02-01\"", "\"2025-02-30\""));
+        assert_eq!(errs, ["sources.s.start_date: `2025-02-30` is not a date; expected YYYY-MM-DD, such as 2026-01-31"]);
+    }
+}

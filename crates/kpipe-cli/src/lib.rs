@@ -1,0 +1,13 @@
+//! The `kpipe` command as a library: configuration, the pipeline runner, the run summary and the
+//! demo. The binary is a thin layer of argument parsing and terminal output over it.
+
+pub mod config;
+pub mod demo;
+pub mod quarantine;
+pub mod registry;
+pub mod runner;
+pub mod summary;
+
+pub use config::{Config, ConfigFileError, load, parse_date};
+pub use runner::{RunError, RunObserver, RunOptions, run};
+pub use summary::{RunSummary, SourceStatus, SourceSummary};

@@ -1,0 +1,243 @@
+//! `kpipe`: pull marketing metrics, normalize them, write Parquet.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kpipe_cli::runner::Quiet;
+use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, registry, runner};
+use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
+
+/// Exit code for a configuration or usage error: nothing ran.
+const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "kpipe", version, about = "Pull marketing metrics into one Parquet schema", max_term_width = 100)]
+struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// More log detail (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pull every enabled source for a window of days, replace those days in the output.
+    Run {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD); default: lookback_days before --to.
+        #[arg(long, value_parser = date_arg)]
+        from: Option<NaiveDate>,
+        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
+        #[arg(long, value_parser = date_arg)]
+        to: Option<NaiveDate>,
+        /// Run only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Re-pull every day of the window.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Also write the run summary as JSON to this file.
+        #[arg(long)]
+        summary_json: Option<PathBuf>,
+    },
+    /// Validate the configuration and check that each source could run.
+    Check {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// List the connector types this build knows.
+    Connectors,
+    /// Run the whole pipeline on built-in sample data (no credentials needed).
+    Demo {
+        /// Where to write the sample inputs and the output.
+        #[arg(long, default_value = "demo-out")]
+        output: PathBuf,
+        /// Also write the run summary as JSON to this file.
+        #[arg(long)]
+        summary_json: Option<PathBuf>,
+    },
+}
+
+fn date_arg(text: &str) -> Result<NaiveDate, String> {
+    config::parse_date(text)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let progress = cli.log_format == LogFormat::Text && std::io::stderr().is_terminal();
+    init_logging(cli.log_format, cli.verbose, progress);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, progress)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, verbose: u8, progress: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (verbose, progress) {
+        (0, true) => "warn",
+        (0, false) | (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
+}
+
+async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Connectors => {
+            for c in registry::connectors() {
+                println!("{:<18} {}", c.kind, c.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => check(&config).await,
+        Command::Run { config, from, to, source, full_refresh, summary_json } => {
+            let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+            let mut options = RunOptions::new(chrono::Utc::now().date_naive());
+            options.from = from;
+            options.to = to;
+            options.only = source;
+            options.full_refresh = full_refresh;
+            run(cfg, options, summary_json.as_deref(), progress).await
+        }
+        Command::Demo { output, summary_json } => {
+            let config_path = demo::prepare(&output)
+                .with_context(|| format!("cannot write the demo inputs to {}", output.display()))?;
+            let Some(cfg) = load_config(&config_path) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+            let (from, to) = demo::window();
+            let mut options = RunOptions::new(chrono::Utc::now().date_naive());
+            options.from = Some(from);
+            options.to = Some(to);
+            let code = run(cfg, options, summary_json.as_deref(), progress).await?;
+            println!("\n{}", demo::next_steps(&output));
+            Ok(code)
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Option<config::Config> {
+    match config::load(path, &|name| std::env::var(name).ok()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("configuration error:\n{e}");
+            None
+        }
+    }
+}
+
+async fn run(
+    cfg: config::Config,
+    options: RunOptions,
+    summary_json: Option<&Path>,
+    progress: bool,
+) -> anyhow::Result<ExitCode> {
+    let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
+    let summary: RunSummary = match runner::run(cfg, options, observer).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    print!("{}", summary.render());
+    if let Some(path) = summary_json {
+        let json = serde_json::to_vec_pretty(&summary)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::from(u8::try_from(summary.exit_code()).unwrap_or(1)))
+}
+
+async fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let Some(cfg) = load_config(path) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+    println!("{}: configuration is valid ({} source(s))", path.display(), cfg.sources.len());
+    let mut failed = false;
+    for s in &cfg.sources {
+        if !s.enabled {
+            println!("  skip {} ({}): disabled", s.name, s.kind);
+            continue;
+        }
+        match s.source.check().await {
+            Ok(message) => println!("  ok   {} ({}): {message}", s.name, s.kind),
+            Err(e) => {
+                failed = true;
+                println!("  FAIL {} ({}): {}", s.name, s.kind, ErrorChain(&e));
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Spinners on a terminal, one per source.
+#[derive(Default)]
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<Vec<(String, ProgressBar)>>,
+}
+
+impl Bars {
+    fn bar(&self, source: &str) -> Option<ProgressBar> {
+        let bars = self.bars.lock().ok()?;
+        bars.iter().find(|(n, _)| n == source).map(|(_, b)| b.clone())
+    }
+}
+
+impl RunObserver for Bars {
+    fn started(&self, source: &str, window: DateWindow) {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix:<16} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_prefix(source.to_owned());
+        bar.set_message(format!("pulling {window}"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        if let Ok(mut bars) = self.bars.lock() {
+            bars.push((source.to_owned(), bar));
+        }
+    }
+
+    fn rows(&self, source: &str, rows: u64) {
+        if let Some(bar) = self.bar(source) {
+            bar.set_message(format!("{rows} rows written"));
+        }
+    }
+
+    fn finished(&self, summary: &SourceSummary) {
+        if let Some(bar) = self.bar(&summary.name) {
+            bar.finish_with_message(format!("{:?}: {} rows", summary.status, summary.rows_written).to_lowercase());
+        }
+    }
+}

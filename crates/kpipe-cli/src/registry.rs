@@ -1,0 +1,20 @@
+//! The connectors this build knows. Adding one is one line here.
+
+use kpipe_core::ConnectorFactory;
+
+/// Every connector, by `type`.
+pub fn connectors() -> Vec<ConnectorFactory> {
+    vec![
+        kpipe_connector_files::factory(),
+    ]
+}
+
+/// The connector called `kind`.
+pub fn find(kind: &str) -> Option<ConnectorFactory> {
+    connectors().into_iter().find(|c| c.kind == kind)
+}
+
+/// The known `type` values, for error messages.
+pub fn known_kinds() -> String {
+    connectors().iter().map(|c| c.kind).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,327 @@
+//! The pipeline: every selected source runs concurrently, its rows stream through a bounded
+//! channel into its own sink writer on a blocking thread, and its window is committed only if the
+//! whole pull succeeded. A failing source does not stop the others and never touches what is
+//! already published.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Days, NaiveDate, Utc};
+use kpipe_core::{
+    DateWindow, DynSource, Emitter, ErrorChain, MetricBatch, PullRequest, Sink, SinkTarget, SinkWriter, SourceEvent,
+    Transform,
+};
+use kpipe_sink_parquet::ParquetSink;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, SourceConfig};
+use crate::quarantine::QuarantineWriter;
+use crate::summary::{RunSummary, SourceStatus, SourceSummary};
+
+/// Batches that may wait between a source and its sink writer.
+const CHANNEL_BATCHES: usize = 4;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// First day; default: `lookback_days` before `to`.
+    pub from: Option<NaiveDate>,
+    /// Last day; default: yesterday (UTC).
+    pub to: Option<NaiveDate>,
+    /// Only this source.
+    pub only: Option<String>,
+    /// Re-pull everything in the window.
+    pub full_refresh: bool,
+    /// Today, UTC (a parameter so that tests can fix it).
+    pub today: NaiveDate,
+}
+
+impl RunOptions {
+    /// Defaults: the lookback window ending yesterday, every enabled source.
+    pub fn new(today: NaiveDate) -> RunOptions {
+        RunOptions { from: None, to: None, only: None, full_refresh: false, today }
+    }
+}
+
+/// A run that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `--source` names no configured source.
+    #[error("--source {name}: no such source; configured: {known}")]
+    UnknownSource {
+        /// The name given.
+        name: String,
+        /// The configured names.
+        known: String,
+    },
+    /// `--from` is after `--to`.
+    #[error("--from {from} is after --to {to}")]
+    InvertedWindow {
+        /// First day.
+        from: NaiveDate,
+        /// Last day.
+        to: NaiveDate,
+    },
+}
+
+/// Told about progress, for a terminal display.
+pub trait RunObserver: Send + Sync {
+    /// A source started pulling.
+    fn started(&self, _source: &str, _window: DateWindow) {}
+    /// A source has written `rows` rows so far.
+    fn rows(&self, _source: &str, _rows: u64) {}
+    /// A source is done.
+    fn finished(&self, _summary: &SourceSummary) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug)]
+pub struct Quiet;
+
+impl RunObserver for Quiet {}
+
+/// The window a run covers before each source's `start_date` is applied.
+pub fn run_window(options: &RunOptions, lookback_days: u32) -> Result<DateWindow, RunError> {
+    let yesterday = options.today.checked_sub_days(Days::new(1)).unwrap_or(options.today);
+    let window = match (options.from, options.to) {
+        (Some(from), Some(to)) => DateWindow::new(from, to),
+        (Some(from), None) => DateWindow::new(from, yesterday.max(from)),
+        (None, Some(to)) => Ok(DateWindow::lookback(to, lookback_days)),
+        (None, None) => Ok(DateWindow::lookback(yesterday, lookback_days)),
+    };
+    window.map_err(|e| RunError::InvertedWindow { from: e.start, to: e.end })
+}
+
+/// Runs the pipeline.
+pub async fn run(config: Config, options: RunOptions, observer: Arc<dyn RunObserver>) -> Result<RunSummary, RunError> {
+    if let Some(only) = &options.only {
+        if !config.sources.iter().any(|s| &s.name == only) {
+            let known = config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(RunError::UnknownSource { name: only.clone(), known });
+        }
+    }
+    let window = run_window(&options, config.pipeline.lookback_days)?;
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let output = config.pipeline.output.clone();
+    let sink = Arc::new(ParquetSink::new(&output));
+    tracing::info!(run_id = %run_id, window = %window, output = %output.display(), "run started");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut summaries = Vec::new();
+    for source in config.sources {
+        let mut summary = SourceSummary::new(&source.name, &source.kind);
+        if !source.enabled {
+            summary.error = Some("disabled in the configuration".into());
+            summaries.push(summary);
+            continue;
+        }
+        if options.only.as_ref().is_some_and(|o| o != &source.name) {
+            continue;
+        }
+        let floor = source.start_date.or(config.pipeline.start_date);
+        let Some(source_window) = floor.map_or(Some(window), |f| window.clamp_start(f)) else {
+            summary.error = Some(format!("the window {window} ends before its start_date"));
+            summaries.push(summary);
+            continue;
+        };
+        let job = SourceJob {
+            request: PullRequest { window: source_window, run_id: run_id.clone(), full_refresh: options.full_refresh },
+            sink: sink.clone(),
+            output: output.clone(),
+            observer: observer.clone(),
+        };
+        tasks.spawn(job.run(source));
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(summary) => summaries.push(summary),
+            Err(e) => {
+                // A panic in a connector: reported, never silent. Its writer was dropped, so
+                // nothing of it was published.
+                let mut s = SourceSummary::new("?", "?");
+                s.status = SourceStatus::Failed;
+                s.error = Some(format!("a source task panicked: {e}"));
+                summaries.push(s);
+            }
+        }
+    }
+    summaries.sort_by(|a, b| a.name.cmp(&b.name));
+    let status = RunSummary::overall(&summaries);
+    let summary = RunSummary {
+        run_id,
+        started_at,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        output,
+        status,
+        sources: summaries,
+    };
+    tracing::info!(run_id = %summary.run_id, status = ?summary.status, duration_ms = summary.duration_ms, "run finished");
+    Ok(summary)
+}
+
+struct SourceJob {
+    request: PullRequest,
+    sink: Arc<ParquetSink>,
+    output: std::path::PathBuf,
+    observer: Arc<dyn RunObserver>,
+}
+
+/// What the sink side of one source ended with.
+struct Drained {
+    writer: Box<dyn SinkWriter>,
+    quarantine: QuarantineWriter,
+    rows: u64,
+    rows_by_metric: BTreeMap<String, u64>,
+    outside_window: u64,
+    error: Option<String>,
+}
+
+impl SourceJob {
+    async fn run(self, source: SourceConfig) -> SourceSummary {
+        let clock = Instant::now();
+        let name = source.name.clone();
+        let mut summary = SourceSummary::new(&source.name, &source.kind);
+        summary.window = Some(self.request.window);
+        self.observer.started(&name, self.request.window);
+
+        let target = SinkTarget {
+            source: name.clone(),
+            window: self.request.window,
+            run_id: self.request.run_id.clone(),
+            pulled_at: Utc::now(),
+        };
+        let sink = self.sink.clone();
+        let writer = match tokio::task::spawn_blocking(move || sink.open(target)).await {
+            Ok(Ok(w)) => w,
+            Ok(Err(e)) => return self.failed(summary, clock, format!("cannot open the output: {}", ErrorChain(&e))),
+            Err(e) => return self.failed(summary, clock, format!("cannot open the output: {e}")),
+        };
+        let (mut emitter, rx) = Emitter::channel(CHANNEL_BATCHES, Emitter::DEFAULT_BATCH_ROWS);
+        let quarantine = QuarantineWriter::new(&self.output, &name, &self.request.run_id);
+        let window = self.request.window;
+        let observer = self.observer.clone();
+        let drain_name = name.clone();
+        let drain = tokio::task::spawn_blocking(move || {
+            drain(rx, writer, Vec::new(), quarantine, window, observer.as_ref(), &drain_name)
+        });
+
+        let pulled = pull(source.source.as_ref(), &self.request, &mut emitter).await;
+        drop(emitter);
+        let drained = match drain.await {
+            Ok(d) => d,
+            Err(e) => return self.failed(summary, clock, format!("the writer thread failed: {e}")),
+        };
+        summary.rows_by_metric = drained.rows_by_metric;
+        summary.rows_outside_window = drained.outside_window;
+        summary.quarantined = drained.quarantine.count();
+        match drained.quarantine.finish() {
+            Ok(file) => summary.quarantine_file = file,
+            Err(e) => tracing::error!(error = %e, "cannot write the quarantine file"),
+        }
+        // The sink's error explains a source's "cancelled", so it goes first.
+        let error = drained.error.or(pulled.err());
+        if let Some(error) = error {
+            if let Err(e) = tokio::task::spawn_blocking(move || drained.writer.abort()).await {
+                tracing::warn!(error = %e, "cannot discard staged files");
+            }
+            summary.rows_by_metric.clear();
+            return self.failed(summary, clock, error);
+        }
+        let rows = drained.rows;
+        match tokio::task::spawn_blocking(move || drained.writer.commit()).await {
+            Ok(Ok(stats)) => {
+                debug_assert_eq!(stats.rows, rows);
+                summary.rows_written = stats.rows;
+                summary.partitions_written = stats.partitions_written;
+                summary.partitions_removed = stats.partitions_removed;
+                summary.status =
+                    if summary.quarantined > 0 { SourceStatus::Partial } else { SourceStatus::Succeeded };
+            }
+            Ok(Err(e)) => return self.failed(summary, clock, format!("cannot commit: {}", ErrorChain(&e))),
+            Err(e) => return self.failed(summary, clock, format!("cannot commit: {e}")),
+        }
+        summary.duration_ms = clock.elapsed().as_millis() as u64;
+        tracing::info!(source = %name, rows = summary.rows_written, quarantined = summary.quarantined, "source done");
+        self.observer.finished(&summary);
+        summary
+    }
+
+    fn failed(&self, mut summary: SourceSummary, clock: Instant, error: String) -> SourceSummary {
+        tracing::error!(source = %summary.name, error = %error, "source failed; its earlier data is untouched");
+        summary.status = SourceStatus::Failed;
+        summary.error = Some(error);
+        summary.duration_ms = clock.elapsed().as_millis() as u64;
+        self.observer.finished(&summary);
+        summary
+    }
+}
+
+async fn pull(source: &dyn DynSource, request: &PullRequest, out: &mut Emitter) -> Result<(), String> {
+    source.pull(request, out).await.map_err(|e| format!("{} error: {}", e.kind(), ErrorChain(&e)))?;
+    out.flush().await.map_err(|e| ErrorChain(&e).to_string())
+}
+
+fn drain(
+    mut rx: mpsc::Receiver<SourceEvent>,
+    mut writer: Box<dyn SinkWriter>,
+    mut transforms: Vec<Box<dyn Transform>>,
+    mut quarantine: QuarantineWriter,
+    window: DateWindow,
+    observer: &dyn RunObserver,
+    source: &str,
+) -> Drained {
+    let mut rows = 0u64;
+    let mut rows_by_metric: BTreeMap<String, u64> = BTreeMap::new();
+    let mut outside_window = 0u64;
+    let mut error = None;
+    while let Some(event) = rx.blocking_recv() {
+        match event {
+            SourceEvent::Quarantined(record) => {
+                tracing::debug!(location = %record.location, reason = %record.reason, "record quarantined");
+                if let Err(e) = quarantine.write(&record) {
+                    error = Some(format!("cannot write the quarantine file: {e}"));
+                    break;
+                }
+            }
+            SourceEvent::Rows(mut batch) => {
+                let before = batch.len();
+                batch.rows.retain(|r| window.contains(r.date));
+                outside_window += (before - batch.len()) as u64;
+                match apply(&mut transforms, batch) {
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                    Ok(batch) => {
+                        for row in &batch.rows {
+                            if let Some(n) = rows_by_metric.get_mut(row.metric.as_str()) {
+                                *n += 1;
+                            } else {
+                                rows_by_metric.insert(row.metric.as_str().to_owned(), 1);
+                            }
+                        }
+                        if let Err(e) = writer.write(&batch) {
+                            error = Some(format!("cannot write: {}", ErrorChain(&e)));
+                            break;
+                        }
+                        rows += batch.len() as u64;
+                        observer.rows(source, rows);
+                    }
+                }
+            }
+        }
+    }
+    // Closing the channel tells the source to stop if we stopped early.
+    drop(rx);
+    Drained { writer, quarantine, rows, rows_by_metric, outside_window, error }
+}
+
+fn apply(transforms: &mut [Box<dyn Transform>], mut batch: MetricBatch) -> Result<MetricBatch, String> {
+    for t in transforms.iter_mut() {
+        batch = t.apply(batch).map_err(|e| e.to_string())?;
+    }
+    Ok(batch)
+}

@@ -1,0 +1,170 @@
+//! What a run did, for people (a table) and for machines (`--summary-json`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use kpipe_core::DateWindow;
+
+/// How a source's part of the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceStatus {
+    /// Everything pulled was written.
+    Succeeded,
+    /// Written, but some records were quarantined.
+    Partial,
+    /// Nothing of this run was written for it; its earlier data is untouched.
+    Failed,
+    /// Not run: disabled, not selected, or its window lies before its `start_date`.
+    Skipped,
+}
+
+/// One source's part of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SourceSummary {
+    /// The configured name.
+    pub name: String,
+    /// The connector type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// How it ended.
+    pub status: SourceStatus,
+    /// The days pulled and replaced.
+    pub window: Option<DateWindow>,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Rows written per metric.
+    pub rows_by_metric: BTreeMap<String, u64>,
+    /// Records quarantined (bad lines, invalid values).
+    pub quarantined: u64,
+    /// Where the quarantined records are.
+    pub quarantine_file: Option<PathBuf>,
+    /// Rows dated outside the window, not written.
+    pub rows_outside_window: u64,
+    /// Day partitions written.
+    pub partitions_written: usize,
+    /// Day partitions removed because the pull found nothing for them.
+    pub partitions_removed: usize,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+}
+
+impl SourceSummary {
+    /// A summary with nothing done yet.
+    pub fn new(name: &str, kind: &str) -> SourceSummary {
+        SourceSummary {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            status: SourceStatus::Skipped,
+            window: None,
+            rows_written: 0,
+            rows_by_metric: BTreeMap::new(),
+            quarantined: 0,
+            quarantine_file: None,
+            rows_outside_window: 0,
+            partitions_written: 0,
+            partitions_removed: 0,
+            duration_ms: 0,
+            error: None,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    /// The run's id, also in the `run_id` column.
+    pub run_id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Where the files are.
+    pub output: PathBuf,
+    /// The overall outcome: the worst of the sources'.
+    pub status: SourceStatus,
+    /// Per source, in name order.
+    pub sources: Vec<SourceSummary>,
+}
+
+impl RunSummary {
+    /// The process exit code: 0 all succeeded, 1 a source failed, 3 records were quarantined.
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            SourceStatus::Failed => 1,
+            SourceStatus::Partial => 3,
+            SourceStatus::Succeeded | SourceStatus::Skipped => 0,
+        }
+    }
+
+    /// The overall status from the sources'.
+    pub fn overall(sources: &[SourceSummary]) -> SourceStatus {
+        if sources.iter().any(|s| s.status == SourceStatus::Failed) {
+            SourceStatus::Failed
+        } else if sources.iter().any(|s| s.status == SourceStatus::Partial) {
+            SourceStatus::Partial
+        } else if sources.iter().any(|s| s.status == SourceStatus::Succeeded) {
+            SourceStatus::Succeeded
+        } else {
+            SourceStatus::Skipped
+        }
+    }
+
+    /// A table for a terminal.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "run {} {} in {:.1}s, output {}",
+            self.run_id,
+            status_word(self.status),
+            self.duration_ms as f64 / 1000.0,
+            self.output.display()
+        );
+        let _ = writeln!(
+            out,
+            "{:<16} {:<10} {:<9} {:<23} {:>10} {:>11} {:>8} {:>8}",
+            "source", "type", "status", "window", "rows", "quarantined", "days", "seconds"
+        );
+        for s in &self.sources {
+            let _ = writeln!(
+                out,
+                "{:<16} {:<10} {:<9} {:<23} {:>10} {:>11} {:>8} {:>8.1}",
+                s.name,
+                s.kind,
+                status_word(s.status),
+                s.window.map(|w| format!("{}..{}", w.start(), w.end())).unwrap_or_else(|| "-".into()),
+                s.rows_written,
+                s.quarantined,
+                s.partitions_written,
+                s.duration_ms as f64 / 1000.0
+            );
+            for (metric, rows) in &s.rows_by_metric {
+                let _ = writeln!(out, "    {metric:<30} {rows:>10}");
+            }
+            if s.rows_outside_window > 0 {
+                let _ = writeln!(out, "    {} row(s) dated outside the window were not written", s.rows_outside_window);
+            }
+            if let Some(q) = &s.quarantine_file {
+                let _ = writeln!(out, "    quarantined records: {}", q.display());
+            }
+            if let Some(e) = &s.error {
+                let _ = writeln!(out, "    error: {e}");
+            }
+        }
+        out
+    }
+}
+
+fn status_word(s: SourceStatus) -> &'static str {
+    match s {
+        SourceStatus::Succeeded => "succeeded",
+        SourceStatus::Partial => "partial",
+        SourceStatus::Failed => "failed",
+        SourceStatus::Skipped => "skipped",
+    }
+}
