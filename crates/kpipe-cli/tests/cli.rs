@@ -1,0 +1,245 @@
+//! The `kpipe` binary as users and schedulers see it: exit codes, messages, files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kpipe_sink_parquet::read::{parquet_files, read_dir};
+
+fn kpipe(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpipe"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kpipe: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+const METRICS_CSV: &str = "date,platform,account,level,entity,metric,value,currency\n\
+    2026-03-01,linkedin,508,campaign,c1,spend,24.457317520310493,EUR\n\
+    2026-03-01,linkedin,508,campaign,c1,impressions,1200,\n\
+    2026-03-02,linkedin,508,campaign,c1,impressions,900,\n";
+
+fn config(extra: &str) -> String {
+    format!(
+        "[pipeline]\noutput = \"out\"\n\n[sources.sheet]\ntype = \"files\"\nkind = \"metrics\"\npath = \"data/*.csv\"\n{extra}"
+    )
+}
+
+fn expect_config_error(cfg: &str, needle: &str) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", cfg);
+    for command in ["run", "check"] {
+        let out = kpipe(dir.path(), &[command, "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"][..if command == "run" { 7 } else { 3 }]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("kpipe.toml: "), "{command}: the file is not named: {t}");
+        assert!(t.contains(needle), "{command}: expected `{needle}` in: {t}");
+        assert!(!dir.path().join("out").exists(), "{command}: something ran before the error");
+    }
+}
+
+#[test]
+fn a_missing_secret_names_the_key_and_the_variable() {
+    expect_config_error(
+        &config("").replace("path = \"data/*.csv\"", "path = \"${KPIPE_TEST_UNSET_SECRET}\""),
+        "sources.sheet.path: environment variable KPIPE_TEST_UNSET_SECRET is not set",
+    );
+}
+
+#[test]
+fn an_unknown_key_names_the_key() {
+    expect_config_error(&config("delimter = \";\"\n"), "sources.sheet.delimter: unknown field `delimter`");
+    expect_config_error(&config("").replace("output =", "outptu ="), "pipeline.outptu: unknown field `outptu`");
+}
+
+#[test]
+fn an_unknown_type_lists_the_known_ones() {
+    expect_config_error(
+        &config("").replace("type = \"files\"", "type = \"linkdin\""),
+        "sources.sheet.type: unknown connector type `linkdin`; known types: files",
+    );
+}
+
+#[test]
+fn a_bad_date_names_the_key() {
+    expect_config_error(
+        &config("start_date = \"2026-13-01\"\n"),
+        "sources.sheet.start_date: `2026-13-01` is not a date; expected YYYY-MM-DD",
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "kpipe.toml", &config(""));
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "01/03/2026"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--from"), "{}", text(&out));
+}
+
+#[test]
+fn bad_rows_are_quarantined_and_the_run_is_partial() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", &format!("{METRICS_CSV}2026-03-02,linkedin,508,campaign,c1,clicks,lots,\n2026-03-33,linkedin,508,campaign,c1,clicks,1,\n"));
+    write(dir.path(), "kpipe.toml", &config(""));
+    let out = kpipe(
+        dir.path(),
+        &["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02", "--summary-json", "summary.json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(read_dir(&dir.path().join("out/metrics")).unwrap_or_else(|e| panic!("{e}")).len(), 3);
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary["status"], "partial");
+    let sheet = &summary["sources"][0];
+    assert_eq!(sheet["status"], "partial");
+    assert_eq!(sheet["quarantined"], 2);
+    assert_eq!(sheet["rows_written"], 3);
+    assert_eq!(sheet["rows_by_metric"]["impressions"], 2);
+
+    let qfile = PathBuf::from(sheet["quarantine_file"].as_str().unwrap_or_default());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join(&qfile).canonicalize().unwrap_or(qfile))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["location"].as_str().unwrap_or_default().ends_with("m.csv:5"), "{}", lines[0]);
+    assert_eq!(lines[0]["reason"], "`value`: `lots` is not a decimal number");
+    assert_eq!(lines[0]["raw"], "2026-03-02,linkedin,508,campaign,c1,clicks,lots,");
+    assert_eq!(lines[0]["source"], "sheet");
+    assert!(lines[1]["reason"].as_str().unwrap_or_default().contains("2026-03-33"));
+}
+
+#[test]
+fn running_twice_yields_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let rows = |dir: &Path| {
+        let mut r: Vec<String> = read_dir(&dir.join("out/metrics"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|s| format!("{:?}", s.row))
+            .collect();
+        r.sort();
+        r
+    };
+    let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"];
+    assert_eq!(kpipe(dir.path(), &args).status.code(), Some(0));
+    let first = rows(dir.path());
+    assert_eq!(first.len(), 3);
+    assert_eq!(kpipe(dir.path(), &args).status.code(), Some(0));
+    assert_eq!(rows(dir.path()), first, "a second run changed the data");
+    let files = parquet_files(&dir.path().join("out/metrics")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files.len(), 2, "{files:?}");
+}
+
+#[test]
+fn a_failing_source_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(
+        dir.path(),
+        "kpipe.toml",
+        &config("\n[sources.gone]\ntype = \"files\"\nkind = \"survey\"\npath = \"missing/*.csv\"\n"),
+    );
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("gone") && t.contains("failed") && t.contains("matches no file"), "{t}");
+    assert_eq!(read_dir(&dir.path().join("out/metrics")).unwrap_or_else(|e| panic!("{e}")).len(), 3);
+}
+
+#[test]
+fn connectors_are_listed() {
+    let out = kpipe(Path::new("."), &["connectors"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("files "));
+}
+
+#[test]
+fn check_reads_the_files_without_writing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let out = kpipe(dir.path(), &["check", "-c", "kpipe.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("ok   sheet (files): 1 file(s) match"), "{}", text(&out));
+    assert!(!dir.path().join("out").exists());
+}
+
+/// A run killed at any moment leaves under `metrics/` only complete files, each holding a whole
+/// day as one run wrote it.
+#[test]
+fn a_killed_run_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut csv = String::from("date,platform,account,level,entity,metric,value,currency\n");
+    for i in 0..200_000u32 {
+        csv.push_str(&format!("2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n", 1 + i % 28, i % 977));
+    }
+    write(dir.path(), "data/m.csv", &csv);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-28"];
+    let metrics = dir.path().join("out/metrics");
+    let check_complete = |when: &str| {
+        for entry in walk(&dir.path().join("out/metrics")) {
+            let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            assert_eq!(name, "part-00000.parquet", "{when}: unexpected file {}", entry.display());
+        }
+        // Every file under metrics/ opens and reads to the end.
+        read_dir(&metrics).unwrap_or_else(|e| panic!("{when}: {e}")).len()
+    };
+    for delay_ms in [5u64, 40, 120, 250] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kpipe"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Before any run completed, each day is either absent or complete.
+        check_complete(&format!("killed after {delay_ms} ms"));
+    }
+    assert_eq!(kpipe(dir.path(), &args).status.code(), Some(0));
+    assert_eq!(check_complete("after a full run"), 200_000);
+    // Killing a later run never loses or doubles what the full run published.
+    for delay_ms in [5u64, 60, 200] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kpipe"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(check_complete(&format!("re-run killed after {delay_ms} ms")), 200_000);
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
