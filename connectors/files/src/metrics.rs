@@ -62,7 +62,10 @@ impl LineKind for MetricLines {
             currency: header.position("currency"),
             entity_name: header.position("entity_name"),
             unit: header.position("unit"),
-            dimensions: Dimensions::NAMES.iter().filter_map(|d| header.position(d).map(|p| (*d, p))).collect(),
+            dimensions: Dimensions::NAMES
+                .iter()
+                .filter_map(|d| header.position(d).map(|p| (*d, p)))
+                .collect(),
         });
         Ok(())
     }
@@ -85,9 +88,8 @@ impl LineKind for MetricLines {
         }
         let extra_unit = match c.unit.map(get).filter(|u| !u.is_empty()) {
             None => Unit::Count,
-            Some(u) => Unit::from_name(u).ok_or_else(|| {
-                format!("unit `{u}` is not one of count, currency, seconds, ratio, score")
-            })?,
+            Some(u) => Unit::from_name(u)
+                .ok_or_else(|| format!("unit `{u}` is not one of count, currency, seconds, ratio, score"))?,
         };
         let metric_text = get(c.metric);
         let metric = MetricName::parse(metric_text, extra_unit).ok_or_else(|| {
@@ -95,16 +97,17 @@ impl LineKind for MetricLines {
                 "unknown metric `{metric_text}`: expected a canonical metric (docs/schema.md) or `<platform>.<name>`"
             )
         })?;
-        if let (MetricName::Canonical(m), Some(u)) = (&metric, c.unit.map(get).filter(|u| !u.is_empty())) {
-            if u != m.unit().as_str() {
-                return Err(format!("metric `{m}` is measured in {}, not {u}", m.unit()));
-            }
+        if let (MetricName::Canonical(m), Some(u)) = (&metric, c.unit.map(get).filter(|u| !u.is_empty()))
+            && u != m.unit().as_str()
+        {
+            return Err(format!("metric `{m}` is measured in {}, not {u}", m.unit()));
         }
         let value_text = get(c.value);
         if value_text.is_empty() {
             return Err("`value` is empty".into());
         }
-        let value: Decimal = value_text.parse().map_err(|e: kpipe_core::DecimalError| format!("`value`: {e}"))?;
+        let value: Decimal =
+            value_text.parse().map_err(|e: kpipe_core::DecimalError| format!("`value`: {e}"))?;
         let currency = match c.currency.map(get).filter(|v| !v.is_empty()) {
             None => None,
             Some(code) => Some(

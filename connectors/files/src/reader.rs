@@ -44,7 +44,11 @@ impl Header {
                     file.display(),
                     i + 1,
                     required.join(","),
-                    if optional.is_empty() { String::new() } else { format!(" and optionally {}", optional.join(",")) }
+                    if optional.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and optionally {}", optional.join(","))
+                    }
                 )));
             }
             if names[..i].contains(name) {
@@ -75,7 +79,13 @@ impl Header {
 }
 
 /// A line that cannot be used, with why.
-pub(crate) fn bad_line(stream: &str, file: &Path, line: u64, reason: impl Into<String>, raw: String) -> Quarantined {
+pub(crate) fn bad_line(
+    stream: &str,
+    file: &Path,
+    line: u64,
+    reason: impl Into<String>,
+    raw: String,
+) -> Quarantined {
     Quarantined {
         stream: stream.to_owned(),
         location: format!("{}:{line}", file.display()),
@@ -105,7 +115,9 @@ pub(crate) fn parse_count(column: &str, text: &str) -> Result<Option<u32>, Strin
     if t.is_empty() {
         return Ok(None);
     }
-    t.parse::<u32>().map(Some).map_err(|_| format!("`{column}` is `{t}`, expected a whole number of 0 or more"))
+    t.parse::<u32>()
+        .map(Some)
+        .map_err(|_| format!("`{column}` is `{t}`, expected a whole number of 0 or more"))
 }
 
 /// A CSV reader over `bytes` with the kind's conventions: header on the first line, every line

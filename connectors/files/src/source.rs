@@ -59,13 +59,25 @@ impl FilesSource {
         self.kind.as_str()
     }
 
-    async fn read_one(&self, path: &Path, kind: &mut dyn LineKind, out: &mut Emitter) -> Result<(), SourceError> {
+    async fn read_one(
+        &self,
+        path: &Path,
+        kind: &mut dyn LineKind,
+        out: &mut Emitter,
+    ) -> Result<(), SourceError> {
         let bytes = read_file(path)?;
         let mut reader = csv_reader(&bytes, self.delimiter);
         let mut records = reader.records();
         let header = match records.next() {
-            None => return Err(SourceError::data(format!("{}: the file is empty; expected a header line", path.display()))),
-            Some(Err(e)) => return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display()))),
+            None => {
+                return Err(SourceError::data(format!(
+                    "{}: the file is empty; expected a header line",
+                    path.display()
+                )));
+            }
+            Some(Err(e)) => {
+                return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display())));
+            }
             Some(Ok(h)) => {
                 let (required, optional) = kind.columns();
                 Header::read(path, &h, required, optional)?
@@ -119,7 +131,10 @@ impl Source for FilesSource {
 
     fn build(config: FilesConfig, cx: &BuildContext) -> Result<FilesSource, ConfigError> {
         if config.path.trim().is_empty() {
-            return Err(ConfigError::new("path", "is empty; expected a file name or a glob such as `data/*.csv`"));
+            return Err(ConfigError::new(
+                "path",
+                "is empty; expected a file name or a glob such as `data/*.csv`",
+            ));
         }
         let full = if Path::new(&config.path).is_absolute() {
             PathBuf::from(&config.path)
@@ -128,20 +143,33 @@ impl Source for FilesSource {
         };
         let pattern = full
             .to_str()
-            .ok_or_else(|| ConfigError::new("path", "is not valid UTF-8 once joined to the configuration's folder"))?
+            .ok_or_else(|| {
+                ConfigError::new("path", "is not valid UTF-8 once joined to the configuration's folder")
+            })?
             .to_owned();
-        glob::Pattern::new(&pattern).map_err(|e| ConfigError::new("path", format!("is not a valid glob: {e}")))?;
+        glob::Pattern::new(&pattern)
+            .map_err(|e| ConfigError::new("path", format!("is not a valid glob: {e}")))?;
         let delimiter = match config.delimiter {
             None => b',',
             Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => c as u8,
-            Some(c) => return Err(ConfigError::new("delimiter", format!("`{c}` cannot separate fields; expected one ASCII character such as `;`"))),
+            Some(c) => {
+                return Err(ConfigError::new(
+                    "delimiter",
+                    format!("`{c}` cannot separate fields; expected one ASCII character such as `;`"),
+                ));
+            }
         };
         if config.kind == FileKind::Metrics {
-            for (key, set) in
-                [("platform", config.platform.is_some()), ("account_id", config.account_id.is_some()), ("survey", config.survey.is_some())]
-            {
+            for (key, set) in [
+                ("platform", config.platform.is_some()),
+                ("account_id", config.account_id.is_some()),
+                ("survey", config.survey.is_some()),
+            ] {
                 if set {
-                    return Err(ConfigError::new(key, "is not used with kind = \"metrics\": the files carry it per line"));
+                    return Err(ConfigError::new(
+                        key,
+                        "is not used with kind = \"metrics\": the files carry it per line",
+                    ));
                 }
             }
         }
@@ -150,7 +178,10 @@ impl Source for FilesSource {
         }
         let platform = config.platform.clone().unwrap_or_else(|| "files".to_owned());
         if !is_identifier(&platform) {
-            return Err(ConfigError::new("platform", format!("`{platform}` is not a snake_case name such as `linkedin`")));
+            return Err(ConfigError::new(
+                "platform",
+                format!("`{platform}` is not a snake_case name such as `linkedin`"),
+            ));
         }
         let non_empty = |key: &str, v: Option<&String>| -> Result<Label, ConfigError> {
             match v {
@@ -189,14 +220,29 @@ impl Source for FilesSource {
             let mut reader = csv_reader(&bytes, self.delimiter);
             let header = match reader.records().next() {
                 Some(Ok(h)) => h,
-                Some(Err(e)) => return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display()))),
-                None => return Err(SourceError::data(format!("{}: the file is empty; expected a header line", path.display()))),
+                Some(Err(e)) => {
+                    return Err(SourceError::data(format!(
+                        "{}: cannot read the header: {e}",
+                        path.display()
+                    )));
+                }
+                None => {
+                    return Err(SourceError::data(format!(
+                        "{}: the file is empty; expected a header line",
+                        path.display()
+                    )));
+                }
             };
             let (required, optional) = kind.columns();
             let header = Header::read(path, &header, required, optional)?;
             kind.start_file(&header).map_err(|e| SourceError::data(format!("{}: {e}", path.display())))?;
         }
-        Ok(format!("{} file(s) match `{}`, headers are valid for kind {}", files.len(), self.shown, self.stream()))
+        Ok(format!(
+            "{} file(s) match `{}`, headers are valid for kind {}",
+            files.len(),
+            self.shown,
+            self.stream()
+        ))
     }
 
     async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {

@@ -82,7 +82,9 @@ impl LineKind for SurveyLines {
         let score = header.position("score");
         let satisfied = header.position("satisfied");
         if score.is_none() && satisfied.is_none() {
-            return Err("the header has neither `score` nor `satisfied`; a survey file needs at least one".into());
+            return Err(
+                "the header has neither `score` nor `satisfied`; a survey file needs at least one".into()
+            );
         }
         let answers = (score.is_some(), satisfied.is_some());
         match self.answers {

@@ -1,7 +1,8 @@
 use std::path::Path;
 
 use kpipe_core::{
-    BuildContext, DateWindow, Emitter, ErrorKind, MetricRow, NaiveDate, PullRequest, Quarantined, Source, SourceEvent,
+    BuildContext, DateWindow, Emitter, ErrorKind, MetricRow, NaiveDate, PullRequest, Quarantined, Source,
+    SourceEvent,
 };
 
 use crate::{FilesConfig, FilesSource};
@@ -17,10 +18,16 @@ fn build(dir: &Path, toml_text: &str) -> FilesSource {
 
 fn request() -> PullRequest {
     let d = |s: &str| s.parse::<NaiveDate>().unwrap_or_default();
-    PullRequest { window: DateWindow::new(d("2020-01-01"), d("2030-01-01")).unwrap_or_else(|e| panic!("{e}")), run_id: "t".into(), full_refresh: false }
+    PullRequest {
+        window: DateWindow::new(d("2020-01-01"), d("2030-01-01")).unwrap_or_else(|e| panic!("{e}")),
+        run_id: "t".into(),
+        full_refresh: false,
+    }
 }
 
-async fn pull(source: &FilesSource) -> (Result<(), kpipe_core::SourceError>, Vec<MetricRow>, Vec<Quarantined>) {
+async fn pull(
+    source: &FilesSource,
+) -> (Result<(), kpipe_core::SourceError>, Vec<MetricRow>, Vec<Quarantined>) {
     let (mut out, mut rx) = Emitter::channel(1024, 4);
     let result = source.pull(&request(), &mut out).await;
     let flushed = out.flush().await;
@@ -103,7 +110,8 @@ async fn metrics_files_keep_good_lines_and_quarantine_bad_ones() {
 #[tokio::test]
 async fn a_bad_header_fails_the_source_naming_the_file_and_column() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("m.csv"), "date,platform,account,level,entity,metric,valu\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("m.csv"), "date,platform,account,level,entity,metric,valu\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     let src = build(dir.path(), "kind = \"metrics\"\npath = \"m.csv\"");
     let (result, _, _) = pull(&src).await;
     let err = result.expect_err("bad header");
@@ -135,7 +143,10 @@ async fn social_selling_counts_per_rep_and_day() {
          2026-03-02,,1,1,1,1\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let src = build(dir.path(), "kind = \"social_selling\"\npath = \"ss.csv\"\nplatform = \"linkedin\"\naccount_id = \"sales-emea\"");
+    let src = build(
+        dir.path(),
+        "kind = \"social_selling\"\npath = \"ss.csv\"\nplatform = \"linkedin\"\naccount_id = \"sales-emea\"",
+    );
     let (result, rows, bad) = pull(&src).await;
     result.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -188,7 +199,11 @@ async fn surveys_become_daily_nps_and_csat_counts() {
         ]
     );
     assert_eq!(bad.len(), 3);
-    assert!(bad[0].reason.starts_with("respondent `r4` already answered on 2026-03-01 (at "), "{}", bad[0].reason);
+    assert!(
+        bad[0].reason.starts_with("respondent `r4` already answered on 2026-03-01 (at "),
+        "{}",
+        bad[0].reason
+    );
     assert_eq!(bad[1].reason, "`score` is `11`, expected a whole number from 0 to 10");
     assert_eq!(bad[2].reason, "`satisfied` is `maybe`, expected yes or no");
 }
@@ -196,8 +211,10 @@ async fn surveys_become_daily_nps_and_csat_counts() {
 #[tokio::test]
 async fn survey_files_must_carry_the_same_answers() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("a.csv"), "date,respondent,score\n2026-03-01,r1,9\n").unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.path().join("b.csv"), "date,respondent,satisfied\n2026-03-01,r2,yes\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("a.csv"), "date,respondent,score\n2026-03-01,r1,9\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("b.csv"), "date,respondent,satisfied\n2026-03-01,r2,yes\n")
+        .unwrap_or_else(|e| panic!("{e}"));
     let src = build(dir.path(), "kind = \"survey\"\npath = \"*.csv\"");
     let (result, _, _) = pull(&src).await;
     let err = result.expect_err("mixed answers");
@@ -207,12 +224,17 @@ async fn survey_files_must_carry_the_same_answers() {
 #[test]
 fn configuration_mistakes_name_the_key() {
     let cx = BuildContext { source_name: "s".into(), config_dir: ".".into() };
-    let err = FilesSource::build(config("kind = \"metrics\"\npath = \"x.csv\"\nplatform = \"linkedin\""), &cx).expect_err("platform");
+    let err =
+        FilesSource::build(config("kind = \"metrics\"\npath = \"x.csv\"\nplatform = \"linkedin\""), &cx)
+            .expect_err("platform");
     assert_eq!(err.path, "platform");
-    let err = FilesSource::build(config("kind = \"survey\"\npath = \"x.csv\"\nplatform = \"Linked In\""), &cx).expect_err("platform");
+    let err =
+        FilesSource::build(config("kind = \"survey\"\npath = \"x.csv\"\nplatform = \"Linked In\""), &cx)
+            .expect_err("platform");
     assert_eq!(err.path, "platform");
     let err = FilesSource::build(config("kind = \"survey\"\npath = \"[\""), &cx).expect_err("glob");
     assert_eq!(err.path, "path");
-    let err = FilesSource::build(config("kind = \"survey\"\npath = \"x\"\ndelimiter = \"é\""), &cx).expect_err("delimiter");
+    let err = FilesSource::build(config("kind = \"survey\"\npath = \"x\"\ndelimiter = \"é\""), &cx)
+        .expect_err("delimiter");
     assert_eq!(err.path, "delimiter");
 }

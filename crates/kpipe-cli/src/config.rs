@@ -121,8 +121,9 @@ pub fn parse(
     config_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
-    let mut doc: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| vec![ConfigError::new("", format!("not valid TOML: {}", e.to_string().trim()))])?;
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        vec![ConfigError::new("", format!("not valid TOML: {}", e.to_string().trim()))]
+    })?;
     let mut secrets = Secrets::default();
     let mut errors = Vec::new();
     for (key, value) in doc.iter_mut() {
@@ -139,7 +140,10 @@ pub fn parse(
 
     let pipeline = match doc.remove("pipeline") {
         None => {
-            errors.push(ConfigError::new("pipeline", "missing; expected a [pipeline] table with at least `output`"));
+            errors.push(ConfigError::new(
+                "pipeline",
+                "missing; expected a [pipeline] table with at least `output`",
+            ));
             None
         }
         Some(value) => match serde_path_to_error::deserialize::<_, PipelineSection>(value) {
@@ -153,10 +157,13 @@ pub fn parse(
 
     let mut sources = Vec::new();
     match doc.remove("sources") {
-        None => errors.push(ConfigError::new("sources", "missing; expected at least one [sources.<name>] table")),
+        None => {
+            errors.push(ConfigError::new("sources", "missing; expected at least one [sources.<name>] table"))
+        }
         Some(toml::Value::Table(table)) => {
             if table.is_empty() {
-                errors.push(ConfigError::new("sources", "empty; expected at least one [sources.<name>] table"));
+                errors
+                    .push(ConfigError::new("sources", "empty; expected at least one [sources.<name>] table"));
             }
             for (name, value) in table {
                 match source_config(&name, value, config_dir) {
@@ -177,7 +184,11 @@ pub fn parse(
     }
 }
 
-fn pipeline_config(p: PipelineSection, config_dir: &Path, errors: &mut Vec<ConfigError>) -> Option<PipelineConfig> {
+fn pipeline_config(
+    p: PipelineSection,
+    config_dir: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PipelineConfig> {
     let start_date = match p.start_date.as_deref().map(parse_date) {
         Some(Err(message)) => {
             errors.push(ConfigError::new("pipeline.start_date", message));
@@ -191,7 +202,10 @@ fn pipeline_config(p: PipelineSection, config_dir: &Path, errors: &mut Vec<Confi
         return None;
     }
     if p.lookback_days == 0 || p.lookback_days > 3660 {
-        errors.push(ConfigError::new("pipeline.lookback_days", format!("is {}; expected 1 to 3660 days", p.lookback_days)));
+        errors.push(ConfigError::new(
+            "pipeline.lookback_days",
+            format!("is {}; expected 1 to 3660 days", p.lookback_days),
+        ));
         return None;
     }
     let output = if p.output.trim() == "." { config_dir.to_path_buf() } else { config_dir.join(&p.output) };
@@ -282,7 +296,9 @@ fn interpolate(
             Err(message) => errors.push(ConfigError::new(path, message)),
         },
         toml::Value::Datetime(dt) => match (dt.date, dt.time) {
-            (Some(d), None) => *value = toml::Value::String(format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
+            (Some(d), None) => {
+                *value = toml::Value::String(format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+            }
             _ => errors.push(ConfigError::new(path, format!("`{dt}` is not a date; expected YYYY-MM-DD"))),
         },
         toml::Value::Array(items) => {
@@ -299,7 +315,11 @@ fn interpolate(
     }
 }
 
-fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Secrets) -> Result<String, String> {
+fn substitute(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: &mut Secrets,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -319,8 +339,14 @@ fn substitute(text: &str, env: &dyn Fn(&str) -> Option<String>, secrets: &mut Se
                     secrets.0.insert(v.clone(), name.to_owned());
                     out.push_str(&v);
                 }
-                Some(_) => return Err(format!("environment variable {name} is empty (referenced as ${{{name}}})")),
-                None => return Err(format!("environment variable {name} is not set (referenced as ${{{name}}})")),
+                Some(_) => {
+                    return Err(format!("environment variable {name} is empty (referenced as ${{{name}}})"));
+                }
+                None => {
+                    return Err(format!(
+                        "environment variable {name} is not set (referenced as ${{{name}}})"
+                    ));
+                }
             }
             rest = &inner[end + 1..];
         } else {
@@ -390,7 +416,8 @@ mod tests {
     #[test]
     fn secrets_never_show_in_messages() {
         // A secret put where a number belongs: the message names the variable, not the value.
-        let text = format!("{OK}\n[sources.x]\ntype = \"files\"\nkind = \"metrics\"\npath = [\"${{TOKEN}}\"]\n");
+        let text =
+            format!("{OK}\n[sources.x]\ntype = \"files\"\nkind = \"metrics\"\npath = [\"${{TOKEN}}\"]\n");
         let errs = errors(&text);
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].starts_with("sources.x.path: "), "{errs:?}");
@@ -404,6 +431,9 @@ mod tests {
         assert_eq!(c.pipeline.start_date.map(|d| d.to_string()).as_deref(), Some("2025-01-31"));
         assert_eq!(c.sources[0].start_date.map(|d| d.to_string()).as_deref(), Some("2025-02-01"));
         let errs = errors(&ok.replace("\"2025-02-01\"", "\"2025-02-30\""));
-        assert_eq!(errs, ["sources.s.start_date: `2025-02-30` is not a date; expected YYYY-MM-DD, such as 2026-01-31"]);
+        assert_eq!(
+            errs,
+            ["sources.s.start_date: `2025-02-30` is not a date; expected YYYY-MM-DD, such as 2026-01-31"]
+        );
     }
 }

@@ -16,7 +16,12 @@ use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
 const EXIT_CONFIG: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "kpipe", version, about = "Pull marketing metrics into one Parquet schema", max_term_width = 100)]
+#[command(
+    name = "kpipe",
+    version,
+    about = "Pull marketing metrics into one Parquet schema",
+    max_term_width = 100
+)]
 struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -237,7 +242,9 @@ impl RunObserver for Bars {
 
     fn finished(&self, summary: &SourceSummary) {
         if let Some(bar) = self.bar(&summary.name) {
-            bar.finish_with_message(format!("{:?}: {} rows", summary.status, summary.rows_written).to_lowercase());
+            bar.finish_with_message(
+                format!("{:?}: {} rows", summary.status, summary.rows_written).to_lowercase(),
+            );
         }
     }
 }

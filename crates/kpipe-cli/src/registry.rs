@@ -4,9 +4,7 @@ use kpipe_core::ConnectorFactory;
 
 /// Every connector, by `type`.
 pub fn connectors() -> Vec<ConnectorFactory> {
-    vec![
-        kpipe_connector_files::factory(),
-    ]
+    vec![kpipe_connector_files::factory()]
 }
 
 /// The connector called `kind`.

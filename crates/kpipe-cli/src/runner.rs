@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use kpipe_core::{
-    DateWindow, DynSource, Emitter, ErrorChain, MetricBatch, PullRequest, Sink, SinkTarget, SinkWriter, SourceEvent,
-    Transform,
+    DateWindow, DynSource, Emitter, ErrorChain, MetricBatch, PullRequest, Sink, SinkTarget, SinkWriter,
+    SourceEvent, Transform,
 };
 use kpipe_sink_parquet::ParquetSink;
 use tokio::sync::mpsc;
@@ -94,12 +94,16 @@ pub fn run_window(options: &RunOptions, lookback_days: u32) -> Result<DateWindow
 }
 
 /// Runs the pipeline.
-pub async fn run(config: Config, options: RunOptions, observer: Arc<dyn RunObserver>) -> Result<RunSummary, RunError> {
-    if let Some(only) = &options.only {
-        if !config.sources.iter().any(|s| &s.name == only) {
-            let known = config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
-            return Err(RunError::UnknownSource { name: only.clone(), known });
-        }
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    observer: Arc<dyn RunObserver>,
+) -> Result<RunSummary, RunError> {
+    if let Some(only) = &options.only
+        && !config.sources.iter().any(|s| &s.name == only)
+    {
+        let known = config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(RunError::UnknownSource { name: only.clone(), known });
     }
     let window = run_window(&options, config.pipeline.lookback_days)?;
     let started_at = Utc::now();
@@ -128,7 +132,11 @@ pub async fn run(config: Config, options: RunOptions, observer: Arc<dyn RunObser
             continue;
         };
         let job = SourceJob {
-            request: PullRequest { window: source_window, run_id: run_id.clone(), full_refresh: options.full_refresh },
+            request: PullRequest {
+                window: source_window,
+                run_id: run_id.clone(),
+                full_refresh: options.full_refresh,
+            },
             sink: sink.clone(),
             output: output.clone(),
             observer: observer.clone(),
@@ -196,7 +204,9 @@ impl SourceJob {
         let sink = self.sink.clone();
         let writer = match tokio::task::spawn_blocking(move || sink.open(target)).await {
             Ok(Ok(w)) => w,
-            Ok(Err(e)) => return self.failed(summary, clock, format!("cannot open the output: {}", ErrorChain(&e))),
+            Ok(Err(e)) => {
+                return self.failed(summary, clock, format!("cannot open the output: {}", ErrorChain(&e)));
+            }
             Err(e) => return self.failed(summary, clock, format!("cannot open the output: {e}")),
         };
         let (mut emitter, rx) = Emitter::channel(CHANNEL_BATCHES, Emitter::DEFAULT_BATCH_ROWS);

@@ -147,7 +147,11 @@ impl RunSummary {
                 let _ = writeln!(out, "    {metric:<30} {rows:>10}");
             }
             if s.rows_outside_window > 0 {
-                let _ = writeln!(out, "    {} row(s) dated outside the window were not written", s.rows_outside_window);
+                let _ = writeln!(
+                    out,
+                    "    {} row(s) dated outside the window were not written",
+                    s.rows_outside_window
+                );
             }
             if let Some(q) = &s.quarantine_file {
                 let _ = writeln!(out, "    quarantined records: {}", q.display());

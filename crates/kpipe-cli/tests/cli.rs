@@ -43,7 +43,11 @@ fn expect_config_error(cfg: &str, needle: &str) {
     write(dir.path(), "data/m.csv", METRICS_CSV);
     write(dir.path(), "kpipe.toml", cfg);
     for command in ["run", "check"] {
-        let out = kpipe(dir.path(), &[command, "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"][..if command == "run" { 7 } else { 3 }]);
+        let out = kpipe(
+            dir.path(),
+            &[command, "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"]
+                [..if command == "run" { 7 } else { 3 }],
+        );
         assert_eq!(out.status.code(), Some(2), "{command}: {}", text(&out));
         let t = text(&out);
         assert!(t.contains("kpipe.toml: "), "{command}: the file is not named: {t}");
@@ -63,7 +67,10 @@ fn a_missing_secret_names_the_key_and_the_variable() {
 #[test]
 fn an_unknown_key_names_the_key() {
     expect_config_error(&config("delimter = \";\"\n"), "sources.sheet.delimter: unknown field `delimter`");
-    expect_config_error(&config("").replace("output =", "outptu ="), "pipeline.outptu: unknown field `outptu`");
+    expect_config_error(
+        &config("").replace("output =", "outptu ="),
+        "pipeline.outptu: unknown field `outptu`",
+    );
 }
 
 #[test]
@@ -90,18 +97,35 @@ fn a_bad_date_names_the_key() {
 #[test]
 fn bad_rows_are_quarantined_and_the_run_is_partial() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    write(dir.path(), "data/m.csv", &format!("{METRICS_CSV}2026-03-02,linkedin,508,campaign,c1,clicks,lots,\n2026-03-33,linkedin,508,campaign,c1,clicks,1,\n"));
+    write(
+        dir.path(),
+        "data/m.csv",
+        &format!(
+            "{METRICS_CSV}2026-03-02,linkedin,508,campaign,c1,clicks,lots,\n2026-03-33,linkedin,508,campaign,c1,clicks,1,\n"
+        ),
+    );
     write(dir.path(), "kpipe.toml", &config(""));
     let out = kpipe(
         dir.path(),
-        &["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02", "--summary-json", "summary.json"],
+        &[
+            "run",
+            "-c",
+            "kpipe.toml",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-02",
+            "--summary-json",
+            "summary.json",
+        ],
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(read_dir(&dir.path().join("out/metrics")).unwrap_or_else(|e| panic!("{e}")).len(), 3);
 
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap_or_else(|e| panic!("{e}")))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("summary.json")).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary["status"], "partial");
     let sheet = &summary["sources"][0];
     assert_eq!(sheet["status"], "partial");
@@ -110,11 +134,12 @@ fn bad_rows_are_quarantined_and_the_run_is_partial() {
     assert_eq!(sheet["rows_by_metric"]["impressions"], 2);
 
     let qfile = PathBuf::from(sheet["quarantine_file"].as_str().unwrap_or_default());
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join(&qfile).canonicalize().unwrap_or(qfile))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}")))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join(&qfile).canonicalize().unwrap_or(qfile))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
     assert_eq!(lines.len(), 2);
     assert!(lines[0]["location"].as_str().unwrap_or_default().ends_with("m.csv:5"), "{}", lines[0]);
     assert_eq!(lines[0]["reason"], "`value`: `lots` is not a decimal number");
@@ -188,7 +213,11 @@ fn a_killed_run_leaves_no_partial_file() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut csv = String::from("date,platform,account,level,entity,metric,value,currency\n");
     for i in 0..200_000u32 {
-        csv.push_str(&format!("2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n", 1 + i % 28, i % 977));
+        csv.push_str(&format!(
+            "2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n",
+            1 + i % 28,
+            i % 977
+        ));
     }
     write(dir.path(), "data/m.csv", &csv);
     write(dir.path(), "kpipe.toml", &config(""));

@@ -41,11 +41,7 @@ impl Decimal {
 
     /// The value from its raw representation: `units` / 10^18.
     pub const fn from_units(units: i128) -> Option<Decimal> {
-        if units > MAX_UNITS || units < -MAX_UNITS {
-            None
-        } else {
-            Some(Decimal(units))
-        }
+        if units > MAX_UNITS || units < -MAX_UNITS { None } else { Some(Decimal(units)) }
     }
 
     /// The raw representation: the value times 10^18.
@@ -182,9 +178,7 @@ impl FromStr for Decimal {
             let factor = 10i128
                 .checked_pow(u32::try_from(shift).map_err(|_| DecimalError::OutOfRange(text.to_owned()))?)
                 .ok_or_else(|| DecimalError::OutOfRange(text.to_owned()))?;
-            mantissa
-                .checked_mul(factor)
-                .ok_or_else(|| DecimalError::OutOfRange(text.to_owned()))?
+            mantissa.checked_mul(factor).ok_or_else(|| DecimalError::OutOfRange(text.to_owned()))?
         } else {
             let divisor = u32::try_from(-shift)
                 .ok()

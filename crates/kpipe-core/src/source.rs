@@ -77,7 +77,11 @@ pub trait DynSource: Send + Sync {
     /// See [`Source::check`].
     fn check(&self) -> BoxFuture<'_, Result<String, SourceError>>;
     /// See [`Source::pull`].
-    fn pull<'a>(&'a self, request: &'a PullRequest, out: &'a mut Emitter) -> BoxFuture<'a, Result<(), SourceError>>;
+    fn pull<'a>(
+        &'a self,
+        request: &'a PullRequest,
+        out: &'a mut Emitter,
+    ) -> BoxFuture<'a, Result<(), SourceError>>;
 }
 
 impl<S: Source> DynSource for S {
@@ -93,7 +97,11 @@ impl<S: Source> DynSource for S {
         Box::pin(Source::check(self))
     }
 
-    fn pull<'a>(&'a self, request: &'a PullRequest, out: &'a mut Emitter) -> BoxFuture<'a, Result<(), SourceError>> {
+    fn pull<'a>(
+        &'a self,
+        request: &'a PullRequest,
+        out: &'a mut Emitter,
+    ) -> BoxFuture<'a, Result<(), SourceError>> {
         Box::pin(Source::pull(self, request, out))
     }
 }

@@ -34,7 +34,8 @@ impl DateWindow {
 
     /// The `lookback_days` days that end with `last` (a nightly run's re-pull window).
     pub fn lookback(last: NaiveDate, lookback_days: u32) -> DateWindow {
-        let start = last.checked_sub_days(Days::new(u64::from(lookback_days.max(1)) - 1)).unwrap_or(NaiveDate::MIN);
+        let start =
+            last.checked_sub_days(Days::new(u64::from(lookback_days.max(1)) - 1)).unwrap_or(NaiveDate::MIN);
         DateWindow { start, end: last }
     }
 

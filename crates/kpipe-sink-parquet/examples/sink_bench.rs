@@ -91,7 +91,9 @@ fn main() {
             "--days" => days = value().map_or(days, |v| (v as u64).max(1)),
             "--zstd-level" => options.zstd_level = value().map_or(options.zstd_level, |v| v as i32),
             "--row-group-rows" => options.max_row_group_rows = value().unwrap_or(options.max_row_group_rows),
-            "--max-buffered-mib" => options.max_buffered_bytes = value().map_or(options.max_buffered_bytes, |v| v << 20),
+            "--max-buffered-mib" => {
+                options.max_buffered_bytes = value().map_or(options.max_buffered_bytes, |v| v << 20)
+            }
             other => {
                 eprintln!(
                     "unknown argument {other}; usage: sink_bench [--rows N] [--days D] [--zstd-level L] [--row-group-rows N] \
@@ -108,7 +110,10 @@ fn main() {
     let sink = ParquetSink::new(out.path()).with_options(options);
     let target = SinkTarget {
         source: "bench".into(),
-        window: DateWindow::lookback(start.checked_add_days(Days::new(days - 1)).unwrap_or(start), days as u32),
+        window: DateWindow::lookback(
+            start.checked_add_days(Days::new(days - 1)).unwrap_or(start),
+            days as u32,
+        ),
         run_id: "bench".into(),
         pulled_at: Utc::now(),
     };

@@ -27,7 +27,11 @@ pub(crate) struct Lineage {
 
 impl Lineage {
     pub fn new(source: &str, run_id: &str, pulled_at: DateTime<Utc>) -> Lineage {
-        Lineage { source: source.to_owned(), run_id: run_id.to_owned(), pulled_at_micros: pulled_at.timestamp_micros() }
+        Lineage {
+            source: source.to_owned(),
+            run_id: run_id.to_owned(),
+            pulled_at_micros: pulled_at.timestamp_micros(),
+        }
     }
 }
 
@@ -94,7 +98,8 @@ impl ColumnBuilders {
         let n = std::mem::take(&mut self.len);
         let days = i32::try_from((self.date - EPOCH).num_days())
             .map_err(|_| ArrowError::InvalidArgumentError(format!("date {} is out of range", self.date)))?;
-        let repeat = |s: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n))) };
+        let repeat =
+            |s: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n))) };
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.platform.finish()),
             repeat(&lineage.source),

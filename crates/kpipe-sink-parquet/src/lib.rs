@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use kpipe_core::{Sink, SinkError, SinkTarget, SinkWriter};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 
 pub use schema::{SCHEMA_VERSION, metric_schema};
 

@@ -53,7 +53,10 @@ pub fn parquet_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
     let fail = |e: &dyn std::fmt::Display| SinkError::new(format!("cannot read {}: {e}", path.display()));
     let file = File::open(path).map_err(|e| fail(&e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?.build().map_err(|e| fail(&e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| fail(&e))?
+        .build()
+        .map_err(|e| fail(&e))?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| fail(&e))?;
@@ -65,7 +68,8 @@ pub fn read_file(path: &Path) -> Result<Vec<StoredRow>, SinkError> {
 /// Reads every metric file below `dir` (an output directory or its `metrics/`).
 pub fn read_dir(dir: &Path) -> Result<Vec<StoredRow>, SinkError> {
     let mut rows = Vec::new();
-    let files = parquet_files(dir).map_err(|e| SinkError::new(format!("cannot list {}: {e}", dir.display())))?;
+    let files =
+        parquet_files(dir).map_err(|e| SinkError::new(format!("cannot list {}: {e}", dir.display())))?;
     for file in files {
         rows.extend(read_file(&file)?);
     }
@@ -78,12 +82,19 @@ fn decode(batch: &RecordBatch, out: &mut Vec<StoredRow>) -> Result<(), String> {
     }
     let text = |name: &str| batch.column_by_name(name).map(|c| c.as_string::<i32>().clone());
     let col = |name: &str| text(name).ok_or_else(|| format!("column `{name}` is missing"));
-    let (platform, source, account, level, entity, entity_name) =
-        (col("platform")?, col("source")?, col("account_id")?, col("level")?, col("entity_id")?, col("entity_name")?);
-    let dims = Dimensions::NAMES.map(|n| text(n));
+    let (platform, source, account, level, entity, entity_name) = (
+        col("platform")?,
+        col("source")?,
+        col("account_id")?,
+        col("level")?,
+        col("entity_id")?,
+        col("entity_name")?,
+    );
+    let dims = Dimensions::NAMES.map(text);
     let (metric, unit, currency, run_id) = (col("metric")?, col("unit")?, col("currency")?, col("run_id")?);
     let date = batch.column_by_name("date").ok_or("column `date` is missing")?.as_primitive::<Date32Type>();
-    let value = batch.column_by_name("value").ok_or("column `value` is missing")?.as_primitive::<Decimal128Type>();
+    let value =
+        batch.column_by_name("value").ok_or("column `value` is missing")?.as_primitive::<Decimal128Type>();
     let pulled = batch
         .column_by_name("pulled_at")
         .ok_or("column `pulled_at` is missing")?

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kpipe_core::{
-    Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricBatch, MetricName, MetricRow, Sink, SinkTarget, Unit,
+    Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricBatch, MetricName, MetricRow, Sink,
+    SinkTarget, Unit,
 };
 use kpipe_sink_parquet::layout::{PART_FILE, source_dir};
 use kpipe_sink_parquet::read::{parquet_files, read_dir};
@@ -30,7 +31,11 @@ fn row(date: &str, entity: &str, metric: MetricName, value: &str, currency: Opti
         entity_id: Label::new(entity),
         entity_name: Some(Label::new(&format!("Campaign {entity}"))),
         date: day(date),
-        dimensions: Dimensions { country: Some("DE".into()), device: Some("mobile".into()), ..Default::default() },
+        dimensions: Dimensions {
+            country: Some("DE".into()),
+            device: Some("mobile".into()),
+            ..Default::default()
+        },
         metric,
         value: value.parse::<Decimal>().expect("decimal"),
         currency: currency.and_then(Currency::parse),
@@ -49,7 +54,11 @@ fn sample() -> Vec<MetricRow> {
             "7",
             None,
         ),
-        MetricRow { entity_name: None, dimensions: Dimensions::default(), ..row("2026-03-03", "3", Metric::Reach.into(), "99", None) },
+        MetricRow {
+            entity_name: None,
+            dimensions: Dimensions::default(),
+            ..row("2026-03-03", "3", Metric::Reach.into(), "99", None)
+        },
     ]
 }
 
@@ -161,7 +170,8 @@ fn nothing_is_visible_before_commit_and_abort_keeps_the_old_data() {
     let before = read_dir(dir.path()).expect("read");
 
     let mut w = sink.open(target("li", "2026-03-01", "2026-03-03", "r2")).expect("open");
-    w.write(&MetricBatch::new(vec![row("2026-03-02", "9", Metric::Clicks.into(), "1", None)])).expect("write");
+    w.write(&MetricBatch::new(vec![row("2026-03-02", "9", Metric::Clicks.into(), "1", None)]))
+        .expect("write");
     assert_eq!(read_dir(dir.path()).expect("read"), before, "uncommitted rows are visible");
     w.abort().expect("abort");
     assert_eq!(read_dir(dir.path()).expect("read"), before);
