@@ -90,13 +90,14 @@ fn main() {
             "--rows" => rows_wanted = value().map_or(rows_wanted, |v| v as u64),
             "--days" => days = value().map_or(days, |v| (v as u64).max(1)),
             "--zstd-level" => options.zstd_level = value().map_or(options.zstd_level, |v| v as i32),
+            "--chunk-rows" => options.chunk_rows = value().unwrap_or(options.chunk_rows),
             "--row-group-rows" => options.max_row_group_rows = value().unwrap_or(options.max_row_group_rows),
             "--max-buffered-mib" => {
                 options.max_buffered_bytes = value().map_or(options.max_buffered_bytes, |v| v << 20)
             }
             other => {
                 eprintln!(
-                    "unknown argument {other}; usage: sink_bench [--rows N] [--days D] [--zstd-level L] [--row-group-rows N] \
+                    "unknown argument {other}; usage: sink_bench [--rows N] [--days D] [--zstd-level L] [--chunk-rows N] [--row-group-rows N] \
                      [--max-buffered-mib M]"
                 );
                 std::process::exit(2);

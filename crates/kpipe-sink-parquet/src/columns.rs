@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Decimal128Builder, StringBuilder};
+use arrow_array::builder::{ArrayBuilder, Decimal128Builder, StringBuilder};
 use arrow_array::{ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::ArrowError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -35,6 +35,42 @@ impl Lineage {
     }
 }
 
+/// A nullable text column whose nulls are counted rather than appended one by one: most rows
+/// leave most dimensions empty, and a column that stayed empty for a whole chunk becomes one
+/// null array.
+#[derive(Debug)]
+struct SparseText {
+    builder: StringBuilder,
+    nulls_pending: usize,
+}
+
+impl SparseText {
+    fn new(capacity: usize) -> SparseText {
+        SparseText { builder: StringBuilder::with_capacity(capacity, 0), nulls_pending: 0 }
+    }
+
+    fn push(&mut self, value: Option<&str>) {
+        match value {
+            None => self.nulls_pending += 1,
+            Some(v) => {
+                if self.nulls_pending > 0 {
+                    self.builder.append_nulls(std::mem::take(&mut self.nulls_pending));
+                }
+                self.builder.append_value(v);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let nulls = std::mem::take(&mut self.nulls_pending);
+        if self.builder.is_empty() {
+            return arrow_array::new_null_array(&arrow_schema::DataType::Utf8, nulls);
+        }
+        self.builder.append_nulls(nulls);
+        Arc::new(self.builder.finish())
+    }
+}
+
 /// Pending rows of one day partition. Every row has the same date, so the date column is
 /// built at finish time.
 #[derive(Debug)]
@@ -45,12 +81,12 @@ pub(crate) struct ColumnBuilders {
     account_id: StringBuilder,
     level: StringBuilder,
     entity_id: StringBuilder,
-    entity_name: StringBuilder,
-    dimensions: [StringBuilder; 8],
+    entity_name: SparseText,
+    dimensions: [SparseText; 8],
     metric: StringBuilder,
     value: Decimal128Builder,
     unit: StringBuilder,
-    currency: StringBuilder,
+    currency: SparseText,
 }
 
 impl ColumnBuilders {
@@ -63,12 +99,12 @@ impl ColumnBuilders {
             account_id: text(),
             level: text(),
             entity_id: text(),
-            entity_name: text(),
-            dimensions: std::array::from_fn(|_| StringBuilder::with_capacity(capacity, 0)),
+            entity_name: SparseText::new(capacity),
+            dimensions: std::array::from_fn(|_| SparseText::new(capacity)),
             metric: text(),
             value: Decimal128Builder::with_capacity(capacity),
             unit: text(),
-            currency: StringBuilder::with_capacity(capacity, capacity * 3),
+            currency: SparseText::new(capacity),
         }
     }
 
@@ -82,14 +118,14 @@ impl ColumnBuilders {
         self.account_id.append_value(&row.account_id);
         self.level.append_value(&row.level);
         self.entity_id.append_value(&row.entity_id);
-        self.entity_name.append_option(row.entity_name.as_deref());
+        self.entity_name.push(row.entity_name.as_deref());
         for (builder, value) in self.dimensions.iter_mut().zip(row.dimensions.values()) {
-            builder.append_option(value.map(|v| v.as_str()));
+            builder.push(value.map(|v| v.as_str()));
         }
         self.metric.append_value(row.metric.as_str());
         self.value.append_value(row.value.units());
         self.unit.append_value(row.unit().as_str());
-        self.currency.append_option(row.currency.as_ref().map(|c| c.as_str()));
+        self.currency.push(row.currency.as_ref().map(|c| c.as_str()));
         self.len += 1;
     }
 
@@ -106,15 +142,15 @@ impl ColumnBuilders {
             Arc::new(self.account_id.finish()),
             Arc::new(self.level.finish()),
             Arc::new(self.entity_id.finish()),
-            Arc::new(self.entity_name.finish()),
+            self.entity_name.finish(),
             Arc::new(Date32Array::from_value(days, n)),
         ];
-        columns.extend(self.dimensions.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(self.dimensions.iter_mut().map(SparseText::finish));
         columns.extend([
             Arc::new(self.metric.finish()) as ArrayRef,
             Arc::new(self.value.finish().with_precision_and_scale(PRECISION, SCALE as i8)?),
             Arc::new(self.unit.finish()),
-            Arc::new(self.currency.finish()),
+            self.currency.finish(),
             Arc::new(TimestampMicrosecondArray::from_value(lineage.pulled_at_micros, n).with_timezone("UTC")),
             repeat(&lineage.run_id),
         ]);

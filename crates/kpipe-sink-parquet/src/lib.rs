@@ -22,8 +22,20 @@ use kpipe_core::{Sink, SinkError, SinkTarget, SinkWriter};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
 
 pub use schema::{SCHEMA_VERSION, metric_schema};
+
+/// Columns whose pages are a single run of dictionary index 0 or near it (constant per file or
+/// of a handful of values): zstd cannot shrink them, and each compressed column keeps a zstd
+/// compression and decompression context alive per open day partition.
+const UNCOMPRESSED_COLUMNS: [&str; 8] =
+    ["source", "run_id", "date", "pulled_at", "platform", "level", "unit", "currency"];
+
+/// Rows per data page at most. Dictionary indices wait as 64-bit integers until their page is
+/// written, so smaller pages hold less memory per open column; 8192 rows still make pages large
+/// enough for readers to skip efficiently.
+const PAGE_ROWS: usize = 8192;
 
 /// Tuning of the Parquet files and of the memory the writer may hold.
 #[derive(Debug, Clone)]
@@ -79,10 +91,15 @@ impl ParquetSink {
     fn writer_properties(&self) -> Result<WriterProperties, SinkError> {
         let level = ZstdLevel::try_new(self.options.zstd_level)
             .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
-        Ok(WriterProperties::builder()
+        let mut builder = WriterProperties::builder();
+        for column in UNCOMPRESSED_COLUMNS.iter().copied().chain(kpipe_core::Dimensions::NAMES) {
+            builder = builder.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
+        }
+        Ok(builder
             .set_writer_version(WriterVersion::PARQUET_2_0)
             .set_compression(Compression::ZSTD(level))
             .set_statistics_enabled(EnabledStatistics::Page)
+            .set_data_page_row_count_limit(PAGE_ROWS)
             .set_max_row_group_row_count(Some(self.options.max_row_group_rows.max(1)))
             .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![KeyValue::new(

@@ -1,7 +1,6 @@
 //! One source's window being written: a Parquet file per day, staged and then renamed into
 //! place.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +28,8 @@ pub(crate) struct PartitionedWriter {
     props: WriterProperties,
     staging_dir: PathBuf,
     source_dir: PathBuf,
-    partitions: BTreeMap<NaiveDate, Partition>,
+    /// One slot per day of the window, in date order.
+    partitions: Vec<Option<Partition>>,
     pending_rows: usize,
     done: bool,
 }
@@ -52,26 +52,31 @@ impl PartitionedWriter {
         Ok(PartitionedWriter {
             lineage: Lineage::new(&target.source, &target.run_id, target.pulled_at),
             source_dir: layout::source_dir(output, &target.source),
+            partitions: std::iter::repeat_with(|| None).take(window_days(&target)).collect(),
             target,
             options,
             props,
             staging_dir,
-            partitions: BTreeMap::new(),
             pending_rows: 0,
             done: false,
         })
     }
 
-    fn partition(&mut self, date: NaiveDate) -> Result<&mut Partition, SinkError> {
-        if !self.partitions.contains_key(&date) {
-            let staged = self.staging_dir.join(layout::partition_name(date));
-            let file = File::create(&staged).map_err(|e| io_error("create", &staged, e))?;
-            let writer = ArrowWriter::try_new(file, metric_schema(), Some(self.props.clone()))
-                .map_err(|e| io_error("start", &staged, e))?;
-            let builders = ColumnBuilders::new(date, self.options.chunk_rows);
-            self.partitions.insert(date, Partition { builders, writer, staged, rows: 0 });
+    fn open_partition(&self, date: NaiveDate) -> Result<Partition, SinkError> {
+        let staged = self.staging_dir.join(layout::partition_name(date));
+        let file = File::create(&staged).map_err(|e| io_error("create", &staged, e))?;
+        let writer = ArrowWriter::try_new(file, metric_schema(), Some(self.props.clone()))
+            .map_err(|e| io_error("start", &staged, e))?;
+        let builders = ColumnBuilders::new(date, self.options.chunk_rows);
+        Ok(Partition { builders, writer, staged, rows: 0 })
+    }
+
+    /// The slot of `date` in [`Self::partitions`], or `None` outside the window.
+    fn slot(&self, date: NaiveDate) -> Option<usize> {
+        if !self.target.window.contains(date) {
+            return None;
         }
-        self.partitions.get_mut(&date).ok_or_else(|| SinkError::new("partition vanished"))
+        usize::try_from((date - self.target.window.start()).num_days()).ok()
     }
 
     fn write_pending(part: &mut Partition, lineage: &Lineage) -> Result<usize, SinkError> {
@@ -89,20 +94,24 @@ impl PartitionedWriter {
     /// are enough of them, and row groups are cut early when the open ones grow too large.
     fn bound_memory(&mut self) -> Result<(), SinkError> {
         if self.pending_rows > self.options.max_pending_rows {
-            for part in self.partitions.values_mut() {
+            for part in self.partitions.iter_mut().flatten() {
                 self.pending_rows -= Self::write_pending(part, &self.lineage)?;
             }
         }
-        let mut buffered: usize = self.partitions.values().map(|p| p.writer.memory_size()).sum();
+        let mut buffered: usize = self.partitions.iter().flatten().map(|p| p.writer.memory_size()).sum();
         if buffered > self.options.max_buffered_bytes {
-            let mut by_size: Vec<(usize, NaiveDate)> =
-                self.partitions.iter().map(|(d, p)| (p.writer.memory_size(), *d)).collect();
+            let mut by_size: Vec<(usize, usize)> = self
+                .partitions
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.as_ref().map(|p| (p.writer.memory_size(), i)))
+                .collect();
             by_size.sort_unstable_by(|a, b| b.cmp(a));
-            for (size, date) in by_size {
+            for (size, slot) in by_size {
                 if buffered <= self.options.max_buffered_bytes / 2 {
                     break;
                 }
-                if let Some(part) = self.partitions.get_mut(&date) {
+                if let Some(part) = self.partitions[slot].as_mut() {
                     part.writer.flush().map_err(|e| io_error("write", &part.staged, e))?;
                     buffered -= size;
                 }
@@ -130,20 +139,21 @@ impl SinkWriter for PartitionedWriter {
     fn write(&mut self, batch: &MetricBatch) -> Result<(), SinkError> {
         let chunk_rows = self.options.chunk_rows;
         for row in &batch.rows {
-            if !self.target.window.contains(row.date) {
+            let Some(slot) = self.slot(row.date) else {
                 return Err(SinkError::new(format!(
                     "row dated {} is outside the window {} of source `{}`",
                     row.date, self.target.window, self.target.source
                 )));
+            };
+            if self.partitions[slot].is_none() {
+                self.partitions[slot] = Some(self.open_partition(row.date)?);
             }
-            let lineage = self.lineage.clone();
-            let part = self.partition(row.date)?;
+            let Some(part) = self.partitions[slot].as_mut() else { continue };
             part.builders.push(row);
-            let full = part.builders.len() >= chunk_rows;
-            if full {
-                Self::write_pending(part, &lineage)?;
+            self.pending_rows += 1;
+            if part.builders.len() >= chunk_rows {
+                self.pending_rows -= Self::write_pending(part, &self.lineage)?;
             }
-            self.pending_rows = if full { self.pending_rows + 1 - chunk_rows } else { self.pending_rows + 1 };
         }
         self.bound_memory()
     }
@@ -151,7 +161,9 @@ impl SinkWriter for PartitionedWriter {
     fn commit(mut self: Box<Self>) -> Result<CommitStats, SinkError> {
         let mut stats = CommitStats::default();
         let mut staged = Vec::with_capacity(self.partitions.len());
-        for (date, mut part) in std::mem::take(&mut self.partitions) {
+        let days: Vec<NaiveDate> = self.target.window.days().collect();
+        for (date, part) in days.into_iter().zip(std::mem::take(&mut self.partitions)) {
+            let Some(mut part) = part else { continue };
             Self::write_pending(&mut part, &self.lineage)?;
             part.writer.finish().map_err(|e| io_error("finish", &part.staged, e))?;
             part.writer.inner().sync_all().map_err(|e| io_error("sync", &part.staged, e))?;
@@ -200,6 +212,10 @@ impl SinkWriter for PartitionedWriter {
         let dir = self.staging_dir.clone();
         self.discard_staging().map_err(|e| io_error("clean up", &dir, e))
     }
+}
+
+fn window_days(target: &SinkTarget) -> usize {
+    usize::try_from(target.window.num_days()).unwrap_or(usize::MAX)
 }
 
 impl Drop for PartitionedWriter {
