@@ -31,7 +31,9 @@ fn the_schema_doc_lists_the_vocabulary() {
             let updated = format!("{}{want}{}", &doc[..start], &doc[end..]);
             std::fs::write(&path, updated).unwrap_or_else(|e| panic!("{e}"));
         } else {
-            panic!("docs/schema.md's metric table is out of date: run KPIPE_BLESS=1 cargo test -p kpipe-e2e --test docs");
+            panic!(
+                "docs/schema.md's metric table is out of date: run KPIPE_BLESS=1 cargo test -p kpipe-e2e --test docs"
+            );
         }
     }
 }
