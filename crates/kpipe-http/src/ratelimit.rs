@@ -1,0 +1,132 @@
+//! Proactive rate limiting: requests wait for their key's budget (app, token, ad account,
+//! portal, property) before they are sent, so that the platform never has to say 429.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultKeyedRateLimiter, Jitter, Quota};
+
+/// A platform's published limit: `requests` per `per`, with at most `burst` sent back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed per period.
+    pub requests: u32,
+    /// The period, in seconds.
+    #[serde(rename = "per_seconds", with = "secs")]
+    pub per: Duration,
+    /// Requests that may be sent at once after a quiet spell (default 1).
+    #[serde(default = "one")]
+    pub burst: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+mod secs {
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v: f64 = serde::Deserialize::deserialize(d)?;
+        if v.is_finite() && v > 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(serde::de::Error::custom("expected a positive number of seconds"))
+        }
+    }
+}
+
+impl RateLimit {
+    /// `requests` per `per`, no burst.
+    pub fn new(requests: u32, per: Duration) -> RateLimit {
+        RateLimit { requests, per, burst: 1 }
+    }
+
+    /// The same limit with a burst.
+    pub fn with_burst(mut self, burst: u32) -> RateLimit {
+        self.burst = burst.max(1);
+        self
+    }
+
+    /// The governor quota that never exceeds `requests` in any window of `per`: a burst of `b`
+    /// leaves `requests - b` to spread evenly, one every `per / (requests - b)`.
+    fn quota(&self) -> Option<Quota> {
+        let burst = self.burst.clamp(1, self.requests.max(1));
+        let spread = self.requests.saturating_sub(burst).max(1);
+        let interval = self.per.checked_div(spread)?;
+        Some(Quota::with_period(interval)?.allow_burst(NonZeroU32::new(burst)?))
+    }
+}
+
+/// Waits for a key's budget. Cloning shares the budget.
+#[derive(Clone)]
+pub struct RateLimiter {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    jitter: Duration,
+    limit: RateLimit,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").field("limit", &self.limit).field("jitter", &self.jitter).finish()
+    }
+}
+
+impl RateLimiter {
+    /// A limiter enforcing `limit` per key; `None` for a limit that allows nothing.
+    pub fn new(limit: RateLimit) -> Option<RateLimiter> {
+        let quota = limit.quota()?;
+        // A little jitter keeps concurrent streams from waking in lockstep.
+        let jitter = (limit.per / limit.requests.max(1)).min(Duration::from_millis(50)) / 4;
+        Some(RateLimiter { limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), jitter, limit })
+    }
+
+    /// The limit enforced.
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Waits until a request for `key` may be sent; returns how long it waited.
+    pub async fn acquire(&self, key: &str) -> Duration {
+        let start = Instant::now();
+        let key = key.to_owned();
+        if self.limiter.check_key(&key).is_err() {
+            self.limiter.until_key_ready_with_jitter(&key, Jitter::up_to(self.jitter)).await;
+        }
+        start.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn never_more_than_the_limit_in_a_window() {
+        let limiter = RateLimiter::new(RateLimit::new(10, Duration::from_millis(500)).with_burst(3))
+            .unwrap_or_else(|| panic!("limit"));
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for _ in 0..25 {
+            limiter.acquire("acct").await;
+            sent.push(start.elapsed());
+        }
+        // Any 500 ms window holds at most 10 requests.
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..].iter().take_while(|u| **u < *t + Duration::from_millis(500)).count();
+            assert!(in_window <= 10, "{in_window} requests within 500 ms from {t:?}");
+        }
+        // And the limit is used: 25 requests need about (25 - 3) / 7 * 500 ms.
+        assert!(start.elapsed() < Duration::from_millis(2300), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test]
+    async fn keys_have_their_own_budget() {
+        let limiter =
+            RateLimiter::new(RateLimit::new(2, Duration::from_secs(60))).unwrap_or_else(|| panic!("limit"));
+        assert!(limiter.acquire("a").await < Duration::from_millis(50));
+        assert!(limiter.acquire("b").await < Duration::from_millis(50));
+    }
+}
