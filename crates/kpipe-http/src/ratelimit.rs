@@ -78,8 +78,9 @@ impl RateLimiter {
     /// A limiter enforcing `limit` per key; `None` for a limit that allows nothing.
     pub fn new(limit: RateLimit) -> Option<RateLimiter> {
         let quota = limit.quota()?;
-        // A little jitter keeps concurrent streams from waking in lockstep.
-        let jitter = (limit.per / limit.requests.max(1)).min(Duration::from_millis(50)) / 4;
+        // A little jitter keeps concurrent streams from waking in lockstep; it stays small
+        // (a twentieth of the interval, at most 5 ms) because every wait it adds is quota unused.
+        let jitter = (limit.per / limit.requests.max(1) / 20).min(Duration::from_millis(5));
         Some(RateLimiter { limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), jitter, limit })
     }
 

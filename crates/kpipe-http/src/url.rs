@@ -26,7 +26,9 @@ pub fn parse_base_url(text: &str) -> Result<Url, HttpError> {
         "https" => {}
         "http" if is_loopback(&url) => {}
         "http" => {
-            return Err(fail("plain http:// is accepted only for loopback hosts (127.0.0.1, ::1, localhost)"));
+            return Err(fail(
+                "plain http:// is accepted only for loopback hosts (127.0.0.1, ::1, localhost)",
+            ));
         }
         _ => return Err(fail("expected an https:// URL")),
     }
