@@ -227,79 +227,63 @@ impl ApiResponse {
 
 /// Builds an [`ApiClient`].
 pub struct ApiClientBuilder {
-    http: HttpClient,
-    base_url: Url,
-    limiter: Option<RateLimiter>,
-    default_limit_key: String,
-    policy: RetryPolicy,
-    classifiers: Vec<Box<dyn Classifier>>,
-    auth: Option<Arc<dyn TokenProvider>>,
-    placement: AuthPlacement,
-    headers: HeaderMap,
+    inner: Inner,
 }
 
 impl std::fmt::Debug for ApiClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiClientBuilder").field("base_url", &self.base_url.as_str()).finish_non_exhaustive()
+        f.debug_struct("ApiClientBuilder")
+            .field("base_url", &self.inner.base_url.as_str())
+            .finish_non_exhaustive()
     }
 }
 
 impl ApiClientBuilder {
     /// Proactive rate limiting; `default_key` is used by requests that name no key.
     pub fn rate_limit(mut self, limiter: RateLimiter, default_key: &str) -> ApiClientBuilder {
-        self.limiter = Some(limiter);
-        self.default_limit_key = default_key.to_owned();
+        self.inner.limiter = Some(limiter);
+        self.inner.default_limit_key = default_key.to_owned();
         self
     }
 
     /// Retry limits.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> ApiClientBuilder {
-        self.policy = policy;
+        self.inner.policy = policy;
         self
     }
 
     /// Appends a platform classifier (usage headers, error codes in the body) after the
     /// default transport, status and `Retry-After` ones.
     pub fn classifier(mut self, classifier: impl Classifier + 'static) -> ApiClientBuilder {
-        self.classifiers.push(Box::new(classifier));
+        self.inner.classifiers.push(Box::new(classifier));
         self
     }
 
     /// Where tokens come from.
     pub fn auth(mut self, provider: Arc<dyn TokenProvider>, placement: AuthPlacement) -> ApiClientBuilder {
-        self.auth = Some(provider);
-        self.placement = placement;
+        self.inner.auth = Some(provider);
+        self.inner.placement = placement;
         self
     }
 
     /// A header sent with every request (an API version, a protocol version).
     pub fn default_header(mut self, name: &'static str, value: &str) -> Result<ApiClientBuilder, HttpError> {
         let v = HeaderValue::from_str(value).map_err(|e| HttpError::BaseUrl {
-            url: self.base_url.to_string(),
+            url: self.inner.base_url.to_string(),
             reason: format!("header {name}: {e}"),
         })?;
-        self.headers.insert(HeaderName::from_static(name), v);
+        self.inner.headers.insert(HeaderName::from_static(name), v);
         Ok(self)
     }
 
-    /// The client.
+    /// The client. The default classifiers (transport, status, `Retry-After`) run first, the
+    /// platform's after them.
     pub fn build(self) -> ApiClient {
-        let mut classifiers = default_classifiers(&self.policy);
-        classifiers.extend(self.classifiers);
-        ApiClient {
-            inner: Arc::new(Inner {
-                http: self.http,
-                base_url: self.base_url,
-                limiter: self.limiter,
-                default_limit_key: self.default_limit_key,
-                policy: self.policy,
-                classifiers,
-                auth: self.auth,
-                placement: self.placement,
-                headers: self.headers,
-                telemetry: Telemetry::default(),
-            }),
-        }
+        let mut inner = self.inner;
+        let mut classifiers = default_classifiers(&inner.policy);
+        classifiers.append(&mut inner.classifiers);
+        inner.classifiers = classifiers;
+        ApiClient { inner: Arc::new(inner) }
     }
 }
 
@@ -342,15 +326,18 @@ impl ApiClient {
             base_url.set_path(&path);
         }
         Ok(ApiClientBuilder {
-            http: http.clone(),
-            base_url,
-            limiter: None,
-            default_limit_key: "default".into(),
-            policy: RetryPolicy::default(),
-            classifiers: Vec::new(),
-            auth: None,
-            placement: AuthPlacement::BearerHeader,
-            headers: HeaderMap::new(),
+            inner: Inner {
+                http: http.clone(),
+                base_url,
+                limiter: None,
+                default_limit_key: "default".into(),
+                policy: RetryPolicy::default(),
+                classifiers: Vec::new(),
+                auth: None,
+                placement: AuthPlacement::BearerHeader,
+                headers: HeaderMap::new(),
+                telemetry: Telemetry::default(),
+            },
         })
     }
 

@@ -172,6 +172,14 @@ async fn a_refused_connection_gives_up_after_the_attempts() {
     assert_eq!(err.kind(), ErrorKind::Transient);
 }
 
+fn with_auth(sim: &SimServer, http: &HttpClient, provider: Arc<dyn TokenProvider>) -> ApiClient {
+    ApiClient::builder(http, sim.base_url())
+        .expect("base")
+        .retry_policy(fast_retries())
+        .auth(provider, AuthPlacement::BearerHeader)
+        .build()
+}
+
 fn refresh_provider(http: &HttpClient, sim: &SimServer) -> Arc<dyn TokenProvider> {
     Arc::new(
         OAuthTokenProvider::refresh_token(
@@ -192,11 +200,7 @@ async fn a_token_that_expires_after_n_requests_is_refreshed_once_per_expiry() {
         sim(SimConfig::new(1).with_auth(AuthConfig { expire_after_uses: Some(3), ..AuthConfig::required() }))
             .await;
     let http = HttpClient::new().expect("client");
-    let api = ApiClient::builder(&http, sim.base_url())
-        .expect("base")
-        .retry_policy(fast_retries())
-        .auth(refresh_provider(&http, &sim), AuthPlacement::BearerHeader)
-        .build();
+    let api = with_auth(&sim, &http, refresh_provider(&http, &sim));
     for _ in 0..10 {
         api.send(&ApiRequest::get("test/items")).await.expect("refreshed as needed");
     }
@@ -210,11 +214,7 @@ async fn a_token_that_expires_after_n_requests_is_refreshed_once_per_expiry() {
 async fn concurrent_requests_share_one_refresh() {
     let sim = sim(SimConfig::new(1).with_auth(AuthConfig::required())).await;
     let http = HttpClient::new().expect("client");
-    let api = ApiClient::builder(&http, sim.base_url())
-        .expect("base")
-        .retry_policy(fast_retries())
-        .auth(refresh_provider(&http, &sim), AuthPlacement::BearerHeader)
-        .build();
+    let api = with_auth(&sim, &http, refresh_provider(&http, &sim));
     api.send(&ApiRequest::get("test/items")).await.expect("first");
     assert_eq!(sim.tokens_issued(), 1);
     sim.expire_all_tokens();
@@ -232,11 +232,7 @@ async fn concurrent_requests_share_one_refresh() {
 async fn a_refused_static_token_fails_without_showing_it() {
     let sim = sim(SimConfig::new(1).with_auth(AuthConfig::required())).await;
     let http = HttpClient::new().expect("client");
-    let api = ApiClient::builder(&http, sim.base_url())
-        .expect("base")
-        .retry_policy(fast_retries())
-        .auth(Arc::new(StaticToken::new(Secret::new("AQX-very-secret-token"))), AuthPlacement::BearerHeader)
-        .build();
+    let api = with_auth(&sim, &http, Arc::new(StaticToken::new(Secret::new("AQX-very-secret-token"))));
     let err = api.send(&ApiRequest::get("test/items")).await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::Auth);
     let shown = format!("{err} {err:?}");
