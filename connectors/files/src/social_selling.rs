@@ -1,6 +1,6 @@
 //! `kind = "social_selling"`: a line per rep and day with the outreach funnel's counts.
 
-use kpipe_core::{Decimal, Label, Metric, MetricRow, NaiveDate};
+use kpipe_core::{Label, Metric, MetricRow, NaiveDate};
 
 use crate::reader::{Header, parse_count, parse_date};
 use crate::source::{LineKind, RowContext};
@@ -25,18 +25,7 @@ impl SocialSellingLines {
     }
 
     fn row(&self, date: NaiveDate, rep: &Label, metric: Metric, value: u32) -> MetricRow {
-        MetricRow {
-            platform: self.cx.platform.clone(),
-            account_id: self.cx.account_id.clone(),
-            level: "rep".into(),
-            entity_id: rep.clone(),
-            entity_name: None,
-            date,
-            dimensions: Default::default(),
-            metric: metric.into(),
-            value: Decimal::from(value),
-            currency: None,
-        }
+        self.cx.count_row("rep", rep.clone(), date, metric, value)
     }
 }
 

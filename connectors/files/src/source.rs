@@ -34,6 +34,31 @@ pub(crate) struct RowContext {
     pub entity_id: Label,
 }
 
+impl RowContext {
+    /// A count row of this source's platform and account.
+    pub fn count_row(
+        &self,
+        level: &'static str,
+        entity_id: Label,
+        date: kpipe_core::NaiveDate,
+        metric: kpipe_core::Metric,
+        value: u32,
+    ) -> MetricRow {
+        MetricRow {
+            platform: self.platform.clone(),
+            account_id: self.account_id.clone(),
+            level: level.into(),
+            entity_id,
+            entity_name: None,
+            date,
+            dimensions: Default::default(),
+            metric: metric.into(),
+            value: kpipe_core::Decimal::from(value),
+            currency: None,
+        }
+    }
+}
+
 /// Reads metrics from CSV files.
 #[derive(Debug)]
 pub struct FilesSource {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kpipe_core::{Decimal, Metric, MetricRow, NaiveDate};
+use kpipe_core::{Metric, MetricRow, NaiveDate};
 
 use crate::reader::{Header, parse_date};
 use crate::source::{LineKind, RowContext};
@@ -43,18 +43,7 @@ impl SurveyLines {
     }
 
     fn row(&self, date: NaiveDate, metric: Metric, value: u32) -> MetricRow {
-        MetricRow {
-            platform: self.cx.platform.clone(),
-            account_id: self.cx.account_id.clone(),
-            level: "survey".into(),
-            entity_id: self.cx.entity_id.clone(),
-            entity_name: None,
-            date,
-            dimensions: Default::default(),
-            metric: metric.into(),
-            value: Decimal::from(value),
-            currency: None,
-        }
+        self.cx.count_row("survey", self.cx.entity_id.clone(), date, metric, value)
     }
 }
 

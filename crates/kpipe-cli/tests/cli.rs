@@ -232,16 +232,7 @@ fn a_killed_run_leaves_no_partial_file() {
         read_dir(&metrics).unwrap_or_else(|e| panic!("{when}: {e}")).len()
     };
     for delay_ms in [5u64, 40, 120, 250] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kpipe"))
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        kill_after(dir.path(), &args, delay_ms);
         // Before any run completed, each day is either absent or complete.
         check_complete(&format!("killed after {delay_ms} ms"));
     }
@@ -249,18 +240,23 @@ fn a_killed_run_leaves_no_partial_file() {
     assert_eq!(check_complete("after a full run"), 200_000);
     // Killing a later run never loses or doubles what the full run published.
     for delay_ms in [5u64, 60, 200] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kpipe"))
-            .args(args)
-            .current_dir(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{e}"));
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_after(dir.path(), &args, delay_ms);
         assert_eq!(check_complete(&format!("re-run killed after {delay_ms} ms")), 200_000);
     }
+}
+
+/// Starts `kpipe` with `args` and SIGKILLs it after `delay_ms`.
+fn kill_after(dir: &Path, args: &[&str], delay_ms: u64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kpipe"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
