@@ -220,6 +220,7 @@ impl SourceJob {
 
         let pulled = pull(source.source.as_ref(), &self.request, &mut emitter).await;
         drop(emitter);
+        let http = source.source.telemetry();
         let drained = match drain.await {
             Ok(d) => d,
             Err(e) => return self.failed(summary, clock, format!("the writer thread failed: {e}")),
@@ -238,6 +239,7 @@ impl SourceJob {
                 tracing::warn!(error = %e, "cannot discard staged files");
             }
             summary.rows_by_metric.clear();
+            summary.set_http(http);
             return self.failed(summary, clock, error);
         }
         let rows = drained.rows;
@@ -247,6 +249,7 @@ impl SourceJob {
                 summary.rows_written = stats.rows;
                 summary.partitions_written = stats.partitions_written;
                 summary.partitions_removed = stats.partitions_removed;
+                summary.set_http(http);
                 summary.status =
                     if summary.quarantined > 0 { SourceStatus::Partial } else { SourceStatus::Succeeded };
             }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use kpipe_core::DateWindow;
+use kpipe_core::{DateWindow, RequestTelemetry};
 
 /// How a source's part of the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -49,6 +49,10 @@ pub struct SourceSummary {
     pub partitions_removed: usize,
     /// Wall time.
     pub duration_ms: u64,
+    /// What its HTTP requests cost; absent for sources that send none.
+    pub http: Option<RequestTelemetry>,
+    /// HTTP requests per row written: how economically the connector uses the platform's quota.
+    pub requests_per_row: Option<f64>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
 }
@@ -69,8 +73,19 @@ impl SourceSummary {
             partitions_written: 0,
             partitions_removed: 0,
             duration_ms: 0,
+            http: None,
+            requests_per_row: None,
             error: None,
         }
+    }
+
+    /// Records the source's request counters, with requests per row written.
+    pub fn set_http(&mut self, http: Option<RequestTelemetry>) {
+        self.requests_per_row = match &http {
+            Some(h) if self.rows_written > 0 => Some(h.requests as f64 / self.rows_written as f64),
+            _ => None,
+        };
+        self.http = http;
     }
 }
 
@@ -146,6 +161,9 @@ impl RunSummary {
             for (metric, rows) in &s.rows_by_metric {
                 let _ = writeln!(out, "    {metric:<30} {rows:>10}");
             }
+            if let Some(h) = &s.http {
+                let _ = writeln!(out, "    {}", http_line(h, s.requests_per_row));
+            }
             if s.rows_outside_window > 0 {
                 let _ = writeln!(
                     out,
@@ -162,6 +180,22 @@ impl RunSummary {
         }
         out
     }
+}
+
+fn http_line(h: &RequestTelemetry, per_row: Option<f64>) -> String {
+    let mut line = format!("http: {} request(s)", h.requests);
+    if let Some(r) = per_row {
+        let _ = write!(line, " ({r:.4} per row)");
+    }
+    if !h.retries.is_empty() {
+        let reasons = h.retries.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        let _ = write!(line, ", retries: {reasons}");
+    }
+    if h.throttle_waits > 0 {
+        let _ = write!(line, ", {} throttle wait(s) {:.1}s", h.throttle_waits, h.throttle_wait_ms as f64 / 1000.0);
+    }
+    let _ = write!(line, ", {} token(s), {} KiB", h.token_refreshes, h.bytes_received / 1024);
+    line
 }
 
 fn status_word(s: SourceStatus) -> &'static str {

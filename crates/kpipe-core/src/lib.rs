@@ -27,7 +27,9 @@ pub use metric::{Additivity, METRICS, Metric, MetricDef, Unit};
 pub use record::{Currency, Dimensions, MetricBatch, MetricName, MetricRow, RowError, is_identifier};
 pub use secret::Secret;
 pub use sink::{CommitStats, Sink, SinkTarget, SinkWriter};
-pub use source::{BoxFuture, DynSource, Emitter, PullRequest, Quarantined, Source, SourceEvent, StreamInfo};
+pub use source::{
+    BoxFuture, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source, SourceEvent, StreamInfo,
+};
 pub use transform::{Transform, TransformError};
 pub use window::{DateWindow, InvertedWindow};
 

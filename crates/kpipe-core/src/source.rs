@@ -66,6 +66,37 @@ pub trait Source: Send + Sync + Sized + 'static {
         request: &PullRequest,
         out: &mut Emitter,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// What the source's requests have cost so far (an HTTP connector returns its client's
+    /// counters); the run summary reports it per source. Sources that send no requests keep the
+    /// default, `None`.
+    fn telemetry(&self) -> Option<RequestTelemetry> {
+        None
+    }
+}
+
+/// Counters of what a source's requests cost: the run summary's per-source HTTP figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestTelemetry {
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Response body bytes received.
+    pub bytes_received: u64,
+    /// Requests that waited for the rate limiter.
+    pub throttle_waits: u64,
+    /// Total time spent waiting for the rate limiter, in milliseconds.
+    pub throttle_wait_ms: u64,
+    /// Access tokens obtained.
+    pub token_refreshes: u64,
+    /// Retries by reason (`throttled`, `server_error`, `transport`, `token_refused`, ...).
+    pub retries: std::collections::BTreeMap<String, u64>,
+}
+
+impl RequestTelemetry {
+    /// Retries of every reason together.
+    pub fn total_retries(&self) -> u64 {
+        self.retries.values().sum()
+    }
 }
 
 /// [`Source`] behind a pointer: what the runtime holds.
@@ -82,6 +113,8 @@ pub trait DynSource: Send + Sync {
         request: &'a PullRequest,
         out: &'a mut Emitter,
     ) -> BoxFuture<'a, Result<(), SourceError>>;
+    /// See [`Source::telemetry`].
+    fn telemetry(&self) -> Option<RequestTelemetry>;
 }
 
 impl<S: Source> DynSource for S {
@@ -103,6 +136,10 @@ impl<S: Source> DynSource for S {
         out: &'a mut Emitter,
     ) -> BoxFuture<'a, Result<(), SourceError>> {
         Box::pin(Source::pull(self, request, out))
+    }
+
+    fn telemetry(&self) -> Option<RequestTelemetry> {
+        Source::telemetry(self)
     }
 }
 

@@ -91,6 +91,7 @@ pub struct ApiRequest {
     body: Option<Body>,
     limit_key: Option<String>,
     idempotent: bool,
+    json_body: bool,
 }
 
 impl std::fmt::Debug for ApiRequest {
@@ -132,6 +133,7 @@ impl ApiRequest {
             body: None,
             limit_key: None,
             idempotent,
+            json_body: true,
         }
     }
 
@@ -195,6 +197,15 @@ impl ApiRequest {
     pub(crate) fn inherit(&mut self, other: &ApiRequest) {
         self.headers = other.headers.clone();
         self.limit_key = other.limit_key.clone();
+    }
+
+    /// Whether a successful response must be JSON (the default). A 2xx body that is not JSON
+    /// (cut short by a proxy, garbled) is fetched again like a transient error, and if it stays
+    /// unreadable the request fails with [`HttpError::Malformed`] carrying the body, so that the
+    /// connector can quarantine it.
+    pub fn json_body(mut self, json: bool) -> ApiRequest {
+        self.json_body = json;
+        self
     }
 
     /// Whether sending twice is harmless; POST reports that only read are.
@@ -409,7 +420,12 @@ impl ApiClient {
             let decision = match &sent {
                 Sent::Response { status, headers, body } => {
                     inner.telemetry.received(body.len());
-                    decide(&inner.classifiers, &Outcome::Response { status: *status, headers, body })
+                    match decide(&inner.classifiers, &Outcome::Response { status: *status, headers, body }) {
+                        Decision::Accept if request.json_body && status.is_success() && !is_json(body) => {
+                            Decision::Retry { reason: MALFORMED_BODY, after: None }
+                        }
+                        other => other,
+                    }
                 }
                 Sent::Transport { connect, timeout, .. } => {
                     decide(&inner.classifiers, &Outcome::Transport { timeout: *timeout, connect: *connect })
@@ -454,6 +470,11 @@ impl ApiClient {
                             url: shown,
                             attempts: attempt,
                             source: error.without_url(),
+                        },
+                        Sent::Response { status, body, .. } if status.is_success() => HttpError::Malformed {
+                            url: shown,
+                            attempts: attempt,
+                            body: String::from_utf8_lossy(&body).into_owned(),
                         },
                         Sent::Response { status, body, .. } => HttpError::Status {
                             method: request.method.to_string(),
@@ -511,6 +532,14 @@ impl ApiClient {
             Err(e) => transport(e),
         }
     }
+}
+
+/// The retry reason of a successful response whose body is not JSON.
+const MALFORMED_BODY: &str = "malformed_body";
+
+/// Whether `body` is one well-formed JSON document. Parsing into `IgnoredAny` allocates nothing.
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
 }
 
 /// A request that is not idempotent is sent again only when the platform cannot have acted on

@@ -1,7 +1,7 @@
 //! What can go wrong talking to a platform, in terms the runtime acts on.
 
 use chrono::{DateTime, Utc};
-use kpipe_core::{ErrorKind, SourceError};
+use kpipe_core::{ErrorKind, Quarantined, SourceError};
 
 /// An HTTP request that did not produce a usable response. Messages never contain tokens or
 /// secrets: URLs are shown without credential query parameters and bodies are excerpts.
@@ -56,6 +56,17 @@ pub enum HttpError {
     /// A token could not be obtained or was refused.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// A successful response whose body stayed unreadable (not JSON) after the retries. The
+    /// body is kept whole so the connector can quarantine it; it is not in the message.
+    #[error("{url}: the response body is not JSON after {attempts} attempt(s)")]
+    Malformed {
+        /// The URL, redacted.
+        url: String,
+        /// How many times it was fetched.
+        attempts: u32,
+        /// The last body received.
+        body: String,
+    },
     /// A response that is not what the API documents.
     #[error("{url}: cannot read the response: {reason}")]
     Decode {
@@ -75,7 +86,30 @@ impl HttpError {
             HttpError::Status { kind, .. } => *kind,
             HttpError::QuotaExhausted { reset_at, .. } => ErrorKind::QuotaExhausted { reset_at: *reset_at },
             HttpError::Auth(_) => ErrorKind::Auth,
-            HttpError::Decode { .. } => ErrorKind::Data,
+            HttpError::Decode { .. } | HttpError::Malformed { .. } => ErrorKind::Data,
+        }
+    }
+}
+
+impl HttpError {
+    /// The record to quarantine for a response that could not be read ([`HttpError::Malformed`]
+    /// and [`HttpError::Decode`]), so the run goes on and keeps the evidence; `None` for errors
+    /// that are not about one response's content.
+    pub fn to_quarantined(&self, stream: &str) -> Option<Quarantined> {
+        match self {
+            HttpError::Malformed { url, body, .. } => Some(Quarantined {
+                stream: stream.to_owned(),
+                location: url.clone(),
+                reason: "the response body is not JSON".to_owned(),
+                raw: body.clone(),
+            }),
+            HttpError::Decode { url, reason } => Some(Quarantined {
+                stream: stream.to_owned(),
+                location: url.clone(),
+                reason: reason.clone(),
+                raw: String::new(),
+            }),
+            _ => None,
         }
     }
 }

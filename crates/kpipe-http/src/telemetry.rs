@@ -15,22 +15,8 @@ pub struct Telemetry {
     retries: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-/// A copy of the counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TelemetrySnapshot {
-    /// Requests sent, retries included.
-    pub requests: u64,
-    /// Response body bytes received.
-    pub bytes_received: u64,
-    /// Requests that waited for the rate limiter.
-    pub throttle_waits: u64,
-    /// Total time spent waiting for the rate limiter, in milliseconds.
-    pub throttle_wait_ms: u64,
-    /// Access tokens obtained.
-    pub token_refreshes: u64,
-    /// Retries by reason (`throttled`, `server_error`, `transport`, `token_expired`, ...).
-    pub retries: BTreeMap<String, u64>,
-}
+/// A copy of the counters: the figures the run summary reports per source.
+pub type TelemetrySnapshot = kpipe_core::RequestTelemetry;
 
 impl Telemetry {
     pub(crate) fn request(&self) {

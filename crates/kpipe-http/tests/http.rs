@@ -385,7 +385,7 @@ async fn a_page_cap_ends_an_endless_listing() {
 }
 
 #[tokio::test]
-async fn a_malformed_page_is_an_error_not_a_panic() {
+async fn a_malformed_page_is_fetched_again() {
     let sim =
         sim(SimConfig::new(1).with_fault(FaultRule::on_request(2, Fault::MalformedJson).on_path("/test")))
             .await;
@@ -395,8 +395,28 @@ async fn a_malformed_page_is_an_error_not_a_panic() {
         "/elements",
     );
     let (pages, error) = collect(&api, ApiRequest::get("test/items"), pagination).await;
-    assert_eq!(pages, [10]);
-    assert!(error.is_some_and(|e| e.contains("cannot read the response")));
+    assert_eq!(error, None);
+    assert_eq!(pages.iter().sum::<usize>(), 95);
+    assert_eq!(api.telemetry().retries.get("malformed_body"), Some(&1));
+}
+
+#[tokio::test]
+async fn a_page_that_stays_malformed_is_an_error_carrying_the_body_not_a_panic() {
+    let sim = sim(SimConfig::new(1).with_fault(FaultRule::after(1, Fault::MalformedJson).on_path("/test"))).await;
+    let api = api(&sim).build();
+    let pagination = Pagination::new(
+        PageKind::Cursor { param: "cursor".into(), next: "/paging/next_cursor".into() },
+        "/elements",
+    );
+    let mut pages = api.paginate(ApiRequest::get("test/items"), pagination).boxed();
+    let first = pages.next().await.expect("a first page").expect("the first page is fine");
+    assert_eq!(first.items, 10);
+    let err = pages.next().await.expect("an error").expect_err("the second page stays malformed");
+    assert_eq!(err.kind(), ErrorKind::Data);
+    assert!(matches!(err, HttpError::Malformed { attempts: 6, .. }), "{err:?}");
+    let record = err.to_quarantined("items").expect("a quarantinable error");
+    assert!(record.raw.starts_with('{') && record.raw.contains("elements"), "{}", record.raw);
+    assert!(record.location.contains("/test/items"));
 }
 
 #[tokio::test]
