@@ -192,7 +192,12 @@ fn http_line(h: &RequestTelemetry, per_row: Option<f64>) -> String {
         let _ = write!(line, ", retries: {reasons}");
     }
     if h.throttle_waits > 0 {
-        let _ = write!(line, ", {} throttle wait(s) {:.1}s", h.throttle_waits, h.throttle_wait_ms as f64 / 1000.0);
+        let _ = write!(
+            line,
+            ", {} throttle wait(s) {:.1}s",
+            h.throttle_waits,
+            h.throttle_wait_ms as f64 / 1000.0
+        );
     }
     let _ = write!(line, ", {} token(s), {} KiB", h.token_refreshes, h.bytes_received / 1024);
     line

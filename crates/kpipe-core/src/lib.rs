@@ -28,7 +28,8 @@ pub use record::{Currency, Dimensions, MetricBatch, MetricName, MetricRow, RowEr
 pub use secret::Secret;
 pub use sink::{CommitStats, Sink, SinkTarget, SinkWriter};
 pub use source::{
-    BoxFuture, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source, SourceEvent, StreamInfo,
+    BoxFuture, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source, SourceEvent,
+    StreamInfo,
 };
 pub use transform::{Transform, TransformError};
 pub use window::{DateWindow, InvertedWindow};

@@ -35,5 +35,5 @@ pub use client::{
 pub use error::HttpError;
 pub use paginate::{Page, PageKind, Pagination, StopReason};
 pub use ratelimit::{RateLimit, RateLimiter};
-pub use retry::{Classifier, Decision, FnClassifier, Outcome, RetryPolicy};
+pub use retry::{Classifier, Decision, FnClassifier, Outcome, RetryConfig, RetryPolicy};
 pub use telemetry::{Telemetry, TelemetrySnapshot};

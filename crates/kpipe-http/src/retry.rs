@@ -210,6 +210,35 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The `retry` table of a source's configuration: every key optional, the defaults of
+/// [`RetryPolicy::default`] for the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per request, the first included (at least 1).
+    pub max_attempts: Option<u32>,
+    /// The backoff's first ceiling, in milliseconds.
+    pub base_delay_ms: Option<u64>,
+    /// The backoff's largest ceiling, in milliseconds.
+    pub max_delay_ms: Option<u64>,
+    /// The longest `Retry-After` waited for, in seconds; a longer one stops the stream as quota
+    /// exhausted.
+    pub max_retry_after_seconds: Option<u64>,
+}
+
+impl RetryConfig {
+    /// The policy these settings describe.
+    pub fn policy(&self) -> RetryPolicy {
+        let d = RetryPolicy::default();
+        RetryPolicy {
+            max_attempts: self.max_attempts.map_or(d.max_attempts, |n| n.max(1)),
+            base_delay: self.base_delay_ms.map_or(d.base_delay, Duration::from_millis),
+            max_delay: self.max_delay_ms.map_or(d.max_delay, Duration::from_millis),
+            max_retry_after: self.max_retry_after_seconds.map_or(d.max_retry_after, Duration::from_secs),
+        }
+    }
+}
+
 impl RetryPolicy {
     /// Exponential backoff with full jitter: a random wait between zero and
     /// `min(max_delay, base_delay * 2^attempt)`, so that many clients retrying at once spread out.

@@ -402,7 +402,8 @@ async fn a_malformed_page_is_fetched_again() {
 
 #[tokio::test]
 async fn a_page_that_stays_malformed_is_an_error_carrying_the_body_not_a_panic() {
-    let sim = sim(SimConfig::new(1).with_fault(FaultRule::after(1, Fault::MalformedJson).on_path("/test"))).await;
+    let sim =
+        sim(SimConfig::new(1).with_fault(FaultRule::after(1, Fault::MalformedJson).on_path("/test"))).await;
     let api = api(&sim).build();
     let pagination = Pagination::new(
         PageKind::Cursor { param: "cursor".into(), next: "/paging/next_cursor".into() },

@@ -32,6 +32,7 @@ use axum::Router;
 
 use crate::rng::SimRng;
 
+pub mod example;
 pub mod facebook;
 pub mod ga4;
 pub mod hubspot;

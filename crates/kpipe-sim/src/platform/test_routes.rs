@@ -115,11 +115,11 @@ fn decimal(cents: u64) -> String {
     }
 }
 
-fn encode_position(offset: u64) -> String {
+pub(crate) fn encode_position(offset: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("pos:{offset}"))
 }
 
-fn decode_position(marker: &str) -> Option<u64> {
+pub(crate) fn decode_position(marker: &str) -> Option<u64> {
     let bytes = URL_SAFE_NO_PAD.decode(marker).ok()?;
     String::from_utf8(bytes).ok()?.strip_prefix("pos:")?.parse().ok()
 }
