@@ -3,14 +3,14 @@
 //! whole pull succeeded. A failing source does not stop the others and never touches what is
 //! already published.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use kpipe_core::{
-    DateWindow, DynSource, Emitter, ErrorChain, MetricBatch, PullRequest, Sink, SinkTarget, SinkWriter,
-    SourceEvent, Transform,
+    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, MetricBatch, PullRequest, Sink, SinkTarget,
+    SinkWriter, SourceError, SourceEvent, Transform,
 };
 use kpipe_sink_parquet::ParquetSink;
 use tokio::sync::mpsc;
@@ -182,9 +182,22 @@ struct Drained {
     writer: Box<dyn SinkWriter>,
     quarantine: QuarantineWriter,
     rows: u64,
-    rows_by_metric: BTreeMap<String, u64>,
+    rows_by_day_metric: BTreeMap<(NaiveDate, String), u64>,
+    completed: BTreeSet<NaiveDate>,
     outside_window: u64,
     error: Option<String>,
+}
+
+impl Drained {
+    fn rows_by_metric(&self, days: Option<&BTreeSet<NaiveDate>>) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for ((day, metric), n) in &self.rows_by_day_metric {
+            if days.is_none_or(|d| d.contains(day)) {
+                *out.entry(metric.clone()).or_default() += n;
+            }
+        }
+        out
+    }
 }
 
 impl SourceJob {
@@ -225,33 +238,61 @@ impl SourceJob {
             Ok(d) => d,
             Err(e) => return self.failed(summary, clock, format!("the writer thread failed: {e}")),
         };
-        summary.rows_by_metric = drained.rows_by_metric;
         summary.rows_outside_window = drained.outside_window;
         summary.quarantined = drained.quarantine.count();
-        match drained.quarantine.finish() {
+        let rows_by_metric = drained.rows_by_metric(None);
+        let rows_by_metric_completed = drained.rows_by_metric(Some(&drained.completed));
+        let Drained { writer, quarantine, rows, completed, error: sink_error, .. } = drained;
+        match quarantine.finish() {
             Ok(file) => summary.quarantine_file = file,
             Err(e) => tracing::error!(error = %e, "cannot write the quarantine file"),
         }
         // The sink's error explains a source's "cancelled", so it goes first.
-        let error = drained.error.or(pulled.err());
-        if let Some(error) = error {
-            if let Err(e) = tokio::task::spawn_blocking(move || drained.writer.abort()).await {
+        let pull_error = pulled.err();
+        // A pull stopped by the platform's quota still publishes the days it completed.
+        let stopped_at_quota = sink_error.is_none()
+            && !completed.is_empty()
+            && pull_error.as_ref().is_some_and(|e| matches!(e.kind(), ErrorKind::QuotaExhausted { .. }));
+        let error =
+            sink_error.or_else(|| pull_error.map(|e| format!("{} error: {}", e.kind(), ErrorChain(&e))));
+        if let Some(error) = error.clone().filter(|_| !stopped_at_quota) {
+            if let Err(e) = tokio::task::spawn_blocking(move || writer.abort()).await {
                 tracing::warn!(error = %e, "cannot discard staged files");
             }
-            summary.rows_by_metric.clear();
             summary.set_http(http);
             return self.failed(summary, clock, error);
         }
-        let rows = drained.rows;
-        match tokio::task::spawn_blocking(move || drained.writer.commit()).await {
+        let commit_only = error.filter(|_| stopped_at_quota);
+        let days = commit_only.as_ref().map(|_| completed.clone());
+        summary.rows_by_metric = if days.is_some() { rows_by_metric_completed } else { rows_by_metric };
+        let committed = match days.clone() {
+            Some(days) => tokio::task::spawn_blocking(move || writer.commit_days(&days)).await,
+            None => tokio::task::spawn_blocking(move || writer.commit()).await,
+        };
+        match committed {
             Ok(Ok(stats)) => {
-                debug_assert_eq!(stats.rows, rows);
+                if days.is_none() {
+                    debug_assert_eq!(stats.rows, rows);
+                }
                 summary.rows_written = stats.rows;
                 summary.partitions_written = stats.partitions_written;
                 summary.partitions_removed = stats.partitions_removed;
                 summary.set_http(http);
-                summary.status =
-                    if summary.quarantined > 0 { SourceStatus::Partial } else { SourceStatus::Succeeded };
+                summary.status = if summary.quarantined > 0 || commit_only.is_some() {
+                    SourceStatus::Partial
+                } else {
+                    SourceStatus::Succeeded
+                };
+                if let (Some(quota), Some(days)) = (commit_only, &days) {
+                    let (first, last) = (days.first(), days.last());
+                    summary.error = Some(format!(
+                        "{quota}; published the {} completed day(s) {}..{}, the other days keep their \
+                         earlier data: run again after the reset",
+                        days.len(),
+                        first.map(ToString::to_string).unwrap_or_default(),
+                        last.map(ToString::to_string).unwrap_or_default(),
+                    ));
+                }
             }
             Ok(Err(e)) => return self.failed(summary, clock, format!("cannot commit: {}", ErrorChain(&e))),
             Err(e) => return self.failed(summary, clock, format!("cannot commit: {e}")),
@@ -272,9 +313,9 @@ impl SourceJob {
     }
 }
 
-async fn pull(source: &dyn DynSource, request: &PullRequest, out: &mut Emitter) -> Result<(), String> {
-    source.pull(request, out).await.map_err(|e| format!("{} error: {}", e.kind(), ErrorChain(&e)))?;
-    out.flush().await.map_err(|e| ErrorChain(&e).to_string())
+async fn pull(source: &dyn DynSource, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
+    source.pull(request, out).await?;
+    out.flush().await
 }
 
 fn drain(
@@ -287,11 +328,13 @@ fn drain(
     source: &str,
 ) -> Drained {
     let mut rows = 0u64;
-    let mut rows_by_metric: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rows_by_day_metric: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
+    let mut completed = BTreeSet::new();
     let mut outside_window = 0u64;
     let mut error = None;
     while let Some(event) = rx.blocking_recv() {
         match event {
+            SourceEvent::Completed(days) => completed.extend(days.days().filter(|d| window.contains(*d))),
             SourceEvent::Quarantined(record) => {
                 tracing::debug!(location = %record.location, reason = %record.reason, "record quarantined");
                 if let Err(e) = quarantine.write(&record) {
@@ -309,13 +352,7 @@ fn drain(
                         break;
                     }
                     Ok(batch) => {
-                        for row in &batch.rows {
-                            if let Some(n) = rows_by_metric.get_mut(row.metric.as_str()) {
-                                *n += 1;
-                            } else {
-                                rows_by_metric.insert(row.metric.as_str().to_owned(), 1);
-                            }
-                        }
+                        count_rows(&mut rows_by_day_metric, &batch);
                         if let Err(e) = writer.write(&batch) {
                             error = Some(format!("cannot write: {}", ErrorChain(&e)));
                             break;
@@ -329,7 +366,26 @@ fn drain(
     }
     // Closing the channel tells the source to stop if we stopped early.
     drop(rx);
-    Drained { writer, quarantine, rows, rows_by_metric, outside_window, error }
+    Drained { writer, quarantine, rows, rows_by_day_metric, completed, outside_window, error }
+}
+
+fn count_rows(counts: &mut BTreeMap<(NaiveDate, String), u64>, batch: &MetricBatch) {
+    // Rows come grouped by day and metric, so one lookup per run of equal keys is enough.
+    let mut run: Option<(NaiveDate, &str, u64)> = None;
+    for row in &batch.rows {
+        match &mut run {
+            Some((d, m, n)) if *d == row.date && *m == row.metric.as_str() => *n += 1,
+            _ => {
+                if let Some((d, m, n)) = run.take() {
+                    *counts.entry((d, m.to_owned())).or_default() += n;
+                }
+                run = Some((row.date, row.metric.as_str(), 1));
+            }
+        }
+    }
+    if let Some((d, m, n)) = run {
+        *counts.entry((d, m.to_owned())).or_default() += n;
+    }
 }
 
 fn apply(transforms: &mut [Box<dyn Transform>], mut batch: MetricBatch) -> Result<MetricBatch, String> {

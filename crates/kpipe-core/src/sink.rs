@@ -1,8 +1,9 @@
 //! Where rows end up.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::SinkError;
 use crate::record::MetricBatch;
@@ -35,6 +36,11 @@ pub trait SinkWriter: Send {
 
     /// Makes what was written visible, replacing the window's previous data.
     fn commit(self: Box<Self>) -> Result<CommitStats, SinkError>;
+
+    /// Makes only the days of `days` visible, each replacing that day's previous data, and
+    /// throws away what was written for the other days, whose previous data stays: how a pull
+    /// that stopped early publishes the days it completed.
+    fn commit_days(self: Box<Self>, days: &BTreeSet<NaiveDate>) -> Result<CommitStats, SinkError>;
 
     /// Throws away what was written; the previous data stays as it was.
     fn abort(self: Box<Self>) -> Result<(), SinkError>;

@@ -163,6 +163,9 @@ pub enum SourceEvent {
     Rows(MetricBatch),
     /// A record that did not.
     Quarantined(Quarantined),
+    /// Every row of these days has been sent (all streams, all accounts): if the pull stops
+    /// early (a daily quota), these days can still be published.
+    Completed(DateWindow),
 }
 
 /// Where a source writes its rows. Rows are validated ([`MetricRow::validate`]), batched, and
@@ -209,6 +212,16 @@ impl Emitter {
     pub async fn quarantine(&mut self, record: Quarantined) -> Result<(), SourceError> {
         self.quarantined += 1;
         self.tx.send(SourceEvent::Quarantined(record)).await.map_err(|_| SourceError::cancelled())
+    }
+
+    /// Declares every day of `window` fully pulled: every row of those days, for every stream
+    /// and account of the source, has been emitted. When a pull then stops early (the
+    /// platform's daily quota is used up), the pipeline publishes these days and keeps the
+    /// others as they were, instead of discarding the whole window. Sources that never call it
+    /// are all-or-nothing.
+    pub async fn complete(&mut self, window: DateWindow) -> Result<(), SourceError> {
+        self.flush().await?;
+        self.tx.send(SourceEvent::Completed(window)).await.map_err(|_| SourceError::cancelled())
     }
 
     /// Sends what is buffered. The pipeline calls it when `pull` returns.
@@ -288,6 +301,7 @@ mod tests {
             match ev {
                 SourceEvent::Rows(b) => rows += b.len(),
                 SourceEvent::Quarantined(q) => reasons.push(q.reason),
+                SourceEvent::Completed(_) => {}
             }
         }
         assert_eq!(rows, 2);

@@ -158,12 +158,22 @@ impl SinkWriter for PartitionedWriter {
         self.bound_memory()
     }
 
-    fn commit(mut self: Box<Self>) -> Result<CommitStats, SinkError> {
+    fn commit(self: Box<Self>) -> Result<CommitStats, SinkError> {
+        let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
+        self.commit_days(&all)
+    }
+
+    fn commit_days(
+        mut self: Box<Self>,
+        selected: &std::collections::BTreeSet<NaiveDate>,
+    ) -> Result<CommitStats, SinkError> {
         let mut stats = CommitStats::default();
         let mut staged = Vec::with_capacity(self.partitions.len());
         let days: Vec<NaiveDate> = self.target.window.days().collect();
         for (date, part) in days.into_iter().zip(std::mem::take(&mut self.partitions)) {
-            let Some(mut part) = part else { continue };
+            // Days not selected keep their published data; their staged file goes with the
+            // staging directory.
+            let Some(mut part) = part.filter(|_| selected.contains(&date)) else { continue };
             Self::write_pending(&mut part, &self.lineage)?;
             part.writer.finish().map_err(|e| io_error("finish", &part.staged, e))?;
             part.writer.inner().sync_all().map_err(|e| io_error("sync", &part.staged, e))?;
@@ -190,7 +200,7 @@ impl SinkWriter for PartitionedWriter {
         for (date, dir) in layout::existing_partitions(&self.source_dir)
             .map_err(|e| io_error("list", &self.source_dir, e))?
         {
-            if self.target.window.contains(date) && !written.contains(&date) {
+            if self.target.window.contains(date) && selected.contains(&date) && !written.contains(&date) {
                 // The pull found nothing for this day: the day's old rows are no longer true.
                 fs::remove_dir_all(&dir).map_err(|e| io_error("remove", &dir, e))?;
                 stats.partitions_removed += 1;

@@ -16,6 +16,8 @@ pub struct Pulled {
     pub rows: Vec<MetricRow>,
     /// Records the source or validation quarantined.
     pub quarantined: Vec<Quarantined>,
+    /// The windows the source declared complete ([`Emitter::complete`]), in order.
+    pub completed: Vec<DateWindow>,
     /// How `pull` ended.
     pub result: Result<(), SourceError>,
     /// The source's request counters after the pull.
@@ -80,13 +82,15 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
     let collect = async move {
         let mut rows = Vec::new();
         let mut quarantined = Vec::new();
+        let mut completed = Vec::new();
         while let Some(event) = rx.recv().await {
             match event {
                 SourceEvent::Rows(batch) => rows.extend(batch.rows),
                 SourceEvent::Quarantined(q) => quarantined.push(q),
+                SourceEvent::Completed(days) => completed.push(days),
             }
         }
-        (rows, quarantined)
+        (rows, quarantined, completed)
     };
     let produce = async move {
         let result = source.pull(&request, &mut out).await;
@@ -94,6 +98,6 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
         drop(out);
         result.and(flushed)
     };
-    let (result, (rows, quarantined)) = tokio::join!(produce, collect);
-    Pulled { rows, quarantined, result, telemetry: source.telemetry() }
+    let (result, (rows, quarantined, completed)) = tokio::join!(produce, collect);
+    Pulled { rows, quarantined, completed, result, telemetry: source.telemetry() }
 }

@@ -61,6 +61,14 @@ pub async fn exact_totals(h: &dyn Harness) {
     assert!(!h.expected(SEED, window).is_empty(), "the harness's window must hold data");
     let (sim, pulled) = pull_with(h, |c| c, Setup::default(), None, window).await;
     assert_exact(h, &pulled, window, "exact_totals");
+    if !pulled.completed.is_empty() {
+        let missing: Vec<_> =
+            window.days().filter(|d| !pulled.completed.iter().any(|w| w.contains(*d))).collect();
+        assert!(
+            missing.is_empty(),
+            "exact_totals: a finished pull left days undeclared complete: {missing:?}"
+        );
+    }
     let telemetry = pulled.telemetry.as_ref().unwrap_or_else(|| {
         panic!("exact_totals: an HTTP source reports its request counters (Source::telemetry)")
     });
@@ -111,13 +119,19 @@ pub async fn throttled_requests_are_retried(h: &dyn Harness) {
 /// retried (retrying would burn what is left of tomorrow's quota too), and what was pulled
 /// before is the simulator's data.
 pub async fn daily_cap_stops_the_stream(h: &dyn Harness) {
-    let Some(rule) = h.daily_cap(2) else {
+    if h.daily_cap(1).is_none() {
         eprintln!("daily_cap_stops_the_stream: the platform has no daily cap; nothing to test");
         return;
-    };
-    let name = rule.name.clone();
+    }
     let window = h.window();
-    let (sim, pulled) = pull_with(h, |c| c.with_quota(rule), Setup::default(), None, window).await;
+    let small = Setup { page_size: Some(2) };
+    // The cap falls halfway through what the whole pull needs.
+    let (sim, _) = pull_with(h, |c| c, small, None, window).await;
+    let token_path = sim.token_url().trim_start_matches(sim.base_url()).to_owned();
+    let needed = sim.path_counts().iter().filter(|(p, _)| **p != token_path).map(|(_, n)| n).sum::<u64>();
+    let Some(rule) = h.daily_cap((needed / 2).max(1)) else { return };
+    let name = rule.name.clone();
+    let (sim, pulled) = pull_with(h, |c| c.with_quota(rule), small, None, window).await;
     match &pulled.result {
         Err(e) if matches!(e.kind(), ErrorKind::QuotaExhausted { .. }) => {}
         other => panic!("daily_cap: expected a quota-exhausted error, got {other:?}"),
@@ -129,7 +143,14 @@ pub async fn daily_cap_stops_the_stream(h: &dyn Harness) {
     assert!(refused <= streams, "daily_cap: {refused} refused requests: the cap was retried");
     assert_eq!(pulled.retries("throttled"), 0, "daily_cap: a daily cap was retried");
     assert_in_window(&pulled, window, "daily_cap");
-    pulled.totals().assert_subset_of(&h.expected(SEED, window), "daily_cap");
+    let expected = h.expected(SEED, window);
+    pulled.totals().assert_subset_of(&expected, "daily_cap");
+    // The days the source declared complete are published on their own: they must be whole.
+    let complete = |d| pulled.completed.iter().any(|w| w.contains(d));
+    pulled
+        .totals()
+        .restricted(complete)
+        .assert_eq(&expected.restricted(complete), "daily_cap (completed days)");
 }
 
 /// A token that expires after a few requests is renewed once per expiry and the pull goes on

@@ -106,12 +106,12 @@ impl Totals {
     }
 
     /// The rows by key; `Err` names a key that occurs twice.
-    pub fn from_rows(rows: &[MetricRow]) -> Result<Totals, RowKey> {
+    pub fn from_rows(rows: &[MetricRow]) -> Result<Totals, Box<RowKey>> {
         let mut totals = Totals::new();
         for row in rows {
             let key = RowKey::of(row);
             if totals.values.contains_key(&key) {
-                return Err(key);
+                return Err(Box::new(key));
             }
             totals.values.insert(key, row.value);
         }
@@ -136,6 +136,13 @@ impl Totals {
     /// Every key and value.
     pub fn iter(&self) -> impl Iterator<Item = (&RowKey, &Decimal)> {
         self.values.iter()
+    }
+
+    /// The keys dated on a day `keep` accepts.
+    pub fn restricted(&self, keep: impl Fn(kpipe_core::NaiveDate) -> bool) -> Totals {
+        Totals {
+            values: self.values.iter().filter(|(k, _)| keep(k.date)).map(|(k, v)| (k.clone(), *v)).collect(),
+        }
     }
 
     /// Sums per metric over every key.

@@ -71,7 +71,7 @@ pub fn normalize(element: &Value, account: &AccountContext) -> Result<Vec<Metric
             dimensions: Dimensions::default(),
             metric: metric.into(),
             value,
-            currency: money.then(|| account.currency.clone()),
+            currency: money.then_some(account.currency),
         });
     }
     Ok(rows)

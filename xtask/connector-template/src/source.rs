@@ -80,11 +80,17 @@ impl Source for TemplateSource {
     }
 
     async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
+        let mut accounts = Vec::with_capacity(self.account_ids.len());
         for id in &self.account_ids {
-            let account = self.account(id).await?;
-            for slice in slices(request.window, MAX_DAYS_PER_REQUEST) {
-                self.pull_report(&account, slice, out).await?;
+            accounts.push(self.account(id).await?);
+        }
+        // Slice by slice over every account, so that each finished slice is a set of complete
+        // days: if the daily quota runs out, those days are still published.
+        for slice in slices(request.window, MAX_DAYS_PER_REQUEST) {
+            for account in &accounts {
+                self.pull_report(account, slice, out).await?;
             }
+            out.complete(slice).await?;
         }
         Ok(())
     }
