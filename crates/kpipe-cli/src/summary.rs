@@ -211,3 +211,43 @@ fn status_word(s: SourceStatus) -> &'static str {
         SourceStatus::Skipped => "skipped",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_figures_are_reported_per_source_with_requests_per_row() {
+        let mut s = SourceSummary::new("ads", "linkedin");
+        s.status = SourceStatus::Succeeded;
+        s.rows_written = 4_000;
+        let mut http = RequestTelemetry { requests: 10, token_refreshes: 1, ..RequestTelemetry::default() };
+        http.retries.insert("throttled".into(), 2);
+        s.set_http(Some(http));
+        assert_eq!(s.requests_per_row, Some(0.0025));
+        let run = RunSummary {
+            run_id: "r".into(),
+            started_at: Utc::now(),
+            duration_ms: 1,
+            output: PathBuf::from("out"),
+            status: SourceStatus::Succeeded,
+            sources: vec![s],
+        };
+        assert!(
+            run.render().contains("http: 10 request(s) (0.0025 per row), retries: throttled 2"),
+            "{}",
+            run.render()
+        );
+        let json = serde_json::to_value(&run).expect("serializable");
+        assert_eq!(json["sources"][0]["http"]["requests"], 10);
+        assert_eq!(json["sources"][0]["requests_per_row"], 0.0025);
+    }
+
+    #[test]
+    fn sources_without_requests_report_none() {
+        let mut s = SourceSummary::new("files", "files");
+        s.rows_written = 10;
+        s.set_http(None);
+        assert_eq!((s.http.as_ref(), s.requests_per_row), (None, None));
+    }
+}
