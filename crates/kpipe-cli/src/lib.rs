@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod lock;
 pub mod quarantine;
 pub mod registry;
 pub mod runner;

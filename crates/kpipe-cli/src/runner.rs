@@ -55,6 +55,9 @@ pub enum RunError {
         /// The configured names.
         known: String,
     },
+    /// Another run is using the output directory.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
     /// `--from` is after `--to`.
     #[error("--from {from} is after --to {to}")]
     InvertedWindow {
@@ -106,6 +109,8 @@ pub async fn run(
         return Err(RunError::UnknownSource { name: only.clone(), known });
     }
     let window = run_window(&options, config.pipeline.lookback_days)?;
+    // Held until the run ends: a second run of this output waits for nothing and fails at once.
+    let _lock = crate::lock::RunLock::acquire(&config.pipeline.output)?;
     let started_at = Utc::now();
     let clock = Instant::now();
     let run_id = uuid::Uuid::now_v7().to_string();
