@@ -4,7 +4,7 @@ use kpipe_core::ConnectorFactory;
 
 /// Every connector, by `type`.
 pub fn connectors() -> Vec<ConnectorFactory> {
-    vec![kpipe_connector_files::factory()]
+    vec![kpipe_connector_files::factory(), kpipe_connector_linkedin::factory()]
 }
 
 /// The connector called `kind`.

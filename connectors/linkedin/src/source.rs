@@ -1,0 +1,180 @@
+//! The source: configuration checks, and the pull.
+//!
+//! A pull reads the ad accounts (currency, status) and the names of their campaigns and
+//! creatives, pulls the company pages' statistics, then walks the window in date slices:
+//! each slice is pulled for every account by campaign and by creative and then declared
+//! complete, so a pull stopped by LinkedIn's daily limit still publishes the finished days.
+
+use chrono::{Days, NaiveDate, Utc};
+use kpipe_core::{
+    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestTelemetry, Source, SourceError,
+    StreamInfo,
+};
+
+use crate::analytics;
+use crate::client::Api;
+use crate::config::LinkedInConfig;
+use crate::entities::{self, AdAccount};
+use crate::fields::AnalyticsField;
+use crate::organization;
+use crate::restli::Pivot;
+
+/// A configured LinkedIn source.
+#[derive(Debug)]
+pub struct LinkedInSource {
+    api: Api,
+    account_ids: Vec<u64>,
+    organization_ids: Vec<u64>,
+    fields: Vec<AnalyticsField>,
+    days_per_request: u32,
+    element_cap: u32,
+}
+
+impl Source for LinkedInSource {
+    type Config = LinkedInConfig;
+    const KIND: &'static str = "linkedin";
+    const DESCRIPTION: &'static str =
+        "LinkedIn Marketing API: daily ad analytics by campaign and creative, company page statistics";
+
+    fn build(config: LinkedInConfig, _cx: &BuildContext) -> Result<Self, ConfigError> {
+        let settings = config.settings()?;
+        Ok(LinkedInSource {
+            api: Api::new(&settings)?,
+            account_ids: settings.account_ids,
+            organization_ids: settings.organization_ids,
+            fields: settings.fields,
+            days_per_request: settings.days_per_request,
+            element_cap: settings.response_element_cap,
+        })
+    }
+
+    fn streams(&self) -> Vec<StreamInfo> {
+        vec![
+            StreamInfo {
+                name: analytics::ANALYTICS_STREAM,
+                description: "Daily ad analytics of each campaign and creative (level campaign, creative)",
+            },
+            StreamInfo {
+                name: organization::FOLLOWERS_STREAM,
+                description: "Daily follower gains and end-of-day followers of each company page",
+            },
+            StreamInfo {
+                name: organization::SHARES_STREAM,
+                description: "Daily organic share statistics of each company page",
+            },
+        ]
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let mut seen = Vec::new();
+        for id in &self.account_ids {
+            let account = entities::ad_account(&self.api, *id).await?;
+            seen.push(format!("ad account {id} ({}, {})", account.currency, account.status));
+        }
+        for id in &self.organization_ids {
+            let followers = organization::network_size(&self.api, *id).await?;
+            seen.push(format!("company page {id} ({followers} followers)"));
+        }
+        Ok(format!("readable: {}", seen.join(", ")))
+    }
+
+    async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
+        let window = request.window;
+        let mut accounts = Vec::with_capacity(self.account_ids.len());
+        for id in &self.account_ids {
+            let mut account = entities::ad_account(&self.api, *id).await?;
+            if account.status != "ACTIVE" {
+                tracing::info!(account = id, status = %account.status,
+                    "pulling an ad account that is not active");
+            }
+            entities::list_names(&self.api, &mut account, out).await?;
+            accounts.push(account);
+        }
+        let today = Utc::now().date_naive();
+        for id in &self.organization_ids {
+            organization::pull(&self.api, *id, window, today, out).await?;
+        }
+        let days = days_per_slice(&accounts, self.days_per_request, self.element_cap);
+        tracing::debug!(days, %window, "ad analytics date slices planned");
+        let cap = usize::try_from(self.element_cap).unwrap_or(usize::MAX);
+        for slice in slices(window, days) {
+            for account in &accounts {
+                for pivot in Pivot::ALL {
+                    analytics::pull(&self.api, account, pivot, slice, &self.fields, cap, out).await?;
+                }
+            }
+            out.complete(slice).await?;
+        }
+        Ok(())
+    }
+
+    fn telemetry(&self) -> Option<RequestTelemetry> {
+        Some(self.api.telemetry())
+    }
+}
+
+/// Days per ad analytics request: as many as keep a response of the largest account (every
+/// campaign or creative reporting every day) within two thirds of the element cap, at most
+/// `days_per_request`.
+pub fn days_per_slice(accounts: &[AdAccount], days_per_request: u32, element_cap: u32) -> u64 {
+    let budget = u64::from(element_cap) * 2 / 3;
+    let largest = accounts.iter().map(|a| a.campaigns.len().max(a.creatives.len())).max().unwrap_or(0).max(1);
+    (budget / largest as u64).clamp(1, u64::from(days_per_request.max(1)))
+}
+
+/// `window` cut into consecutive windows of at most `days` days.
+pub fn slices(window: DateWindow, days: u64) -> Vec<DateWindow> {
+    let mut out = Vec::new();
+    let mut start: NaiveDate = window.start();
+    while start <= window.end() {
+        let end =
+            start.checked_add_days(Days::new(days.max(1) - 1)).map_or(window.end(), |e| e.min(window.end()));
+        if let Ok(slice) = DateWindow::new(start, end) {
+            out.push(slice);
+        }
+        match end.checked_add_days(Days::new(1)) {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use kpipe_core::{Currency, Label};
+
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn account(campaigns: u64, creatives: u64) -> AdAccount {
+        AdAccount {
+            id: 1,
+            label: Label::from("1"),
+            name: None,
+            currency: Currency::parse("USD").unwrap(),
+            status: "ACTIVE".into(),
+            campaigns: (0..campaigns).map(|i| (i, None)).collect::<HashMap<_, _>>(),
+            creatives: (0..creatives).map(|i| (i, None)).collect::<HashMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn slices_keep_responses_below_the_element_cap() {
+        // 10,000 elements of budget: 50 campaigns x 100 creatives -> 100 days, capped at 31.
+        assert_eq!(days_per_slice(&[account(50, 100)], 31, 15_000), 31);
+        assert_eq!(days_per_slice(&[account(50, 100), account(200, 2_000)], 366, 15_000), 5);
+        assert_eq!(days_per_slice(&[account(20_000, 40_000)], 31, 15_000), 1);
+        assert_eq!(days_per_slice(&[], 31, 15_000), 31);
+        let window = DateWindow::new(day("2026-01-01"), day("2026-12-31")).unwrap();
+        let parts = slices(window, 31);
+        assert_eq!(parts.len(), 12);
+        assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
+        assert_eq!(parts[11].end(), day("2026-12-31"));
+    }
+}
