@@ -111,6 +111,12 @@ impl Source for LinkedInSource {
     fn telemetry(&self) -> Option<RequestTelemetry> {
         Some(self.api.telemetry())
     }
+
+    /// Conversions are attributed for up to 30 days after the click, so a day's numbers can
+    /// change for that long.
+    fn restatement_days(&self) -> Option<u32> {
+        Some(30)
+    }
 }
 
 /// Days per ad analytics request: as many as keep a response of the largest account (every

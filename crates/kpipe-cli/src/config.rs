@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::registry;
 
 /// Keys every `[sources.<name>]` table accepts besides the connector's own.
-const COMMON_SOURCE_KEYS: [&str; 3] = ["type", "enabled", "start_date"];
+const COMMON_SOURCE_KEYS: [&str; 4] = ["type", "enabled", "start_date", "restatement_days"];
 
 /// `[pipeline]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +51,9 @@ pub struct SourceConfig {
     pub enabled: bool,
     /// No day before this one is pulled for this source.
     pub start_date: Option<NaiveDate>,
+    /// Overrides the connector's restatement horizon: days older than this when pulled are
+    /// final and not pulled again.
+    pub restatement_days: Option<u32>,
     /// The built connector.
     pub source: Box<dyn DynSource>,
 }
@@ -75,6 +78,24 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// `[sources.*]`, in name order.
     pub sources: Vec<SourceConfig>,
+    /// `[kpis.<name>]` and `[kpis_settings]`: the KPI catalog and how it is computed.
+    pub kpis: KpiConfig,
+}
+
+/// The KPIs of a configuration: the built-in catalog with the user's `[kpis.<name>]` tables,
+/// and `[kpis_settings]`.
+#[derive(Debug, Clone)]
+pub struct KpiConfig {
+    /// The definitions.
+    pub catalog: kpipe_kpi::Catalog,
+    /// Grains, scopes, currency conversion.
+    pub settings: kpipe_kpi::Settings,
+}
+
+impl Default for KpiConfig {
+    fn default() -> KpiConfig {
+        KpiConfig { catalog: kpipe_kpi::Catalog::builtin(), settings: kpipe_kpi::Settings::default() }
+    }
 }
 
 /// Everything wrong with a configuration file.
@@ -132,9 +153,13 @@ pub fn parse(
     if !errors.is_empty() {
         return Err(errors);
     }
+    merge_secrets_files(&mut doc, config_dir, &mut secrets, &mut errors);
     for key in doc.keys() {
-        if key != "pipeline" && key != "sources" {
-            errors.push(ConfigError::new(key.clone(), "unknown key; expected `pipeline` or `sources`"));
+        if !["pipeline", "sources", "kpis", "kpis_settings"].contains(&key.as_str()) {
+            errors.push(ConfigError::new(
+                key.clone(),
+                "unknown key; expected `pipeline`, `sources`, `kpis` or `kpis_settings`",
+            ));
         }
     }
 
@@ -154,6 +179,8 @@ pub fn parse(
             Ok(p) => pipeline_config(p, config_dir, &mut errors),
         },
     };
+
+    let kpis = kpi_config(doc.remove("kpis"), doc.remove("kpis_settings"), &mut errors);
 
     let mut sources = Vec::new();
     match doc.remove("sources") {
@@ -178,7 +205,7 @@ pub fn parse(
     match (pipeline, errors.is_empty()) {
         (Some(pipeline), true) => {
             sources.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(Config { path: PathBuf::new(), pipeline, sources })
+            Ok(Config { path: PathBuf::new(), pipeline, sources, kpis: kpis.unwrap_or_default() })
         }
         _ => Err(errors.into_iter().map(|e| secrets.redact(e)).collect()),
     }
@@ -251,10 +278,54 @@ fn source_config(name: &str, value: toml::Value, config_dir: &Path) -> Result<So
         }
         Some(_) => return Err(ConfigError::new(format!("{at}.start_date"), "expected a date YYYY-MM-DD")),
     };
+    let restatement_days = match table.remove("restatement_days") {
+        None => None,
+        Some(toml::Value::Integer(n)) if (0..=3660).contains(&n) => u32::try_from(n).ok(),
+        Some(_) => {
+            return Err(ConfigError::new(
+                format!("{at}.restatement_days"),
+                "expected a number of days from 0 to 3660",
+            ));
+        }
+    };
     debug_assert!(COMMON_SOURCE_KEYS.iter().all(|k| !table.contains_key(*k)));
     let cx = BuildContext { source_name: name.to_owned(), config_dir: config_dir.to_path_buf() };
     let source = factory.build(table, &cx).map_err(|e| e.within(&at))?;
-    Ok(SourceConfig { name: name.to_owned(), kind, enabled, start_date, source })
+    Ok(SourceConfig { name: name.to_owned(), kind, enabled, start_date, restatement_days, source })
+}
+
+/// `[kpis.<name>]` and `[kpis_settings]`: read by kpipe-kpi's own types, errors under their keys.
+fn kpi_config(
+    definitions: Option<toml::Value>,
+    settings: Option<toml::Value>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<KpiConfig> {
+    fn read<T: serde::de::DeserializeOwned + Default>(
+        value: Option<toml::Value>,
+        at: &str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        match value.map(serde_path_to_error::deserialize::<_, T>) {
+            None => Some(T::default()),
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                errors.push(ConfigError::new(e.path().to_string(), e.inner().to_string()).within(at));
+                None
+            }
+        }
+    }
+    let definitions: Option<BTreeMap<String, kpipe_kpi::KpiDefinitionConfig>> =
+        read(definitions, "kpis", errors);
+    let settings: Option<kpipe_kpi::KpiSettingsConfig> = read(settings, "kpis_settings", errors);
+    let catalog = definitions.and_then(|d| {
+        kpipe_kpi::Catalog::new(&d).map_err(|e| errors.extend(e.into_iter().map(|e| e.within("kpis")))).ok()
+    });
+    let settings = settings.and_then(|s| {
+        kpipe_kpi::Settings::from_config(&s)
+            .map_err(|e| errors.extend(e.into_iter().map(|e| e.within("kpis_settings"))))
+            .ok()
+    });
+    Some(KpiConfig { catalog: catalog?, settings: settings? })
 }
 
 /// A `YYYY-MM-DD` date, with a message saying what was expected.
@@ -358,6 +429,88 @@ fn substitute(
     Ok(out)
 }
 
+/// The key of a `[sources.<name>]` table that names a TOML file of secrets, such as the one
+/// `kpipe auth` writes: its keys (`refresh_token`, ...) are added to the table as if written
+/// there. The path is relative to the configuration file.
+pub const SECRETS_FILE_KEY: &str = "secrets_file";
+
+/// Replaces `${NAME}` in `text` with the environment's value, as the configuration file does
+/// (`$${` stands for a literal `${`). The error names the variable, never a value.
+pub fn substitute_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    substitute(text, env, &mut Secrets::default())
+}
+
+/// Adds the keys of each source's `secrets_file` to its table, and remembers their values so
+/// that no message shows one.
+fn merge_secrets_files(
+    doc: &mut toml::Table,
+    config_dir: &Path,
+    secrets: &mut Secrets,
+    errors: &mut Vec<ConfigError>,
+) {
+    let Some(toml::Value::Table(sources)) = doc.get_mut("sources") else { return };
+    for (name, source) in sources.iter_mut() {
+        let toml::Value::Table(table) = source else { continue };
+        let at = format!("sources.{name}.{SECRETS_FILE_KEY}");
+        let path = match table.remove(SECRETS_FILE_KEY) {
+            None => continue,
+            Some(toml::Value::String(p)) if !p.trim().is_empty() => config_dir.join(p.trim()),
+            Some(_) => {
+                errors.push(ConfigError::new(at, "expected the path of a TOML file of secrets"));
+                continue;
+            }
+        };
+        let shown = path.display();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(ConfigError::new(at, format!("cannot read {shown}: {e}")));
+                continue;
+            }
+        };
+        warn_if_readable_by_others(&path);
+        // The parser's message quotes the offending line, which may hold a secret.
+        let Ok(file) = text.parse::<toml::Table>() else {
+            errors.push(ConfigError::new(at, format!("{shown} is not valid TOML (`key = \"value\"` lines)")));
+            continue;
+        };
+        for (key, value) in file {
+            match value {
+                toml::Value::String(v) if table.contains_key(&key) => {
+                    secrets.0.insert(v, key.clone());
+                    errors.push(ConfigError::new(
+                        format!("sources.{name}.{key}"),
+                        format!("is set both here and in {shown}; keep one"),
+                    ));
+                }
+                toml::Value::String(v) => {
+                    if !v.is_empty() {
+                        secrets.0.insert(v.clone(), key.clone());
+                    }
+                    table.insert(key, toml::Value::String(v));
+                }
+                _ => errors.push(ConfigError::new(at.clone(), format!("{shown}: `{key}` is not a string"))),
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            file = %path.display(),
+            "the secrets file can be read by other users: `chmod 600` it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +563,7 @@ mod tests {
         assert!(errs[0].starts_with("pipeline.lookback_dayz: unknown field `lookback_dayz`"), "{errs:?}");
         // Sources are read in name order; `B` sorts before `a`.
         assert!(errs[1].starts_with("sources.B: source names are snake_case"), "{errs:?}");
+        // Other connectors may follow `files` in the list.
         let unknown = "sources.a.type: unknown connector type `nope`; known types: files";
         assert!(errs[2].starts_with(unknown), "{errs:?}");
     }
@@ -436,5 +590,62 @@ mod tests {
             errs,
             ["sources.s.start_date: `2025-02-30` is not a date; expected YYYY-MM-DD, such as 2026-01-31"]
         );
+    }
+}
+
+#[cfg(test)]
+mod secrets_file_tests {
+    use super::*;
+
+    const CONFIG: &str = "[pipeline]\noutput = \"out\"\n\
+                          [sources.sheet]\ntype = \"files\"\nkind = \"metrics\"\n\
+                          secrets_file = \"secrets/sheet.toml\"\n";
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse_with(config: &str, secrets: &str) -> Result<Config, Vec<String>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("secrets")).expect("mkdir");
+        std::fs::write(dir.path().join("secrets/sheet.toml"), secrets).expect("write");
+        parse(config, dir.path(), &no_env).map_err(|errs| errs.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn keys_of_the_secrets_file_join_the_source_table() {
+        // `path` stands in for a connector key: the files connector takes it like any other.
+        let config = parse_with(CONFIG, "# written by kpipe auth\npath = \"m.csv\"\n")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(config.sources[0].name, "sheet");
+    }
+
+    #[test]
+    fn a_key_set_twice_is_an_error_that_shows_no_value() {
+        let errs = parse_with(&format!("{CONFIG}path = \"m.csv\"\n"), "path = \"hunter2-secret\"\n")
+            .expect_err("set twice");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("sources.sheet.path: is set both here and in "), "{errs:?}");
+        assert!(!errs.concat().contains("hunter2"), "{errs:?}");
+    }
+
+    #[test]
+    fn an_unreadable_or_invalid_file_is_reported_without_its_content() {
+        let errs = parse_with(CONFIG, "path = \"hunter2-secret\nbroken").expect_err("invalid");
+        assert!(errs[0].starts_with("sources.sheet.secrets_file: "), "{errs:?}");
+        assert!(errs[0].contains("is not valid TOML"), "{errs:?}");
+        assert!(!errs.concat().contains("hunter2"), "{errs:?}");
+
+        let errs = parse(&CONFIG.replace("sheet.toml", "missing.toml"), Path::new("/nonexistent"), &no_env)
+            .map(|_| ())
+            .expect_err("missing");
+        assert!(errs[0].to_string().contains("cannot read /nonexistent/secrets/missing.toml"), "{errs:?}");
+    }
+
+    #[test]
+    fn substitute_env_reads_variables_like_the_file() {
+        let env = |n: &str| (n == "ID").then(|| "abc".to_owned());
+        assert_eq!(substitute_env("id-${ID}", &env).as_deref(), Ok("id-abc"));
+        assert!(substitute_env("${NOPE}", &env).unwrap_err().contains("NOPE is not set"));
     }
 }

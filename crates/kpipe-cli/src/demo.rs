@@ -37,6 +37,21 @@ type = "files"
 kind = "survey"
 path = "input/survey.csv"
 survey = "customer_nps"
+
+# KPIs: the 26 of the built-in catalog are computed after every run, by day, ISO week and month,
+# per entity, account, platform and over all platforms. Add your own, or override a built-in
+# one by its name:
+[kpis.blended_cpl]
+formula = "spend[platform = 'linkedin' | 'facebook'] / leads[platform = 'hubspot']"
+stage = "decision"
+description = "Ad spend on LinkedIn and Facebook per HubSpot lead"
+
+# Money in several currencies gives one KPI row per currency, unless converted at fixed rates:
+[kpis_settings]
+report_currency = "EUR"
+
+[kpis_settings.currency_rates]
+USD = "0.86"
 "#;
 
 /// The days the sample data covers.
@@ -63,7 +78,29 @@ pub fn next_steps(dir: &Path) -> String {
     format!(
         "Parquet files: {metrics}/source=<name>/date=<YYYY-MM-DD>/part-00000.parquet\n\
          Read them with DuckDB:\n  duckdb -c \"SELECT platform, metric, sum(value) FROM read_parquet('{glob}', hive_partitioning = false) GROUP BY ALL ORDER BY ALL\"\n\
-         or with Python:\n  python3 -c \"import pyarrow.dataset as ds; print(ds.dataset('{metrics}', format='parquet').to_table().group_by(['platform', 'metric']).aggregate([('value', 'sum')]))\"\n",
+         or with Python:\n  python3 -c \"import pyarrow.dataset as ds; print(ds.dataset('{metrics}', format='parquet').to_table().group_by(['platform', 'metric']).aggregate([('value', 'sum')]))\"\n\
+         KPI files: {kpis}/grain=<day|week|month>/period=<YYYY-MM-DD>/part-00000.parquet\n\
+         Recompute and look at them: kpipe kpis -c {config} --from 2026-10-01 --to 2026-10-28 --show month\n",
+        kpis = dir.join("kpis").display(),
+        config = dir.join("kpipe.toml").display(),
         metrics = metrics.display()
     )
+}
+
+/// The KPIs of the sample month over all platforms and per platform, for the terminal.
+pub fn kpi_table(dir: &Path) -> String {
+    use kpipe_kpi::{Catalog, Grain, Scope};
+    match kpipe_kpi::read_kpis(dir, Some(Grain::Month)) {
+        Ok(mut rows) => {
+            rows.retain(|r| matches!(r.scope, Scope::All | Scope::Platform));
+            let catalog = Catalog::builtin();
+            let order: Vec<&str> = catalog.definitions().map(|d| d.name.as_str()).collect();
+            format!(
+                "KPIs of the month (all of them by day, week and month in {}/kpis):\n{}",
+                dir.display(),
+                kpipe_kpi::render_table(&rows, Grain::Month, &order)
+            )
+        }
+        Err(e) => format!("no KPI table: {e}\n"),
+    }
 }

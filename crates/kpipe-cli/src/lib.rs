@@ -1,12 +1,17 @@
 //! The `kpipe` command as a library: configuration, the pipeline runner, the run summary and the
 //! demo. The binary is a thin layer of argument parsing and terminal output over it.
 
+pub mod auth;
+pub mod backfill;
 pub mod config;
 pub mod demo;
 pub mod lock;
+pub mod plan;
 pub mod quarantine;
 pub mod registry;
 pub mod runner;
+pub mod schedule;
+pub mod state;
 pub mod summary;
 
 pub use config::{Config, ConfigFileError, load, parse_date};

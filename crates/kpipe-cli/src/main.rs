@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kpipe_cli::backfill::{self, BackfillOptions, Order};
 use kpipe_cli::runner::Quiet;
 use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, registry, runner};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
+
+mod kpis;
 
 /// Exit code for a configuration or usage error: nothing ran.
 const EXIT_CONFIG: u8 = 2;
@@ -62,12 +65,55 @@ enum Command {
         #[arg(long)]
         summary_json: Option<PathBuf>,
     },
+    /// Pull a long range as a series of runs, resuming where a quota stopped the last one.
+    Backfill {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, value_parser = date_arg)]
+        from: NaiveDate,
+        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
+        #[arg(long, value_parser = date_arg)]
+        to: Option<NaiveDate>,
+        /// Days per run.
+        #[arg(long, default_value_t = 28)]
+        chunk_days: u32,
+        /// Pull the newest chunk first instead of the oldest.
+        #[arg(long)]
+        newest_first: bool,
+        /// Backfill only this source.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Show what a run would pull (days per source, missing and provisional) without calling
+    /// any API.
+    Plan {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD); default: lookback_days before --to.
+        #[arg(long, value_parser = date_arg)]
+        from: Option<NaiveDate>,
+        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
+        #[arg(long, value_parser = date_arg)]
+        to: Option<NaiveDate>,
+        /// As if with --full-refresh.
+        #[arg(long)]
+        full_refresh: bool,
+    },
     /// Validate the configuration and check that each source could run.
     Check {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Obtain a refresh token through the platform's OAuth consent (PKCE, loopback redirect)
+    /// and store it in a secrets file only you can read.
+    Auth(kpipe_cli::auth::AuthArgs),
+    /// Run the pipeline at the fire times of a cron expression until SIGTERM or SIGINT; runs
+    /// never overlap.
+    Schedule(kpipe_cli::schedule::ScheduleArgs),
     /// List the connector types this build knows.
     Connectors,
     /// Run the whole pipeline on built-in sample data (no credentials needed).
@@ -79,10 +125,36 @@ enum Command {
         #[arg(long)]
         summary_json: Option<PathBuf>,
     },
+    /// Recompute the KPIs of every period a window touches from the stored metrics.
+    Kpis {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD); default: lookback_days before --to.
+        #[arg(long, value_parser = date_arg)]
+        from: Option<NaiveDate>,
+        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
+        #[arg(long, value_parser = date_arg)]
+        to: Option<NaiveDate>,
+        /// Then print the latest period of each KPI: day, week (the default) or month.
+        #[arg(
+            long,
+            value_name = "GRAIN",
+            num_args = 0..=1,
+            default_missing_value = "week",
+            value_parser = grain_arg
+        )]
+        show: Option<kpipe_kpi::Grain>,
+    },
 }
 
 fn date_arg(text: &str) -> Result<NaiveDate, String> {
     config::parse_date(text)
+}
+
+fn grain_arg(text: &str) -> Result<kpipe_kpi::Grain, String> {
+    kpipe_kpi::Grain::from_name(text)
+        .ok_or_else(|| format!("`{text}` is not a grain; expected day, week or month"))
 }
 
 fn main() -> ExitCode {
@@ -130,6 +202,45 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => check(&config).await,
+        Command::Auth(args) => Ok(ExitCode::from(kpipe_cli::auth::command(args).await)),
+        Command::Schedule(args) => {
+            // Scheduled runs end with the same KPI stage as `kpipe run`.
+            let kpi_stage: Arc<kpipe_cli::schedule::AfterRunHook> =
+                Arc::new(|cfg: &config::Config, options: &RunOptions| {
+                    let stage = kpis::AfterRun::new(cfg, options);
+                    Box::new(move |summary: &RunSummary| stage.run(summary))
+                        as Box<dyn FnOnce(&RunSummary) -> bool + Send>
+                });
+            Ok(ExitCode::from(kpipe_cli::schedule::command(args, Some(kpi_stage)).await))
+        }
+        Command::Backfill { config, from, to, chunk_days, newest_first, source } => {
+            let options = BackfillOptions {
+                from,
+                to,
+                chunk_days,
+                order: if newest_first { Order::NewestFirst } else { Order::OldestFirst },
+                only: source,
+                today: chrono::Utc::now().date_naive(),
+            };
+            backfill_command(&config, &options, progress).await
+        }
+        Command::Plan { config, from, to, full_refresh } => {
+            let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+            let mut options = RunOptions::new(chrono::Utc::now().date_naive());
+            options.from = from;
+            options.to = to;
+            options.full_refresh = full_refresh;
+            match kpipe_cli::plan::plan(&cfg, &options) {
+                Ok(plan) => {
+                    print!("{}", plan.render());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(EXIT_CONFIG))
+                }
+            }
+        }
         Command::Run { config, from, to, source, full_refresh, summary_json } => {
             let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
             let mut options = RunOptions::new(chrono::Utc::now().date_naive());
@@ -148,8 +259,13 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             options.from = Some(from);
             options.to = Some(to);
             let code = run(cfg, options, summary_json.as_deref(), progress).await?;
+            print!("\n{}", demo::kpi_table(&output));
             println!("\n{}", demo::next_steps(&output));
             Ok(code)
+        }
+        Command::Kpis { config, from, to, show } => {
+            let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+            Ok(kpis::command(&cfg, from, to, show))
         }
     }
 }
@@ -171,6 +287,7 @@ async fn run(
     progress: bool,
 ) -> anyhow::Result<ExitCode> {
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
+    let kpi_stage = kpis::AfterRun::new(&cfg, &options);
     let summary: RunSummary = match runner::run(cfg, options, observer).await {
         Ok(s) => s,
         Err(e) => {
@@ -179,11 +296,43 @@ async fn run(
         }
     };
     print!("{}", summary.render());
+    let kpis_ok = kpi_stage.run(&summary);
     if let Some(path) = summary_json {
         let json = serde_json::to_vec_pretty(&summary)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(ExitCode::from(u8::try_from(summary.exit_code()).unwrap_or(1)))
+    let code = if kpis_ok || summary.exit_code() != 0 { summary.exit_code() } else { 1 };
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+async fn backfill_command(
+    path: &Path,
+    options: &BackfillOptions,
+    progress: bool,
+) -> anyhow::Result<ExitCode> {
+    // Checked once up front so that a mistake is reported before anything runs.
+    if load_config(path).is_none() {
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let load = || config::load(path, &|name| std::env::var(name).ok()).map_err(|e| e.to_string());
+    let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
+    let outcome =
+        match backfill::backfill(load, options, observer, |summary| print!("{}", summary.render())).await {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        };
+    if let Some(reason) = &outcome.stopped {
+        println!("backfill stopped: {reason}");
+        if let (Some(first), Some(last)) = (outcome.remaining.first(), outcome.remaining.last()) {
+            println!("  {} chunk(s) left, {} .. {}", outcome.remaining.len(), first, last);
+        }
+    } else {
+        println!("backfill done: {} run(s)", outcome.runs.len());
+    }
+    Ok(ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1)))
 }
 
 async fn check(path: &Path) -> anyhow::Result<ExitCode> {

@@ -4,7 +4,11 @@ use kpipe_core::ConnectorFactory;
 
 /// Every connector, by `type`.
 pub fn connectors() -> Vec<ConnectorFactory> {
-    vec![kpipe_connector_files::factory(), kpipe_connector_linkedin::factory()]
+    vec![
+        kpipe_connector_files::factory(),
+        kpipe_connector_linkedin::factory(),
+        kpipe_connector_google_analytics::factory(),
+    ]
 }
 
 /// The connector called `kind`.

@@ -4,19 +4,20 @@
 //! already published.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use kpipe_core::{
-    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, MetricBatch, PullRequest, Sink, SinkTarget,
-    SinkWriter, SourceError, SourceEvent, Transform,
+    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, MetricBatch, MetricRow, PullRequest, Sink,
+    SinkTarget, SinkWriter, SourceError, SourceEvent, Transform,
 };
 use kpipe_sink_parquet::ParquetSink;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, SourceConfig};
 use crate::quarantine::QuarantineWriter;
+use crate::state::{DayPlan, StateError, StateStore};
 use crate::summary::{RunSummary, SourceStatus, SourceSummary};
 
 /// Batches that may wait between a source and its sink writer.
@@ -58,6 +59,12 @@ pub enum RunError {
     /// Another run is using the output directory.
     #[error(transparent)]
     Locked(#[from] crate::lock::LockError),
+    /// The state file cannot be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A source task panicked while holding the state.
+    #[error("the state store was left inconsistent by a failed task")]
+    StatePoisoned,
     /// `--from` is after `--to`.
     #[error("--from {from} is after --to {to}")]
     InvertedWindow {
@@ -116,6 +123,7 @@ pub async fn run(
     let run_id = uuid::Uuid::now_v7().to_string();
     let output = config.pipeline.output.clone();
     let sink = Arc::new(ParquetSink::new(&output));
+    let state = Arc::new(Mutex::new(StateStore::open(&output)?));
     tracing::info!(run_id = %run_id, window = %window, output = %output.display(), "run started");
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -136,17 +144,30 @@ pub async fn run(
             summaries.push(summary);
             continue;
         };
-        let job = SourceJob {
-            request: PullRequest {
-                window: source_window,
-                run_id: run_id.clone(),
-                full_refresh: options.full_refresh,
-            },
+        let plan = match state.lock() {
+            Ok(state) => state.plan(&source.name, source_window, options.full_refresh),
+            Err(_) => return Err(RunError::StatePoisoned),
+        };
+        if plan.pull.is_empty() {
+            summary.window = Some(source_window);
+            summary.days_skipped_final = plan.skipped_final;
+            summary.error = Some(format!(
+                "all {} day(s) of {source_window} are final; --full-refresh pulls them again",
+                plan.skipped_final
+            ));
+            summaries.push(summary);
+            continue;
+        }
+        let context = SourceContext {
+            run_id: run_id.clone(),
+            full_refresh: options.full_refresh,
+            today: options.today,
             sink: sink.clone(),
             output: output.clone(),
             observer: observer.clone(),
+            state: state.clone(),
         };
-        tasks.spawn(job.run(source));
+        tasks.spawn(context.run(source, plan));
     }
     while let Some(joined) = tasks.join_next().await {
         match joined {
@@ -175,6 +196,69 @@ pub async fn run(
     Ok(summary)
 }
 
+/// What every window of one source's run shares.
+struct SourceContext {
+    run_id: String,
+    full_refresh: bool,
+    today: NaiveDate,
+    sink: Arc<ParquetSink>,
+    output: std::path::PathBuf,
+    observer: Arc<dyn RunObserver>,
+    state: Arc<Mutex<StateStore>>,
+}
+
+impl SourceContext {
+    /// Pulls the planned windows one after the other, recording each committed one in the
+    /// ledger; stops at the first that fails or stops early.
+    async fn run(self, source: SourceConfig, plan: DayPlan) -> SourceSummary {
+        let horizon = source.restatement_days.or_else(|| source.source.restatement_days());
+        let mut total: Option<SourceSummary> = None;
+        for window in &plan.pull {
+            let job = SourceJob {
+                request: PullRequest {
+                    window: *window,
+                    run_id: self.run_id.clone(),
+                    full_refresh: self.full_refresh,
+                },
+                sink: self.sink.clone(),
+                output: self.output.clone(),
+                observer: self.observer.clone(),
+            };
+            let (mut summary, committed) = job.run(&source).await;
+            // On failure the data is published and only the ledger is behind, so those days
+            // are pulled again next time.
+            if let Some(committed) = committed
+                && let Err(e) = self.record(&source.name, &committed, horizon)
+            {
+                tracing::error!(source = %source.name, error = %e, "cannot update the state file");
+                summary.error =
+                    Some(format!("the rows were written but the state file was not updated: {e}"));
+                summary.status = SourceStatus::Partial;
+            }
+            let stop = summary.status == SourceStatus::Failed || summary.error.is_some();
+            total = Some(match total {
+                None => summary,
+                Some(t) => t.merge(summary),
+            });
+            if stop {
+                break;
+            }
+        }
+        let mut total = total.unwrap_or_else(|| SourceSummary::new(&source.name, &source.kind));
+        total.days_skipped_final = plan.skipped_final;
+        if let Ok(state) = self.state.lock() {
+            (total.ledger_final, total.ledger_provisional) = state.counts(&source.name);
+        }
+        total
+    }
+
+    fn record(&self, source: &str, committed: &Committed, horizon: Option<u32>) -> Result<(), String> {
+        let mut state = self.state.lock().map_err(|_| "the state store is poisoned".to_owned())?;
+        state.record(source, &committed.days, &committed.rows, &self.run_id, self.today, horizon);
+        state.save().map_err(|e| e.to_string())
+    }
+}
+
 struct SourceJob {
     request: PullRequest,
     sink: Arc<ParquetSink>,
@@ -187,7 +271,8 @@ struct Drained {
     writer: Box<dyn SinkWriter>,
     quarantine: QuarantineWriter,
     rows: u64,
-    rows_by_day_metric: BTreeMap<(NaiveDate, String), u64>,
+    /// Rows by (day, account, metric).
+    counts: BTreeMap<(NaiveDate, String, String), u64>,
     completed: BTreeSet<NaiveDate>,
     outside_window: u64,
     error: Option<String>,
@@ -196,17 +281,31 @@ struct Drained {
 impl Drained {
     fn rows_by_metric(&self, days: Option<&BTreeSet<NaiveDate>>) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for ((day, metric), n) in &self.rows_by_day_metric {
+        for ((day, _, metric), n) in &self.counts {
             if days.is_none_or(|d| d.contains(day)) {
                 *out.entry(metric.clone()).or_default() += n;
             }
         }
         out
     }
+
+    fn rows_by_day_account(&self) -> BTreeMap<(NaiveDate, String), u64> {
+        let mut out = BTreeMap::new();
+        for ((day, account, _), n) in &self.counts {
+            *out.entry((*day, account.clone())).or_default() += n;
+        }
+        out
+    }
+}
+
+/// What a source job published: the days replaced, and rows per (day, account), for the ledger.
+struct Committed {
+    days: BTreeSet<NaiveDate>,
+    rows: BTreeMap<(NaiveDate, String), u64>,
 }
 
 impl SourceJob {
-    async fn run(self, source: SourceConfig) -> SourceSummary {
+    async fn run(&self, source: &SourceConfig) -> (SourceSummary, Option<Committed>) {
         let clock = Instant::now();
         let name = source.name.clone();
         let mut summary = SourceSummary::new(&source.name, &source.kind);
@@ -223,9 +322,12 @@ impl SourceJob {
         let writer = match tokio::task::spawn_blocking(move || sink.open(target)).await {
             Ok(Ok(w)) => w,
             Ok(Err(e)) => {
-                return self.failed(summary, clock, format!("cannot open the output: {}", ErrorChain(&e)));
+                return (
+                    self.failed(summary, clock, format!("cannot open the output: {}", ErrorChain(&e))),
+                    None,
+                );
             }
-            Err(e) => return self.failed(summary, clock, format!("cannot open the output: {e}")),
+            Err(e) => return (self.failed(summary, clock, format!("cannot open the output: {e}")), None),
         };
         let (mut emitter, rx) = Emitter::channel(CHANNEL_BATCHES, Emitter::DEFAULT_BATCH_ROWS);
         let quarantine = QuarantineWriter::new(&self.output, &name, &self.request.run_id);
@@ -241,12 +343,13 @@ impl SourceJob {
         let http = source.source.telemetry();
         let drained = match drain.await {
             Ok(d) => d,
-            Err(e) => return self.failed(summary, clock, format!("the writer thread failed: {e}")),
+            Err(e) => return (self.failed(summary, clock, format!("the writer thread failed: {e}")), None),
         };
         summary.rows_outside_window = drained.outside_window;
         summary.quarantined = drained.quarantine.count();
         let rows_by_metric = drained.rows_by_metric(None);
         let rows_by_metric_completed = drained.rows_by_metric(Some(&drained.completed));
+        let rows_by_day_account = drained.rows_by_day_account();
         let Drained { writer, quarantine, rows, completed, error: sink_error, .. } = drained;
         match quarantine.finish() {
             Ok(file) => summary.quarantine_file = file,
@@ -254,6 +357,8 @@ impl SourceJob {
         }
         // The sink's error explains a source's "cancelled", so it goes first.
         let pull_error = pulled.err();
+        summary.quota_exhausted =
+            pull_error.as_ref().is_some_and(|e| matches!(e.kind(), ErrorKind::QuotaExhausted { .. }));
         // A pull stopped by the platform's quota still publishes the days it completed.
         let stopped_at_quota = sink_error.is_none()
             && !completed.is_empty()
@@ -265,7 +370,7 @@ impl SourceJob {
                 tracing::warn!(error = %e, "cannot discard staged files");
             }
             summary.set_http(http);
-            return self.failed(summary, clock, error);
+            return (self.failed(summary, clock, error), None);
         }
         let commit_only = error.filter(|_| stopped_at_quota);
         let days = commit_only.as_ref().map(|_| completed.clone());
@@ -299,13 +404,17 @@ impl SourceJob {
                     ));
                 }
             }
-            Ok(Err(e)) => return self.failed(summary, clock, format!("cannot commit: {}", ErrorChain(&e))),
-            Err(e) => return self.failed(summary, clock, format!("cannot commit: {e}")),
+            Ok(Err(e)) => {
+                return (self.failed(summary, clock, format!("cannot commit: {}", ErrorChain(&e))), None);
+            }
+            Err(e) => return (self.failed(summary, clock, format!("cannot commit: {e}")), None),
         }
         summary.duration_ms = clock.elapsed().as_millis() as u64;
         tracing::info!(source = %name, rows = summary.rows_written, quarantined = summary.quarantined, "source done");
         self.observer.finished(&summary);
-        summary
+        let days = days.unwrap_or_else(|| window.days().collect());
+        summary.days_pulled = days.len() as u64;
+        (summary, Some(Committed { days, rows: rows_by_day_account }))
     }
 
     fn failed(&self, mut summary: SourceSummary, clock: Instant, error: String) -> SourceSummary {
@@ -333,7 +442,7 @@ fn drain(
     source: &str,
 ) -> Drained {
     let mut rows = 0u64;
-    let mut rows_by_day_metric: BTreeMap<(NaiveDate, String), u64> = BTreeMap::new();
+    let mut counts: BTreeMap<(NaiveDate, String, String), u64> = BTreeMap::new();
     let mut completed = BTreeSet::new();
     let mut outside_window = 0u64;
     let mut error = None;
@@ -357,7 +466,7 @@ fn drain(
                         break;
                     }
                     Ok(batch) => {
-                        count_rows(&mut rows_by_day_metric, &batch);
+                        count_rows(&mut counts, &batch);
                         if let Err(e) = writer.write(&batch) {
                             error = Some(format!("cannot write: {}", ErrorChain(&e)));
                             break;
@@ -371,25 +480,35 @@ fn drain(
     }
     // Closing the channel tells the source to stop if we stopped early.
     drop(rx);
-    Drained { writer, quarantine, rows, rows_by_day_metric, completed, outside_window, error }
+    Drained { writer, quarantine, rows, counts, completed, outside_window, error }
 }
 
-fn count_rows(counts: &mut BTreeMap<(NaiveDate, String), u64>, batch: &MetricBatch) {
-    // Rows come grouped by day and metric, so one lookup per run of equal keys is enough.
-    let mut run: Option<(NaiveDate, &str, u64)> = None;
+fn count_rows(counts: &mut BTreeMap<(NaiveDate, String, String), u64>, batch: &MetricBatch) {
+    // Rows come grouped by day, account and metric, so one lookup per run of equal keys will do.
+    let mut run: Option<(&MetricRow, u64)> = None;
+    let mut add = |row: &MetricRow, n: u64| {
+        *counts.entry((row.date, row.account_id.to_string(), row.metric.as_str().to_owned())).or_default() +=
+            n;
+    };
     for row in &batch.rows {
         match &mut run {
-            Some((d, m, n)) if *d == row.date && *m == row.metric.as_str() => *n += 1,
+            Some((first, n))
+                if first.date == row.date
+                    && first.account_id == row.account_id
+                    && first.metric == row.metric =>
+            {
+                *n += 1
+            }
             _ => {
-                if let Some((d, m, n)) = run.take() {
-                    *counts.entry((d, m.to_owned())).or_default() += n;
+                if let Some((first, n)) = run.take() {
+                    add(first, n);
                 }
-                run = Some((row.date, row.metric.as_str(), 1));
+                run = Some((row, 1));
             }
         }
     }
-    if let Some((d, m, n)) = run {
-        *counts.entry((d, m.to_owned())).or_default() += n;
+    if let Some((first, n)) = run {
+        add(first, n);
     }
 }
 

@@ -47,6 +47,16 @@ pub struct SourceSummary {
     pub partitions_written: usize,
     /// Day partitions removed because the pull found nothing for them.
     pub partitions_removed: usize,
+    /// The platform's quota stopped the pull (a daily cap): run again after it resets.
+    pub quota_exhausted: bool,
+    /// Days pulled and published by this run.
+    pub days_pulled: u64,
+    /// Days of the window skipped because the ledger has them final.
+    pub days_skipped_final: u64,
+    /// Days of this source the ledger holds as final, after the run.
+    pub ledger_final: u64,
+    /// Days of this source the ledger holds as provisional, after the run.
+    pub ledger_provisional: u64,
     /// Wall time.
     pub duration_ms: u64,
     /// What its HTTP requests cost; absent for sources that send none.
@@ -72,11 +82,43 @@ impl SourceSummary {
             rows_outside_window: 0,
             partitions_written: 0,
             partitions_removed: 0,
+            quota_exhausted: false,
+            days_pulled: 0,
+            days_skipped_final: 0,
+            ledger_final: 0,
+            ledger_provisional: 0,
             duration_ms: 0,
             http: None,
             requests_per_row: None,
             error: None,
         }
+    }
+
+    /// Adds a later window of the same source's run: counts add up, the window spans both, the
+    /// worse status and the later error win. Request counters are cumulative per source, so
+    /// the later ones replace the earlier.
+    pub fn merge(mut self, later: SourceSummary) -> SourceSummary {
+        self.window = match (self.window, later.window) {
+            (Some(a), Some(b)) => DateWindow::new(a.start().min(b.start()), a.end().max(b.end())).ok(),
+            (a, b) => a.or(b),
+        };
+        self.rows_written += later.rows_written;
+        for (metric, n) in later.rows_by_metric {
+            *self.rows_by_metric.entry(metric).or_default() += n;
+        }
+        self.quarantined += later.quarantined;
+        self.quarantine_file = later.quarantine_file.or(self.quarantine_file);
+        self.rows_outside_window += later.rows_outside_window;
+        self.partitions_written += later.partitions_written;
+        self.partitions_removed += later.partitions_removed;
+        self.days_pulled += later.days_pulled;
+        self.quota_exhausted |= later.quota_exhausted;
+        self.duration_ms += later.duration_ms;
+        self.status = worse(self.status, later.status);
+        self.error = later.error.or(self.error);
+        let http = later.http.or(self.http.take());
+        self.set_http(http);
+        self
     }
 
     /// Records the source's request counters, with requests per row written.
@@ -161,6 +203,13 @@ impl RunSummary {
             for (metric, rows) in &s.rows_by_metric {
                 let _ = writeln!(out, "    {metric:<30} {rows:>10}");
             }
+            if s.days_pulled + s.days_skipped_final + s.ledger_final + s.ledger_provisional > 0 {
+                let _ = writeln!(
+                    out,
+                    "    days: {} pulled, {} skipped as final; ledger: {} final, {} provisional",
+                    s.days_pulled, s.days_skipped_final, s.ledger_final, s.ledger_provisional
+                );
+            }
             if let Some(h) = &s.http {
                 let _ = writeln!(out, "    {}", http_line(h, s.requests_per_row));
             }
@@ -180,6 +229,16 @@ impl RunSummary {
         }
         out
     }
+}
+
+fn worse(a: SourceStatus, b: SourceStatus) -> SourceStatus {
+    let rank = |s| match s {
+        SourceStatus::Skipped => 0,
+        SourceStatus::Succeeded => 1,
+        SourceStatus::Partial => 2,
+        SourceStatus::Failed => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 fn http_line(h: &RequestTelemetry, per_row: Option<f64>) -> String {

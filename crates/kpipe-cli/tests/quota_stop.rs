@@ -80,8 +80,10 @@ fn config(output: &std::path::Path, source: Fake) -> Config {
             kind: "fake".into(),
             enabled: true,
             start_date: None,
+            restatement_days: None,
             source: Box::new(source),
         }],
+        kpis: Default::default(),
     }
 }
 

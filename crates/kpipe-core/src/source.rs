@@ -67,6 +67,14 @@ pub trait Source: Send + Sync + Sized + 'static {
         out: &mut Emitter,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
+    /// Days after which the platform no longer restates a day's numbers (late conversions,
+    /// deduplication): a day pulled more than this many days after it is final and not pulled
+    /// again. `None` (the default): the numbers may change at any time, so every run re-pulls
+    /// its whole window. A source's `restatement_days` key overrides it.
+    fn restatement_days(&self) -> Option<u32> {
+        None
+    }
+
     /// What the source's requests have cost so far (an HTTP connector returns its client's
     /// counters); the run summary reports it per source. Sources that send no requests keep the
     /// default, `None`.
@@ -115,6 +123,8 @@ pub trait DynSource: Send + Sync {
     ) -> BoxFuture<'a, Result<(), SourceError>>;
     /// See [`Source::telemetry`].
     fn telemetry(&self) -> Option<RequestTelemetry>;
+    /// See [`Source::restatement_days`].
+    fn restatement_days(&self) -> Option<u32>;
 }
 
 impl<S: Source> DynSource for S {
@@ -140,6 +150,10 @@ impl<S: Source> DynSource for S {
 
     fn telemetry(&self) -> Option<RequestTelemetry> {
         Source::telemetry(self)
+    }
+
+    fn restatement_days(&self) -> Option<u32> {
+        Source::restatement_days(self)
     }
 }
 

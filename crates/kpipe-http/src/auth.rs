@@ -481,3 +481,291 @@ impl Grant for JwtBearerGrant {
 
 /// Shares one provider between the requests of a source.
 pub type SharedTokenProvider = Arc<dyn TokenProvider>;
+
+// ---------------------------------------------------------------------------------------------
+// The authorization-code grant with PKCE (RFC 6749 §4.1.3, RFC 7636 §4.5), used once by
+// `kpipe auth` to turn the code of a consent into a refresh token.
+
+/// What the token endpoint granted for an authorization code. `Debug` shows no token.
+#[derive(Debug, Clone)]
+pub struct GrantedTokens {
+    /// The access token (short-lived; kpipe obtains fresh ones from the refresh token).
+    pub access_token: Secret,
+    /// The access token's lifetime, when announced.
+    pub access_token_expires_in: Option<Duration>,
+    /// The refresh token, absent when the platform granted none (a Google consent without
+    /// `access_type=offline`, a LinkedIn app without programmatic refresh tokens).
+    pub refresh_token: Option<Secret>,
+    /// The refresh token's lifetime, when announced (LinkedIn's `refresh_token_expires_in`).
+    pub refresh_token_expires_in: Option<Duration>,
+    /// The scopes granted, as the platform spelled them (`scope`, or HubSpot's `scopes` array).
+    pub scope: Option<String>,
+}
+
+/// The fields of an authorization-code token response (RFC 6749 §5.1) that kpipe uses.
+#[derive(serde::Deserialize)]
+struct CodeAnswer {
+    access_token: String,
+    expires_in: Option<u64>,
+    refresh_token: Option<String>,
+    refresh_token_expires_in: Option<u64>,
+    scope: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+/// An OAuth error response (RFC 6749 §5.2).
+#[derive(serde::Deserialize)]
+struct OAuthErrorAnswer {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// Exchanges an authorization `code` for tokens at `token_url`, proving possession of the
+/// PKCE `code_verifier`. `credentials_in_body` sends the client id and secret as form fields
+/// (LinkedIn, HubSpot) instead of HTTP Basic (RFC 6749 §2.3.1). The request goes through the
+/// token client, which never follows redirects, and no error message carries the code, the
+/// verifier, the secret or a token.
+#[allow(clippy::too_many_arguments)] // each is one field of the grant; a struct would only rename them
+pub async fn exchange_authorization_code(
+    http: &HttpClient,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &Secret,
+    code: &Secret,
+    redirect_uri: &str,
+    code_verifier: &Secret,
+    credentials_in_body: bool,
+) -> Result<GrantedTokens, HttpError> {
+    let url = parse_base_url(token_url)?;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.expose()),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", code_verifier.expose()),
+    ];
+    let mut request = http.token_client().post(url);
+    if credentials_in_body {
+        form.push(("client_id", client_id));
+        form.push(("client_secret", client_secret.expose()));
+    } else {
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before the Basic encoding.
+        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        request = request.basic_auth(encode(client_id), Some(encode(client_secret.expose())));
+    }
+    let response = request.form(&form).send().await.map_err(|e| {
+        HttpError::Auth(format!("the token endpoint could not be reached: {}", e.without_url()))
+    })?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| HttpError::Auth(format!("the token endpoint's answer was cut: {}", e.without_url())))?;
+    if !status.is_success() {
+        let reason = match serde_json::from_slice::<OAuthErrorAnswer>(&body) {
+            Ok(e) => {
+                format!("{}{}", e.error, e.error_description.map(|d| format!(" ({d})")).unwrap_or_default())
+            }
+            Err(_) => excerpt(&body, 200),
+        };
+        // An endpoint that echoes the request must not put the grant into our messages.
+        let reason = [code, code_verifier, client_secret]
+            .iter()
+            .filter(|s| !s.expose().is_empty())
+            .fold(reason, |r, s| r.replace(s.expose(), "***"));
+        return Err(HttpError::Auth(format!(
+            "the token endpoint refused the authorization code ({status}): {reason}"
+        )));
+    }
+    // A success body holds tokens: its text never goes into a message, only serde's position.
+    let answer: CodeAnswer = serde_json::from_slice(&body).map_err(|e| {
+        HttpError::Auth(format!(
+            "the token endpoint's answer is not a token response (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok(GrantedTokens {
+        access_token: Secret::new(answer.access_token),
+        access_token_expires_in: answer.expires_in.map(Duration::from_secs),
+        refresh_token: answer.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
+        refresh_token_expires_in: answer.refresh_token_expires_in.map(Duration::from_secs),
+        scope: answer.scope.or_else(|| answer.scopes.map(|s| s.join(" "))),
+    })
+}
+
+#[cfg(test)]
+mod authorization_code_tests {
+    //! Against a one-connection HTTP server on 127.0.0.1 that records the request and answers
+    //! as the platforms' token endpoints do (shared/apis/linkedin.md §5, hubspot.md §7, ga4.md §7).
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Serves one request with `status` and the JSON `body`; yields the raw request text.
+    async fn one_shot(status: u16, body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/oauth/v2/accessToken", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).await.expect("read");
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned)
+                        })
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).await.expect("write");
+            String::from_utf8_lossy(&request).to_string()
+        });
+        (url, task)
+    }
+
+    fn form_of(request: &str) -> Vec<(String, String)> {
+        let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()
+    }
+
+    #[tokio::test]
+    async fn the_code_and_verifier_are_sent_and_the_refresh_token_comes_back() {
+        // LinkedIn's documented authorization_code response (linkedin.md §5).
+        let (url, server) = one_shot(
+            200,
+            r#"{"access_token": "AQX-access", "expires_in": 5183999, "refresh_token": "AQW-refresh",
+                "refresh_token_expires_in": 31535999, "scope": "r_ads,r_ads_reporting"}"#,
+        )
+        .await;
+        let http = HttpClient::new().expect("client");
+        let granted = exchange_authorization_code(
+            &http,
+            &url,
+            "client-1",
+            &Secret::new("s3cret"),
+            &Secret::new("the-code"),
+            "http://127.0.0.1:8765/callback",
+            &Secret::new("the-verifier"),
+            true,
+        )
+        .await
+        .expect("granted");
+        assert_eq!(granted.refresh_token.as_ref().map(Secret::expose), Some("AQW-refresh"));
+        assert_eq!(granted.refresh_token_expires_in, Some(Duration::from_secs(31535999)));
+        assert_eq!(granted.access_token_expires_in, Some(Duration::from_secs(5183999)));
+        assert_eq!(granted.scope.as_deref(), Some("r_ads,r_ads_reporting"));
+        assert!(!format!("{granted:?}").contains("AQW-refresh"));
+
+        let request = server.await.expect("served");
+        assert!(request.starts_with("POST /oauth/v2/accessToken "), "{request}");
+        assert!(!request.to_ascii_lowercase().contains("authorization: basic"), "{request}");
+        let form = form_of(&request);
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("grant_type"), Some("authorization_code"));
+        assert_eq!(get("code"), Some("the-code"));
+        assert_eq!(get("code_verifier"), Some("the-verifier"));
+        assert_eq!(get("redirect_uri"), Some("http://127.0.0.1:8765/callback"));
+        assert_eq!(get("client_id"), Some("client-1"));
+        assert_eq!(get("client_secret"), Some("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_are_form_encoded_and_hubspot_scopes_are_read() {
+        // HubSpot's AccessTokenResponse lists `scopes` as an array (hubspot.md §7).
+        let (url, server) = one_shot(
+            200,
+            r#"{"token_type": "bearer", "access_token": "CKDZ", "expires_in": 1800,
+                "refresh_token": "6f18f26a", "scopes": ["oauth", "content"]}"#,
+        )
+        .await;
+        let http = HttpClient::new().expect("client");
+        let granted = exchange_authorization_code(
+            &http,
+            &url,
+            "id:1",
+            &Secret::new("a b"),
+            &Secret::new("c"),
+            "http://127.0.0.1:1/callback",
+            &Secret::new("v"),
+            false,
+        )
+        .await
+        .expect("granted");
+        assert_eq!(granted.scope.as_deref(), Some("oauth content"));
+        assert_eq!(granted.refresh_token_expires_in, None);
+        let request = server.await.expect("served");
+        // base64("id%3A1:a+b")
+        let expected = base64::engine::general_purpose::STANDARD.encode("id%3A1:a+b");
+        assert!(request.contains(&format!("authorization: Basic {expected}")), "{request}");
+        let form = form_of(&request);
+        assert!(form.iter().all(|(k, _)| k != "client_secret" && k != "client_id"), "{form:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_names_the_oauth_error_and_never_the_grant() {
+        // A server that echoes the verifier back in its description.
+        let (url, server) = one_shot(
+            400,
+            r#"{"error": "invalid_grant", "error_description": "code_verifier the-verifier does not match"}"#,
+        )
+        .await;
+        let http = HttpClient::new().expect("client");
+        let err = exchange_authorization_code(
+            &http,
+            &url,
+            "client-1",
+            &Secret::new("s3cret"),
+            &Secret::new("the-code"),
+            "http://127.0.0.1:8765/callback",
+            &Secret::new("the-verifier"),
+            true,
+        )
+        .await
+        .expect_err("refused");
+        server.await.expect("served");
+        let message = err.to_string();
+        assert!(message.contains("invalid_grant"), "{message}");
+        assert!(message.contains("400"), "{message}");
+        assert!(!message.contains("the-verifier"), "{message}");
+        assert!(matches!(err.kind(), kpipe_core::ErrorKind::Auth));
+    }
+
+    #[tokio::test]
+    async fn a_success_body_that_is_not_a_token_response_is_not_quoted() {
+        let (url, server) = one_shot(200, r#"{"refresh_token": "leaked-if-quoted"}"#).await;
+        let http = HttpClient::new().expect("client");
+        let err = exchange_authorization_code(
+            &http,
+            &url,
+            "c",
+            &Secret::new("s"),
+            &Secret::new("code"),
+            "http://127.0.0.1:1/callback",
+            &Secret::new("v"),
+            true,
+        )
+        .await
+        .expect_err("not a token response");
+        server.await.expect("served");
+        assert!(!err.to_string().contains("leaked-if-quoted"), "{err}");
+    }
+}

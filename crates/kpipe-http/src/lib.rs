@@ -29,6 +29,7 @@ pub mod url;
 pub use auth::{
     AccessToken, OAuthTokenProvider, ServiceAccountKey, SharedTokenProvider, StaticToken, TokenProvider,
 };
+pub use auth::{GrantedTokens, exchange_authorization_code};
 pub use client::{
     ApiClient, ApiClientBuilder, ApiRequest, ApiResponse, AuthPlacement, Body, HttpClient, USER_AGENT,
 };

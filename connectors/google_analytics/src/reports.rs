@@ -1,0 +1,219 @@
+//! The reports pulled for every property, and their `runReport` request bodies (Analytics Data
+//! API v1beta, `RunReportRequest`).
+
+use kpipe_core::{ConfigError, DateWindow, is_identifier};
+use serde_json::{Value, json};
+
+use crate::config::CustomReportConfig;
+use crate::vocabulary::{CANONICAL_METRICS, dimension_column};
+
+/// The largest `limit` the API accepts.
+pub const MAX_PAGE_SIZE: u32 = 250_000;
+/// Dimensions per request at most (`date` included).
+pub const MAX_DIMENSIONS: usize = 9;
+/// Metrics per request at most.
+pub const MAX_METRICS: usize = 10;
+
+/// What a report's rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// Traffic by day, channel group and source / medium: `level = "channel"`.
+    Traffic,
+    /// The property's totals by day, unique users included: `level = "property"`.
+    PropertyTotals,
+    /// Returning users by day (`newVsReturning`), at the property's level.
+    ReturningUsers,
+    /// A configured report: `level` is its name.
+    Custom,
+}
+
+/// One report asked of every property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpec {
+    /// What its rows are.
+    pub kind: ReportKind,
+    /// Its name: the stream in quarantine records, the level of a custom report's rows.
+    pub name: String,
+    /// Dimension API names, `date` first.
+    pub dimensions: Vec<String>,
+    /// Metric API names.
+    pub metrics: Vec<String>,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Metrics of the traffic and property reports, besides the unique user counts.
+const TRAFFIC_METRICS: [&str; 7] = [
+    "sessions",
+    "engagedSessions",
+    "userEngagementDuration",
+    "screenPageViews",
+    "keyEvents",
+    "purchaseRevenue",
+    "newUsers",
+];
+
+impl ReportSpec {
+    /// Sessions and their outcomes by day and traffic source.
+    pub fn traffic() -> ReportSpec {
+        ReportSpec {
+            kind: ReportKind::Traffic,
+            name: "traffic".into(),
+            dimensions: names(&["date", "sessionDefaultChannelGroup", "sessionSource", "sessionMedium"]),
+            metrics: names(&TRAFFIC_METRICS),
+        }
+    }
+
+    /// The property's totals by day, with `totalUsers` counted by GA4 at that grain.
+    pub fn property_totals() -> ReportSpec {
+        let mut metrics = names(&TRAFFIC_METRICS);
+        metrics.push("totalUsers".into());
+        ReportSpec {
+            kind: ReportKind::PropertyTotals,
+            name: "property".into(),
+            dimensions: names(&["date"]),
+            metrics,
+        }
+    }
+
+    /// Users by day split into new and returning; the returning row is `returning_users`.
+    pub fn returning_users() -> ReportSpec {
+        ReportSpec {
+            kind: ReportKind::ReturningUsers,
+            name: "property".into(),
+            dimensions: names(&["date", "newVsReturning"]),
+            metrics: names(&["totalUsers"]),
+        }
+    }
+
+    /// A configured report, checked.
+    pub fn custom(config: &CustomReportConfig, index: usize) -> Result<ReportSpec, ConfigError> {
+        let key = |field: &str| format!("reports[{index}].{field}");
+        if !is_identifier(&config.name) {
+            return Err(ConfigError::new(key("name"), "must be a snake_case name (the level of its rows)"));
+        }
+        if ["channel", "property", "traffic"].contains(&config.name.as_str()) {
+            return Err(ConfigError::new(key("name"), "is a built-in report's name; choose another"));
+        }
+        let api_name = |n: &String| {
+            !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        };
+        let mut dimensions = vec!["date".to_owned()];
+        for d in &config.dimensions {
+            if !api_name(d) {
+                return Err(ConfigError::new(
+                    key("dimensions"),
+                    format!("`{d}` is not a GA4 dimension API name"),
+                ));
+            }
+            if dimensions.contains(d) {
+                let why = if d == "date" { "is implied" } else { "is given twice" };
+                return Err(ConfigError::new(key("dimensions"), format!("`{d}` {why}")));
+            }
+            dimensions.push(d.clone());
+        }
+        if dimensions.len() > MAX_DIMENSIONS {
+            return Err(ConfigError::new(
+                key("dimensions"),
+                format!("at most {} dimensions besides `date`", MAX_DIMENSIONS - 1),
+            ));
+        }
+        let mut columns: Vec<&str> = dimensions.iter().filter_map(|d| dimension_column(d)).collect();
+        columns.sort_unstable();
+        if let Some(pair) = columns.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::new(
+                key("dimensions"),
+                format!("two dimensions fill the `{}` column; keep one", pair[0]),
+            ));
+        }
+        if config.metrics.is_empty() || config.metrics.len() > MAX_METRICS {
+            return Err(ConfigError::new(key("metrics"), format!("give 1 to {MAX_METRICS} metrics")));
+        }
+        let mut metrics: Vec<String> = Vec::new();
+        for m in &config.metrics {
+            if !api_name(m) {
+                return Err(ConfigError::new(key("metrics"), format!("`{m}` is not a GA4 metric API name")));
+            }
+            if metrics.contains(m) {
+                return Err(ConfigError::new(key("metrics"), format!("`{m}` is given twice")));
+            }
+            // Two GA4 names for one canonical metric would write one row twice.
+            let canonical = |n: &str| CANONICAL_METRICS.iter().find(|(a, _)| *a == n).map(|(_, c)| *c);
+            if let Some(c) = canonical(m)
+                && metrics.iter().any(|o| canonical(o) == Some(c))
+            {
+                return Err(ConfigError::new(
+                    key("metrics"),
+                    format!("two metrics become `{}`; keep one", c.name()),
+                ));
+            }
+            metrics.push(m.clone());
+        }
+        Ok(ReportSpec { kind: ReportKind::Custom, name: config.name.clone(), dimensions, metrics })
+    }
+
+    /// The `runReport` body for the days of `window`: every dimension in `orderBys` so that
+    /// offset paging is stable, the page as `offset`/`limit` (int64 as strings), and the
+    /// property quota returned for pacing.
+    pub fn body(&self, window: DateWindow, offset: u64, limit: u64, currency: Option<&str>) -> Value {
+        let mut body = json!({
+            "dateRanges": [{"startDate": window.start().to_string(), "endDate": window.end().to_string()}],
+            "dimensions": self.dimensions.iter().map(|d| json!({"name": d})).collect::<Vec<_>>(),
+            "metrics": self.metrics.iter().map(|m| json!({"name": m})).collect::<Vec<_>>(),
+            "orderBys": self
+                .dimensions
+                .iter()
+                .map(|d| json!({"dimension": {"dimensionName": d}}))
+                .collect::<Vec<_>>(),
+            "limit": limit.to_string(),
+            "offset": offset.to_string(),
+            "returnPropertyQuota": true,
+        });
+        if let Some(code) = currency {
+            body["currencyCode"] = Value::String(code.to_owned());
+        }
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kpipe_core::NaiveDate;
+
+    fn custom(name: &str, dimensions: &[&str], metrics: &[&str]) -> Result<ReportSpec, ConfigError> {
+        let config =
+            CustomReportConfig { name: name.into(), dimensions: names(dimensions), metrics: names(metrics) };
+        ReportSpec::custom(&config, 0)
+    }
+
+    #[test]
+    fn request_bodies_follow_the_run_report_shape() {
+        let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let window = DateWindow::new(day("2026-10-01"), day("2026-10-03")).unwrap();
+        let body = ReportSpec::traffic().body(window, 200, 100, Some("EUR"));
+        assert_eq!(body["dateRanges"], json!([{"startDate": "2026-10-01", "endDate": "2026-10-03"}]));
+        assert_eq!(body["orderBys"][3], json!({"dimension": {"dimensionName": "sessionMedium"}}));
+        assert_eq!((body["limit"].as_str(), body["offset"].as_str()), (Some("100"), Some("200")));
+        assert_eq!(body["currencyCode"], "EUR");
+        assert_eq!(body["returnPropertyQuota"], true);
+        assert!(ReportSpec::property_totals().body(window, 0, 1, None).get("currencyCode").is_none());
+    }
+
+    #[test]
+    fn custom_reports_are_checked() {
+        let ok = custom("devices", &["deviceCategory"], &["sessions", "engagementRate"]).unwrap();
+        assert_eq!(ok.dimensions, ["date", "deviceCategory"]);
+        assert!(custom("Devices", &[], &["sessions"]).is_err());
+        assert!(custom("channel", &[], &["sessions"]).is_err());
+        assert!(custom("x", &["date"], &["sessions"]).is_err());
+        assert!(custom("x", &["country", "countryId"], &["sessions"]).is_err());
+        assert!(custom("x", &[], &[]).is_err());
+        assert!(custom("x", &[], &["keyEvents", "conversions"]).is_err());
+        assert!(custom("x", &[], &["sessions", "sessions"]).is_err());
+        assert!(custom("x", &["page path"], &["sessions"]).is_err());
+        assert!(custom("x", &["customEvent:plan"], &["customEvent:seats"]).is_ok());
+    }
+}

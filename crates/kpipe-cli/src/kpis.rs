@@ -1,0 +1,153 @@
+//! `kpipe kpis`: the KPI stage over the stored metrics, and the same stage at the end of
+//! `kpipe run`, over the run's window.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use kpipe_cli::config::{Config, KpiConfig};
+use kpipe_cli::lock::RunLock;
+use kpipe_cli::runner::run_window;
+use kpipe_cli::{RunOptions, RunSummary, SourceStatus};
+use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
+use kpipe_kpi::{Grain, KpiRow, Scope, StageReport};
+
+/// Exit code for a usage error: nothing ran.
+const EXIT_USAGE: u8 = 2;
+
+/// Periods read back for `--show`, newest first: enough for KPIs whose data is not daily.
+const SHOW_PERIODS: usize = 12;
+
+/// `kpipe kpis -c FILE [--from --to] [--show]`.
+pub fn command(
+    cfg: &Config,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    show: Option<Grain>,
+) -> ExitCode {
+    let mut options = RunOptions::new(chrono::Utc::now().date_naive());
+    options.from = from;
+    options.to = to;
+    let window = match run_window(&options, cfg.pipeline.lookback_days) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let output = &cfg.pipeline.output;
+    let _lock = match RunLock::acquire(output) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run_id = uuid::Uuid::now_v7().to_string();
+    match stage(output, &cfg.kpis, window, &run_id) {
+        Ok(report) => println!("{}", report_line(&report)),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(grain) = show {
+        match table(output, &cfg.kpis, grain) {
+            Ok(t) => print!("\n{t}"),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The KPI stage of `kpipe run`: prepared before the run (which consumes the configuration),
+/// run after it.
+#[derive(Debug)]
+pub struct AfterRun {
+    output: PathBuf,
+    kpis: KpiConfig,
+    window: Option<DateWindow>,
+}
+
+impl AfterRun {
+    /// The stage over the window `options` give.
+    pub fn new(cfg: &Config, options: &RunOptions) -> AfterRun {
+        let window =
+            run_window(options, cfg.pipeline.lookback_days).ok().filter(|_| cfg.kpis.settings.enabled);
+        AfterRun { output: cfg.pipeline.output.clone(), kpis: cfg.kpis.clone(), window }
+    }
+
+    /// Recomputes the KPIs of the periods the run touched, when a source wrote something.
+    /// Returns false when the stage failed (the run's metrics stay published; the KPI files stay
+    /// as they were).
+    pub fn run(&self, summary: &RunSummary) -> bool {
+        let Some(window) = self.window else { return true };
+        if !summary
+            .sources
+            .iter()
+            .any(|s| matches!(s.status, SourceStatus::Succeeded | SourceStatus::Partial))
+        {
+            return true;
+        }
+        let result = RunLock::acquire(&self.output)
+            .map_err(|e| e.to_string())
+            .and_then(|_lock| stage(&self.output, &self.kpis, window, &summary.run_id));
+        match result {
+            Ok(report) => {
+                println!("{}", report_line(&report));
+                true
+            }
+            Err(message) => {
+                eprintln!("error: KPIs not updated: {message}");
+                false
+            }
+        }
+    }
+}
+
+fn stage(output: &Path, kpis: &KpiConfig, window: DateWindow, run_id: &str) -> Result<StageReport, String> {
+    kpipe_kpi::run(output, &kpis.catalog, &kpis.settings, window, run_id)
+        .map_err(|e| ErrorChain(&e).to_string())
+}
+
+/// One line about what the stage did.
+pub fn report_line(r: &StageReport) -> String {
+    format!(
+        "kpis {}..{}: {} row(s) in {} period file(s), {} removed (from {} metric rows of {}..{}) in {:.1}s",
+        r.window.start(),
+        r.window.end(),
+        r.commit.rows,
+        r.commit.periods_written,
+        r.commit.periods_removed,
+        r.stats.rows_read,
+        r.read_window.start(),
+        r.read_window.end(),
+        r.duration_ms as f64 / 1000.0,
+    )
+}
+
+/// The terminal table of the latest `grain` period per KPI, over all platforms and per platform.
+pub fn table(output: &Path, kpis: &KpiConfig, grain: Grain) -> Result<String, String> {
+    let rows = latest_rows(output, grain).map_err(|e| ErrorChain(&e).to_string())?;
+    let order: Vec<&str> = kpis.catalog.definitions().map(|d| d.name.as_str()).collect();
+    Ok(kpipe_kpi::render_table(&rows, grain, &order))
+}
+
+/// The platform and all-platforms rows of the latest periods of `grain`.
+fn latest_rows(output: &Path, grain: Grain) -> Result<Vec<KpiRow>, kpipe_kpi::KpiError> {
+    let dir = kpipe_kpi::kpis_dir(output).join(format!("grain={grain}"));
+    let mut periods: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+        Err(_) => Vec::new(),
+    };
+    // `period=YYYY-MM-DD` sorts by date.
+    periods.sort();
+    let mut rows = Vec::new();
+    for period in periods.iter().rev().take(SHOW_PERIODS) {
+        let read = kpipe_kpi::read_kpi_dir(period)?;
+        rows.extend(read.into_iter().filter(|r| matches!(r.scope, Scope::All | Scope::Platform)));
+    }
+    Ok(rows)
+}

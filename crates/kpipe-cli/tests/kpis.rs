@@ -1,0 +1,139 @@
+//! `kpipe kpis` and the KPI stage of `kpipe run`, as users see them: files, messages, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kpipe(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpipe"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kpipe: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+const METRICS_CSV: &str = "date,platform,account,level,entity,metric,value,currency\n\
+    2026-03-02,linkedin,508,campaign,c1,spend,24.5,EUR\n\
+    2026-03-02,linkedin,508,campaign,c1,impressions,1200,\n\
+    2026-03-02,linkedin,508,campaign,c1,clicks,12,\n\
+    2026-03-03,linkedin,508,campaign,c1,spend,10,EUR\n\
+    2026-03-03,linkedin,508,campaign,c1,impressions,800,\n\
+    2026-03-03,linkedin,508,campaign,c1,clicks,8,\n";
+
+fn config(extra: &str) -> String {
+    format!(
+        "[pipeline]\noutput = \"out\"\n\n[sources.sheet]\ntype = \"files\"\nkind = \"metrics\"\npath = \"data/*.csv\"\n{extra}"
+    )
+}
+
+#[test]
+fn run_writes_kpis_and_kpis_recomputes_and_shows_them() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(
+        dir.path(),
+        "kpipe.toml",
+        &config(
+            "\n[kpis.cost_per_thousand_clicks]\nformula = \"spend / clicks * 1000\"\nstage = \"decision\"\n",
+        ),
+    );
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "2026-03-02", "--to", "2026-03-03"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("kpis 2026-03-02..2026-03-03: "), "{}", text(&out));
+    // Monday 2026-03-02: its week and March, whole, and the two days.
+    for (grain, period) in
+        [("day", "2026-03-02"), ("day", "2026-03-03"), ("week", "2026-03-02"), ("month", "2026-03-01")]
+    {
+        let file = dir.path().join(format!("out/kpis/grain={grain}/period={period}/part-00000.parquet"));
+        assert!(file.is_file(), "{}", file.display());
+    }
+
+    let out = kpipe(
+        dir.path(),
+        &["kpis", "-c", "kpipe.toml", "--from", "2026-03-03", "--to", "2026-03-03", "--show"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    // (12 + 8) / (1200 + 800) = 1%; (24.5 + 10) / 20 = 1.725 EUR; a user KPI after the catalog.
+    let line =
+        |kpi: &str| t.lines().find(|l| l.starts_with(&format!("{kpi} "))).unwrap_or_default().to_owned();
+    assert!(line("ctr").contains("2026-03-02 (week 2026-W10)") && line("ctr").contains("1.00%"), "{t}");
+    assert!(line("cpc").contains("1.73 EUR"), "{t}");
+    assert!(line("cost_per_thousand_clicks").contains("1725.00 EUR"), "{t}");
+    assert!(t.lines().any(|l| l.starts_with("kpi ") && l.contains("all platforms")), "{t}");
+
+    let out = kpipe(
+        dir.path(),
+        &["kpis", "-c", "kpipe.toml", "--from", "2026-03-03", "--to", "2026-03-03", "--show", "month"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2026-03 "), "{}", text(&out));
+
+    let out = kpipe(dir.path(), &["kpis", "-c", "kpipe.toml", "--from", "2026-03-04", "--to", "2026-03-03"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn a_bad_formula_is_a_configuration_error_with_its_column() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(
+        dir.path(),
+        "kpipe.toml",
+        &config(
+            "\n[kpis.my_kpi]\nformula = \"comments + clickz\"\nstage = \"awareness\"\n\
+             \n[kpis_settings]\ngrains = [\"day\", \"year\"]\n",
+        ),
+    );
+    for args in [
+        &["run", "-c", "kpipe.toml", "--from", "2026-03-02", "--to", "2026-03-03"][..],
+        &["kpis", "-c", "kpipe.toml"][..],
+        &["check", "-c", "kpipe.toml"][..],
+    ] {
+        let out = kpipe(dir.path(), args);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains("kpipe.toml: kpis.my_kpi.formula: column 12: unknown metric \"clickz\""), "{t}");
+        assert!(t.contains("kpipe.toml: kpis_settings.grains[1]: unknown variant `year`"), "{t}");
+        assert!(!dir.path().join("out").exists(), "{args:?}: something ran before the error");
+    }
+}
+
+#[test]
+fn kpis_can_be_left_to_kpipe_kpis() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config("\n[kpis_settings]\nenabled = false\n"));
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "2026-03-02", "--to", "2026-03-03"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!dir.path().join("out/kpis").exists());
+    let out = kpipe(dir.path(), &["kpis", "-c", "kpipe.toml", "--from", "2026-03-02", "--to", "2026-03-03"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(dir.path().join("out/kpis/grain=month/period=2026-03-01/part-00000.parquet").is_file());
+}
+
+#[test]
+fn the_demo_ends_with_a_kpi_table() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = kpipe(dir.path(), &["demo", "--output", "demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(t.contains("KPIs of the month"), "{t}");
+    for kpi in ["ctr ", "cpl ", "nps ", "interest_rate ", "blended_cpl "] {
+        assert!(t.lines().any(|l| l.starts_with(kpi) && l.contains("2026-10")), "{kpi}: {t}");
+    }
+    assert!(dir.path().join("demo/kpis/grain=week/period=2026-09-28/part-00000.parquet").is_file());
+}

@@ -1,0 +1,160 @@
+//! Reading the stored metrics the periods need, day by day, straight from the Arrow columns.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Decimal128Type;
+use arrow_array::{Array, RecordBatch, StringArray};
+use chrono::NaiveDate;
+use kpipe_core::{Currency, DateWindow, Decimal, Dimensions};
+use kpipe_sink_parquet::layout;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::compute::Computation;
+use crate::error::KpiError;
+use crate::row::RowRef;
+
+/// Rows per batch read.
+const BATCH_ROWS: usize = 16 * 1024;
+
+/// One source's day partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Partition {
+    pub date: NaiveDate,
+    pub source: String,
+    pub files: Vec<PathBuf>,
+}
+
+/// The day partitions of every source within `window`, oldest first (then by source).
+pub(crate) fn partitions(output: &Path, window: DateWindow) -> Result<Vec<Partition>, KpiError> {
+    let metrics = layout::metrics_dir(output);
+    let entries = match std::fs::read_dir(&metrics) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(KpiError::io("list", &metrics)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(KpiError::io("list", &metrics))?;
+        let name = entry.file_name();
+        let Some(source) = name.to_str().and_then(|n| n.strip_prefix("source=")) else { continue };
+        let dir = entry.path();
+        for (date, day_dir) in layout::existing_partitions(&dir).map_err(KpiError::io("list", &dir))? {
+            if !window.contains(date) {
+                continue;
+            }
+            let mut files = Vec::new();
+            for f in std::fs::read_dir(&day_dir).map_err(KpiError::io("list", &day_dir))? {
+                let path = f.map_err(KpiError::io("list", &day_dir))?.path();
+                if path.extension().is_some_and(|e| e == "parquet") {
+                    files.push(path);
+                }
+            }
+            files.sort();
+            out.push(Partition { date, source: source.to_owned(), files });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+const COLUMNS: [&str; 15] = [
+    "platform",
+    "account_id",
+    "level",
+    "entity_id",
+    "country",
+    "region",
+    "device",
+    "channel",
+    "source_medium",
+    "publisher_platform",
+    "age",
+    "gender",
+    "metric",
+    "value",
+    "currency",
+];
+
+/// Feeds one partition's rows to `computation` (whose current day must be the partition's).
+pub(crate) fn read_partition(p: &Partition, computation: &mut Computation<'_>) -> Result<(), KpiError> {
+    debug_assert_eq!(&Dimensions::NAMES[..], &COLUMNS[4..12]);
+    for path in &p.files {
+        let fail = |message: String| KpiError::Read { path: path.clone(), message };
+        let file = File::open(path).map_err(KpiError::io("open", path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(e.to_string()))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| fail(e.to_string()))?;
+            feed(&batch, &p.source, computation).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+fn feed(batch: &RecordBatch, source: &str, computation: &mut Computation<'_>) -> Result<(), String> {
+    let text = |name: &str| -> Result<&StringArray, String> {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("column `{name}` is missing: not a metric file"))?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| format!("column `{name}` is not text: not a metric file"))
+    };
+    let (platform, account, level, entity, metric, currency) = (
+        text("platform")?,
+        text("account_id")?,
+        text("level")?,
+        text("entity_id")?,
+        text("metric")?,
+        text("currency")?,
+    );
+    let mut dims = Vec::with_capacity(Dimensions::NAMES.len());
+    for d in Dimensions::NAMES {
+        dims.push(text(d)?);
+    }
+    let value = batch
+        .column_by_name("value")
+        .and_then(|c| c.as_primitive_opt::<Decimal128Type>())
+        .ok_or("column `value` is missing or not DECIMAL(38, 18)")?;
+    if value.scale() != 18 {
+        return Err(format!("column `value` has scale {}, not 18", value.scale()));
+    }
+    let any_dims = dims.iter().any(|d| d.null_count() < d.len());
+    for i in 0..batch.num_rows() {
+        let mut dimensions = [None; 8];
+        if any_dims {
+            for (slot, d) in dimensions.iter_mut().zip(&dims) {
+                if !d.is_null(i) {
+                    *slot = Some(d.value(i));
+                }
+            }
+        }
+        let units = value.value(i);
+        let row = RowRef {
+            platform: platform.value(i),
+            account_id: account.value(i),
+            level: level.value(i),
+            entity_id: entity.value(i),
+            dimensions,
+            metric: metric.value(i),
+            value: Decimal::from_units(units).ok_or_else(|| format!("row {i}: value out of range"))?,
+            currency: if currency.is_null(i) {
+                None
+            } else {
+                Some(
+                    Currency::parse(currency.value(i))
+                        .ok_or_else(|| format!("row {i}: `{}` is not a currency code", currency.value(i)))?,
+                )
+            },
+        };
+        computation.add_row(source, &row);
+    }
+    Ok(())
+}

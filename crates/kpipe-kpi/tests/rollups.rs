@@ -1,0 +1,161 @@
+//! How rows combine beyond plain sums: breakdown rows repeat their total, coarser levels repeat
+//! finer ones, unique metrics are never summed, and money never crosses currencies.
+
+mod common;
+
+use common::{day, lines, rows, store};
+use kpipe_core::{DateWindow, Decimal, Dimensions, Label, Metric, MetricBatch, MetricRow, Sink, SinkTarget};
+use kpipe_kpi::{Catalog, Grain, KpiDefinitionConfig, Settings, read_kpis};
+
+fn run(csv_rows: &str, extra_rows: Vec<MetricRow>, kpis: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("test setup");
+    let window = DateWindow::day(day("2026-10-05"));
+    store(
+        dir.path(),
+        &rows(&format!(
+            "source,platform,account,level,entity,date,metric,value,currency,channel\n{csv_rows}"
+        )),
+        window,
+    );
+    if !extra_rows.is_empty() {
+        let sink = kpipe_sink_parquet::ParquetSink::new(dir.path());
+        let target = SinkTarget {
+            source: "breakdowns".into(),
+            window,
+            run_id: "r".into(),
+            pulled_at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).expect("test setup"),
+        };
+        let mut w = sink.open(target).expect("test setup");
+        w.write(&MetricBatch::new(extra_rows)).expect("test setup");
+        w.commit().expect("test setup");
+    }
+    let defs: std::collections::BTreeMap<String, KpiDefinitionConfig> =
+        toml::from_str(kpis).expect("test setup");
+    let settings = Settings { grains: vec![Grain::Day], ..Settings::default() };
+    let catalog = Catalog::new(&defs).expect("definitions compile");
+    kpipe_kpi::run(dir.path(), &catalog, &settings, window, "t").expect("the KPI stage runs");
+    lines(&read_kpis(dir.path(), None).expect("KPI files read back"))
+}
+
+fn pick<'a>(all: &'a [String], prefix: &str) -> Vec<&'a str> {
+    all.iter().filter(|l| l.starts_with(prefix)).map(String::as_str).collect()
+}
+
+fn row(entity: &str, country: Option<&str>, metric: Metric, value: i64) -> MetricRow {
+    MetricRow {
+        platform: "facebook".into(),
+        account_id: "act_1".into(),
+        level: "ad".into(),
+        entity_id: Label::new(entity),
+        entity_name: None,
+        date: day("2026-10-05"),
+        dimensions: Dimensions { country: country.map(Label::new), ..Dimensions::default() },
+        metric: metric.into(),
+        value: Decimal::from_i64(value),
+        currency: None,
+    }
+}
+
+#[test]
+fn breakdown_rows_do_not_double_count_and_filters_can_select_them() {
+    let extra = vec![
+        // Ad a1: a total row and its country breakdown.
+        row("a1", None, Metric::Impressions, 1000),
+        row("a1", Some("DE"), Metric::Impressions, 600),
+        row("a1", Some("FR"), Metric::Impressions, 400),
+        row("a1", None, Metric::Clicks, 50),
+        row("a1", Some("DE"), Metric::Clicks, 40),
+        row("a1", Some("FR"), Metric::Clicks, 10),
+        // Ad a2: only a country breakdown, which then stands for the total; reach by country
+        // cannot be summed (a person may count in two rows).
+        row("a2", Some("DE"), Metric::Impressions, 300),
+        row("a2", Some("FR"), Metric::Impressions, 200),
+        row("a2", Some("DE"), Metric::Clicks, 3),
+        row("a2", Some("FR"), Metric::Clicks, 2),
+        row("a2", Some("DE"), Metric::Likes, 5),
+        row("a2", Some("DE"), Metric::Reach, 250),
+        row("a2", Some("FR"), Metric::Reach, 150),
+    ];
+    let all = run(
+        "",
+        extra,
+        "[ctr_de]\nformula = \"clicks[country = 'DE'] / impressions[country = 'DE']\"\nstage = \"consideration\"\n",
+    );
+    assert_eq!(
+        pick(&all, "ctr day 2026-10-05 entity"),
+        [
+            "ctr day 2026-10-05 entity facebook:breakdowns/act_1/ad/a1 - = 0.05 (50 / 1000) ratio consideration",
+            "ctr day 2026-10-05 entity facebook:breakdowns/act_1/ad/a2 - = 0.01 (5 / 500) ratio consideration",
+        ]
+    );
+    assert_eq!(
+        pick(&all, "ctr day 2026-10-05 all"),
+        ["ctr day 2026-10-05 all * - = 0.036666666666666667 (55 / 1500) ratio consideration"]
+    );
+    assert_eq!(
+        pick(&all, "ctr_de day 2026-10-05 all"),
+        ["ctr_de day 2026-10-05 all * - = 0.047777777777777778 (43 / 900) ratio consideration"]
+    );
+    assert_eq!(
+        pick(&all, "content_engagement_rate day 2026-10-05 entity"),
+        [
+            "content_engagement_rate day 2026-10-05 entity facebook:breakdowns/act_1/ad/a2 - = - (5 / -) ratio consideration"
+        ]
+    );
+}
+
+#[test]
+fn coarser_levels_stand_for_finer_ones_above_the_entity() {
+    // The account reports itself and its two campaigns; the account scope takes the account
+    // row (reach included: one entity), the entity scope keeps every entity.
+    let csv = "li,linkedin,508,account,508,2026-10-05,impressions,1500,,
+li,linkedin,508,account,508,2026-10-05,clicks,30,,
+li,linkedin,508,account,508,2026-10-05,reach,900,,
+li,linkedin,508,campaign,c1,2026-10-05,impressions,1000,,
+li,linkedin,508,campaign,c1,2026-10-05,clicks,20,,
+li,linkedin,508,campaign,c1,2026-10-05,reach,700,,
+li,linkedin,508,campaign,c2,2026-10-05,impressions,500,,
+li,linkedin,508,campaign,c2,2026-10-05,clicks,10,,
+li,linkedin,508,campaign,c2,2026-10-05,reach,400,,
+li,linkedin,508,campaign,c2,2026-10-05,likes,9,,
+";
+    let all = run(csv, Vec::new(), "");
+    assert_eq!(
+        pick(&all, "ctr day 2026-10-05 account"),
+        ["ctr day 2026-10-05 account linkedin:li/508 - = 0.02 (30 / 1500) ratio consideration"]
+    );
+    assert_eq!(pick(&all, "ctr day 2026-10-05 entity").len(), 3);
+    // likes only exist at the campaign level, so that is where the account's likes come from;
+    // reach comes from the account row (coarsest level for reach), a single entity: a value.
+    assert_eq!(
+        pick(&all, "content_engagement_rate day 2026-10-05 account"),
+        [
+            "content_engagement_rate day 2026-10-05 account linkedin:li/508 - = 0.01 (9 / 900) ratio consideration"
+        ]
+    );
+}
+
+#[test]
+fn money_in_two_currencies_of_one_platform_is_split_by_currency() {
+    let csv = "li,linkedin,508,campaign,c1,2026-10-05,clicks,20,,
+li,linkedin,508,campaign,c1,2026-10-05,spend,50,EUR,
+li,linkedin,509,campaign,c9,2026-10-05,clicks,10,,
+li,linkedin,509,campaign,c9,2026-10-05,spend,30,GBP,
+li,linkedin,510,campaign,c5,2026-10-05,clicks,1000,,
+";
+    let all = run(csv, Vec::new(), "");
+    // Account 510 has clicks but no spend: its clicks belong to no currency.
+    assert_eq!(
+        pick(&all, "cpc day 2026-10-05 platform"),
+        [
+            "cpc day 2026-10-05 platform linkedin EUR = 2.5 (50 / 20) currency consideration",
+            "cpc day 2026-10-05 platform linkedin GBP = 3 (30 / 10) currency consideration",
+        ]
+    );
+    // A KPI without money is one row over the whole platform.
+    assert_eq!(
+        pick(&all, "conversion_rate day 2026-10-05 platform"),
+        Vec::<&str>::new(),
+        "no conversions, no row"
+    );
+}
