@@ -6,8 +6,10 @@ use kpipe_core::ConnectorFactory;
 pub fn connectors() -> Vec<ConnectorFactory> {
     vec![
         kpipe_connector_files::factory(),
+        kpipe_connector_facebook::factory(),
         kpipe_connector_linkedin::factory(),
         kpipe_connector_google_analytics::factory(),
+        kpipe_connector_hubspot::factory(),
     ]
 }
 

@@ -1,0 +1,27 @@
+//! kpipe connector for Facebook (Meta): daily ads insights of the configured ad accounts at the
+//! campaign, ad set and ad levels, and daily Page insights, from the Graph / Marketing API.
+//!
+//! The modules: [`config`] is the `[sources.<name>]` table, [`source`] runs a pull, [`listing`]
+//! pages synchronous reports, [`reports`] drives asynchronous report runs for large windows,
+//! [`page_insights`] reads Page metrics, [`client`] and [`usage`] talk to the API (error codes,
+//! usage headers, pauses), [`mapping`] and [`normalize`] turn Meta's fields into metric rows.
+//! Endpoints, permissions, token types and the mapping tables are in this crate's README.
+
+pub mod client;
+pub mod config;
+pub mod listing;
+pub mod mapping;
+pub mod normalize;
+pub mod page_insights;
+mod pause;
+pub mod reports;
+pub mod source;
+pub mod usage;
+
+pub use config::FacebookConfig;
+pub use source::FacebookSource;
+
+/// The registration line for the `kpipe` binary's registry.
+pub fn factory() -> kpipe_core::ConnectorFactory {
+    kpipe_core::ConnectorFactory::of::<FacebookSource>()
+}

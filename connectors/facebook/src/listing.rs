@@ -1,0 +1,201 @@
+//! Synchronous insights reports and the paging they share with report-run results: follow
+//! `paging.next` (an absolute URL, on the base URL's origin) until it is absent, or re-ask with
+//! `after=<cursor>` when the link points elsewhere (a proxy in front of the API); halve the page
+//! size when Meta asks to reduce the amount of data.
+
+use std::collections::HashSet;
+
+use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
+use kpipe_http::{ApiClient, ApiRequest};
+use serde_json::{Value, json};
+
+use crate::client::{CallError, ErrorClass, GraphObject, data_of, scrub};
+use crate::normalize::{InsightsContext, Level, insights_rows};
+use crate::source::FacebookSource;
+
+/// The stream of ads insights rows.
+pub const ADS_STREAM: &str = "ads_insights";
+
+/// Pages one listing may have at most; the API ends listings long before.
+const MAX_PAGES: usize = 100_000;
+
+/// Where the next page of a listing comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NextPage {
+    First,
+    Link(String),
+    After(String),
+}
+
+/// A request for `link`, a `next` URL from a response: only on the client's own origin (where
+/// credentials may go), without the `access_token` Meta embeds (the token travels in a header),
+/// with `limit` set to the current page size.
+fn link_request(api: &ApiClient, link: &str, limit: u32) -> Option<ApiRequest> {
+    let mut url = kpipe_http::url::parse_base_url(link).ok()?;
+    if !kpipe_http::url::same_origin(&url, api.base_url()) {
+        return None;
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "access_token" && k != "limit")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept).append_pair("limit", &limit.to_string());
+    Some(ApiRequest::get_url(url))
+}
+
+/// Keeps a response that could not be read in the quarantine (without tokens) and goes on, or
+/// stops the pull for anything else (auth, quota, transport).
+pub async fn quarantine_or_fail(
+    error: CallError,
+    stream: &str,
+    out: &mut Emitter,
+) -> Result<(), SourceError> {
+    match error.error.to_quarantined(stream) {
+        Some(mut record) => {
+            record.raw = scrub(&record.raw);
+            record.location = scrub(&record.location);
+            tracing::warn!(
+                location = %record.location,
+                reason = %record.reason,
+                "unreadable page quarantined"
+            );
+            out.quarantine(record).await
+        }
+        None => Err(error.into()),
+    }
+}
+
+impl FacebookSource {
+    /// `GET /act_{id}/insights` for `range`, daily rows at `level`.
+    pub(crate) fn report_request(
+        &self,
+        account: &GraphObject,
+        level: Level,
+        range: DateWindow,
+    ) -> ApiRequest {
+        let range = json!({"since": range.start().to_string(), "until": range.end().to_string()});
+        let request = ApiRequest::get(&format!("{}/act_{}/insights", self.settings.api_version, account.id))
+            .query("level", level.api_name())
+            .query("fields", level.fields())
+            .query("time_range", range.to_string())
+            .query("time_increment", "1");
+        match &self.settings.attribution_windows {
+            Some(windows) => request.query("action_attribution_windows", json!(windows).to_string()),
+            None => request.query("use_account_attribution_setting", "true"),
+        }
+    }
+
+    /// The daily rows of one account at one level for `range`, by a synchronous report.
+    /// `Ok(false)` when a page could not be read and was quarantined.
+    pub(crate) async fn sync_report(
+        &self,
+        account: &GraphObject,
+        level: Level,
+        range: DateWindow,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
+        let first = self.report_request(account, level, range);
+        self.read_insights(account, level, first, out).await
+    }
+
+    /// Every page of an insights listing, each element normalized and emitted or quarantined.
+    /// `Ok(false)` when a page was quarantined (the rest of the listing is lost with it).
+    pub(crate) async fn read_insights(
+        &self,
+        account: &GraphObject,
+        level: Level,
+        first: ApiRequest,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
+        let cx = InsightsContext { account_id: &account.id, level, actions: &self.settings.actions };
+        let mut limit = account.page_size();
+        let mut next = NextPage::First;
+        let mut seen = HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let request = match &next {
+                NextPage::First => first.clone().set_query("limit", limit.to_string()),
+                NextPage::After(cursor) => {
+                    first.clone().set_query("limit", limit.to_string()).set_query("after", cursor.clone())
+                }
+                NextPage::Link(link) => match link_request(&account.api, link, limit) {
+                    Some(request) => request,
+                    None => return Err(SourceError::data("a next-page link stopped being a URL")),
+                },
+            };
+            let response = match account.call(&self.book, self.max_wait, request, &self.token).await {
+                Ok(response) => response,
+                Err(e) if e.class() == Some(ErrorClass::ReduceData) && limit > 1 => {
+                    limit = (limit / 2).max(1);
+                    account.shrink_pages(limit);
+                    tracing::warn!(
+                        account = %account.id,
+                        limit,
+                        "the API asks for less data per page; halving the page size"
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    quarantine_or_fail(e, ADS_STREAM, out).await?;
+                    return Ok(false);
+                }
+            };
+            let body: Value = match response.json() {
+                Ok(body) => body,
+                Err(e) => {
+                    quarantine_or_fail(CallError { error: e, graph: None }, ADS_STREAM, out).await?;
+                    return Ok(false);
+                }
+            };
+            let Some(data) = data_of(&body) else {
+                out.quarantine(Quarantined {
+                    stream: ADS_STREAM.into(),
+                    location: response.url.clone(),
+                    reason: "the response has no `data` array".into(),
+                    raw: scrub(&String::from_utf8_lossy(&response.body)),
+                })
+                .await?;
+                return Ok(false);
+            };
+            for (index, element) in data.iter().enumerate() {
+                match insights_rows(element, &cx) {
+                    Ok(rows) => out.emit_all(rows).await?,
+                    Err(reason) => {
+                        out.quarantine(Quarantined {
+                            stream: ADS_STREAM.into(),
+                            location: format!("{} element {index}", response.url),
+                            reason,
+                            raw: scrub(&element.to_string()),
+                        })
+                        .await?;
+                    }
+                }
+            }
+            // A page may be empty and still link to the next: stop only when the link is gone.
+            let Some(link) = body.pointer("/paging/next").and_then(Value::as_str) else { return Ok(true) };
+            if !seen.insert(link.to_owned()) {
+                tracing::warn!(
+                    url = %response.url,
+                    "the API repeated a next-page link; the listing ends here"
+                );
+                return Ok(true);
+            }
+            next = if link_request(&account.api, link, limit).is_some() {
+                NextPage::Link(link.to_owned())
+            } else {
+                match body.pointer("/paging/cursors/after").and_then(Value::as_str) {
+                    Some(cursor) => NextPage::After(cursor.to_owned()),
+                    None => {
+                        return Err(SourceError::data(format!(
+                            "{}: the next-page link is not on the base URL's origin and the page has \
+                             no cursor",
+                            response.url
+                        )));
+                    }
+                }
+            };
+        }
+        tracing::warn!(account = %account.id, pages = MAX_PAGES, "listing stopped at the page cap");
+        Ok(false)
+    }
+}

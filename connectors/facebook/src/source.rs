@@ -1,0 +1,213 @@
+//! The source: configuration checks, the clients, and the pull loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Days, NaiveDate};
+use kpipe_core::{
+    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestTelemetry, Secret, Source,
+    SourceError, StreamInfo,
+};
+use kpipe_http::{ApiClient, ApiRequest, HttpClient, RateLimit, RateLimiter};
+use serde_json::Value;
+
+use crate::client::{GraphObject, scrub};
+use crate::config::{DEFAULT_BASE_URL, FacebookConfig, Settings};
+use crate::listing::ADS_STREAM;
+use crate::page_insights::{PAGE_STREAM, PageRun};
+use crate::usage::UsageBook;
+
+/// The default pace for the whole source. Meta publishes hourly budgets per ad account and
+/// Page rather than a rate; the usage headers steer the real pace, this only keeps bursts short.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit { requests: 10, per: Duration::from_secs(1), burst: 5 };
+
+/// A configured Facebook source.
+#[derive(Debug)]
+pub struct FacebookSource {
+    pub(crate) settings: Settings,
+    pub(crate) token: Secret,
+    pub(crate) accounts: Vec<GraphObject>,
+    pub(crate) pages: Vec<GraphObject>,
+    pub(crate) book: Arc<UsageBook>,
+    /// The longest wait honoured by sleeping (the retry policy's `max_retry_after`).
+    pub(crate) max_wait: Duration,
+}
+
+impl Source for FacebookSource {
+    type Config = FacebookConfig;
+    const KIND: &'static str = "facebook";
+    const DESCRIPTION: &'static str =
+        "Facebook (Meta): daily ads insights (campaigns, ad sets, ads) and Page insights from the Graph API";
+
+    fn build(config: FacebookConfig, _cx: &BuildContext) -> Result<Self, ConfigError> {
+        let settings = Settings::from_config(&config)?;
+        let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let http = HttpClient::new().map_err(|e| ConfigError::new("base_url", e.to_string()))?;
+        let limiter = RateLimiter::new(config.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT))
+            .ok_or_else(|| ConfigError::new("rate_limit", "must allow at least one request per period"))?;
+        let policy = config.retry.unwrap_or_default().policy();
+        let max_wait = policy.max_retry_after;
+        let book = Arc::new(UsageBook::default());
+        let object = |id: &String| -> Result<GraphObject, ConfigError> {
+            let builder = ApiClient::builder(&http, &base_url)
+                .map_err(|e| ConfigError::new("base_url", e.to_string()))?
+                // One budget for the whole source: every object's client shares the limiter.
+                .rate_limit(limiter.clone(), "source")
+                .retry_policy(policy.clone());
+            Ok(GraphObject::new(
+                id,
+                builder,
+                Arc::clone(&book),
+                settings.usage_threshold_pct,
+                max_wait,
+                settings.page_size,
+            ))
+        };
+        let accounts = settings.ad_accounts.iter().map(&object).collect::<Result<Vec<_>, _>>()?;
+        let pages = settings.pages.iter().map(&object).collect::<Result<Vec<_>, _>>()?;
+        Ok(FacebookSource { token: config.access_token, settings, accounts, pages, book, max_wait })
+    }
+
+    fn streams(&self) -> Vec<StreamInfo> {
+        vec![
+            StreamInfo {
+                name: ADS_STREAM,
+                description: "Daily ads insights per campaign, ad set and ad: impressions, reach, clicks, \
+                              spend, actions",
+            },
+            StreamInfo {
+                name: PAGE_STREAM,
+                description: "Daily Page insights: media views, post engagements, new followers, followers",
+            },
+        ]
+    }
+
+    async fn check(&self) -> Result<String, SourceError> {
+        let mut seen = Vec::new();
+        for account in &self.accounts {
+            let request = ApiRequest::get(&format!("{}/act_{}", self.settings.api_version, account.id))
+                .query("fields", "name,currency,timezone_name,account_status");
+            let response = account.call(&self.book, self.max_wait, request, &self.token).await?;
+            let body: Value = response.json()?;
+            let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
+            let status = match body.get("account_status").and_then(Value::as_i64) {
+                Some(1) | None => String::new(),
+                Some(other) => format!(", account_status {other} (not active)"),
+            };
+            seen.push(format!(
+                "act_{} ({}, {}, {}{status})",
+                account.id,
+                field("name"),
+                field("currency"),
+                field("timezone_name")
+            ));
+        }
+        for page in &self.pages {
+            let request = ApiRequest::get(&format!("{}/{}", self.settings.api_version, page.id))
+                .query("fields", "name,access_token");
+            let response = page.call(&self.book, self.max_wait, request, &self.token).await?;
+            let body: Value = response.json().map_err(|e| SourceError::data(scrub(&e.to_string())))?;
+            let name = body.get("name").and_then(Value::as_str).unwrap_or("?");
+            let token =
+                if body.get("access_token").is_some() { "Page token available" } else { "no Page token" };
+            seen.push(format!("page {} ({name}, {token})", page.id));
+        }
+        Ok(format!(
+            "{} object(s) readable with API {}: {}",
+            seen.len(),
+            self.settings.api_version,
+            seen.join(", ")
+        ))
+    }
+
+    async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
+        let window = request.window;
+        let by_runs = window.num_days() > self.settings.reports.after_days;
+        let parts = if by_runs { slices(window, self.settings.reports.slice_days) } else { vec![window] };
+        tracing::debug!(%window, report_runs = by_runs, slices = parts.len(), "pulling Facebook insights");
+        let mut pages = PageRun::default();
+        // Slice by slice over every account, level and Page, so that each finished slice is a
+        // set of complete days: if the budget runs out, those days are still published.
+        for slice in parts {
+            let mut whole = true;
+            for account in &self.accounts {
+                for level in &self.settings.levels {
+                    whole &= if by_runs {
+                        self.report_by_runs(account, *level, slice, out).await?
+                    } else {
+                        self.sync_report(account, *level, slice, out).await?
+                    };
+                }
+            }
+            for page in &self.pages {
+                whole &= self.page_insights(page, slice, &mut pages, out).await?;
+            }
+            if whole {
+                out.complete(slice).await?;
+            } else {
+                tracing::warn!(%slice, "part of this slice was quarantined; its days are not declared done");
+            }
+        }
+        Ok(())
+    }
+
+    fn telemetry(&self) -> Option<RequestTelemetry> {
+        let mut total = RequestTelemetry::default();
+        for object in self.accounts.iter().chain(&self.pages) {
+            let t = object.api.telemetry();
+            total.requests += t.requests;
+            total.bytes_received += t.bytes_received;
+            total.throttle_waits += t.throttle_waits;
+            total.throttle_wait_ms += t.throttle_wait_ms;
+            total.token_refreshes += t.token_refreshes;
+            for (reason, n) in t.retries {
+                *total.retries.entry(reason).or_default() += n;
+            }
+        }
+        // Pauses for usage near the limit are throttling waits too.
+        let (pauses, paused) = self.book.taken();
+        total.throttle_waits += pauses;
+        total.throttle_wait_ms += u64::try_from(paused.as_millis()).unwrap_or(u64::MAX);
+        Some(total)
+    }
+
+    /// Meta restates a day for up to 28 days (attribution windows of up to 28 days after the
+    /// click); after that the numbers hold.
+    fn restatement_days(&self) -> Option<u32> {
+        Some(28)
+    }
+}
+
+/// `window` cut into consecutive windows of at most `days` days.
+pub(crate) fn slices(window: DateWindow, days: u64) -> Vec<DateWindow> {
+    let mut out = Vec::new();
+    let mut start: NaiveDate = window.start();
+    while start <= window.end() {
+        let end =
+            start.checked_add_days(Days::new(days.max(1) - 1)).map_or(window.end(), |e| e.min(window.end()));
+        if let Ok(slice) = DateWindow::new(start, end) {
+            out.push(slice);
+        }
+        match end.checked_add_days(Days::new(1)) {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_sliced() {
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let window = DateWindow::new(day("2026-01-01"), day("2026-03-31")).unwrap();
+        let parts = slices(window, 30);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].end(), day("2026-01-30"));
+        assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 90);
+        assert_eq!(slices(DateWindow::day(day("2026-01-01")), 90).len(), 1);
+    }
+}

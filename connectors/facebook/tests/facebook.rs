@@ -1,0 +1,373 @@
+//! Facebook behaviours beyond the conformance suite, against the simulated Graph API. Each test
+//! names the section of `shared/apis/facebook.md` whose shapes it relies on.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FacebookHarness, LEVELS, SEED, Scope, expected, window};
+use kpipe_core::{Currency, Decimal, DynSource, ErrorKind};
+use kpipe_sim::platform::facebook::{
+    self, DEFAULT_AD_ACCOUNTS, DEFAULT_PAGE, FacebookGraph, InsightsLevel, ReportRunBehaviour, UsageBudget,
+};
+use kpipe_sim::{CannedResponse, Fault, FaultRule, SimConfig, SimServer};
+use kpipe_testkit::{Harness, Pulled, Setup, build_source, pull};
+
+const ACCOUNT: &str = DEFAULT_AD_ACCOUNTS[0];
+
+fn one_account(levels: &[(InsightsLevel, &'static str)]) -> Scope {
+    Scope { accounts: vec![ACCOUNT], levels: levels.to_vec(), pages: vec![], ..Scope::default() }
+}
+
+/// Report runs polled quickly; `timeout` seconds before a run counts as stuck.
+fn report_runs(timeout: u64) -> String {
+    format!(
+        "async_reports = {{ after_days = 0, poll_initial_ms = 5, poll_max_ms = 20, \
+         timeout_seconds = {timeout} }}"
+    )
+}
+
+async fn run(
+    h: &FacebookHarness,
+    configure: impl FnOnce(SimConfig) -> SimConfig,
+    setup: Setup,
+    days: kpipe_core::DateWindow,
+) -> (SimServer, Pulled, Box<dyn DynSource>) {
+    let sim = SimServer::start(configure(h.sim_config(SEED))).await.expect("the simulator starts");
+    let source = build_source(h, &sim, setup, None);
+    let pulled = pull(source.as_ref(), days).await;
+    (sim, pulled, source)
+}
+
+fn assert_exact(h: &FacebookHarness, pulled: &Pulled, days: kpipe_core::DateWindow, case: &str) {
+    pulled.expect_ok(case);
+    assert!(pulled.quarantined.is_empty(), "{case}: {:?}", pulled.quarantined);
+    pulled.totals().assert_eq(&expected(&h.graph, SEED, days, &h.scope), case);
+    let undeclared: Vec<_> =
+        days.days().filter(|d| !pulled.completed.iter().any(|w| w.contains(*d))).collect();
+    assert!(undeclared.is_empty(), "{case}: days not declared complete: {undeclared:?}");
+}
+
+/// §3: a report run that ends "Job Failed" is split into two runs over the halves of its range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_report_run_is_split_in_two_and_every_row_arrives() {
+    let graph = FacebookGraph {
+        report_runs: ReportRunBehaviour { failing_jobs: vec![1], ..ReportRunBehaviour::default() },
+        ..FacebookGraph::default()
+    };
+    let monitor = graph.monitor();
+    let h = FacebookHarness::custom(graph, one_account(&LEVELS), &report_runs(5));
+    let days = window("2026-03-01", "2026-03-04");
+    let (_sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "failed run");
+    assert_eq!(monitor.failed_polls(), 1, "the first run failed once");
+    // One run per level, and the failed one replaced by two.
+    assert_eq!(monitor.report_runs(), 3 + 2);
+}
+
+/// §3: a run that stays "Job Running" past the timeout is abandoned and its range split.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_report_run_is_abandoned_and_split() {
+    let graph = FacebookGraph {
+        report_runs: ReportRunBehaviour { stuck_jobs: vec![1], ..ReportRunBehaviour::default() },
+        ..FacebookGraph::default()
+    };
+    let monitor = graph.monitor();
+    let h = FacebookHarness::custom(graph, one_account(&LEVELS[..1]), &report_runs(1));
+    let days = window("2026-03-01", "2026-03-04");
+    let (_sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "stuck run");
+    assert_eq!(monitor.report_runs(), 1 + 2);
+}
+
+/// §2-3: a one-day run that fails cannot be split: that day is read with a synchronous report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_one_day_run_is_read_synchronously() {
+    let graph = FacebookGraph {
+        report_runs: ReportRunBehaviour { failing_jobs: vec![1], ..ReportRunBehaviour::default() },
+        ..FacebookGraph::default()
+    };
+    let h = FacebookHarness::custom(graph, one_account(&LEVELS[..1]), &report_runs(5));
+    let days = window("2026-03-02", "2026-03-02");
+    let (sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "one-day run");
+    let synchronous = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == format!("/v25.0/act_{ACCOUNT}/insights"))
+        .count();
+    assert_eq!(synchronous, 1);
+}
+
+/// §4: Meta refuses a whole request for one retired metric with `(#100) The value must be a
+/// valid insights metric`; that metric is dropped and reported, the others still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_page_metric_is_dropped_and_reported_while_the_others_arrive() {
+    let graph = FacebookGraph::default();
+    let monitor = graph.monitor();
+    let scope = Scope {
+        accounts: vec![],
+        pages: vec![DEFAULT_PAGE],
+        page_metrics: vec![
+            ("page_post_engagements", "engagements"),
+            ("page_daily_follows_unique", "follower_gains"),
+            ("page_follows", "followers"),
+        ],
+        ..Scope::default()
+    };
+    let extra = r#"page_metrics = [
+        "page_impressions", "page_post_engagements", "page_daily_follows_unique", "page_follows"
+    ]"#;
+    let h = FacebookHarness::custom(graph, scope, extra);
+    let days = h.window();
+    let (_sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    pulled.expect_ok("retired metric");
+    pulled.totals().assert_eq(&expected(&h.graph, SEED, days, &h.scope), "retired metric");
+    assert_eq!(pulled.quarantined.len(), 1, "{:?}", pulled.quarantined);
+    let report = &pulled.quarantined[0];
+    assert!(report.location.contains("page_impressions"), "{report:?}");
+    assert!(report.reason.contains("#100") && report.reason.contains("page_impressions"), "{report:?}");
+    assert!(monitor.rejected_metric_requests() >= 1);
+    assert!(pulled.completed.iter().any(|w| w.contains(days.start())), "the slice is still complete");
+}
+
+/// §2: `paging.next` is an absolute URL with the token and `after`; it is followed (without the
+/// token in the URL) until a page has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_next_is_followed_across_three_pages_and_stops_when_absent() {
+    let h = FacebookHarness::custom(FacebookGraph::default(), one_account(&LEVELS[..1]), "");
+    let days = h.window();
+    let rows = h.graph.insights(SEED, ACCOUNT, InsightsLevel::Campaign, days.start(), days.end()).len();
+    assert!((5..=6).contains(&rows), "two campaigns over three days: {rows} rows make three pages of two");
+    let (sim, pulled, _) = run(&h, |c| c, Setup { page_size: Some(2) }, days).await;
+    assert_exact(&h, &pulled, days, "three pages");
+    let pages: Vec<_> =
+        sim.requests().into_iter().filter(|r| r.path == format!("/v25.0/act_{ACCOUNT}/insights")).collect();
+    assert_eq!(pages.len(), 3);
+    for (i, page) in pages.iter().enumerate() {
+        let query = page.query.clone().unwrap_or_default();
+        assert_eq!(query.contains("after="), i > 0, "{query}");
+        assert!(query.contains("limit=2") && !query.contains("access_token"), "{query}");
+        assert!(page.header("authorization").is_some_and(|a| a.starts_with("Bearer ")));
+    }
+}
+
+/// §2: numbers arrive as strings; spend `"14.35"` is 14.35 exactly, in the account currency,
+/// and the actions map as the README documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_reads_back_exactly_with_its_currency() {
+    let row = common::campaign_row("101000000000001101", "185");
+    let page =
+        serde_json::json!({"data": [row], "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}});
+    let h = FacebookHarness::custom(FacebookGraph::default(), one_account(&LEVELS[..1]), "");
+    let (_sim, pulled, _) = run(
+        &h,
+        |c| c.with_fault(FaultRule::on_request(1, Fault::respond(200, page)).on_path("/v25.0/act_")),
+        Setup::default(),
+        h.window(),
+    )
+    .await;
+    pulled.expect_ok("fixture row");
+    let value = |metric: &str| {
+        let r =
+            pulled.rows.iter().find(|r| r.metric.as_str() == metric).unwrap_or_else(|| panic!("no {metric}"));
+        (r.value, r.currency)
+    };
+    let usd = Currency::parse("USD");
+    assert_eq!(value("spend"), ("14.35".parse::<Decimal>().expect("a decimal"), usd));
+    assert_eq!(value("spend").0.units(), 14_350_000_000_000_000_000);
+    assert_eq!(value("revenue"), ("189.9".parse::<Decimal>().expect("a decimal"), usd));
+    assert_eq!(value("leads"), (Decimal::from_i64(2), None));
+    assert_eq!(value("impressions"), (Decimal::from_i64(185), None));
+    assert_eq!(value("facebook.action_link_click"), (Decimal::from_i64(7), None));
+}
+
+/// §6: an ad account at 95 % of its budget (`X-Ad-Account-Usage`, reset in 1 s) makes the next
+/// request about it wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_at_95_percent_makes_the_next_request_wait() {
+    let busy = CannedResponse::json(200, serde_json::json!({"data": [], "paging": {}}))
+        .with_header(
+            "X-Ad-Account-Usage",
+            serde_json::json!({"acc_id_util_pct": 95.0, "reset_time_duration": 1,
+                               "ads_api_access_tier": "standard_access"})
+            .to_string(),
+        )
+        .with_header(
+            "X-Business-Use-Case-Usage",
+            serde_json::json!({ACCOUNT: [{"type": "ads_insights", "call_count": 95, "total_cputime": 30,
+                                           "total_time": 30, "estimated_time_to_regain_access": 0}]})
+            .to_string(),
+        );
+    let h = FacebookHarness::custom(FacebookGraph::default(), one_account(&LEVELS[..2]), "");
+    let (sim, pulled, _) = run(
+        &h,
+        |c| c.with_fault(FaultRule::on_request(1, Fault::Respond(busy)).on_path("/v25.0/")),
+        Setup::default(),
+        h.window(),
+    )
+    .await;
+    pulled.expect_ok("busy account");
+    let requests = sim.requests();
+    let gap = requests[1].arrived_after.saturating_sub(requests[0].arrived_after);
+    assert!(gap >= Duration::from_millis(950), "the second request came {gap:?} after the first");
+    let telemetry = pulled.telemetry.clone().expect("telemetry");
+    assert!(telemetry.throttle_waits >= 1 && telemetry.throttle_wait_ms >= 900, "{telemetry:?}");
+}
+
+/// §6: with a small business-use-case budget, the usage headers slow the source down before
+/// the limit: the simulator never has to throttle, and every row arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_headers_keep_the_source_under_the_budget() {
+    let graph = FacebookGraph {
+        usage_budget: UsageBudget::new(10, Duration::from_secs(1)),
+        ..FacebookGraph::default()
+    };
+    let monitor = graph.monitor();
+    let h = FacebookHarness::custom(graph, Scope::default(), "");
+    let days = h.window();
+    let (_sim, pulled, _) = run(&h, |c| c, Setup { page_size: Some(5) }, days).await;
+    assert_exact(&h, &pulled, days, "small budget");
+    assert_eq!(monitor.throttled(), 0, "the platform had to throttle");
+    let telemetry = pulled.telemetry.clone().expect("telemetry");
+    assert!(telemetry.throttle_waits >= 1, "no pause was needed: {telemetry:?}");
+    assert_eq!(pulled.retries("throttled"), 0);
+}
+
+/// §3 ("Please reduce the amount of data", code 1/99, HTTP 500): the page size is halved until
+/// the API answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reduce_the_amount_of_data_halves_the_page_size() {
+    let graph = FacebookGraph { reduce_data_above: Some(100), ..FacebookGraph::default() };
+    let h = FacebookHarness::custom(graph, one_account(&LEVELS[2..]), "");
+    let days = h.window();
+    let (sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "smaller pages");
+    let limits: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.query.as_deref().and_then(|q| q.split('&').find(|p| p.starts_with("limit=")).map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(limits, ["limit=500", "limit=250", "limit=125", "limit=62"]);
+    assert_eq!(pulled.retries("server_error"), 0, "the refusal is not retried as is");
+}
+
+/// §2: attribution windows are sent as `action_attribution_windows`; the metric is `value`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribution_windows_are_sent_and_the_value_is_read() {
+    let h = FacebookHarness::custom(
+        FacebookGraph::default(),
+        one_account(&LEVELS[..1]),
+        r#"attribution_windows = ["7d_click", "1d_view"]"#,
+    );
+    let days = h.window();
+    let (sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "attribution windows");
+    let query = sim.requests()[0].query.clone().unwrap_or_default();
+    assert!(query.contains("action_attribution_windows=%5B%227d_click%22%2C%221d_view%22%5D"), "{query}");
+}
+
+/// §6: a throttling error whose wait is beyond what a run sleeps stops the source as
+/// quota-exhausted, without retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_business_use_case_block_stops_as_quota_exhausted() {
+    let h = FacebookHarness::custom(FacebookGraph::default(), one_account(&LEVELS[..1]), "");
+    let (_sim, pulled, _) = run(
+        &h,
+        |c| c.with_fault(FaultRule::always(Fault::Respond(facebook::business_use_case_exhausted(60)))),
+        Setup::default(),
+        h.window(),
+    )
+    .await;
+    match &pulled.result {
+        Err(e) => match e.kind() {
+            ErrorKind::QuotaExhausted { reset_at: Some(at) } => {
+                let ahead = at.signed_duration_since(chrono::Utc::now()).num_minutes();
+                assert!((58..=60).contains(&ahead), "resets in {ahead} minutes");
+            }
+            other => panic!("expected quota exhausted, got {other}"),
+        },
+        Ok(()) => panic!("a blocked account succeeded"),
+    }
+    assert_eq!(pulled.retries("throttled"), 0);
+}
+
+/// §1-§4: `check` reads every ad account and Page without pulling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_every_account_and_page() {
+    let h = FacebookHarness::new();
+    let sim = SimServer::start(h.sim_config(SEED)).await.expect("the simulator starts");
+    let source = build_source(&h, &sim, Setup::default(), None);
+    let said = source.check().await.expect("the check passes");
+    assert!(said.starts_with("3 object(s) readable with API v25.0"), "{said}");
+    assert!(said.contains(&format!("act_{ACCOUNT} (Acme Outdoor US, USD, America/Los_Angeles)")), "{said}");
+    assert!(said.contains(&format!("page {DEFAULT_PAGE} (Acme Outdoor, Page token available)")), "{said}");
+    assert!(!said.contains("sim-at-"), "{said}");
+}
+
+/// The table `kpipe demo` writes for Facebook; `{base_url}` is the simulator's.
+const DEMO_TABLE: &str = r#"
+[sources.facebook]
+type = "facebook"
+base_url = "{base_url}"
+ad_account_ids = ["act_101000000000001", "act_101000000000002"]
+page_ids = ["200000000000001"]
+access_token = "sim-facebook-system-user-token"
+# The simulator finishes report runs within two polls: poll it briskly.
+async_reports = { poll_initial_ms = 100, poll_max_ms = 1000 }
+"#;
+
+/// §1-§4: the demo's table pulls 28 days of the default simulator (report runs, Page insights)
+/// with its static system-user token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_table_pulls_the_default_simulator() {
+    let config = SimConfig::new(7)
+        .with_auth(facebook::auth_config())
+        .with_platform(std::sync::Arc::new(FacebookGraph::default()));
+    let sim = SimServer::start(config).await.expect("the simulator starts");
+    let file: toml::Table = toml::from_str(&DEMO_TABLE.replace("{base_url}", sim.base_url())).expect("toml");
+    let mut table = file["sources"]["facebook"].as_table().expect("the source table").clone();
+    assert_eq!(table.remove("type").and_then(|t| t.as_str().map(str::to_owned)).as_deref(), Some("facebook"));
+    let cx = kpipe_core::BuildContext { source_name: "facebook".into(), config_dir: std::env::temp_dir() };
+    let source = kpipe_connector_facebook::factory().build(table, &cx).expect("the demo table builds");
+    let days = window("2026-10-01", "2026-10-28");
+    let pulled = pull(source.as_ref(), days).await;
+    pulled.expect_ok("demo");
+    assert!(pulled.quarantined.is_empty(), "{:?}", pulled.quarantined);
+    pulled.totals().assert_eq(&expected(&FacebookGraph::default(), 7, days, &Scope::default()), "demo");
+}
+
+/// §4: when every configured Page metric is refused, the configuration is wrong: the source
+/// fails with a configuration error instead of writing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_every_metric_is_refused_is_a_configuration_error() {
+    let scope =
+        Scope { accounts: vec![], pages: vec![DEFAULT_PAGE], page_metrics: vec![], ..Scope::default() };
+    let h =
+        FacebookHarness::custom(FacebookGraph::default(), scope, r#"page_metrics = ["page_impressions"]"#);
+    let (_sim, pulled, _) = run(&h, |c| c, Setup::default(), h.window()).await;
+    match &pulled.result {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains("page_metrics"), "{}", e.message());
+        }
+        Ok(()) => panic!("a Page without any servable metric succeeded"),
+    }
+    assert_eq!(pulled.quarantined.len(), 1, "the refused metric is still reported");
+}
+
+/// §2: `level = account` rows have the account as their entity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_level_is_available() {
+    let h = FacebookHarness::custom(
+        FacebookGraph::default(),
+        one_account(&[(InsightsLevel::Account, "account")]),
+        "",
+    );
+    let days = h.window();
+    let (_sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "account level");
+    assert!(pulled.rows.iter().all(|r| r.entity_id.as_ref() == ACCOUNT && r.level.as_ref() == "account"));
+}
