@@ -62,12 +62,17 @@ pub fn window() -> (NaiveDate, NaiveDate) {
 
 /// Writes the inputs and the configuration below `dir`; returns the configuration's path.
 pub fn prepare(dir: &Path) -> std::io::Result<std::path::PathBuf> {
+    prepare_with(dir, "")
+}
+
+/// The same with `more_sources` (`[sources.*]` tables) appended to the configuration.
+pub fn prepare_with(dir: &Path, more_sources: &str) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir.join("input"))?;
     for (name, content) in INPUTS {
         std::fs::write(dir.join("input").join(name), content)?;
     }
     let config = dir.join("kpipe.toml");
-    std::fs::write(&config, CONFIG)?;
+    std::fs::write(&config, format!("{CONFIG}{more_sources}"))?;
     Ok(config)
 }
 

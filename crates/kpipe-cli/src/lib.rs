@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backfill;
 pub mod config;
 pub mod demo;
+pub mod demo_apis;
 pub mod lock;
 pub mod plan;
 pub mod quarantine;

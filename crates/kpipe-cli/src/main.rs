@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kpipe_cli::backfill::{self, BackfillOptions, Order};
+use kpipe_cli::demo_apis::DemoApis;
 use kpipe_cli::runner::Quiet;
 use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, registry, runner};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
@@ -251,14 +252,24 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             run(cfg, options, summary_json.as_deref(), progress).await
         }
         Command::Demo { output, summary_json } => {
-            let config_path = demo::prepare(&output)
+            let apis = DemoApis::start().await.context("cannot start the simulated platform APIs")?;
+            let config_path = demo::prepare_with(&output, &apis.sources_toml())
                 .with_context(|| format!("cannot write the demo inputs to {}", output.display()))?;
             let Some(cfg) = load_config(&config_path) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
             let (from, to) = demo::window();
             let mut options = RunOptions::new(chrono::Utc::now().date_naive());
             options.from = Some(from);
             options.to = Some(to);
+            // Every run of the demo pulls its whole window again.
+            options.full_refresh = true;
             let code = run(cfg, options, summary_json.as_deref(), progress).await?;
+            println!(
+                "\nThe simulated LinkedIn, Facebook, HubSpot and Google Analytics APIs answered {} request(s), \
+                 {} over their quotas.",
+                apis.requests(),
+                apis.over_quota()
+            );
+            apis.shutdown().await;
             print!("\n{}", demo::kpi_table(&output));
             println!("\n{}", demo::next_steps(&output));
             Ok(code)

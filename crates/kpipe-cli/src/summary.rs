@@ -200,8 +200,9 @@ impl RunSummary {
                 s.partitions_written,
                 s.duration_ms as f64 / 1000.0
             );
+            let width = s.rows_by_metric.keys().map(String::len).max().unwrap_or(0).max(30);
             for (metric, rows) in &s.rows_by_metric {
-                let _ = writeln!(out, "    {metric:<30} {rows:>10}");
+                let _ = writeln!(out, "    {metric:<width$} {rows:>10}");
             }
             if s.days_pulled + s.days_skipped_final + s.ledger_final + s.ledger_provisional > 0 {
                 let _ = writeln!(
