@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::client::{CallError, ErrorClass, GraphError, GraphObject, data_of, scrub};
 use crate::listing::quarantine_or_fail;
 use crate::normalize::{PageContext, page_rows};
-use crate::source::{FacebookSource, slices};
+use crate::source::FacebookSource;
 
 /// The stream of Page insights rows.
 pub const PAGE_STREAM: &str = "page_insights";
@@ -83,7 +83,7 @@ impl FacebookSource {
     ) -> Result<bool, SourceError> {
         let (name, token) = self.page_identity(page, run).await?;
         let mut whole = true;
-        for range in slices(slice, MAX_DAYS_PER_REQUEST) {
+        for range in slice.slices(MAX_DAYS_PER_REQUEST) {
             let metrics: Vec<String> = self
                 .settings
                 .page_metrics

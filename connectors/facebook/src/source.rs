@@ -3,10 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate};
 use kpipe_core::{
-    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestTelemetry, Secret, Source,
-    SourceError, StreamInfo,
+    BuildContext, ConfigError, Emitter, PullRequest, RequestTelemetry, Secret, Source, SourceError,
+    StreamInfo,
 };
 use kpipe_http::{ApiClient, ApiRequest, HttpClient, RateLimit, RateLimiter};
 use serde_json::Value;
@@ -123,7 +122,7 @@ impl Source for FacebookSource {
     async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
         let window = request.window;
         let by_runs = window.num_days() > self.settings.reports.after_days;
-        let parts = if by_runs { slices(window, self.settings.reports.slice_days) } else { vec![window] };
+        let parts = if by_runs { window.slices(self.settings.reports.slice_days) } else { vec![window] };
         tracing::debug!(%window, report_runs = by_runs, slices = parts.len(), "pulling Facebook insights");
         let mut pages = PageRun::default();
         // Slice by slice over every account, level and Page, so that each finished slice is a
@@ -175,39 +174,5 @@ impl Source for FacebookSource {
     /// click); after that the numbers hold.
     fn restatement_days(&self) -> Option<u32> {
         Some(28)
-    }
-}
-
-/// `window` cut into consecutive windows of at most `days` days.
-pub(crate) fn slices(window: DateWindow, days: u64) -> Vec<DateWindow> {
-    let mut out = Vec::new();
-    let mut start: NaiveDate = window.start();
-    while start <= window.end() {
-        let end =
-            start.checked_add_days(Days::new(days.max(1) - 1)).map_or(window.end(), |e| e.min(window.end()));
-        if let Ok(slice) = DateWindow::new(start, end) {
-            out.push(slice);
-        }
-        match end.checked_add_days(Days::new(1)) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_are_sliced() {
-        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let window = DateWindow::new(day("2026-01-01"), day("2026-03-31")).unwrap();
-        let parts = slices(window, 30);
-        assert_eq!(parts.len(), 3);
-        assert_eq!(parts[0].end(), day("2026-01-30"));
-        assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 90);
-        assert_eq!(slices(DateWindow::day(day("2026-01-01")), 90).len(), 1);
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use kpipe_core::{
-    BuildContext, ConfigError, Currency, DateWindow, Emitter, ErrorKind, PullRequest, RequestTelemetry,
-    Source, SourceError, StreamInfo,
+    BuildContext, ConfigError, Currency, Emitter, ErrorKind, PullRequest, RequestTelemetry, Source,
+    SourceError, StreamInfo,
 };
 use kpipe_http::{ApiClient, ApiRequest, AuthPlacement, HttpClient, HttpError, RateLimit, RateLimiter};
 use serde_json::Value;
@@ -398,38 +398,22 @@ fn is_hourly(e: &HttpError) -> bool {
     matches!(e, HttpError::Status { status: 429, kind: ErrorKind::QuotaExhausted { .. }, .. })
 }
 
-/// `window` cut into consecutive windows of at most `days` days.
-fn slices(window: DateWindow, days: u32) -> Vec<DateWindow> {
-    let mut out = Vec::new();
-    let mut start: NaiveDate = window.start();
-    while start <= window.end() {
-        let end = start
-            .checked_add_days(Days::new(u64::from(days.max(1)) - 1))
-            .map_or(window.end(), |e| e.min(window.end()));
-        if let Ok(slice) = DateWindow::new(start, end) {
-            out.push(slice);
-        }
-        match end.checked_add_days(Days::new(1)) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+    use kpipe_core::DateWindow;
+
     use super::*;
 
     #[test]
     fn windows_are_sliced_by_days_per_request() {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let window = DateWindow::new(day("2026-01-01"), day("2026-12-31")).unwrap();
-        let parts = slices(window, 31);
+        let parts = window.slices(31);
         assert_eq!(parts.len(), 12);
         assert_eq!(parts[0].end(), day("2026-01-31"));
         assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
-        assert_eq!(slices(window, 366).len(), 1);
+        assert_eq!(window.slices(366).len(), 1);
     }
 
     #[test]

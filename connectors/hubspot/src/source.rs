@@ -1,9 +1,7 @@
 //! The source: configuration checks and the pull loop over slices of the window.
 
-use chrono::Days;
 use kpipe_core::{
-    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestTelemetry, Source, SourceError,
-    StreamInfo,
+    BuildContext, ConfigError, Emitter, PullRequest, RequestTelemetry, Source, SourceError, StreamInfo,
 };
 use kpipe_http::ApiRequest;
 
@@ -256,7 +254,7 @@ impl Source for HubSpotSource {
         let mut emails = EmailStream::default();
         // Newest first: form submissions are listed newest first, and the newest days are the
         // ones a stop at the daily limit should keep.
-        for slice in slices(request.window, SLICE_DAYS).into_iter().rev() {
+        for slice in request.window.slices(SLICE_DAYS).into_iter().rev() {
             let mut tally = Tally::default();
             if self.streams.contacts {
                 crm::contacts(&cx, &self.contacts, slice, &mut tally, out).await?;
@@ -302,25 +300,10 @@ impl HubSpotSource {
     }
 }
 
-/// `window` cut into consecutive windows of at most `days` days, oldest first.
-fn slices(window: DateWindow, days: u64) -> Vec<DateWindow> {
-    let mut out = Vec::new();
-    let mut start = window.start();
-    while start <= window.end() {
-        let end = start.checked_add_days(Days::new(days - 1)).map_or(window.end(), |e| e.min(window.end()));
-        if let Ok(slice) = DateWindow::new(start, end) {
-            out.push(slice);
-        }
-        match end.checked_add_days(Days::new(1)) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use kpipe_core::DateWindow;
+
     use super::*;
     use chrono::NaiveDate;
 
@@ -331,11 +314,11 @@ mod tests {
     #[test]
     fn windows_are_sliced_into_months_at_most() {
         let window = DateWindow::new(day("2026-01-01"), day("2026-12-31")).unwrap();
-        let parts = slices(window, SLICE_DAYS);
+        let parts = window.slices(SLICE_DAYS);
         assert_eq!(parts.len(), 12);
         assert_eq!(parts[0].end(), day("2026-01-31"));
         assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
-        assert_eq!(slices(DateWindow::day(day("2026-10-01")), SLICE_DAYS).len(), 1);
+        assert_eq!(DateWindow::day(day("2026-10-01")).slices(SLICE_DAYS).len(), 1);
     }
 
     #[test]

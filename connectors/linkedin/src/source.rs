@@ -5,10 +5,9 @@
 //! each slice is pulled for every account by campaign and by creative and then declared
 //! complete, so a pull stopped by LinkedIn's daily limit still publishes the finished days.
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::Utc;
 use kpipe_core::{
-    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestTelemetry, Source, SourceError,
-    StreamInfo,
+    BuildContext, ConfigError, Emitter, PullRequest, RequestTelemetry, Source, SourceError, StreamInfo,
 };
 
 use crate::analytics;
@@ -97,7 +96,7 @@ impl Source for LinkedInSource {
         let days = days_per_slice(&accounts, self.days_per_request, self.element_cap);
         tracing::debug!(days, %window, "ad analytics date slices planned");
         let cap = usize::try_from(self.element_cap).unwrap_or(usize::MAX);
-        for slice in slices(window, days) {
+        for slice in window.slices(days) {
             for account in &accounts {
                 for pivot in Pivot::ALL {
                     analytics::pull(&self.api, account, pivot, slice, &self.fields, cap, out).await?;
@@ -128,26 +127,11 @@ pub fn days_per_slice(accounts: &[AdAccount], days_per_request: u32, element_cap
     (budget / largest as u64).clamp(1, u64::from(days_per_request.max(1)))
 }
 
-/// `window` cut into consecutive windows of at most `days` days.
-pub fn slices(window: DateWindow, days: u64) -> Vec<DateWindow> {
-    let mut out = Vec::new();
-    let mut start: NaiveDate = window.start();
-    while start <= window.end() {
-        let end =
-            start.checked_add_days(Days::new(days.max(1) - 1)).map_or(window.end(), |e| e.min(window.end()));
-        if let Ok(slice) = DateWindow::new(start, end) {
-            out.push(slice);
-        }
-        match end.checked_add_days(Days::new(1)) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+    use kpipe_core::DateWindow;
+
     use std::collections::HashMap;
 
     use kpipe_core::{Currency, Label};
@@ -178,7 +162,7 @@ mod tests {
         assert_eq!(days_per_slice(&[account(20_000, 40_000)], 31, 15_000), 1);
         assert_eq!(days_per_slice(&[], 31, 15_000), 31);
         let window = DateWindow::new(day("2026-01-01"), day("2026-12-31")).unwrap();
-        let parts = slices(window, 31);
+        let parts = window.slices(31);
         assert_eq!(parts.len(), 12);
         assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
         assert_eq!(parts[11].end(), day("2026-12-31"));

@@ -72,17 +72,7 @@ impl BackfillOutcome {
 
 /// `[from, to]` cut into chunks of `days`, in `order`.
 pub fn chunks(window: DateWindow, days: u32, order: Order) -> Vec<DateWindow> {
-    let mut out = Vec::new();
-    let mut start = window.start();
-    let step = u64::from(days.max(1));
-    while start <= window.end() {
-        let end = start.checked_add_days(Days::new(step - 1)).map_or(window.end(), |e| e.min(window.end()));
-        out.extend(DateWindow::new(start, end).ok());
-        match end.checked_add_days(Days::new(1)) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
+    let mut out = window.slices(u64::from(days));
     if order == Order::NewestFirst {
         out.reverse();
     }

@@ -91,7 +91,11 @@ async fn killed_runs_rerun_to_exactly_the_uninterrupted_dataset() {
             partial.iter().all(|r| expected.binary_search(r).is_ok()),
             "a killed run published a wrong row"
         );
+        if partial != expected {
+            interrupted += 1;
+        }
     }
+    assert!(interrupted > 0, "every kill came after the run had finished: nothing was tested");
     run_to_the_end(&config).await;
     assert_eq!(dataset(killed.path()), expected);
     // Staging leftovers of the killed runs are cleaned by the next run of the same source.

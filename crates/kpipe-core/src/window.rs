@@ -69,6 +69,24 @@ impl DateWindow {
         let end = self.end;
         self.start.iter_days().take_while(move |d| *d <= end)
     }
+
+    /// The window cut into consecutive windows of at most `days` days (at least one), oldest
+    /// first: how a connector keeps each request within an API's limit on a date range.
+    pub fn slices(&self, days: u64) -> Vec<DateWindow> {
+        let step = days.max(1);
+        let mut out = Vec::new();
+        let mut start = self.start;
+        while start <= self.end {
+            let end =
+                start.checked_add_days(chrono::Days::new(step - 1)).map_or(self.end, |e| e.min(self.end));
+            out.push(DateWindow { start, end });
+            match end.checked_add_days(chrono::Days::new(1)) {
+                Some(next) => start = next,
+                None => break,
+            }
+        }
+        out
+    }
 }
 
 impl fmt::Display for DateWindow {
@@ -80,6 +98,20 @@ impl fmt::Display for DateWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slices_cover_the_window_in_order_within_the_limit() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let w = DateWindow::new(d(1, 1), d(12, 31)).unwrap();
+        let parts = w.slices(90);
+        assert_eq!(parts.len(), 5);
+        assert_eq!((parts[0].start(), parts[0].end()), (d(1, 1), d(3, 31)));
+        assert_eq!(parts[4].end(), d(12, 31));
+        assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
+        assert!(parts.windows(2).all(|p| p[0].end().succ_opt() == Some(p[1].start())));
+        assert_eq!(DateWindow::day(d(1, 1)).slices(90), [DateWindow::day(d(1, 1))]);
+        assert_eq!(w.slices(0).len(), 365);
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap_or_default()

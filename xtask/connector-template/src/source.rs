@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, Utc};
 use futures::StreamExt;
 use kpipe_core::{
     BuildContext, ConfigError, Currency, DateWindow, Emitter, Label, PullRequest, Quarantined,
@@ -86,7 +86,7 @@ impl Source for TemplateSource {
         }
         // Slice by slice over every account, so that each finished slice is a set of complete
         // days: if the daily quota runs out, those days are still published.
-        for slice in slices(request.window, MAX_DAYS_PER_REQUEST) {
+        for slice in request.window.slices(MAX_DAYS_PER_REQUEST) {
             for account in &accounts {
                 self.pull_report(account, slice, out).await?;
             }
@@ -215,32 +215,17 @@ fn next_midnight_utc() -> Option<chrono::DateTime<Utc>> {
     Some(tomorrow.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-/// `window` cut into consecutive windows of at most `days` days.
-fn slices(window: DateWindow, days: u64) -> Vec<DateWindow> {
-    let mut out = Vec::new();
-    let mut start: NaiveDate = window.start();
-    while start <= window.end() {
-        let end = start.checked_add_days(Days::new(days - 1)).map_or(window.end(), |e| e.min(window.end()));
-        if let Ok(slice) = DateWindow::new(start, end) {
-            out.push(slice);
-        }
-        match end.checked_add_days(Days::new(1)) {
-            Some(next) => start = next,
-            None => break,
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
 
     #[test]
     fn windows_are_sliced_within_the_api_limit() {
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         let window = DateWindow::new(day("2026-01-01"), day("2026-12-31")).unwrap();
-        let parts = slices(window, 90);
+        let parts = window.slices(90);
         assert_eq!(parts.len(), 5);
         assert_eq!(parts[0].end(), day("2026-03-31"));
         assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);

@@ -15,7 +15,7 @@ use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
 use kpipe_http::ApiRequest;
 use serde_json::{Value, json};
 
-use super::{FetchError, GoogleAnalyticsSource, MAX_BATCH, slices};
+use super::{FetchError, GoogleAnalyticsSource, MAX_BATCH};
 use crate::normalize::{RowContext, normalize_row, read_page};
 
 /// One request of the pull.
@@ -86,7 +86,7 @@ pub(super) async fn run(
 ) -> Result<(), SourceError> {
     let started = source.now();
     let deadline = started.checked_add_signed(source.deadline).unwrap_or(DateTime::<chrono::Utc>::MAX_UTC);
-    let spans = slices(window, source.days_per_request);
+    let spans = window.slices(u64::from(source.days_per_request));
     let spec_chunks: Vec<Vec<usize>> =
         (0..source.specs.len()).collect::<Vec<_>>().chunks(MAX_BATCH).map(<[usize]>::to_vec).collect();
     let mut queue: VecDeque<Job> = VecDeque::new();
