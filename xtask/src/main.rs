@@ -98,8 +98,47 @@ fn connector_kit() -> Result<(), String> {
     let _cleanup = Cleanup { dir: dir.clone(), lock, saved };
     new_connector(&spec)?;
     // The generated crate is a new workspace member, so the lock file gains an entry: no --locked.
-    cargo(&["test", "--offline", "-p", "kpipe-connector-example"])?;
-    cargo(&["clippy", "--offline", "-p", "kpipe-connector-example", "--all-targets", "--", "-D", "warnings"])
+    // Built with the whole workspace, its dependencies keep the features they were built with
+    // for the workspace's tests, so only the new crate is compiled.
+    cargo(&["clippy", "--offline", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let binaries = test_binaries("kpipe-connector-example")?;
+    if binaries.is_empty() {
+        return Err("the generated connector has no test binary".into());
+    }
+    for exe in binaries {
+        eprintln!("$ {}", exe.display());
+        let status = Command::new(&exe).status().map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        if !status.success() {
+            return Err(format!("{} failed ({status})", exe.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the workspace's tests and returns the test executables of `package`.
+fn test_binaries(package: &str) -> Result<Vec<PathBuf>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = ["test", "--offline", "--workspace", "--no-run", "--message-format=json-render-diagnostics"];
+    eprintln!("$ cargo {}", args.join(" "));
+    let out = Command::new(&cargo)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`cargo {}` failed ({})", args.join(" "), out.status));
+    }
+    // One JSON object per line; the test executables are the artifacts with an `executable`.
+    let package_dir = format!("/connectors/{}", package.trim_start_matches("kpipe-connector-"));
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\"") && line.contains(&package_dir))
+        .filter_map(|line| {
+            let start = line.find("\"executable\":\"")? + "\"executable\":\"".len();
+            let end = start + line[start..].find('"')?;
+            Some(PathBuf::from(&line[start..end]))
+        })
+        .collect())
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
