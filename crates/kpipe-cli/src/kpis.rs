@@ -79,10 +79,11 @@ impl AfterRun {
         AfterRun { output: cfg.pipeline.output.clone(), kpis: cfg.kpis.clone(), window }
     }
 
-    /// Recomputes the KPIs of the periods the run touched, when a source wrote something.
-    /// Returns false when the stage failed (the run's metrics stay published; the KPI files stay
-    /// as they were).
-    pub fn run(&self, summary: &RunSummary) -> bool {
+    /// Recomputes the KPIs of the periods the run touched, when a source wrote something; the
+    /// caller still holds the output's lock from the run (`runner::run_locked`), so no other run
+    /// can start in between. Returns false when the stage failed (the run's metrics stay
+    /// published; the KPI files stay as they were).
+    pub fn run_under_lock(&self, summary: &RunSummary, _held: &RunLock) -> bool {
         let Some(window) = self.window else { return true };
         if !summary
             .sources
@@ -91,9 +92,7 @@ impl AfterRun {
         {
             return true;
         }
-        let result = RunLock::acquire(&self.output)
-            .map_err(|e| e.to_string())
-            .and_then(|_lock| stage(&self.output, &self.kpis, window, &summary.run_id));
+        let result = stage(&self.output, &self.kpis, window, &summary.run_id);
         match result {
             Ok(report) => {
                 println!("{}", report_line(&report));

@@ -209,8 +209,10 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             let kpi_stage: Arc<kpipe_cli::schedule::AfterRunHook> =
                 Arc::new(|cfg: &config::Config, options: &RunOptions| {
                     let stage = kpis::AfterRun::new(cfg, options);
-                    Box::new(move |summary: &RunSummary| stage.run(summary))
-                        as Box<dyn FnOnce(&RunSummary) -> bool + Send>
+                    Box::new(move |summary: &RunSummary, lock: &kpipe_cli::lock::RunLock| {
+                        stage.run_under_lock(summary, lock)
+                    })
+                        as Box<dyn FnOnce(&RunSummary, &kpipe_cli::lock::RunLock) -> bool + Send>
                 });
             Ok(ExitCode::from(kpipe_cli::schedule::command(args, Some(kpi_stage)).await))
         }
@@ -299,7 +301,7 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let kpi_stage = kpis::AfterRun::new(&cfg, &options);
-    let summary: RunSummary = match runner::run(cfg, options, observer).await {
+    let (summary, lock): (RunSummary, _) = match runner::run_locked(cfg, options, observer).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -307,7 +309,8 @@ async fn run(
         }
     };
     print!("{}", summary.render());
-    let kpis_ok = kpi_stage.run(&summary);
+    let kpis_ok = kpi_stage.run_under_lock(&summary, &lock);
+    drop(lock);
     if let Some(path) = summary_json {
         let json = serde_json::to_vec_pretty(&summary)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;

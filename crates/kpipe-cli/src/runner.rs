@@ -109,6 +109,16 @@ pub async fn run(
     options: RunOptions,
     observer: Arc<dyn RunObserver>,
 ) -> Result<RunSummary, RunError> {
+    run_locked(config, options, observer).await.map(|(summary, _lock)| summary)
+}
+
+/// Runs the pipeline and hands back the output's lock still held, so that the stages after it
+/// (the KPIs) run before another run can start.
+pub async fn run_locked(
+    config: Config,
+    options: RunOptions,
+    observer: Arc<dyn RunObserver>,
+) -> Result<(RunSummary, crate::lock::RunLock), RunError> {
     if let Some(only) = &options.only
         && !config.sources.iter().any(|s| &s.name == only)
     {
@@ -116,8 +126,8 @@ pub async fn run(
         return Err(RunError::UnknownSource { name: only.clone(), known });
     }
     let window = run_window(&options, config.pipeline.lookback_days)?;
-    // Held until the run ends: a second run of this output waits for nothing and fails at once.
-    let _lock = crate::lock::RunLock::acquire(&config.pipeline.output)?;
+    // Held until the run and its later stages end: a second run of this output fails at once.
+    let lock = crate::lock::RunLock::acquire(&config.pipeline.output)?;
     let started_at = Utc::now();
     let clock = Instant::now();
     let run_id = uuid::Uuid::now_v7().to_string();
@@ -193,7 +203,7 @@ pub async fn run(
         sources: summaries,
     };
     tracing::info!(run_id = %summary.run_id, status = ?summary.status, duration_ms = summary.duration_ms, "run finished");
-    Ok(summary)
+    Ok((summary, lock))
 }
 
 /// What every window of one source's run shares.

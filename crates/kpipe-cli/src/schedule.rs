@@ -23,7 +23,7 @@ use kpipe_core::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::config::{self, Config};
-use crate::lock::LockError;
+use crate::lock::{LockError, RunLock};
 use crate::runner::{self, Quiet, RunError, RunOptions};
 use crate::summary::RunSummary;
 
@@ -338,10 +338,11 @@ impl Scheduler {
     }
 }
 
-/// Prepared before a run (which consumes the configuration) and called with its summary: the
-/// stages `kpipe run` runs after the pipeline. Returns false when such a stage failed.
+/// Prepared before a run (which consumes the configuration) and called with its summary while
+/// the run's output lock is still held: the stages `kpipe run` runs after the pipeline.
+/// Returns false when such a stage failed.
 pub type AfterRunHook =
-    dyn Fn(&Config, &RunOptions) -> Box<dyn FnOnce(&RunSummary) -> bool + Send> + Send + Sync;
+    dyn Fn(&Config, &RunOptions) -> Box<dyn FnOnce(&RunSummary, &RunLock) -> bool + Send> + Send + Sync;
 
 /// Where `${NAME}` values of the configuration come from.
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -381,7 +382,7 @@ impl RunJob {
         };
         let options = RunOptions::new(Utc::now().date_naive());
         let after = self.after_run.as_ref().map(|hook| hook(&cfg, &options));
-        let summary = match runner::run(cfg, options, Arc::new(Quiet)).await {
+        let (summary, lock) = match runner::run_locked(cfg, options, Arc::new(Quiet)).await {
             Ok(s) => s,
             Err(RunError::Locked(e @ LockError::Busy { .. })) => {
                 return TickOutcome::Skipped { reason: e.to_string() };
@@ -389,7 +390,8 @@ impl RunJob {
             Err(e) => return TickOutcome::Failed { reason: e.to_string() },
         };
         print!("{}", summary.render());
-        let after_ok = after.is_none_or(|after| after(&summary));
+        let after_ok = after.is_none_or(|after| after(&summary, &lock));
+        drop(lock);
         if let Some(dir) = &self.summary_dir {
             match write_summary(dir, &summary) {
                 Ok(path) => tracing::info!(file = %path.display(), "run summary written"),
