@@ -1,42 +1,18 @@
 //! The `kpipe` binary as users and schedulers see it: exit codes, messages, files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+
+use common::{config, kpipe, text, write};
 
 use kpipe_sink_parquet::read::{parquet_files, read_dir};
-
-fn kpipe(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpipe"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run kpipe: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
-    }
-    std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
-    path
-}
 
 const METRICS_CSV: &str = "date,platform,account,level,entity,metric,value,currency\n\
     2026-03-01,linkedin,508,campaign,c1,spend,24.457317520310493,EUR\n\
     2026-03-01,linkedin,508,campaign,c1,impressions,1200,\n\
     2026-03-02,linkedin,508,campaign,c1,impressions,900,\n";
-
-fn config(extra: &str) -> String {
-    format!(
-        "[pipeline]\noutput = \"out\"\n\n[sources.sheet]\ntype = \"files\"\nkind = \"metrics\"\npath = \"data/*.csv\"\n{extra}"
-    )
-}
 
 fn expect_config_error(cfg: &str, needle: &str) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -1,29 +1,8 @@
 //! `kpipe kpis` and the KPI stage of `kpipe run`, as users see them: files, messages, exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn kpipe(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpipe"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run kpipe: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
-    }
-    std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
-    path
-}
+use common::{config, kpipe, text, write};
 
 const METRICS_CSV: &str = "date,platform,account,level,entity,metric,value,currency\n\
     2026-03-02,linkedin,508,campaign,c1,spend,24.5,EUR\n\
@@ -32,12 +11,6 @@ const METRICS_CSV: &str = "date,platform,account,level,entity,metric,value,curre
     2026-03-03,linkedin,508,campaign,c1,spend,10,EUR\n\
     2026-03-03,linkedin,508,campaign,c1,impressions,800,\n\
     2026-03-03,linkedin,508,campaign,c1,clicks,8,\n";
-
-fn config(extra: &str) -> String {
-    format!(
-        "[pipeline]\noutput = \"out\"\n\n[sources.sheet]\ntype = \"files\"\nkind = \"metrics\"\npath = \"data/*.csv\"\n{extra}"
-    )
-}
 
 #[test]
 fn run_writes_kpis_and_kpis_recomputes_and_shows_them() {
