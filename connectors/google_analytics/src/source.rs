@@ -85,20 +85,6 @@ impl std::fmt::Debug for GoogleAnalyticsSource {
     }
 }
 
-fn within(
-    key: &str,
-    value: Option<u32>,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Result<u32, ConfigError> {
-    let value = value.unwrap_or(default);
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::new(key, format!("must be within {}..={}", range.start(), range.end())))
-    }
-}
-
 fn property_ids(ids: &[String]) -> Result<Vec<String>, ConfigError> {
     if ids.is_empty() {
         return Err(ConfigError::new("property_ids", "give at least one GA4 property id"));
@@ -129,11 +115,17 @@ impl Source for GoogleAnalyticsSource {
 
     fn build(config: GoogleAnalyticsConfig, cx: &BuildContext) -> Result<Self, ConfigError> {
         let ids = property_ids(&config.property_ids)?;
-        let page_size = within("page_size", config.page_size, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
-        let days_per_request =
-            within("days_per_request", config.days_per_request, DEFAULT_DAYS_PER_REQUEST, 1..=366)?;
-        let concurrency = within("concurrency", config.concurrency, DEFAULT_CONCURRENCY, 1..=100)?;
-        let per_property = within(
+        let page_size =
+            ConfigError::number_in("page_size", config.page_size, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
+        let days_per_request = ConfigError::number_in(
+            "days_per_request",
+            config.days_per_request,
+            DEFAULT_DAYS_PER_REQUEST,
+            1..=366,
+        )?;
+        let concurrency =
+            ConfigError::number_in("concurrency", config.concurrency, DEFAULT_CONCURRENCY, 1..=100)?;
+        let per_property = ConfigError::number_in(
             "concurrent_requests_per_property",
             config.concurrent_requests_per_property,
             DEFAULT_CONCURRENT_REQUESTS_PER_PROPERTY,

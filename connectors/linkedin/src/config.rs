@@ -170,20 +170,6 @@ fn check_version(version: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn within(
-    key: &str,
-    value: Option<u32>,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Result<u32, ConfigError> {
-    let value = value.unwrap_or(default);
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::new(key, format!("{value} is not within {}..={}", range.start(), range.end())))
-    }
-}
-
 fn credentials(config: &LinkedInConfig) -> Result<Credentials, ConfigError> {
     match (&config.access_token, &config.client_id, &config.client_secret, &config.refresh_token) {
         (Some(token), None, None, None) if !token.expose().is_empty() => {
@@ -233,14 +219,19 @@ impl LinkedInConfig {
             credentials,
             api_version,
             base_url: self.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
-            page_size: within("page_size", self.page_size, DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?,
-            days_per_request: within(
+            page_size: ConfigError::number_in(
+                "page_size",
+                self.page_size,
+                DEFAULT_PAGE_SIZE,
+                1..=MAX_PAGE_SIZE,
+            )?,
+            days_per_request: ConfigError::number_in(
                 "days_per_request",
                 self.days_per_request,
                 DEFAULT_DAYS_PER_REQUEST,
                 1..=366,
             )?,
-            response_element_cap: within(
+            response_element_cap: ConfigError::number_in(
                 "response_element_cap",
                 self.response_element_cap,
                 DEFAULT_RESPONSE_ELEMENT_CAP,

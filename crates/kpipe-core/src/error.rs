@@ -127,6 +127,22 @@ impl ConfigError {
         ConfigError { path: path.into(), message: message.into() }
     }
 
+    /// An optional numeric setting `key`: `default` when absent, an error naming the key when
+    /// outside `range`.
+    pub fn number_in(
+        key: &str,
+        value: Option<u32>,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        let value = value.unwrap_or(default);
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(key, format!("{value} is not within {}..={}", range.start(), range.end())))
+        }
+    }
+
     /// The same error seen from an enclosing table called `prefix`.
     pub fn within(self, prefix: &str) -> ConfigError {
         let path = if self.path.is_empty() || self.path == "." {
