@@ -6,11 +6,13 @@
 //! replacement is a single `rename`, atomic for readers, and re-running a window can never leave
 //! two copies of a row.
 //!
-//! Rows are appended to Arrow column builders and written in batches of thousands; files are
-//! zstd-compressed with statistics on. Memory is bounded by [`ParquetSinkOptions`], not by the
-//! number of rows.
+//! Rows are dictionary-encoded column by column as they arrive and written in row groups of up
+//! to a million rows; pages are zstd-compressed where that shrinks them, every column chunk
+//! carries min/max statistics, and the file carries the Arrow schema so Arrow readers get the
+//! exact types back. Memory is bounded by [`ParquetSinkOptions`], not by the number of rows.
 
 mod columns;
+mod encode;
 pub mod layout;
 pub mod read;
 mod schema;
@@ -18,49 +20,33 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use kpipe_core::{Sink, SinkError, SinkTarget, SinkWriter};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::basic::ZstdLevel;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
-use parquet::schema::types::ColumnPath;
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::schema::types::SchemaDescPtr;
 
 pub use schema::{SCHEMA_VERSION, metric_schema};
-
-/// Columns whose pages are a single run of dictionary index 0 or near it (constant per file or
-/// of a handful of values): zstd cannot shrink them, and each compressed column keeps a zstd
-/// compression and decompression context alive per open day partition.
-const UNCOMPRESSED_COLUMNS: [&str; 8] =
-    ["source", "run_id", "date", "pulled_at", "platform", "level", "unit", "currency"];
-
-/// Rows per data page at most. Dictionary indices wait as 64-bit integers until their page is
-/// written, so smaller pages hold less memory per open column; 8192 rows still make pages large
-/// enough for readers to skip efficiently.
-const PAGE_ROWS: usize = 8192;
 
 /// Tuning of the Parquet files and of the memory the writer may hold.
 #[derive(Debug, Clone)]
 pub struct ParquetSinkOptions {
-    /// zstd level (1-22).
+    /// zstd level (1-22). Level 1 by default: on metric files it is both faster and, measured,
+    /// no larger than level 3 (`cargo xtask bench sink --zstd-level L`).
     pub zstd_level: i32,
     /// Rows per row group at most.
     pub max_row_group_rows: usize,
-    /// Rows collected per day before they are encoded as one batch.
-    pub chunk_rows: usize,
-    /// Rows waiting in builders across all days before all of them are encoded.
-    pub max_pending_rows: usize,
-    /// Encoded bytes held in open row groups across all days before the largest are cut.
+    /// Bytes held by the row groups in progress across all days (encoded pages, dictionaries,
+    /// the pages being filled) before the largest are written out early.
     pub max_buffered_bytes: usize,
 }
 
 impl Default for ParquetSinkOptions {
     fn default() -> ParquetSinkOptions {
-        ParquetSinkOptions {
-            zstd_level: 3,
-            max_row_group_rows: 1 << 20,
-            chunk_rows: 8192,
-            max_pending_rows: 1 << 16,
-            max_buffered_bytes: 64 << 20,
-        }
+        ParquetSinkOptions { zstd_level: 1, max_row_group_rows: 1 << 20, max_buffered_bytes: 64 << 20 }
     }
 }
 
@@ -89,25 +75,32 @@ impl ParquetSink {
     }
 
     fn writer_properties(&self) -> Result<WriterProperties, SinkError> {
-        let level = ZstdLevel::try_new(self.options.zstd_level)
-            .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
-        let mut builder = WriterProperties::builder();
-        for column in UNCOMPRESSED_COLUMNS.iter().copied().chain(kpipe_core::Dimensions::NAMES) {
-            builder = builder.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
-        }
-        Ok(builder
+        let mut props = WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_2_0)
-            .set_compression(Compression::ZSTD(level))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_data_page_row_count_limit(PAGE_ROWS)
-            .set_max_row_group_row_count(Some(self.options.max_row_group_rows.max(1)))
             .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "kpipe.schema_version".to_owned(),
                 SCHEMA_VERSION.to_owned(),
             )]))
-            .build())
+            .build();
+        add_encoded_arrow_schema_to_metadata(&metric_schema(), &mut props);
+        Ok(props)
     }
+}
+
+/// The Parquet schema of [`metric_schema`], checked against the types the row group builder
+/// writes.
+fn parquet_schema() -> Result<SchemaDescPtr, SinkError> {
+    let schema = ArrowSchemaConverter::new()
+        .convert(&metric_schema())
+        .map_err(|e| SinkError::new("cannot derive the Parquet schema").with_source(e))?;
+    let types: Vec<_> = schema.columns().iter().map(|c| c.physical_type()).collect();
+    if types != columns::expected_physical_types() {
+        return Err(SinkError::new(format!(
+            "the Parquet schema's physical types {types:?} are not the written ones"
+        )));
+    }
+    Ok(Arc::new(schema))
 }
 
 impl Sink for ParquetSink {
@@ -115,7 +108,18 @@ impl Sink for ParquetSink {
         if !kpipe_core::is_identifier(&target.source) {
             return Err(SinkError::new(format!("source name `{}` is not a snake_case name", target.source)));
         }
-        let props = self.writer_properties()?;
-        Ok(Box::new(writer::PartitionedWriter::open(&self.output, target, self.options.clone(), props)?))
+        let props = Arc::new(self.writer_properties()?);
+        let level = ZstdLevel::try_new(self.options.zstd_level)
+            .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
+        let codec = encode::column::Codec::zstd(level)
+            .map_err(|e| SinkError::new("cannot start the zstd compressor").with_source(e))?;
+        Ok(Box::new(writer::PartitionedWriter::open(
+            &self.output,
+            target,
+            self.options.clone(),
+            props,
+            parquet_schema()?,
+            codec,
+        )?))
     }
 }

@@ -5,32 +5,52 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use kpipe_core::{CommitStats, MetricBatch, SinkError, SinkTarget, SinkWriter};
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
+use kpipe_core::{CommitStats, MetricBatch, MetricRow, SinkError, SinkTarget, SinkWriter};
+use parquet::file::properties::WriterPropertiesPtr;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::SchemaDescPtr;
 
 use crate::ParquetSinkOptions;
-use crate::columns::{ColumnBuilders, Lineage};
+use crate::columns::{Lineage, RowGroupBuilder};
+use crate::encode::column::Codec;
 use crate::layout::{self, PART_FILE};
-use crate::schema::metric_schema;
 
 struct Partition {
-    builders: ColumnBuilders,
-    writer: ArrowWriter<File>,
+    row_group: RowGroupBuilder,
+    writer: SerializedFileWriter<File>,
     staged: PathBuf,
     rows: u64,
+}
+
+impl Partition {
+    /// Writes the row group in progress to the file.
+    fn flush_row_group(&mut self, schema: &SchemaDescPtr, codec: &mut Codec) -> Result<(), SinkError> {
+        let n = self.row_group.rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let staged = &self.staged;
+        let mut group = self.writer.next_row_group().map_err(|e| io_error("write", staged, e))?;
+        self.row_group.finish(schema, &mut group, codec).map_err(|e| io_error("encode", staged, e))?;
+        group.close().map_err(|e| io_error("write", staged, e))?;
+        self.rows += n;
+        Ok(())
+    }
 }
 
 pub(crate) struct PartitionedWriter {
     target: SinkTarget,
     lineage: Lineage,
     options: ParquetSinkOptions,
-    props: WriterProperties,
+    props: WriterPropertiesPtr,
+    schema: SchemaDescPtr,
+    codec: Codec,
     staging_dir: PathBuf,
     source_dir: PathBuf,
     /// One slot per day of the window, in date order.
     partitions: Vec<Option<Partition>>,
-    pending_rows: usize,
+    /// Per day of the window, the rows of the batch being written (reused between batches).
+    by_slot: Vec<Vec<usize>>,
     done: bool,
 }
 
@@ -43,7 +63,9 @@ impl PartitionedWriter {
         output: &Path,
         target: SinkTarget,
         options: ParquetSinkOptions,
-        props: WriterProperties,
+        props: WriterPropertiesPtr,
+        schema: SchemaDescPtr,
+        codec: Codec,
     ) -> Result<PartitionedWriter, SinkError> {
         let staging_dir = layout::staging_dir(output, &target.run_id, &target.source);
         layout::remove_stale_staging(output, &target.run_id, &target.source)
@@ -56,8 +78,10 @@ impl PartitionedWriter {
             target,
             options,
             props,
+            schema,
+            codec,
             staging_dir,
-            pending_rows: 0,
+            by_slot: Vec::new(),
             done: false,
         })
     }
@@ -65,10 +89,10 @@ impl PartitionedWriter {
     fn open_partition(&self, date: NaiveDate) -> Result<Partition, SinkError> {
         let staged = self.staging_dir.join(layout::partition_name(date));
         let file = File::create(&staged).map_err(|e| io_error("create", &staged, e))?;
-        let writer = ArrowWriter::try_new(file, metric_schema(), Some(self.props.clone()))
+        let writer = SerializedFileWriter::new(file, self.schema.root_schema_ptr(), self.props.clone())
             .map_err(|e| io_error("start", &staged, e))?;
-        let builders = ColumnBuilders::new(date, self.options.chunk_rows);
-        Ok(Partition { builders, writer, staged, rows: 0 })
+        let row_group = RowGroupBuilder::new(date).map_err(|e| io_error("start", &staged, e))?;
+        Ok(Partition { row_group, writer, staged, rows: 0 })
     }
 
     /// The slot of `date` in [`Self::partitions`], or `None` outside the window.
@@ -79,42 +103,27 @@ impl PartitionedWriter {
         usize::try_from((date - self.target.window.start()).num_days()).ok()
     }
 
-    fn write_pending(part: &mut Partition, lineage: &Lineage) -> Result<usize, SinkError> {
-        let n = part.builders.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        let batch = part.builders.finish(lineage).map_err(|e| io_error("encode", &part.staged, e))?;
-        part.writer.write(&batch).map_err(|e| io_error("write", &part.staged, e))?;
-        part.rows += n as u64;
-        Ok(n)
-    }
-
-    /// Keeps memory bounded whatever the number of rows: pending rows are encoded once there
-    /// are enough of them, and row groups are cut early when the open ones grow too large.
+    /// Keeps memory bounded whatever the number of rows: when the row groups in progress
+    /// across all days hold too much, the largest are written out early.
     fn bound_memory(&mut self) -> Result<(), SinkError> {
-        if self.pending_rows > self.options.max_pending_rows {
-            for part in self.partitions.iter_mut().flatten() {
-                self.pending_rows -= Self::write_pending(part, &self.lineage)?;
-            }
+        let mut sizes: Vec<(usize, usize)> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (p.row_group.memory_size(), i)))
+            .collect();
+        let mut buffered: usize = sizes.iter().map(|(size, _)| size).sum();
+        if buffered <= self.options.max_buffered_bytes {
+            return Ok(());
         }
-        let mut buffered: usize = self.partitions.iter().flatten().map(|p| p.writer.memory_size()).sum();
-        if buffered > self.options.max_buffered_bytes {
-            let mut by_size: Vec<(usize, usize)> = self
-                .partitions
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| p.as_ref().map(|p| (p.writer.memory_size(), i)))
-                .collect();
-            by_size.sort_unstable_by(|a, b| b.cmp(a));
-            for (size, slot) in by_size {
-                if buffered <= self.options.max_buffered_bytes / 2 {
-                    break;
-                }
-                if let Some(part) = self.partitions[slot].as_mut() {
-                    part.writer.flush().map_err(|e| io_error("write", &part.staged, e))?;
-                    buffered -= size;
-                }
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for (size, slot) in sizes {
+            if buffered <= self.options.max_buffered_bytes / 2 {
+                break;
+            }
+            if let Some(part) = self.partitions[slot].as_mut() {
+                part.flush_row_group(&self.schema, &mut self.codec)?;
+                buffered -= size;
             }
         }
         Ok(())
@@ -137,24 +146,40 @@ impl PartitionedWriter {
 
 impl SinkWriter for PartitionedWriter {
     fn write(&mut self, batch: &MetricBatch) -> Result<(), SinkError> {
-        let chunk_rows = self.options.chunk_rows;
-        for row in &batch.rows {
+        // Rows are grouped by day first, so that each day's columns are filled in one go.
+        let mut by_slot = std::mem::take(&mut self.by_slot);
+        by_slot.resize_with(self.partitions.len(), Vec::new);
+        for (index, row) in batch.rows.iter().enumerate() {
             let Some(slot) = self.slot(row.date) else {
                 return Err(SinkError::new(format!(
                     "row dated {} is outside the window {} of source `{}`",
                     row.date, self.target.window, self.target.source
                 )));
             };
+            by_slot[slot].push(index);
+        }
+        let max_rows = self.options.max_row_group_rows.max(1);
+        for (slot, indices) in by_slot.iter_mut().enumerate() {
+            let rows: Vec<&MetricRow> = indices.drain(..).map(|i| &batch.rows[i]).collect();
+            let Some(first) = rows.first() else { continue };
             if self.partitions[slot].is_none() {
-                self.partitions[slot] = Some(self.open_partition(row.date)?);
+                self.partitions[slot] = Some(self.open_partition(first.date)?);
             }
             let Some(part) = self.partitions[slot].as_mut() else { continue };
-            part.builders.push(row);
-            self.pending_rows += 1;
-            if part.builders.len() >= chunk_rows {
-                self.pending_rows -= Self::write_pending(part, &self.lineage)?;
+            let mut rest = &rows[..];
+            while !rest.is_empty() {
+                let room = max_rows.saturating_sub(part.row_group.rows() as usize).max(1);
+                let (now, later) = rest.split_at(room.min(rest.len()));
+                part.row_group
+                    .push(now, &self.lineage, &mut self.codec)
+                    .map_err(|e| io_error("encode", &part.staged, e))?;
+                if part.row_group.rows() as usize >= max_rows {
+                    part.flush_row_group(&self.schema, &mut self.codec)?;
+                }
+                rest = later;
             }
         }
+        self.by_slot = by_slot;
         self.bound_memory()
     }
 
@@ -174,7 +199,7 @@ impl SinkWriter for PartitionedWriter {
             // Days not selected keep their published data; their staged file goes with the
             // staging directory.
             let Some(mut part) = part.filter(|_| selected.contains(&date)) else { continue };
-            Self::write_pending(&mut part, &self.lineage)?;
+            part.flush_row_group(&self.schema, &mut self.codec)?;
             part.writer.finish().map_err(|e| io_error("finish", &part.staged, e))?;
             part.writer.inner().sync_all().map_err(|e| io_error("sync", &part.staged, e))?;
             stats.rows += part.rows;

@@ -217,11 +217,9 @@ fn rows_outside_the_window_are_refused() {
 
 #[test]
 fn many_rows_across_many_days_with_small_buffers() {
-    // Tiny limits force every memory-bounding path: chunk encoding, pending flushes, early cuts.
+    // Tiny limits force every memory-bounding path: many row groups, early cuts of the largest.
     let dir = tempfile::tempdir().expect("tmp");
     let sink = ParquetSink::new(dir.path()).with_options(ParquetSinkOptions {
-        chunk_rows: 7,
-        max_pending_rows: 50,
         max_buffered_bytes: 4096,
         max_row_group_rows: 100,
         ..Default::default()
@@ -244,4 +242,52 @@ fn many_rows_across_many_days_with_small_buffers() {
     assert_eq!(stored.len() as u64, expected);
     let total: i128 = stored.iter().map(|s| s.row.value.units()).sum();
     assert_eq!(total, 20 * (0..300).sum::<i128>() * 1_000_000_000_000_000_000);
+}
+
+#[test]
+fn large_varied_days_round_trip_exactly() {
+    // Crosses every encoding path: pages of 8,192 rows, several row groups, dictionaries that
+    // outgrow their limit and fall back to plain pages, labels shared between rows and labels
+    // made per row, values that change on every row or repeat, nulls mixed with values.
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = ParquetSink::new(dir.path())
+        .with_options(ParquetSinkOptions { max_row_group_rows: 25_000, ..Default::default() });
+    let shared_account = Label::new("508000000");
+    let rows: Vec<MetricRow> = (0..60_000u64)
+        .map(|i| {
+            let entity = i / 3;
+            let metric = if i % 3 == 0 { Metric::Spend } else { Metric::Impressions };
+            let value =
+                if i % 7 == 0 { "5".to_owned() } else { format!("{}.{:05}", i * 31 % 100_003, i % 99_991) };
+            MetricRow {
+                platform: "linkedin".into(),
+                account_id: if i % 5 == 0 {
+                    Label::new(&format!("50800{}", i % 4))
+                } else {
+                    shared_account.clone()
+                },
+                level: "campaign".into(),
+                entity_id: Label::new(&entity.to_string()),
+                entity_name: (i % 11 != 0).then(|| {
+                    Label::new(&format!("A campaign with a long descriptive name, number {entity:08}"))
+                }),
+                date: day(if i % 2 == 0 { "2026-03-01" } else { "2026-03-02" }),
+                dimensions: Dimensions {
+                    country: (i % 4 == 0).then(|| Label::new(["DE", "FR", "US"][(i % 3) as usize])),
+                    ..Default::default()
+                },
+                metric: metric.into(),
+                value: value.parse::<Decimal>().expect("decimal"),
+                currency: (metric == Metric::Spend).then(|| Currency::parse("EUR")).flatten(),
+            }
+        })
+        .collect();
+    let mut w = sink.open(target("li", "2026-03-01", "2026-03-02", "r1")).expect("open");
+    for chunk in rows.chunks(8192) {
+        w.write(&MetricBatch::new(chunk.to_vec())).expect("write");
+    }
+    let stats = w.commit().expect("commit");
+    assert_eq!(stats.rows, 60_000);
+    let stored = read_dir(dir.path()).expect("read");
+    assert_eq!(sorted(stored.into_iter().map(|s| s.row).collect()), sorted(rows));
 }

@@ -1,0 +1,4 @@
+//! Parquet column chunks encoded by the sink itself (see [`column`]).
+
+pub(crate) mod column;
+mod rle;
