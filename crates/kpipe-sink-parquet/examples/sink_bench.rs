@@ -160,6 +160,8 @@ fn main() {
     }
     let start = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default();
     let mut generator = Generator::new(start, days, rows_wanted, order);
+    // The campaigns' labels, before the sink runs: part of the peak, not the sink's.
+    let input_rss = peak_rss_mib();
     let temp = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
     let sink = ParquetSink::new(out_dir.as_deref().unwrap_or(temp.path())).with_options(options);
     let target = SinkTarget {
@@ -195,7 +197,7 @@ fn main() {
     let secs = in_sink.as_secs_f64();
     let bytes: u64 = stats.files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     println!(
-        "sink order={} rows={} seconds={:.3} rows_per_sec={:.0} cpu_seconds={:.3} rows_per_cpu_sec={:.0} peak_rss_mib={:.1} files={} bytes_per_row={:.2}",
+        "sink order={} rows={} seconds={:.3} rows_per_sec={:.0} cpu_seconds={:.3} rows_per_cpu_sec={:.0} peak_rss_mib={:.1} input_rss_mib={:.1} files={} bytes_per_row={:.2}",
         if order == Order::Api { "api" } else { "random" },
         stats.rows,
         secs,
@@ -203,6 +205,7 @@ fn main() {
         cpu_in_sink.as_secs_f64(),
         stats.rows as f64 / cpu_in_sink.as_secs_f64(),
         peak_rss_mib(),
+        input_rss,
         stats.files.len(),
         bytes as f64 / stats.rows as f64
     );
