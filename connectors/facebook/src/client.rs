@@ -111,6 +111,7 @@ fn classifier(
     FnClassifier::new("facebook", move |outcome: &Outcome<'_>, current| {
         let Outcome::Response { status, headers, body } = outcome else { return current };
         let reading = UsageReading::read(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+        book.observe(&object, &reading);
         for (scope, pause) in reading.pauses(&object, threshold) {
             book.rest(scope.as_deref(), pause.min(cap));
         }

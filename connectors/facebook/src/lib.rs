@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod config;
+mod estimate;
 pub mod listing;
 pub mod mapping;
 pub mod normalize;

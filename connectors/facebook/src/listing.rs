@@ -5,8 +5,9 @@
 
 use std::collections::HashSet;
 
+use futures::StreamExt;
 use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
-use kpipe_http::{ApiClient, ApiRequest};
+use kpipe_http::{ApiClient, ApiRequest, ApiResponse};
 use serde_json::{Value, json};
 
 use crate::client::{CallError, ErrorClass, GraphObject, data_of, scrub};
@@ -66,7 +67,41 @@ pub async fn quarantine_or_fail(
     }
 }
 
+/// The first page of the listing `first` asks for, `limit` rows long.
+fn first_page(first: &ApiRequest, limit: u32) -> ApiRequest {
+    first.clone().set_query("limit", limit.to_string())
+}
+
 impl FacebookSource {
+    /// Every account's synchronous report at every level for `range`, emitted account by
+    /// account and level by level, as [`Self::sync_report`] one after the other would; the
+    /// first pages of up to `concurrency` of them are asked for at once. `Ok(false)` when a page
+    /// was quarantined.
+    pub(crate) async fn sync_reports(
+        &self,
+        range: DateWindow,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
+        let levels = &self.settings.levels;
+        // Jobs by index: closures over borrowed items would not make a `Send` future here.
+        let jobs = (0..self.accounts.len()).flat_map(|a| (0..levels.len()).map(move |l| (a, l)));
+        let in_flight = usize::try_from(self.settings.concurrency).unwrap_or(1).max(1);
+        let mut firsts = futures::stream::iter(jobs)
+            .map(|(a, l)| async move {
+                let (account, level) = (&self.accounts[a], levels[l]);
+                let first = self.report_request(account, level, range);
+                let request = first_page(&first, account.page_size()).stream(ADS_STREAM);
+                let answer = account.call(&self.book, self.max_wait, request, &self.token).await;
+                (a, l, first, answer)
+            })
+            .buffered(in_flight);
+        let mut whole = true;
+        while let Some((a, l, first, answer)) = firsts.next().await {
+            whole &= self.read_insights_from(&self.accounts[a], levels[l], first, Some(answer), out).await?;
+        }
+        Ok(whole)
+    }
+
     /// `GET /act_{id}/insights` for `range`, daily rows at `level`.
     pub(crate) fn report_request(
         &self,
@@ -108,22 +143,41 @@ impl FacebookSource {
         first: ApiRequest,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
+        self.read_insights_from(account, level, first, None, out).await
+    }
+
+    /// [`Self::read_insights`], with the answer to the first page when it was asked for
+    /// beforehand.
+    async fn read_insights_from(
+        &self,
+        account: &GraphObject,
+        level: Level,
+        first: ApiRequest,
+        mut first_answer: Option<Result<ApiResponse, CallError>>,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
         let cx = InsightsContext { account_id: &account.id, level, actions: &self.settings.actions };
         let mut limit = account.page_size();
         let mut next = NextPage::First;
         let mut seen = HashSet::new();
         for _ in 0..MAX_PAGES {
-            let request = match &next {
-                NextPage::First => first.clone().set_query("limit", limit.to_string()),
-                NextPage::After(cursor) => {
-                    first.clone().set_query("limit", limit.to_string()).set_query("after", cursor.clone())
+            let answer = match first_answer.take() {
+                Some(answer) => answer,
+                None => {
+                    let request = match &next {
+                        NextPage::First => first_page(&first, limit),
+                        NextPage::After(cursor) => {
+                            first_page(&first, limit).set_query("after", cursor.clone())
+                        }
+                        NextPage::Link(link) => match link_request(&account.api, link, limit) {
+                            Some(request) => request,
+                            None => return Err(SourceError::data("a next-page link stopped being a URL")),
+                        },
+                    };
+                    account.call(&self.book, self.max_wait, request.stream(ADS_STREAM), &self.token).await
                 }
-                NextPage::Link(link) => match link_request(&account.api, link, limit) {
-                    Some(request) => request,
-                    None => return Err(SourceError::data("a next-page link stopped being a URL")),
-                },
             };
-            let response = match account.call(&self.book, self.max_wait, request, &self.token).await {
+            let response = match answer {
                 Ok(response) => response,
                 Err(e) if e.class() == Some(ErrorClass::ReduceData) && limit > 1 => {
                     limit = (limit / 2).max(1);

@@ -21,7 +21,7 @@ use crate::source::FacebookSource;
 pub const PAGE_STREAM: &str = "page_insights";
 
 /// The longest `since`..`until` span Page insights accept.
-const MAX_DAYS_PER_REQUEST: u64 = 90;
+pub(crate) const MAX_DAYS_PER_REQUEST: u64 = 90;
 
 /// What one pull learns about Pages: their names and tokens, and the metrics the API refused.
 #[derive(Debug, Default)]
@@ -56,7 +56,8 @@ impl FacebookSource {
             return Ok(known.clone());
         }
         let request = ApiRequest::get(&format!("{}/{}", self.settings.api_version, page.id))
-            .query("fields", "name,access_token");
+            .query("fields", "name,access_token")
+            .stream(PAGE_STREAM);
         let response = page.call(&self.book, self.max_wait, request, &self.token).await?;
         let body: Value = response.json().map_err(|e| SourceError::data(scrub(&e.to_string())))?;
         let name = body.get("name").and_then(Value::as_str).map(str::to_owned);
@@ -160,7 +161,8 @@ impl FacebookSource {
             .query("metric", metrics.join(","))
             .query("period", "day")
             .query("since", range.start().to_string())
-            .query("until", until.to_string());
+            .query("until", until.to_string())
+            .stream(PAGE_STREAM);
         let response = page.call(&self.book, self.max_wait, request, token).await?;
         let body = response.json().map_err(|error| CallError { error, graph: None })?;
         Ok((response.url, body))

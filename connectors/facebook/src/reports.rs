@@ -11,6 +11,7 @@ use kpipe_http::ApiRequest;
 use serde_json::{Value, json};
 
 use crate::client::{GraphObject, scrub};
+use crate::listing::ADS_STREAM;
 use crate::normalize::Level;
 use crate::pause::sleep;
 use crate::source::FacebookSource;
@@ -101,7 +102,7 @@ impl FacebookSource {
         }
         let path = format!("{}/act_{}/insights", self.settings.api_version, account.id);
         // Starting a run only reads: sending it again after a failure is harmless.
-        let start = ApiRequest::post_json(&path, body).idempotent(true);
+        let start = ApiRequest::post_json(&path, body).idempotent(true).stream(ADS_STREAM);
         let response = account.call(&self.book, self.max_wait, start, &self.token).await?;
         let started: Value = response.json().map_err(|e| SourceError::data(scrub(&e.to_string())))?;
         let Some(run) = text_of(started.get("report_run_id")) else {
@@ -118,7 +119,8 @@ impl FacebookSource {
         loop {
             sleep(wait).await;
             let poll = ApiRequest::get(&format!("{}/{run}", self.settings.api_version))
-                .query("fields", "id,async_status,async_percent_completion");
+                .query("fields", "id,async_status,async_percent_completion")
+                .stream(ADS_STREAM);
             let response = account.call(&self.book, self.max_wait, poll, &self.token).await?;
             let status: Value = response.json().map_err(|e| SourceError::data(scrub(&e.to_string())))?;
             let state = status.get("async_status").and_then(Value::as_str).unwrap_or_default();

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kpipe_core::{
-    BuildContext, ConfigError, Emitter, PullRequest, RequestTelemetry, Secret, Source, SourceError,
-    StreamInfo,
+    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestEstimate, RequestTelemetry, Secret,
+    Source, SourceError, StreamInfo,
 };
 use kpipe_http::{ApiClient, ApiRequest, HttpClient, RateLimit, RateLimiter};
 use serde_json::Value;
@@ -30,6 +30,8 @@ pub struct FacebookSource {
     pub(crate) book: Arc<UsageBook>,
     /// The longest wait honoured by sleeping (the retry policy's `max_retry_after`).
     pub(crate) max_wait: Duration,
+    /// The pace of the whole source.
+    pub(crate) rate_limit: RateLimit,
 }
 
 impl Source for FacebookSource {
@@ -42,7 +44,8 @@ impl Source for FacebookSource {
         let settings = Settings::from_config(&config)?;
         let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let http = HttpClient::new().map_err(|e| ConfigError::new("base_url", e.to_string()))?;
-        let limiter = RateLimiter::new(config.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT))
+        let rate_limit = config.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
+        let limiter = RateLimiter::new(rate_limit)
             .ok_or_else(|| ConfigError::new("rate_limit", "must allow at least one request per period"))?;
         let policy = config.retry.unwrap_or_default().policy();
         let max_wait = policy.max_retry_after;
@@ -64,7 +67,15 @@ impl Source for FacebookSource {
         };
         let accounts = settings.ad_accounts.iter().map(&object).collect::<Result<Vec<_>, _>>()?;
         let pages = settings.pages.iter().map(&object).collect::<Result<Vec<_>, _>>()?;
-        Ok(FacebookSource { token: config.access_token, settings, accounts, pages, book, max_wait })
+        Ok(FacebookSource {
+            token: config.access_token,
+            settings,
+            accounts,
+            pages,
+            book,
+            max_wait,
+            rate_limit,
+        })
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
@@ -129,15 +140,17 @@ impl Source for FacebookSource {
         // set of complete days: if the budget runs out, those days are still published.
         for slice in parts {
             let mut whole = true;
-            for account in &self.accounts {
-                for level in &self.settings.levels {
-                    whole &= if by_runs {
-                        self.report_by_runs(account, *level, slice, out).await?
-                    } else {
-                        self.sync_report(account, *level, slice, out).await?
-                    };
+            out.set_stream(ADS_STREAM);
+            if by_runs {
+                for account in &self.accounts {
+                    for level in &self.settings.levels {
+                        whole &= self.report_by_runs(account, *level, slice, out).await?;
+                    }
                 }
+            } else {
+                whole &= self.sync_reports(slice, out).await?;
             }
+            out.set_stream(PAGE_STREAM);
             for page in &self.pages {
                 whole &= self.page_insights(page, slice, &mut pages, out).await?;
             }
@@ -153,21 +166,26 @@ impl Source for FacebookSource {
     fn telemetry(&self) -> Option<RequestTelemetry> {
         let mut total = RequestTelemetry::default();
         for object in self.accounts.iter().chain(&self.pages) {
-            let t = object.api.telemetry();
-            total.requests += t.requests;
-            total.bytes_received += t.bytes_received;
-            total.throttle_waits += t.throttle_waits;
-            total.throttle_wait_ms += t.throttle_wait_ms;
-            total.token_refreshes += t.token_refreshes;
-            for (reason, n) in t.retries {
-                *total.retries.entry(reason).or_default() += n;
-            }
+            total.absorb(object.api.telemetry());
         }
         // Pauses for usage near the limit are throttling waits too.
         let (pauses, paused) = self.book.taken();
         total.throttle_waits += pauses;
         total.throttle_wait_ms += u64::try_from(paused.as_millis()).unwrap_or(u64::MAX);
+        for (object, left) in self.book.quota_left() {
+            total.quota_left.entry(object).or_default().keep_lowest(&left);
+        }
         Some(total)
+    }
+
+    fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate> {
+        Some(self.estimate(windows))
+    }
+
+    /// The configured access token is sent as it is: nothing renews it here, and its expiry
+    /// (if any) is not announced.
+    fn token_facts(&self) -> Option<kpipe_core::TokenFacts> {
+        Some(kpipe_core::TokenFacts::of(kpipe_core::CredentialKind::StaticAccessToken))
     }
 
     /// Meta restates a day for up to 28 days (attribution windows of up to 28 days after the

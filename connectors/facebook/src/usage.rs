@@ -1,12 +1,15 @@
 //! Meta's usage headers (`X-App-Usage`, `X-Business-Use-Case-Usage`, `X-Ad-Account-Usage`,
 //! `X-Page-Usage`, the legacy `x-fb-ads-insights-throttle`), read on every response, and the
 //! book of pauses they call for: above the threshold, the next request about that object (or,
-//! for app usage, any request) waits, so that the platform never has to throttle.
+//! for app usage, any request) waits, so that the platform never has to throttle. The book also
+//! keeps the highest usage each object's answers reported, the quota left the run summary
+//! shows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kpipe_core::QuotaLeft;
 use serde_json::Value;
 
 /// The rolling window Meta's usage percentages are computed over (one hour), for a pause
@@ -58,7 +61,16 @@ impl UsageReading {
     /// Reads the headers through `header` (name to value). A header that is not the JSON Meta
     /// documents is ignored: usage only tunes the pace.
     pub fn read<'a>(header: impl Fn(&str) -> Option<&'a str>) -> UsageReading {
-        let json = |name: &str| header(name).and_then(|v| serde_json::from_str::<Value>(v).ok());
+        let json = |name: &str| {
+            let text = header(name)?;
+            match serde_json::from_str::<Value>(text) {
+                Ok(value) => Some(value),
+                Err(e) => {
+                    tracing::debug!(header = name, error = %e, "usage header ignored: not JSON");
+                    None
+                }
+            }
+        };
         let mut reading = UsageReading::default();
         if let Some(app) = json("x-app-usage") {
             reading.app_pct = largest(&app, &SHARES);
@@ -85,6 +97,13 @@ impl UsageReading {
             reading.own_pct = higher(number(legacy.get("acc_id_util_pct")), reading.own_pct);
         }
         reading
+    }
+
+    /// The highest share of any budget the headers say is in use, in percent: the app's, the
+    /// object's own, and every business use case's.
+    pub fn used_percent(&self) -> Option<f64> {
+        let objects = self.objects.iter().map(|(_, pct, _)| *pct).reduce(f64::max);
+        [self.app_pct, self.own_pct, objects].into_iter().flatten().filter(|p| p.is_finite()).reduce(f64::max)
     }
 
     /// How long until access to `object` returns after a throttling error: the platform's
@@ -138,6 +157,8 @@ struct Book {
     objects: HashMap<String, Instant>,
     pauses: u64,
     paused: Duration,
+    /// The highest usage reported in each object's answers.
+    used: BTreeMap<String, QuotaLeft>,
 }
 
 /// When each object (and the app) may be called again. Shared by the clients of one source.
@@ -198,6 +219,19 @@ impl UsageBook {
         let book = self.lock();
         (book.pauses, book.paused)
     }
+
+    /// Keeps what an answer about `object` says of its usage.
+    pub fn observe(&self, object: &str, reading: &UsageReading) {
+        if let Some(pct) = reading.used_percent() {
+            let left = QuotaLeft { used_percent: Some(pct), ..QuotaLeft::default() };
+            self.lock().used.entry(object.to_owned()).or_default().keep_lowest(&left);
+        }
+    }
+
+    /// The highest usage each object's answers reported.
+    pub fn quota_left(&self) -> BTreeMap<String, QuotaLeft> {
+        self.lock().used.clone()
+    }
 }
 
 #[cfg(test)]
@@ -241,7 +275,25 @@ mod tests {
         );
         assert!(pauses.contains(&(Some("10153848260347724".to_owned()), Duration::from_secs(19 * 60))));
         assert_eq!(pauses.len(), 2);
-        assert!(read(&[("X-App-Usage", "not json")]).app_pct.is_none());
+        assert_eq!(r.used_percent(), Some(97.0));
+        let book = UsageBook::default();
+        book.observe("66782684", &r);
+        book.observe("66782684", &read(&[("X-App-Usage", r#"{"call_count": 3}"#)]));
+        assert_eq!(book.quota_left()["66782684"].used_percent, Some(97.0), "the highest is kept");
+    }
+
+    #[test]
+    fn malformed_usage_headers_are_ignored() {
+        let r = read(&[
+            ("X-App-Usage", "not json"),
+            ("X-Ad-Account-Usage", r#"{"acc_id_util_pct": "lots"}"#),
+            ("X-Business-Use-Case-Usage", "[1, 2]"),
+        ]);
+        assert_eq!(r, UsageReading::default());
+        assert_eq!(r.used_percent(), None);
+        let book = UsageBook::default();
+        book.observe("1", &r);
+        assert!(book.quota_left().is_empty());
     }
 
     #[test]

@@ -109,4 +109,8 @@ impl TokenProvider for KeyFileTokens {
     fn refreshes(&self) -> u64 {
         self.inner.refreshes()
     }
+
+    fn facts(&self) -> Option<kpipe_core::TokenFacts> {
+        self.inner.facts()
+    }
 }

@@ -48,6 +48,21 @@ pub struct PropertyQuota {
 }
 
 impl PropertyQuota {
+    /// What is left of the daily and hourly tokens, as the run summary shows it: the hourly
+    /// figure is the lower of the property's and this project's share of it.
+    pub fn left(&self) -> kpipe_core::QuotaLeft {
+        let hourly = [self.tokens_per_hour, self.tokens_per_project_per_hour]
+            .iter()
+            .flatten()
+            .map(|s| s.remaining)
+            .min();
+        kpipe_core::QuotaLeft {
+            daily_tokens: self.tokens_per_day.map(|s| s.remaining),
+            hourly_tokens: hourly,
+            ..kpipe_core::QuotaLeft::default()
+        }
+    }
+
     /// Reads a `propertyQuota` object; what is missing or not a count stays unknown.
     pub fn read(value: &Value) -> PropertyQuota {
         let status = |key: &str| {
@@ -349,7 +364,9 @@ mod tests {
         assert_eq!(q.tokens_per_hour, Some(QuotaStatus { consumed: 0, remaining: 10 }));
         assert_eq!(q.tokens_per_project_per_hour, Some(QuotaStatus::default()));
         assert_eq!(q.concurrent_remaining, Some(10));
+        assert_eq!((q.left().daily_tokens, q.left().hourly_tokens), (Some(199_867), Some(0)));
         assert_eq!(PropertyQuota::read(&json!({})), PropertyQuota::default());
+        assert!(PropertyQuota::read(&json!({"tokensPerDay": "many"})).left().is_empty());
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub enum ReportKind {
 pub struct ReportSpec {
     /// What its rows are.
     pub kind: ReportKind,
-    /// Its name: the stream in quarantine records, the level of a custom report's rows.
+    /// Its name: the level of a custom report's rows; quarantine locations name it.
     pub name: String,
     /// Dimension API names, `date` first.
     pub dimensions: Vec<String>,
@@ -55,7 +55,19 @@ const TRAFFIC_METRICS: [&str; 7] = [
     "newUsers",
 ];
 
+/// The stream of the custom reports' rows and requests.
+pub const CUSTOM_STREAM: &str = "custom_reports";
+
 impl ReportSpec {
+    /// The source's stream the report belongs to: `traffic`, `property` (the totals and the
+    /// returning users) or [`CUSTOM_STREAM`].
+    pub fn stream(&self) -> &str {
+        match self.kind {
+            ReportKind::Custom => CUSTOM_STREAM,
+            _ => &self.name,
+        }
+    }
+
     /// Sessions and their outcomes by day and traffic source.
     pub fn traffic() -> ReportSpec {
         ReportSpec {

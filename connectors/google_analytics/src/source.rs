@@ -16,8 +16,9 @@ use crate::pacing::{
     Admission, Clock, PropertyPacer, PropertyQuota, next_hour, next_pacific_midnight, quota_classifier,
     system_clock,
 };
-use crate::reports::{MAX_PAGE_SIZE, ReportSpec};
+use crate::reports::{CUSTOM_STREAM, MAX_PAGE_SIZE, ReportSpec};
 
+mod estimate;
 mod pull;
 
 /// The Data API's per-user limit, 600 requests a minute, as 10 a second with bursts of 10 (the
@@ -72,6 +73,8 @@ pub struct GoogleAnalyticsSource {
     concurrency: usize,
     deadline: chrono::Duration,
     clock: Clock,
+    /// The pace of the whole source.
+    rate_limit: RateLimit,
 }
 
 impl std::fmt::Debug for GoogleAnalyticsSource {
@@ -150,7 +153,8 @@ impl Source for GoogleAnalyticsSource {
         let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let http = HttpClient::new().map_err(|e| ConfigError::new("base_url", e.to_string()))?;
         let provider = token_provider(&config, cx, &http)?;
-        let limiter = RateLimiter::new(config.rate_limit.unwrap_or(PUBLISHED_RATE_LIMIT))
+        let rate_limit = config.rate_limit.unwrap_or(PUBLISHED_RATE_LIMIT);
+        let limiter = RateLimiter::new(rate_limit)
             .ok_or_else(|| ConfigError::new("rate_limit", "must allow at least one request per period"))?;
         let mut builder = ApiClient::builder(&http, &base_url)
             .map_err(|e| ConfigError::new("base_url", e.to_string()))?
@@ -174,6 +178,7 @@ impl Source for GoogleAnalyticsSource {
             concurrency: usize::try_from(concurrency).unwrap_or(1),
             deadline: chrono::Duration::minutes(i64::from(deadline_minutes)),
             clock: system_clock(),
+            rate_limit,
         })
     }
 
@@ -192,7 +197,7 @@ impl Source for GoogleAnalyticsSource {
         ];
         if self.specs.len() > 3 {
             streams.push(StreamInfo {
-                name: "custom_reports",
+                name: CUSTOM_STREAM,
                 description: "The configured custom reports, by day",
             });
         }
@@ -245,6 +250,16 @@ impl Source for GoogleAnalyticsSource {
 
     fn telemetry(&self) -> Option<RequestTelemetry> {
         Some(self.api.telemetry())
+    }
+
+    fn estimate_requests(&self, windows: &[kpipe_core::DateWindow]) -> Option<kpipe_core::RequestEstimate> {
+        Some(self.estimate(windows))
+    }
+
+    /// A service account's key or a user's refresh token, with the access token's lifetime
+    /// once `check` obtained one.
+    fn token_facts(&self) -> Option<kpipe_core::TokenFacts> {
+        self.api.token_facts()
     }
 
     /// GA4 finishes processing a day within about 72 hours; after that its numbers hold.
@@ -323,6 +338,13 @@ impl GoogleAnalyticsSource {
                     let outcome = self.api.send(request).await.and_then(|r| r.json::<Value>());
                     let quota = outcome.as_ref().ok().and_then(quota_of);
                     property.pacer.answered(quota.as_ref(), self.now());
+                    if let Some(quota) = &quota {
+                        let left = quota.left();
+                        if left.is_empty() {
+                            tracing::debug!(property = %property.id, "propertyQuota without readable tokens ignored");
+                        }
+                        self.api.record_quota(&property.id, &left);
+                    }
                     drop(slot);
                     match outcome {
                         Ok(body) => return Ok(body),

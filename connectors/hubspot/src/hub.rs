@@ -70,9 +70,19 @@ impl Hub {
         Ok(Hub { api: builder.build(), search_limiter, usage })
     }
 
-    /// What the requests cost so far.
+    /// What the requests cost so far, with what HubSpot's headers said is left of the portal's
+    /// limits.
     pub fn telemetry(&self) -> RequestTelemetry {
-        self.api.telemetry()
+        let mut telemetry = self.api.telemetry();
+        if let Some((portal, left)) = self.usage.quota_left() {
+            telemetry.quota_left.entry(portal).or_default().keep_lowest(&left);
+        }
+        telemetry
+    }
+
+    /// The credential's kind and announced lifetimes; never a token.
+    pub fn token_facts(&self) -> Option<kpipe_core::TokenFacts> {
+        self.api.token_facts()
     }
 
     /// The pacing state, which needs the portal's UTC offset for its midnight.
@@ -104,8 +114,22 @@ impl Hub {
     /// `POST /crm/v3/objects/{object}/search` with `body`, within the search limit. Search only
     /// reads, so it is safe to send again after a failure.
     pub async fn search(&self, object: &str, body: Value) -> Result<ApiResponse, HttpError> {
-        let request =
-            ApiRequest::post_json(&format!("crm/v3/objects/{object}/search"), body).idempotent(true);
+        self.search_request(ApiRequest::post_json(&format!("crm/v3/objects/{object}/search"), body)).await
+    }
+
+    /// The same for `stream`, which the run summary counts the request for.
+    pub async fn search_for(
+        &self,
+        stream: &str,
+        object: &str,
+        body: Value,
+    ) -> Result<ApiResponse, HttpError> {
+        let request = ApiRequest::post_json(&format!("crm/v3/objects/{object}/search"), body).stream(stream);
+        self.search_request(request).await
+    }
+
+    async fn search_request(&self, request: ApiRequest) -> Result<ApiResponse, HttpError> {
+        let request = request.idempotent(true);
         let waited = self.search_limiter.acquire("search").await;
         if !waited.is_zero() {
             tracing::trace!(waited_ms = waited.as_millis() as u64, "waited for the search limit");
@@ -161,7 +185,16 @@ fn hubspot_classifier(
 ) -> FnClassifier<impl Fn(&Outcome<'_>, Decision) -> Decision + Send + Sync> {
     FnClassifier::new("hubspot", move |outcome: &Outcome<'_>, current| {
         let Outcome::Response { status, headers, body } = outcome else { return current };
-        usage.observe(|name| headers.get(name)?.to_str().ok()?.trim().parse().ok());
+        // A header that is not a number (a proxy's rewrite, a new format) is ignored: the
+        // headers only tune the pace and the summary.
+        usage.observe(|name| {
+            let value = headers.get(name)?;
+            let number = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+            if number.is_none() {
+                tracing::debug!(header = name, value = ?value, "rate-limit header ignored: not a number");
+            }
+            number
+        });
         if status.as_u16() == 429 && policy_name(body).as_deref() == Some("DAILY") {
             return Decision::QuotaExhausted { reset_at: usage.daily_reset() };
         }

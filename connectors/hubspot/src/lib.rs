@@ -9,6 +9,7 @@
 //! endpoints, scopes, limits and field mapping are in this crate's README.
 
 pub mod config;
+mod estimate;
 pub mod hub;
 pub mod normalize;
 pub mod portal;

@@ -32,6 +32,8 @@ pub struct SearchQuery {
     pub groups: Vec<Vec<Value>>,
     /// Properties to return.
     pub properties: Vec<String>,
+    /// The stream the search is for, as the run summary counts its requests.
+    pub stream: &'static str,
 }
 
 impl SearchQuery {
@@ -154,7 +156,8 @@ impl<'a> SearchCursor<'a> {
             if self.done {
                 return Ok(None);
             }
-            let response = self.hub.search(self.query.object, self.request_body()).await?;
+            let response =
+                self.hub.search_for(self.query.stream, self.query.object, self.request_body()).await?;
             let location = format!("{} (search page {})", response.url, self.pages);
             self.pages += 1;
             let body: Value = response.json()?;
@@ -292,6 +295,7 @@ mod tests {
             modified_property: "hs_lastmodifieddate",
             groups: vec![vec![filter("createdate", "GTE", "1")], vec![filter("closedate", "GTE", "1")]],
             properties: vec!["amount".into()],
+            stream: "deals",
         };
         let body = query.body(&[filter("hs_lastmodifieddate", "GTE", "5")], "hs_lastmodifieddate", 200, None);
         assert_eq!(body["filterGroups"].as_array().unwrap().len(), 2);

@@ -1,7 +1,8 @@
 //! The source: configuration checks and the pull loop over slices of the window.
 
 use kpipe_core::{
-    BuildContext, ConfigError, Emitter, PullRequest, RequestTelemetry, Source, SourceError, StreamInfo,
+    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestEstimate, RequestTelemetry, Source,
+    SourceError, StreamInfo,
 };
 use kpipe_http::ApiRequest;
 
@@ -43,12 +44,12 @@ const STREAMS: [StreamInfo; 5] = [
 
 /// Which streams a source pulls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Streams {
-    contacts: bool,
-    deals: bool,
-    forms: bool,
-    emails: bool,
-    feedback: bool,
+pub(crate) struct Streams {
+    pub(crate) contacts: bool,
+    pub(crate) deals: bool,
+    pub(crate) forms: bool,
+    pub(crate) emails: bool,
+    pub(crate) feedback: bool,
 }
 
 impl Streams {
@@ -110,10 +111,12 @@ fn is_internal_name(text: &str) -> bool {
 #[derive(Debug)]
 pub struct HubSpotSource {
     hub: Hub,
-    streams: Streams,
+    pub(crate) streams: Streams,
     contacts: ContactSettings,
     pipelines: Option<Vec<String>>,
     page_size: u32,
+    /// The limits it keeps to, for [`Source::estimate_requests`].
+    pub(crate) limits: Limits,
 }
 
 impl Source for HubSpotSource {
@@ -202,6 +205,7 @@ impl Source for HubSpotSource {
             contacts: ContactSettings { lead_stages, source_property },
             pipelines: config.pipelines,
             page_size,
+            limits,
         })
     }
 
@@ -254,24 +258,33 @@ impl Source for HubSpotSource {
         let mut emails = EmailStream::default();
         // Newest first: form submissions are listed newest first, and the newest days are the
         // ones a stop at the daily limit should keep.
+        // Each stream's slice is tallied whole, then its rows are written under its name.
         for slice in request.window.slices(SLICE_DAYS).into_iter().rev() {
-            let mut tally = Tally::default();
             if self.streams.contacts {
+                let mut tally = Tally::default();
                 crm::contacts(&cx, &self.contacts, slice, &mut tally, out).await?;
+                emit(out, CONTACTS, tally, &portal).await?;
             }
             if let Some(pipelines) = &pipelines {
+                let mut tally = Tally::default();
                 crm::deals(&cx, pipelines, slice, &mut tally, out).await?;
+                emit(out, DEALS, tally, &portal).await?;
             }
             if self.streams.feedback {
+                let mut tally = Tally::default();
                 crm::feedback(&cx, slice, &mut tally, out).await?;
+                emit(out, FEEDBACK, tally, &portal).await?;
             }
             if let Some(forms) = &mut forms {
+                let mut tally = Tally::default();
                 forms.pull(&cx, slice, &mut tally, out).await?;
+                emit(out, FORMS, tally, &portal).await?;
             }
             if self.streams.emails {
+                let mut tally = Tally::default();
                 emails.pull(&cx, slice, &mut tally, out).await?;
+                emit(out, EMAILS, tally, &portal).await?;
             }
-            out.emit_all(tally.rows(&portal)).await?;
             out.complete(slice).await?;
         }
         Ok(())
@@ -279,6 +292,15 @@ impl Source for HubSpotSource {
 
     fn telemetry(&self) -> Option<RequestTelemetry> {
         Some(self.hub.telemetry())
+    }
+
+    fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate> {
+        Some(self.estimate(windows))
+    }
+
+    /// A private app's static token, or the OAuth refresh token's (which does not expire).
+    fn token_facts(&self) -> Option<kpipe_core::TokenFacts> {
+        self.hub.token_facts()
     }
 }
 
@@ -288,16 +310,23 @@ impl HubSpotSource {
         let response = self.hub.send(&ApiRequest::get("account-info/v3/details")).await?;
         let portal = Portal::from_details(&response.body)?;
         self.hub.usage().set_offset(portal.offset_ms);
+        self.hub.usage().set_portal(portal.id.as_str());
         tracing::debug!(portal = %portal.id, zone = %portal.time_zone, "portal details read");
         Ok(portal)
     }
 
     /// The deal pipelines and their won stages (`GET /crm/v3/pipelines/deals`).
     async fn pipelines(&self, cx: &Context<'_>) -> Result<Pipelines, SourceError> {
-        let response = cx.hub.send(&ApiRequest::get("crm/v3/pipelines/deals")).await?;
+        let response = cx.hub.send(&ApiRequest::get("crm/v3/pipelines/deals").stream(DEALS)).await?;
         let body: serde_json::Value = response.json()?;
         Pipelines::from_listing(&body, self.pipelines.clone())
     }
+}
+
+/// Writes a stream's tally of one slice under the stream's name.
+async fn emit(out: &mut Emitter, stream: &str, tally: Tally, portal: &Portal) -> Result<(), SourceError> {
+    out.set_stream(stream);
+    out.emit_all(tally.rows(portal)).await
 }
 
 #[cfg(test)]

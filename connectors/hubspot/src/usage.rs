@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use kpipe_core::QuotaLeft;
 
 use crate::portal::Portal;
 
@@ -38,6 +39,10 @@ struct State {
     /// The portal day `sent_today` counts, and the count.
     today: Option<NaiveDate>,
     sent_today: u64,
+    /// The lowest remainders the headers reported, for the run summary.
+    lowest: QuotaLeft,
+    /// The portal they are about, once known.
+    portal: Option<String>,
 }
 
 /// What the pacer decided for the next request.
@@ -70,6 +75,19 @@ impl Usage {
         self.offset_ms.store(offset_ms, Ordering::Relaxed);
     }
 
+    /// The portal the headers are about, for the run summary.
+    pub fn set_portal(&self, portal: &str) {
+        self.lock().portal = Some(portal.to_owned());
+    }
+
+    /// The lowest remainders the headers reported, by portal (`portal` until its id is known);
+    /// `None` when no response carried them.
+    pub fn quota_left(&self) -> Option<(String, QuotaLeft)> {
+        let state = self.lock();
+        let portal = state.portal.clone().unwrap_or_else(|| "portal".to_owned());
+        (!state.lowest.is_empty()).then(|| (portal, state.lowest))
+    }
+
     /// When the daily limit resets: the portal's next midnight.
     pub fn daily_reset(&self) -> Option<DateTime<Utc>> {
         Portal::next_midnight(self.offset_ms.load(Ordering::Relaxed), Utc::now())
@@ -87,6 +105,13 @@ impl Usage {
         if let Some(daily) = header("x-hubspot-ratelimit-daily-remaining") {
             state.daily_remaining = Some(daily);
         }
+        let seen = QuotaLeft {
+            daily_requests: header("x-hubspot-ratelimit-daily-remaining"),
+            daily_requests_limit: header("x-hubspot-ratelimit-daily"),
+            window_requests: header("x-hubspot-ratelimit-remaining"),
+            ..QuotaLeft::default()
+        };
+        state.lowest.keep_lowest(&seen);
         let (Some(max), Some(remaining), Some(interval)) = (
             header("x-hubspot-ratelimit-max"),
             header("x-hubspot-ratelimit-remaining"),
@@ -207,6 +232,18 @@ mod tests {
         assert_eq!(budget.admit(now), Admission::Go);
         assert_eq!(budget.admit(now), Admission::Go);
         assert!(matches!(budget.admit(now), Admission::DailyLimit(_)));
+    }
+
+    #[test]
+    fn the_lowest_remainders_are_kept_for_the_summary() {
+        let usage = Usage::new(None);
+        assert_eq!(usage.quota_left(), None);
+        usage.observe(headers(190, 150, 10_000, Some(624_990)));
+        usage.observe(headers(190, 170, 10_000, Some(624_980)));
+        usage.set_portal("62515");
+        let (portal, left) = usage.quota_left().unwrap();
+        assert_eq!(portal, "62515");
+        assert_eq!((left.daily_requests, left.window_requests), (Some(624_980), Some(150)));
     }
 
     #[test]

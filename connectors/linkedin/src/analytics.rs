@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use futures::StreamExt;
 use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
 use kpipe_http::ApiRequest;
 use serde_json::{Map, Value};
@@ -46,28 +47,7 @@ pub async fn pull(
     while let Some(part) = pending.pop() {
         match fetch(api, account.id, pivot, part, &groups, element_cap, out).await? {
             Fetched::Elements(elements, location) => {
-                let cx = AnalyticsContext {
-                    account: &account.label,
-                    currency: account.currency,
-                    pivot,
-                    names: account.names(pivot),
-                    window: part,
-                    fields,
-                };
-                for (index, element) in elements.iter().enumerate() {
-                    match analytics_rows(element, &cx) {
-                        Ok(rows) => out.emit_all(rows).await?,
-                        Err(reason) => {
-                            quarantine(
-                                out,
-                                format!("{location} element {index}"),
-                                reason,
-                                element.to_string(),
-                            )
-                            .await?
-                        }
-                    }
-                }
+                emit_elements(account, pivot, part, fields, &elements, &location, out).await?;
             }
             Fetched::AtCap(count) => match halves(part) {
                 Some((first, second)) => {
@@ -76,20 +56,104 @@ pub async fn pull(
                     pending.push(second);
                     pending.push(first);
                 }
-                None => {
-                    return Err(SourceError::data(format!(
-                        "ad analytics of account {} by {} on {}: the response holds {count} elements, \
-                         LinkedIn's cap, so it may be cut short and a single day cannot be split further",
-                        account.id,
-                        pivot.as_str(),
-                        part.start()
-                    )));
-                }
+                None => return Err(at_cap(account, pivot, part, count)),
             },
             Fetched::Quarantined => {}
         }
     }
     Ok(())
+}
+
+/// Pulls every account's analytics by both pivots for `window`, with up to `in_flight`
+/// requests at once; rows are emitted account by account and pivot by pivot, as [`pull`] one
+/// after the other would.
+pub async fn pull_accounts(
+    api: &Api,
+    accounts: &[AdAccount],
+    window: DateWindow,
+    fields: &[AnalyticsField],
+    element_cap: usize,
+    in_flight: usize,
+    out: &mut Emitter,
+) -> Result<(), SourceError> {
+    let groups = fields::request_groups(fields);
+    let groups = &groups;
+    // Jobs by index: closures over borrowed items would not make a `Send` future here.
+    let jobs = (0..accounts.len()).flat_map(|i| Pivot::ALL.into_iter().map(move |pivot| (i, pivot)));
+    let mut answers = futures::stream::iter(jobs)
+        .map(|(i, pivot)| async move {
+            let id = accounts[i].id;
+            let fetched = crate::concurrent::beside(|mut own| async move {
+                fetch(api, id, pivot, window, groups, element_cap, &mut own).await
+            })
+            .await;
+            (i, pivot, fetched)
+        })
+        .buffered(in_flight.max(1));
+    while let Some((i, pivot, (fetched, quarantined))) = answers.next().await {
+        let account = &accounts[i];
+        for record in quarantined {
+            out.quarantine(record).await?;
+        }
+        match fetched? {
+            Fetched::Elements(elements, location) => {
+                emit_elements(account, pivot, window, fields, &elements, &location, out).await?;
+            }
+            // Asked again by halves, on its own: rare, and the halves depend on each other's size.
+            Fetched::AtCap(count) => match halves(window) {
+                Some((first, second)) => {
+                    tracing::info!(account = account.id, pivot = pivot.as_str(), days = %window, count,
+                        "the response reached the element cap; asking for half the days");
+                    pull(api, account, pivot, first, fields, element_cap, out).await?;
+                    pull(api, account, pivot, second, fields, element_cap, out).await?;
+                }
+                None => return Err(at_cap(account, pivot, window, count)),
+            },
+            Fetched::Quarantined => {}
+        }
+    }
+    Ok(())
+}
+
+/// The rows of `elements` (an answer about `days`), emitted; an element that cannot be read is
+/// quarantined.
+async fn emit_elements(
+    account: &AdAccount,
+    pivot: Pivot,
+    days: DateWindow,
+    fields: &[AnalyticsField],
+    elements: &[Value],
+    location: &str,
+    out: &mut Emitter,
+) -> Result<(), SourceError> {
+    let cx = AnalyticsContext {
+        account: &account.label,
+        currency: account.currency,
+        pivot,
+        names: account.names(pivot),
+        window: days,
+        fields,
+    };
+    for (index, element) in elements.iter().enumerate() {
+        match analytics_rows(element, &cx) {
+            Ok(rows) => out.emit_all(rows).await?,
+            Err(reason) => {
+                quarantine(out, format!("{location} element {index}"), reason, element.to_string()).await?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A single day's answer at the element cap: it may be cut short, and cannot be split.
+fn at_cap(account: &AdAccount, pivot: Pivot, day: DateWindow, count: usize) -> SourceError {
+    SourceError::data(format!(
+        "ad analytics of account {} by {} on {}: the response holds {count} elements, \
+         LinkedIn's cap, so it may be cut short and a single day cannot be split further",
+        account.id,
+        pivot.as_str(),
+        day.start()
+    ))
 }
 
 /// The first and second half of a window of two days or more.
@@ -129,7 +193,8 @@ async fn fetch(
     let mut first_url = None;
     for group in groups {
         let request = ApiRequest::get("rest/adAnalytics")
-            .raw_query(restli::analytics_query(account, pivot, window, group));
+            .raw_query(restli::analytics_query(account, pivot, window, group))
+            .stream(ANALYTICS_STREAM);
         let (mut body, url) = match api.get_json(&request).await {
             Ok(answer) => answer,
             Err(e) => {

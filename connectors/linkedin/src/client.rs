@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::Stream;
-use kpipe_core::{ConfigError, Emitter, ErrorKind, RequestTelemetry, SourceError};
+use kpipe_core::{ConfigError, Emitter, ErrorKind, RequestTelemetry, SourceError, TokenFacts};
 use kpipe_http::{
     ApiClient, ApiRequest, AuthPlacement, Decision, FnClassifier, HttpClient, HttpError, OAuthTokenProvider,
     Outcome, Page, Pagination, RateLimit, RateLimiter, StaticToken, TokenProvider,
@@ -45,6 +45,11 @@ impl Api {
     /// What the requests cost so far.
     pub fn telemetry(&self) -> RequestTelemetry {
         self.client.telemetry()
+    }
+
+    /// The credential's kind and announced lifetimes; never a token.
+    pub fn token_facts(&self) -> Option<TokenFacts> {
+        self.client.token_facts()
     }
 
     /// Sends `request` and reads the body as JSON; the URL (without credentials) comes back

@@ -9,6 +9,7 @@ use kpipe_core::{Currency, Emitter, Label, Quarantined, SourceError};
 use kpipe_http::{ApiRequest, PageKind, Pagination};
 use serde_json::Value;
 
+use crate::analytics::ANALYTICS_STREAM;
 use crate::client::Api;
 use crate::restli::{self, Pivot};
 
@@ -65,8 +66,9 @@ fn name_of(element: &Value) -> Option<Label> {
 /// `GET /rest/adAccounts/{id}`: name, currency and status; the campaign and creative names are
 /// filled in by [`list_names`].
 pub async fn ad_account(api: &Api, id: u64) -> Result<AdAccount, SourceError> {
-    let (body, url) =
-        api.get_json(&ApiRequest::get(&format!("rest/adAccounts/{id}"))).await.map_err(|e| api.error(e))?;
+    // Accounts, campaigns and creatives are read for the ad analytics' currency and names.
+    let request = ApiRequest::get(&format!("rest/adAccounts/{id}")).stream(ANALYTICS_STREAM);
+    let (body, url) = api.get_json(&request).await.map_err(|e| api.error(e))?;
     let currency_text = body.get("currency").and_then(Value::as_str).unwrap_or_default();
     let currency = Currency::parse(currency_text).ok_or_else(|| {
         SourceError::data(format!(
@@ -90,13 +92,42 @@ pub async fn ad_account(api: &Api, id: u64) -> Result<AdAccount, SourceError> {
 pub async fn list_names(api: &Api, account: &mut AdAccount, out: &mut Emitter) -> Result<(), SourceError> {
     let campaigns = ApiRequest::get(&format!("rest/adAccounts/{}/adCampaigns", account.id))
         .raw_query(restli::campaign_search_query())
-        .query("pageSize", api.page_size().to_string());
+        .query("pageSize", api.page_size().to_string())
+        .stream(ANALYTICS_STREAM);
     account.campaigns = list(api, campaigns, out).await?;
     let creatives = ApiRequest::get(&format!("rest/adAccounts/{}/creatives", account.id))
         .raw_query("q=criteria")
-        .query("pageSize", api.page_size().to_string());
+        .query("pageSize", api.page_size().to_string())
+        .stream(ANALYTICS_STREAM);
     account.creatives = list(api, creatives, out).await?;
     Ok(())
+}
+
+/// Reads the accounts of `ids` and their names ([`ad_account`], then [`list_names`]), up to
+/// `in_flight` accounts at once; in the order of `ids`.
+pub async fn read_accounts(
+    api: &Api,
+    ids: &[u64],
+    in_flight: usize,
+    out: &mut Emitter,
+) -> Result<Vec<AdAccount>, SourceError> {
+    let mut reads = futures::stream::iter(ids.iter().copied())
+        .map(|id| {
+            crate::concurrent::beside(move |mut own| async move {
+                let mut account = ad_account(api, id).await?;
+                list_names(api, &mut account, &mut own).await?;
+                Ok(account)
+            })
+        })
+        .buffered(in_flight.max(1));
+    let mut accounts = Vec::with_capacity(ids.len());
+    while let Some((read, quarantined)) = reads.next().await {
+        for record in quarantined {
+            out.quarantine(record).await?;
+        }
+        accounts.push(read?);
+    }
+    Ok(accounts)
 }
 
 async fn list(

@@ -4,15 +4,18 @@
 //!
 //! The modules: [`config`] is the `[sources.<name>]` table, [`source`] runs a pull, [`client`]
 //! builds the HTTP client (version headers, token refresh, LinkedIn's daily caps),
-//! [`entities`] reads ad accounts, campaigns and creatives, [`analytics`] and [`organization`]
-//! fetch the statistics, [`restli`] writes LinkedIn's Rest.li 2.0 query syntax, [`fields`] is
-//! the field-to-metric table and [`normalize`] turns API elements into metric rows. Endpoints,
-//! scopes, version and the mapping are in this crate's README.
+//! [`concurrent`] keeps several accounts' requests in flight, [`entities`] reads ad accounts,
+//! campaigns and creatives, [`analytics`] and [`organization`] fetch the statistics, [`restli`]
+//! writes LinkedIn's Rest.li 2.0 query syntax, [`fields`] is the field-to-metric table,
+//! [`normalize`] turns API elements into metric rows and [`estimate`] counts what a pull would
+//! send. Endpoints, scopes, version and the mapping are in this crate's README.
 
 pub mod analytics;
 pub mod client;
+pub mod concurrent;
 pub mod config;
 pub mod entities;
+pub mod estimate;
 pub mod fields;
 pub mod normalize;
 pub mod organization;

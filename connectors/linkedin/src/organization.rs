@@ -44,8 +44,9 @@ pub async fn name(api: &Api, id: u64) -> Result<Option<Label>, SourceError> {
 /// followers now.
 pub async fn network_size(api: &Api, id: u64) -> Result<i64, SourceError> {
     let urn = restli::encode(&format!("urn:li:organization:{id}"));
-    let request =
-        ApiRequest::get(&format!("rest/networkSizes/{urn}")).raw_query("edgeType=COMPANY_FOLLOWED_BY_MEMBER");
+    let request = ApiRequest::get(&format!("rest/networkSizes/{urn}"))
+        .raw_query("edgeType=COMPANY_FOLLOWED_BY_MEMBER")
+        .stream(FOLLOWERS_STREAM);
     let (body, url) = api.get_json(&request).await.map_err(|e| api.error(e))?;
     body.get("firstDegreeSize")
         .and_then(Value::as_i64)
@@ -77,7 +78,9 @@ pub async fn pull(
         entity_id: label,
         entity_name: name(api, id).await?,
     };
+    out.set_stream(FOLLOWERS_STREAM);
     pull_followers(api, id, &entity, covered, today, out).await?;
+    out.set_stream(SHARES_STREAM);
     let buckets = buckets(api, SHARE_PATH, id, covered.start(), covered.end(), SHARES_STREAM, out).await?;
     for (element, location) in &buckets.elements {
         match share_rows(element, &entity, covered) {
@@ -181,8 +184,9 @@ async fn buckets(
     out: &mut Emitter,
 ) -> Result<Buckets, SourceError> {
     let end = last.checked_add_days(Days::new(1)).unwrap_or(last);
-    let request =
-        ApiRequest::get(path).raw_query(restli::statistics_query(id, midnight_ms(first), midnight_ms(end)));
+    let request = ApiRequest::get(path)
+        .raw_query(restli::statistics_query(id, midnight_ms(first), midnight_ms(end)))
+        .stream(stream);
     let pagination = Pagination::new(
         PageKind::OffsetLimit {
             offset_param: "start".into(),

@@ -7,16 +7,18 @@
 
 use chrono::Utc;
 use kpipe_core::{
-    BuildContext, ConfigError, Emitter, PullRequest, RequestTelemetry, Source, SourceError, StreamInfo,
+    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestEstimate, RequestTelemetry, Source,
+    SourceError, StreamInfo, TokenFacts,
 };
 
 use crate::analytics;
-use crate::client::Api;
+use crate::client::{Api, DEFAULT_RATE_LIMIT};
+use crate::concurrent;
 use crate::config::LinkedInConfig;
 use crate::entities::{self, AdAccount};
-use crate::fields::AnalyticsField;
+use crate::estimate;
+use crate::fields::{self, AnalyticsField};
 use crate::organization;
-use crate::restli::Pivot;
 
 /// A configured LinkedIn source.
 #[derive(Debug)]
@@ -27,6 +29,10 @@ pub struct LinkedInSource {
     fields: Vec<AnalyticsField>,
     days_per_request: u32,
     element_cap: u32,
+    /// Requests of different ad accounts in flight at once.
+    concurrency: usize,
+    /// What [`Source::estimate_requests`] counts with.
+    plan: estimate::Plan,
 }
 
 impl Source for LinkedInSource {
@@ -37,6 +43,14 @@ impl Source for LinkedInSource {
 
     fn build(config: LinkedInConfig, _cx: &BuildContext) -> Result<Self, ConfigError> {
         let settings = config.settings()?;
+        let plan = estimate::Plan {
+            accounts: settings.account_ids.len() as u64,
+            organizations: settings.organization_ids.len() as u64,
+            field_groups: fields::request_groups(&settings.fields).len() as u64,
+            days_per_request: u64::from(settings.days_per_request),
+            page_size: u64::from(settings.page_size),
+            rate_limit: settings.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT),
+        };
         Ok(LinkedInSource {
             api: Api::new(&settings)?,
             account_ids: settings.account_ids,
@@ -44,6 +58,8 @@ impl Source for LinkedInSource {
             fields: settings.fields,
             days_per_request: settings.days_per_request,
             element_cap: settings.response_element_cap,
+            concurrency: usize::try_from(settings.concurrency).unwrap_or(1),
+            plan,
         })
     }
 
@@ -79,15 +95,10 @@ impl Source for LinkedInSource {
 
     async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
         let window = request.window;
-        let mut accounts = Vec::with_capacity(self.account_ids.len());
-        for id in &self.account_ids {
-            let mut account = entities::ad_account(&self.api, *id).await?;
-            if account.status != "ACTIVE" {
-                tracing::info!(account = id, status = %account.status,
-                    "pulling an ad account that is not active");
-            }
-            entities::list_names(&self.api, &mut account, out).await?;
-            accounts.push(account);
+        let accounts = entities::read_accounts(&self.api, &self.account_ids, self.concurrency, out).await?;
+        for account in accounts.iter().filter(|a| a.status != "ACTIVE") {
+            tracing::info!(account = account.id, status = %account.status,
+                "pulling an ad account that is not active");
         }
         let today = Utc::now().date_naive();
         for id in &self.organization_ids {
@@ -96,12 +107,10 @@ impl Source for LinkedInSource {
         let days = days_per_slice(&accounts, self.days_per_request, self.element_cap);
         tracing::debug!(days, %window, "ad analytics date slices planned");
         let cap = usize::try_from(self.element_cap).unwrap_or(usize::MAX);
+        let in_flight = concurrent::in_flight_for_elements(self.concurrency, largest_answer(&accounts, days));
+        out.set_stream(analytics::ANALYTICS_STREAM);
         for slice in window.slices(days) {
-            for account in &accounts {
-                for pivot in Pivot::ALL {
-                    analytics::pull(&self.api, account, pivot, slice, &self.fields, cap, out).await?;
-                }
-            }
+            analytics::pull_accounts(&self.api, &accounts, slice, &self.fields, cap, in_flight, out).await?;
             out.complete(slice).await?;
         }
         Ok(())
@@ -111,11 +120,28 @@ impl Source for LinkedInSource {
         Some(self.api.telemetry())
     }
 
+    fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate> {
+        Some(self.plan.estimate(windows, Utc::now().date_naive()))
+    }
+
+    /// After `check`, the lifetimes of the refresh answer: LinkedIn's includes what is left of
+    /// the refresh token's 365 days.
+    fn token_facts(&self) -> Option<TokenFacts> {
+        self.api.token_facts()
+    }
+
     /// Conversions are attributed for up to 30 days after the click, so a day's numbers can
     /// change for that long.
     fn restatement_days(&self) -> Option<u32> {
         Some(30)
     }
+}
+
+/// The most elements one ad analytics answer of `days` days can hold: every campaign or
+/// creative of the largest account reporting every day.
+fn largest_answer(accounts: &[AdAccount], days: u64) -> u64 {
+    let largest = accounts.iter().map(|a| a.campaigns.len().max(a.creatives.len())).max().unwrap_or(0);
+    (largest as u64).max(1).saturating_mul(days)
 }
 
 /// Days per ad analytics request: as many as keep a response of the largest account (every

@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use url::Url;
 
 use crate::config::{SECRETS_FILE_KEY, substitute_env};
+use crate::token_health::{RECORD_KEYS, RefreshTokenRecord};
 
 /// Exit code: the refresh token was stored or printed.
 pub const EXIT_OK: u8 = 0;
@@ -517,6 +518,8 @@ pub struct FlowOptions {
 pub struct Authorized {
     /// The refresh token.
     pub refresh_token: Secret,
+    /// When the token endpoint granted it.
+    pub granted_at: DateTime<Utc>,
     /// When it expires, if the token response said so.
     pub announced_expiry: Option<DateTime<Utc>>,
     /// The scopes granted, if the platform said.
@@ -573,11 +576,12 @@ pub async fn authorize(
     let refresh_token = granted
         .refresh_token
         .ok_or(AuthError::NoRefreshToken { platform: p.name, hint: p.no_refresh_token_hint })?;
+    let granted_at = Utc::now();
     let announced_expiry = granted
         .refresh_token_expires_in
         .and_then(|d| chrono::Duration::from_std(d).ok())
-        .and_then(|d| Utc::now().checked_add_signed(d));
-    Ok(Authorized { refresh_token, announced_expiry, scope: granted.scope })
+        .and_then(|d| granted_at.checked_add_signed(d));
+    Ok(Authorized { refresh_token, granted_at, announced_expiry, scope: granted.scope })
 }
 
 fn open_browser(url: &Url) -> std::io::Result<()> {
@@ -593,25 +597,61 @@ fn open_browser(url: &Url) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What is known at the consent about the refresh token's life: issued when granted; expiring
+/// when the token response said (LinkedIn's `refresh_token_expires_in`), else after the
+/// platform's fixed lifetime, else (Google) after 7 days when the person says the OAuth app is
+/// in Testing.
+pub fn refresh_token_record(
+    platform: &Platform,
+    authorized: &Authorized,
+    testing_app: bool,
+) -> RefreshTokenRecord {
+    let now = authorized.granted_at;
+    let after_days = |days: u32| now.checked_add_signed(chrono::Duration::days(i64::from(days)));
+    let (expires_at, basis) = match (authorized.announced_expiry, platform.refresh_token_lifetime) {
+        (Some(at), _) => {
+            (Some(at), Some("announced by the token endpoint (refresh_token_expires_in)".to_owned()))
+        }
+        (None, RefreshLifetime::FixedDays(days)) => (
+            after_days(days),
+            Some(format!("{} refresh tokens last {days} days from the consent", platform.name)),
+        ),
+        (None, RefreshLifetime::ConditionalDays(days, _)) if testing_app => (
+            after_days(days),
+            Some(format!("{} refresh tokens of OAuth apps in Testing last {days} days", platform.name)),
+        ),
+        (None, RefreshLifetime::ConditionalDays(..) | RefreshLifetime::UntilRevoked) => (None, None),
+    };
+    RefreshTokenRecord { issued_at: Some(now), expires_at, basis }
+}
+
 /// When the refresh token expires, in words, for the file header and the terminal.
-pub fn expiry_text(platform: &Platform, authorized: &Authorized, now: DateTime<Utc>) -> String {
-    let day = |d: DateTime<Utc>| d.format("%Y-%m-%d").to_string();
-    let days_from_now = |days: u32| now.checked_add_signed(chrono::Duration::days(i64::from(days)));
-    match (authorized.announced_expiry, platform.refresh_token_lifetime) {
-        (Some(at), RefreshLifetime::FixedDays(_)) => format!(
-            "expires on {} (using it does not extend it): run `kpipe auth` again before then",
-            day(at)
-        ),
-        (Some(at), _) => format!("expires on {}: run `kpipe auth` again before then", day(at)),
-        (None, RefreshLifetime::FixedDays(days)) => format!(
-            "expires after {days} days, around {} (using it does not extend it): run `kpipe auth` \
-             again before then",
-            days_from_now(days).map(day).unwrap_or_default()
-        ),
+pub fn expiry_text(platform: &Platform, record: &RefreshTokenRecord) -> String {
+    let lifetime = platform.refresh_token_lifetime;
+    let not_extended =
+        matches!(lifetime, RefreshLifetime::FixedDays(_)).then_some("using it does not extend it");
+    match (record.expires_at, lifetime) {
+        (Some(at), _) => {
+            let why = record.basis.as_deref().into_iter().chain(not_extended).collect::<Vec<_>>().join("; ");
+            let why = if why.is_empty() { String::new() } else { format!(" ({why})") };
+            let or_publish = if matches!(lifetime, RefreshLifetime::ConditionalDays(..)) {
+                ", or publish the app"
+            } else {
+                ""
+            };
+            format!(
+                "expires on {}{why}: run `kpipe auth` again before then{or_publish}; `kpipe check` warns \
+                 ahead of it",
+                at.format("%Y-%m-%d")
+            )
+        }
         (None, RefreshLifetime::ConditionalDays(days, when)) => format!(
-            "expires after {days} days, around {}, {when}",
-            days_from_now(days).map(day).unwrap_or_default()
+            "expires after {days} days {when} (if the app is in Testing, `--google-testing-app` has \
+             `kpipe check` warn ahead of it)"
         ),
+        (None, RefreshLifetime::FixedDays(days)) => {
+            format!("expires after {days} days (using it does not extend it)")
+        }
         (None, RefreshLifetime::UntilRevoked) => {
             "does not expire: it lasts until the app is uninstalled or the grant revoked".to_owned()
         }
@@ -623,15 +663,14 @@ pub fn default_secrets_path(config_dir: &Path, source: &str) -> PathBuf {
     config_dir.join(".kpipe-secrets").join(format!("{source}.toml"))
 }
 
-/// Writes the refresh token into the TOML secrets file at `path` (mode 0600, atomically),
-/// keeping the other keys of an existing file. A `[sources.<name>]` table reads it with
-/// `secrets_file`.
+/// Writes the refresh token and its `record` into the TOML secrets file at `path` (mode 0600,
+/// atomically), keeping the other keys of an existing file and replacing the record of the
+/// token it held. A `[sources.<name>]` table reads it with `secrets_file`.
 pub fn store_refresh_token(
     path: &Path,
     source: &AuthSource,
     token: &Secret,
-    expiry: &str,
-    now: DateTime<Utc>,
+    record: &RefreshTokenRecord,
 ) -> Result<(), AuthError> {
     let store_error = |source| AuthError::Store { path: path.to_path_buf(), source };
     let mut table = match std::fs::read_to_string(path) {
@@ -643,19 +682,32 @@ pub fn store_refresh_token(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
         Err(e) => return Err(store_error(e)),
     };
+    // The dates of the token it held do not apply to the new one.
+    for key in RECORD_KEYS {
+        table.remove(key);
+    }
     table.insert("refresh_token".to_owned(), toml::Value::String(token.expose().to_owned()));
+    let written = record.issued_at.unwrap_or_else(Utc::now);
     let mut text = format!(
         "# kpipe secrets of source `{}` ({}), written by `kpipe auth` on {}.\n\
-         # The refresh token {expiry}.\n\
+         # The refresh token {}.\n\
          # Read by the configuration through `{SECRETS_FILE_KEY} = \"...\"` in [sources.{}].\n",
         source.name,
         source.platform.name,
-        now.format("%Y-%m-%d %H:%M UTC"),
+        written.format("%Y-%m-%d %H:%M UTC"),
+        expiry_text(source.platform, record),
         source.name,
     );
     for (key, value) in &table {
         // A TOML value's Display is its quoted, escaped form.
         text.push_str(&format!("{key} = {value}\n"));
+    }
+    let entries = record.to_entries();
+    if !entries.is_empty() {
+        text.push_str("\n# When the refresh token was issued and expires, for `kpipe check`'s warnings.\n");
+        for (key, value) in entries {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
     }
     write_private_file(path, text.as_bytes()).map_err(store_error)
 }
@@ -730,6 +782,10 @@ pub struct AuthArgs {
     /// The authorization endpoint; default: the source's `auth_url`, else the platform's.
     #[arg(long, value_name = "URL")]
     pub auth_url: Option<String>,
+    /// The Google OAuth app's publishing status is "Testing": its refresh tokens expire after 7
+    /// days, which is recorded so that `kpipe check` warns ahead of it.
+    #[arg(long)]
+    pub google_testing_app: bool,
 }
 
 /// Runs `kpipe auth`: messages go to standard error, only `--print`'s token to standard output.
@@ -743,6 +799,16 @@ pub async fn command(args: AuthArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if args.google_testing_app
+        && !matches!(source.platform.refresh_token_lifetime, RefreshLifetime::ConditionalDays(..))
+    {
+        eprintln!(
+            "error: --google-testing-app: only Google's refresh tokens depend on the app's publishing \
+             status; `{}` is a {} source",
+            source.name, source.platform.name
+        );
+        return EXIT_USAGE;
+    }
     if let Some(scopes) = &args.scopes {
         source.scopes = scopes.split_whitespace().map(str::to_owned).collect();
     }
@@ -775,8 +841,8 @@ pub async fn command(args: AuthArgs) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let now = Utc::now();
-    let expiry = expiry_text(source.platform, &authorized, now);
+    let record = refresh_token_record(source.platform, &authorized, args.google_testing_app);
+    let expiry = expiry_text(source.platform, &record);
     if let Some(scope) = &authorized.scope {
         eprintln!("Granted scopes: {scope}");
     }
@@ -796,7 +862,7 @@ pub async fn command(args: AuthArgs) -> u8 {
         .clone()
         .or_else(|| source.secrets_file.clone())
         .unwrap_or_else(|| default_secrets_path(&source.config_dir, &source.name));
-    if let Err(e) = store_refresh_token(&path, &source, &authorized.refresh_token, &expiry, now) {
+    if let Err(e) = store_refresh_token(&path, &source, &authorized.refresh_token, &record) {
         eprintln!("error: {e}");
         return EXIT_FAILED;
     }
@@ -958,15 +1024,22 @@ mod tests {
         );
         let source = read_source(&cfg, "li", &env).expect("read");
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, "other = \"kept\"\nrefresh_token = \"old\"\n").expect("write");
+        std::fs::write(
+            &path,
+            "other = \"kept\"\nrefresh_token = \"old\"\nrefresh_token_expires_at = 2020-01-01T00:00:00Z\n",
+        )
+        .expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        store_refresh_token(&path, &source, &Secret::new("new \"quoted\" token"), "expires soon", Utc::now())
-            .expect("stored");
+        let record = RefreshTokenRecord { issued_at: Some(Utc::now()), expires_at: None, basis: None };
+        store_refresh_token(&path, &source, &Secret::new("new \"quoted\" token"), &record).expect("stored");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let table: toml::Table = std::fs::read_to_string(&path).expect("read").parse().expect("toml");
         assert_eq!(table["refresh_token"].as_str(), Some("new \"quoted\" token"));
         assert_eq!(table["other"].as_str(), Some("kept"));
+        // The old token's expiry went with it; the new one's issue date is recorded.
+        assert!(!table.contains_key("refresh_token_expires_at"), "{table:?}");
+        assert!(table["refresh_token_issued_at"].as_datetime().is_some(), "{table:?}");
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().expect("parent"))
             .expect("list")
             .filter_map(Result::ok)
@@ -982,18 +1055,49 @@ mod tests {
     }
 
     #[test]
-    fn expiry_is_explained_per_platform() {
+    fn expiry_is_recorded_and_explained_per_platform() {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("date").with_timezone(&Utc);
-        let auth =
-            |expiry| Authorized { refresh_token: Secret::new("t"), announced_expiry: expiry, scope: None };
+        let auth = |expiry| Authorized {
+            refresh_token: Secret::new("t"),
+            granted_at: now,
+            announced_expiry: expiry,
+            scope: None,
+        };
+        let day = |r: &RefreshTokenRecord| r.expires_at.map(|t| t.format("%Y-%m-%d").to_string());
+
         let li = platform("linkedin").expect("linkedin");
-        let text = expiry_text(li, &auth(None), now);
-        assert!(text.contains("365 days, around 2027-01-01"), "{text}");
-        let announced = now + chrono::Duration::days(30);
-        assert!(expiry_text(li, &auth(Some(announced)), now).starts_with("expires on 2026-01-31"));
-        let ga = expiry_text(platform("google_analytics").expect("ga"), &auth(None), now);
-        assert!(ga.contains("7 days, around 2026-01-08") && ga.contains("Testing"), "{ga}");
-        let hs = expiry_text(platform("hubspot").expect("hubspot"), &auth(None), now);
-        assert!(hs.starts_with("does not expire"), "{hs}");
+        let by_rule = refresh_token_record(li, &auth(None), false);
+        assert_eq!((by_rule.issued_at, day(&by_rule).as_deref()), (Some(now), Some("2027-01-01")));
+        let text = expiry_text(li, &by_rule);
+        assert!(
+            text.starts_with(
+                "expires on 2027-01-01 (LinkedIn refresh tokens last 365 days from the consent; using it \
+                 does not extend it): run `kpipe auth` again before then;"
+            ),
+            "{text}"
+        );
+        let announced = refresh_token_record(li, &auth(Some(now + chrono::Duration::days(30))), false);
+        assert_eq!(day(&announced).as_deref(), Some("2026-01-31"));
+        assert!(announced.basis.as_deref().is_some_and(|b| b.contains("refresh_token_expires_in")));
+        assert!(expiry_text(li, &announced).starts_with("expires on 2026-01-31"));
+
+        let ga = platform("google_analytics").expect("ga");
+        let testing = refresh_token_record(ga, &auth(None), true);
+        assert_eq!(day(&testing).as_deref(), Some("2026-01-08"));
+        let text = expiry_text(ga, &testing);
+        assert!(
+            text.contains(
+                "2026-01-08 (Google Analytics refresh tokens of OAuth apps in Testing last 7 days)"
+            )
+        );
+        assert!(text.contains("or publish the app"), "{text}");
+        let production = refresh_token_record(ga, &auth(None), false);
+        assert_eq!((production.expires_at, production.issued_at), (None, Some(now)));
+        assert!(expiry_text(ga, &production).contains("--google-testing-app"));
+
+        let hs = platform("hubspot").expect("hubspot");
+        let record = refresh_token_record(hs, &auth(None), false);
+        assert_eq!(record.expires_at, None);
+        assert!(expiry_text(hs, &record).starts_with("does not expire"));
     }
 }

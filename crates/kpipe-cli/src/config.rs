@@ -9,6 +9,7 @@ use kpipe_core::{BuildContext, ConfigError, DynSource, NaiveDate, is_identifier}
 use serde::Deserialize;
 
 use crate::registry;
+use crate::token_health::RefreshTokenRecord;
 
 /// Keys every `[sources.<name>]` table accepts besides the connector's own.
 const COMMON_SOURCE_KEYS: [&str; 4] = ["type", "enabled", "start_date", "restatement_days"];
@@ -125,14 +126,27 @@ impl fmt::Display for ConfigFileError {
 
 /// Reads and checks `path`, taking `${NAME}` values from `env`.
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigFileError> {
+    load_with_token_records(path, env).map(|(config, _)| config)
+}
+
+/// What the sources' secrets files record about their refresh tokens (issued, expires), by
+/// source name. Kept beside the [`Config`]: connectors never see these keys.
+pub type RefreshTokenRecords = BTreeMap<String, RefreshTokenRecord>;
+
+/// Reads and checks `path` like [`load`], and also returns what the secrets files record about
+/// the sources' refresh tokens, for `kpipe check`.
+pub fn load_with_token_records(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, RefreshTokenRecords), ConfigFileError> {
     let fail = |errors: Vec<ConfigError>| ConfigFileError { file: path.to_path_buf(), errors };
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(vec![ConfigError::new("", format!("cannot read the configuration file: {e}"))]))?;
     let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let config_dir = if config_dir.as_os_str().is_empty() { PathBuf::from(".") } else { config_dir };
-    let mut config = parse(&text, &config_dir, env).map_err(fail)?;
+    let (mut config, records) = parse_with_token_records(&text, &config_dir, env).map_err(fail)?;
     config.path = path.to_path_buf();
-    Ok(config)
+    Ok((config, records))
 }
 
 /// Reads and checks a configuration document; relative paths are resolved against
@@ -142,6 +156,15 @@ pub fn parse(
     config_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
+    parse_with_token_records(text, config_dir, env).map(|(config, _)| config)
+}
+
+/// [`parse`], also returning the refresh-token records of the secrets files.
+pub fn parse_with_token_records(
+    text: &str,
+    config_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, RefreshTokenRecords), Vec<ConfigError>> {
     let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         vec![ConfigError::new("", format!("not valid TOML: {}", e.to_string().trim()))]
     })?;
@@ -153,7 +176,7 @@ pub fn parse(
     if !errors.is_empty() {
         return Err(errors);
     }
-    merge_secrets_files(&mut doc, config_dir, &mut secrets, &mut errors);
+    let records = merge_secrets_files(&mut doc, config_dir, &mut secrets, &mut errors);
     for key in doc.keys() {
         if !["pipeline", "sources", "kpis", "kpis_settings"].contains(&key.as_str()) {
             errors.push(ConfigError::new(
@@ -205,7 +228,8 @@ pub fn parse(
     match (pipeline, errors.is_empty()) {
         (Some(pipeline), true) => {
             sources.sort_by(|a, b| a.name.cmp(&b.name));
-            Ok(Config { path: PathBuf::new(), pipeline, sources, kpis: kpis.unwrap_or_default() })
+            let config = Config { path: PathBuf::new(), pipeline, sources, kpis: kpis.unwrap_or_default() };
+            Ok((config, records))
         }
         _ => Err(errors.into_iter().map(|e| secrets.redact(e)).collect()),
     }
@@ -441,14 +465,16 @@ pub fn substitute_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Resul
 }
 
 /// Adds the keys of each source's `secrets_file` to its table, and remembers their values so
-/// that no message shows one.
+/// that no message shows one. What a file records about its refresh token (`kpipe auth`'s
+/// issue and expiry dates) is taken out and returned instead: it is not the connector's.
 fn merge_secrets_files(
     doc: &mut toml::Table,
     config_dir: &Path,
     secrets: &mut Secrets,
     errors: &mut Vec<ConfigError>,
-) {
-    let Some(toml::Value::Table(sources)) = doc.get_mut("sources") else { return };
+) -> RefreshTokenRecords {
+    let mut records = RefreshTokenRecords::new();
+    let Some(toml::Value::Table(sources)) = doc.get_mut("sources") else { return records };
     for (name, source) in sources.iter_mut() {
         let toml::Value::Table(table) = source else { continue };
         let at = format!("sources.{name}.{SECRETS_FILE_KEY}");
@@ -470,10 +496,17 @@ fn merge_secrets_files(
         };
         warn_if_readable_by_others(&path);
         // The parser's message quotes the offending line, which may hold a secret.
-        let Ok(file) = text.parse::<toml::Table>() else {
+        let Ok(mut file) = text.parse::<toml::Table>() else {
             errors.push(ConfigError::new(at, format!("{shown} is not valid TOML (`key = \"value\"` lines)")));
             continue;
         };
+        match RefreshTokenRecord::take_from(&mut file) {
+            Ok(Some(record)) => {
+                records.insert(name.clone(), record);
+            }
+            Ok(None) => {}
+            Err(message) => errors.push(ConfigError::new(at.clone(), format!("{shown}: {message}"))),
+        }
         for (key, value) in file {
             match value {
                 toml::Value::String(v) if table.contains_key(&key) => {
@@ -493,6 +526,7 @@ fn merge_secrets_files(
             }
         }
     }
+    records
 }
 
 #[cfg(unix)]
@@ -640,6 +674,36 @@ mod secrets_file_tests {
             .map(|_| ())
             .expect_err("missing");
         assert!(errs[0].to_string().contains("cannot read /nonexistent/secrets/missing.toml"), "{errs:?}");
+    }
+
+    #[test]
+    fn the_refresh_token_record_is_kept_apart_from_the_connector_table() {
+        // The files connector refuses unknown keys: the record's keys must not reach it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("secrets")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("secrets/sheet.toml"),
+            "path = \"m.csv\"\nrefresh_token_issued_at = 2026-01-01T10:00:00Z\n\
+             refresh_token_expires_at = 2027-01-01T10:00:00Z\n\
+             refresh_token_expiry_basis = \"announced by the token endpoint\"\n",
+        )
+        .expect("write");
+        let (config, records) =
+            parse_with_token_records(CONFIG, dir.path(), &no_env).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(config.sources[0].name, "sheet");
+        let record = &records["sheet"];
+        assert_eq!(record.expires_at.map(|t| t.to_rfc3339()).as_deref(), Some("2027-01-01T10:00:00+00:00"));
+        assert_eq!(record.basis.as_deref(), Some("announced by the token endpoint"));
+
+        std::fs::write(
+            dir.path().join("secrets/sheet.toml"),
+            "path = \"m.csv\"\nrefresh_token_expires_at = \"next year\"\n",
+        )
+        .expect("write");
+        let errs = parse(CONFIG, dir.path(), &no_env).map(|_| ()).expect_err("not a date");
+        let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(errs[0].starts_with("sources.sheet.secrets_file: "), "{errs:?}");
+        assert!(errs[0].contains("`refresh_token_expires_at` is not a date-time"), "{errs:?}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod runner;
 pub mod schedule;
 pub mod state;
 pub mod summary;
+pub mod token_health;
 
 pub use config::{Config, ConfigFileError, load, parse_date};
 pub use runner::{RunError, RunObserver, RunOptions, run};

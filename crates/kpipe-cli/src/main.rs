@@ -87,8 +87,8 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
     },
-    /// Show what a run would pull (days per source, missing and provisional) without calling
-    /// any API.
+    /// Show what a run would pull (days per source and account, missing and provisional,
+    /// cursors) and the requests and daily quota it would cost, without calling any API.
     Plan {
         /// The configuration file.
         #[arg(short, long)]
@@ -102,12 +102,27 @@ enum Command {
         /// As if with --full-refresh.
         #[arg(long)]
         full_refresh: bool,
+        /// Print the plan as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Validate the configuration and check that each source could run.
+    /// Validate the configuration, check that each source could run (one cheap authenticated
+    /// call), and report each credential's health, warning ahead of a refresh token's expiry.
+    #[command(after_help = "Exit codes: 0 every source is ready and no credential expires soon, 1 a \
+                            source's check failed or a credential has expired, 2 configuration or \
+                            usage error, 3 every source is ready but a refresh token expires within \
+                            the warning threshold.")]
     Check {
         /// The configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Warn this many days before a refresh token expires; default: 30, or 2 for refresh
+        /// tokens that live at most 7 days.
+        #[arg(long, value_name = "N")]
+        warn_days: Option<u32>,
+        /// Print the report as JSON on standard output, for monitoring.
+        #[arg(long)]
+        json: bool,
     },
     /// Obtain a refresh token through the platform's OAuth consent (PKCE, loopback redirect)
     /// and store it in a secrets file only you can read.
@@ -202,7 +217,7 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => check(&config).await,
+        Command::Check { config, warn_days, json } => check(&config, warn_days, json).await,
         Command::Auth(args) => Ok(ExitCode::from(kpipe_cli::auth::command(args).await)),
         Command::Schedule(args) => {
             // Scheduled runs end with the same KPI stage as `kpipe run`.
@@ -227,13 +242,17 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             };
             backfill_command(&config, &options, progress).await
         }
-        Command::Plan { config, from, to, full_refresh } => {
+        Command::Plan { config, from, to, full_refresh, json } => {
             let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
             let mut options = RunOptions::new(chrono::Utc::now().date_naive());
             options.from = from;
             options.to = to;
             options.full_refresh = full_refresh;
             match kpipe_cli::plan::plan(&cfg, &options) {
+                Ok(plan) if json => {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                    Ok(ExitCode::SUCCESS)
+                }
                 Ok(plan) => {
                     print!("{}", plan.render());
                     Ok(ExitCode::SUCCESS)
@@ -349,24 +368,67 @@ async fn backfill_command(
     Ok(ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1)))
 }
 
-async fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let Some(cfg) = load_config(path) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
-    println!("{}: configuration is valid ({} source(s))", path.display(), cfg.sources.len());
-    let mut failed = false;
-    for s in &cfg.sources {
-        if !s.enabled {
-            println!("  skip {} ({}): disabled", s.name, s.kind);
-            continue;
-        }
-        match s.source.check().await {
-            Ok(message) => println!("  ok   {} ({}): {message}", s.name, s.kind),
-            Err(e) => {
-                failed = true;
-                println!("  FAIL {} ({}): {}", s.name, s.kind, ErrorChain(&e));
+/// The environment variable that sets the time `kpipe check` judges expiry dates at (RFC 3339),
+/// to rehearse what a monitoring job will report on a later day.
+const CHECK_TIME_VARIABLE: &str = "KPIPE_NOW";
+
+async fn check(path: &Path, warn_days: Option<u32>, json: bool) -> anyhow::Result<ExitCode> {
+    use kpipe_cli::token_health::{self, CheckReport, SourceCheck, TokenInputs};
+    let judged_at = match std::env::var(CHECK_TIME_VARIABLE) {
+        Err(_) => None,
+        Ok(text) if text.trim().is_empty() => None,
+        Ok(text) => match token_health::parse_rfc3339_or_date(text.trim()) {
+            Some(at) => Some(at),
+            None => {
+                eprintln!(
+                    "error: {CHECK_TIME_VARIABLE}: `{text}` is not an RFC 3339 date-time such as 2027-01-31T09:00:00Z"
+                );
+                return Ok(ExitCode::from(EXIT_CONFIG));
             }
+        },
+    };
+    let (cfg, records) = match config::load_with_token_records(path, &|name| std::env::var(name).ok()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("configuration error:\n{e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
         }
+    };
+    let shown = path.display().to_string();
+    if !json {
+        println!("{shown}: configuration is valid ({} source(s))", cfg.sources.len());
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let mut checks = Vec::with_capacity(cfg.sources.len());
+    for s in &cfg.sources {
+        let checked = if s.enabled {
+            let outcome = s.source.check().await.map_err(|e| ErrorChain(&e).to_string());
+            let observed_at = chrono::Utc::now();
+            let token = token_health::assess(&TokenInputs {
+                source: &s.name,
+                config: &shown,
+                platform: kpipe_cli::auth::platform(&s.kind),
+                facts: s.source.token_facts(),
+                record: records.get(&s.name),
+                observed_at,
+                now: judged_at.unwrap_or(observed_at),
+                warn_days,
+            });
+            SourceCheck::checked(&s.name, &s.kind, outcome, token)
+        } else {
+            SourceCheck::skipped(&s.name, &s.kind)
+        };
+        if !json {
+            print!("{}", checked.render());
+        }
+        checks.push(checked);
+    }
+    let report = CheckReport::new(&shown, judged_at.unwrap_or_else(chrono::Utc::now), checks);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.tally());
+    }
+    Ok(ExitCode::from(report.exit_code))
 }
 
 /// Spinners on a terminal, one per source.

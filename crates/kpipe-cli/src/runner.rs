@@ -17,8 +17,8 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, SourceConfig};
 use crate::quarantine::QuarantineWriter;
-use crate::state::{DayPlan, StateError, StateStore};
-use crate::summary::{RunSummary, SourceStatus, SourceSummary};
+use crate::state::{Committed, DayPlan, StateError, StateStore};
+use crate::summary::{RunSummary, SourceStatus, SourceSummary, StreamSummary};
 
 /// Batches that may wait between a source and its sink writer.
 const CHANNEL_BATCHES: usize = 4;
@@ -256,15 +256,25 @@ impl SourceContext {
         }
         let mut total = total.unwrap_or_else(|| SourceSummary::new(&source.name, &source.kind));
         total.days_skipped_final = plan.skipped_final;
+        for stream in source.source.streams() {
+            total.streams.entry(stream.name.to_owned()).or_default();
+        }
         if let Ok(state) = self.state.lock() {
             (total.ledger_final, total.ledger_provisional) = state.counts(&source.name);
+            let cursors = state.cursors(&source.name);
+            for (name, stream) in &mut total.streams {
+                (stream.ledger_final, stream.ledger_provisional) = state.stream_counts(&source.name, name);
+                if let Some(accounts) = cursors.get(name) {
+                    stream.cursors = accounts.iter().map(|(a, c)| (a.clone(), c.through)).collect();
+                }
+            }
         }
         total
     }
 
     fn record(&self, source: &str, committed: &Committed, horizon: Option<u32>) -> Result<(), String> {
         let mut state = self.state.lock().map_err(|_| "the state store is poisoned".to_owned())?;
-        state.record(source, &committed.days, &committed.rows, &self.run_id, self.today, horizon);
+        state.record(source, committed, &self.run_id, self.today, horizon);
         state.save().map_err(|e| e.to_string())
     }
 }
@@ -276,13 +286,17 @@ struct SourceJob {
     observer: Arc<dyn RunObserver>,
 }
 
+/// Rows written by (day, account, stream, metric); the stream is the one the source named.
+type RowCounts = BTreeMap<(NaiveDate, String, Option<Arc<str>>, String), u64>;
+
 /// What the sink side of one source ended with.
 struct Drained {
     writer: Box<dyn SinkWriter>,
     quarantine: QuarantineWriter,
     rows: u64,
-    /// Rows by (day, account, metric).
-    counts: BTreeMap<(NaiveDate, String, String), u64>,
+    counts: RowCounts,
+    /// Records quarantined per stream.
+    quarantined_by_stream: BTreeMap<String, u64>,
     completed: BTreeSet<NaiveDate>,
     outside_window: u64,
     error: Option<String>,
@@ -291,27 +305,54 @@ struct Drained {
 impl Drained {
     fn rows_by_metric(&self, days: Option<&BTreeSet<NaiveDate>>) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for ((day, _, metric), n) in &self.counts {
+        for ((day, _, _, metric), n) in &self.counts {
             if days.is_none_or(|d| d.contains(day)) {
                 *out.entry(metric.clone()).or_default() += n;
             }
         }
         out
     }
-
-    fn rows_by_day_account(&self) -> BTreeMap<(NaiveDate, String), u64> {
-        let mut out = BTreeMap::new();
-        for ((day, account, _), n) in &self.counts {
-            *out.entry((*day, account.clone())).or_default() += n;
-        }
-        out
-    }
 }
 
-/// What a source job published: the days replaced, and rows per (day, account), for the ledger.
-struct Committed {
-    days: BTreeSet<NaiveDate>,
-    rows: BTreeMap<(NaiveDate, String), u64>,
+/// What the ledger records of the committed `days`: rows per (day, account, stream).
+fn committed_rows(counts: &RowCounts, days: BTreeSet<NaiveDate>, streams: Vec<String>) -> Committed {
+    let mut rows = BTreeMap::new();
+    for ((day, account, stream, _), n) in counts {
+        if days.contains(day) {
+            let stream = stream.as_deref().map(str::to_owned);
+            *rows.entry((*day, account.clone(), stream)).or_default() += n;
+        }
+    }
+    Committed { days, rows, streams }
+}
+
+/// Per stream, what a commit holds: days pulled, rows written, and the records quarantined.
+/// Every stream the source declares was pulled on every committed day; a stream it did not
+/// declare counts the days it has rows on.
+fn stream_summaries(
+    committed: &Committed,
+    quarantined: &BTreeMap<String, u64>,
+) -> BTreeMap<String, StreamSummary> {
+    let mut out: BTreeMap<String, StreamSummary> = BTreeMap::new();
+    let days = committed.days.len() as u64;
+    for name in &committed.streams {
+        out.entry(name.clone()).or_default().days_pulled = days;
+    }
+    let mut undeclared_days: BTreeSet<(&str, NaiveDate)> = BTreeSet::new();
+    for ((day, _, stream), n) in &committed.rows {
+        let Some(stream) = stream else { continue };
+        out.entry(stream.clone()).or_default().rows_written += n;
+        if !committed.streams.contains(stream) {
+            undeclared_days.insert((stream, *day));
+        }
+    }
+    for (stream, _) in undeclared_days {
+        out.entry(stream.to_owned()).or_default().days_pulled += 1;
+    }
+    for (stream, n) in quarantined {
+        out.entry(stream.clone()).or_default().quarantined += n;
+    }
+    out
 }
 
 impl SourceJob {
@@ -340,6 +381,11 @@ impl SourceJob {
             Err(e) => return (self.failed(summary, clock, format!("cannot open the output: {e}")), None),
         };
         let (mut emitter, rx) = Emitter::channel(CHANNEL_BATCHES, Emitter::DEFAULT_BATCH_ROWS);
+        let streams: Vec<String> = source.source.streams().iter().map(|s| s.name.to_owned()).collect();
+        // A source with one stream need not name it: its rows are that stream's.
+        if let [only] = streams.as_slice() {
+            emitter.set_stream(only);
+        }
         let quarantine = QuarantineWriter::new(&self.output, &name, &self.request.run_id);
         let window = self.request.window;
         let observer = self.observer.clone();
@@ -359,8 +405,16 @@ impl SourceJob {
         summary.quarantined = drained.quarantine.count();
         let rows_by_metric = drained.rows_by_metric(None);
         let rows_by_metric_completed = drained.rows_by_metric(Some(&drained.completed));
-        let rows_by_day_account = drained.rows_by_day_account();
-        let Drained { writer, quarantine, rows, completed, error: sink_error, .. } = drained;
+        let Drained {
+            writer,
+            quarantine,
+            rows,
+            counts,
+            quarantined_by_stream,
+            completed,
+            error: sink_error,
+            ..
+        } = drained;
         match quarantine.finish() {
             Ok(file) => summary.quarantine_file = file,
             Err(e) => tracing::error!(error = %e, "cannot write the quarantine file"),
@@ -385,6 +439,9 @@ impl SourceJob {
         let commit_only = error.filter(|_| stopped_at_quota);
         let days = commit_only.as_ref().map(|_| completed.clone());
         summary.rows_by_metric = if days.is_some() { rows_by_metric_completed } else { rows_by_metric };
+        let to_record =
+            committed_rows(&counts, days.clone().unwrap_or_else(|| window.days().collect()), streams);
+        summary.streams = stream_summaries(&to_record, &quarantined_by_stream);
         let committed = match days.clone() {
             Some(days) => tokio::task::spawn_blocking(move || writer.commit_days(&days)).await,
             None => tokio::task::spawn_blocking(move || writer.commit()).await,
@@ -422,9 +479,8 @@ impl SourceJob {
         summary.duration_ms = clock.elapsed().as_millis() as u64;
         tracing::info!(source = %name, rows = summary.rows_written, quarantined = summary.quarantined, "source done");
         self.observer.finished(&summary);
-        let days = days.unwrap_or_else(|| window.days().collect());
-        summary.days_pulled = days.len() as u64;
-        (summary, Some(Committed { days, rows: rows_by_day_account }))
+        summary.days_pulled = to_record.days.len() as u64;
+        (summary, Some(to_record))
     }
 
     fn failed(&self, mut summary: SourceSummary, clock: Instant, error: String) -> SourceSummary {
@@ -452,7 +508,8 @@ fn drain(
     source: &str,
 ) -> Drained {
     let mut rows = 0u64;
-    let mut counts: BTreeMap<(NaiveDate, String, String), u64> = BTreeMap::new();
+    let mut counts = RowCounts::new();
+    let mut quarantined_by_stream: BTreeMap<String, u64> = BTreeMap::new();
     let mut completed = BTreeSet::new();
     let mut outside_window = 0u64;
     let mut error = None;
@@ -461,12 +518,15 @@ fn drain(
             SourceEvent::Completed(days) => completed.extend(days.days().filter(|d| window.contains(*d))),
             SourceEvent::Quarantined(record) => {
                 tracing::debug!(location = %record.location, reason = %record.reason, "record quarantined");
+                *quarantined_by_stream.entry(record.stream.clone()).or_default() += 1;
                 if let Err(e) = quarantine.write(&record) {
                     error = Some(format!("cannot write the quarantine file: {e}"));
                     break;
                 }
             }
             SourceEvent::Rows(mut batch) => {
+                // Transforms make new batches; the stream stays the source's.
+                let stream = batch.stream.take();
                 let before = batch.len();
                 batch.rows.retain(|r| window.contains(r.date));
                 outside_window += (before - batch.len()) as u64;
@@ -476,7 +536,7 @@ fn drain(
                         break;
                     }
                     Ok(batch) => {
-                        count_rows(&mut counts, &batch);
+                        count_rows(&mut counts, &batch, stream.as_ref());
                         if let Err(e) = writer.write(&batch) {
                             error = Some(format!("cannot write: {}", ErrorChain(&e)));
                             break;
@@ -490,15 +550,16 @@ fn drain(
     }
     // Closing the channel tells the source to stop if we stopped early.
     drop(rx);
-    Drained { writer, quarantine, rows, counts, completed, outside_window, error }
+    Drained { writer, quarantine, rows, counts, quarantined_by_stream, completed, outside_window, error }
 }
 
-fn count_rows(counts: &mut BTreeMap<(NaiveDate, String, String), u64>, batch: &MetricBatch) {
+fn count_rows(counts: &mut RowCounts, batch: &MetricBatch, stream: Option<&Arc<str>>) {
     // Rows come grouped by day, account and metric, so one lookup per run of equal keys will do.
+    // A batch holds the rows of one stream.
     let mut run: Option<(&MetricRow, u64)> = None;
     let mut add = |row: &MetricRow, n: u64| {
-        *counts.entry((row.date, row.account_id.to_string(), row.metric.as_str().to_owned())).or_default() +=
-            n;
+        let key = (row.date, row.account_id.to_string(), stream.cloned(), row.metric.as_str().to_owned());
+        *counts.entry(key).or_default() += n;
     };
     for row in &batch.rows {
         match &mut run {

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
-use kpipe_core::{DateWindow, RequestTelemetry};
+use chrono::{DateTime, NaiveDate, Utc};
+use kpipe_core::{DateWindow, QuotaLeft, RequestTelemetry};
 
 /// How a source's part of the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -19,6 +19,41 @@ pub enum SourceStatus {
     Failed,
     /// Not run: disabled, not selected, or its window lies before its `start_date`.
     Skipped,
+}
+
+/// One stream's part of a source's run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StreamSummary {
+    /// Days pulled and published for the stream by this run.
+    pub days_pulled: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+    /// Requests sent for the stream, retries included (requests that serve several streams
+    /// count for the source only).
+    pub requests: u64,
+    /// Retries by reason.
+    pub retries: BTreeMap<String, u64>,
+    /// Requests that waited for the rate limiter.
+    pub throttle_waits: u64,
+    /// Time spent waiting for the rate limiter, in milliseconds.
+    pub throttle_wait_ms: u64,
+    /// Days of the ledger holding the stream as final, after the run.
+    pub ledger_final: u64,
+    /// Days of the ledger holding the stream as provisional, after the run.
+    pub ledger_provisional: u64,
+    /// The cursor of each account after the run: the last day written.
+    pub cursors: BTreeMap<String, NaiveDate>,
+}
+
+impl StreamSummary {
+    /// Adds a later window's counts.
+    fn add(&mut self, later: &StreamSummary) {
+        self.days_pulled += later.days_pulled;
+        self.rows_written += later.rows_written;
+        self.quarantined += later.quarantined;
+    }
 }
 
 /// One source's part of a run.
@@ -63,6 +98,12 @@ pub struct SourceSummary {
     pub http: Option<RequestTelemetry>,
     /// HTTP requests per row written: how economically the connector uses the platform's quota.
     pub requests_per_row: Option<f64>,
+    /// What the platform said is left of its quotas, per account: the lowest seen during the
+    /// run. Empty when the platform does not say (or the source sends no requests).
+    pub quota_left: BTreeMap<String, QuotaLeft>,
+    /// Per stream: what was pulled, written, quarantined and requested, and where its cursors
+    /// stand.
+    pub streams: BTreeMap<String, StreamSummary>,
     /// Why it failed or was skipped.
     pub error: Option<String>,
 }
@@ -90,6 +131,8 @@ impl SourceSummary {
             duration_ms: 0,
             http: None,
             requests_per_row: None,
+            quota_left: BTreeMap::new(),
+            streams: BTreeMap::new(),
             error: None,
         }
     }
@@ -107,6 +150,9 @@ impl SourceSummary {
             *self.rows_by_metric.entry(metric).or_default() += n;
         }
         self.quarantined += later.quarantined;
+        for (name, stream) in &later.streams {
+            self.streams.entry(name.clone()).or_default().add(stream);
+        }
         self.quarantine_file = later.quarantine_file.or(self.quarantine_file);
         self.rows_outside_window += later.rows_outside_window;
         self.partitions_written += later.partitions_written;
@@ -121,13 +167,31 @@ impl SourceSummary {
         self
     }
 
-    /// Records the source's request counters, with requests per row written.
+    /// Records the source's request counters, with requests per row written, its requests per
+    /// stream and what is left of its quotas.
     pub fn set_http(&mut self, http: Option<RequestTelemetry>) {
         self.requests_per_row = match &http {
             Some(h) if self.rows_written > 0 => Some(h.requests as f64 / self.rows_written as f64),
             _ => None,
         };
+        if let Some(h) = &http {
+            for (name, counts) in &h.streams {
+                let stream = self.streams.entry(name.clone()).or_default();
+                stream.requests = counts.requests;
+                stream.retries.clone_from(&counts.retries);
+                stream.throttle_waits = counts.throttle_waits;
+                stream.throttle_wait_ms = counts.throttle_wait_ms;
+            }
+            self.quota_left.clone_from(&h.quota_left);
+        }
         self.http = http;
+    }
+
+    /// Requests that no stream was named for (an account's details, a batch serving several
+    /// streams).
+    pub fn shared_requests(&self) -> u64 {
+        let labelled: u64 = self.streams.values().map(|s| s.requests).sum();
+        self.http.as_ref().map_or(0, |h| h.requests.saturating_sub(labelled))
     }
 }
 
@@ -213,6 +277,16 @@ impl RunSummary {
             }
             if let Some(h) = &s.http {
                 let _ = writeln!(out, "    {}", http_line(h, s.requests_per_row));
+                let _ = writeln!(out, "    quota left: {}", quota_line(&s.quota_left));
+            }
+            for (name, stream) in &s.streams {
+                let _ = writeln!(out, "    stream {name}: {}", stream_line(stream, s.http.is_some()));
+            }
+            if s.http.is_some() && !s.streams.is_empty() {
+                let shared = s.shared_requests();
+                if shared > 0 {
+                    let _ = writeln!(out, "    {shared} request(s) served several streams");
+                }
             }
             if s.rows_outside_window > 0 {
                 let _ = writeln!(
@@ -263,6 +337,43 @@ fn http_line(h: &RequestTelemetry, per_row: Option<f64>) -> String {
     line
 }
 
+fn quota_line(left: &BTreeMap<String, QuotaLeft>) -> String {
+    if left.is_empty() {
+        return "unknown (the platform does not report it)".to_owned();
+    }
+    left.iter().map(|(account, q)| format!("{account}: {q}")).collect::<Vec<_>>().join("; ")
+}
+
+fn stream_line(s: &StreamSummary, http: bool) -> String {
+    let mut line =
+        format!("{} day(s), {} row(s), {} quarantined", s.days_pulled, s.rows_written, s.quarantined);
+    if http {
+        let _ = write!(line, ", {} request(s)", s.requests);
+    }
+    if !s.retries.is_empty() {
+        let reasons = s.retries.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        let _ = write!(line, ", retries: {reasons}");
+    }
+    if s.throttle_waits > 0 {
+        let _ = write!(
+            line,
+            ", {} throttle wait(s) {:.1}s",
+            s.throttle_waits,
+            s.throttle_wait_ms as f64 / 1000.0
+        );
+    }
+    let _ = write!(line, "; ledger: {} final, {} provisional", s.ledger_final, s.ledger_provisional);
+    if let Some(through) = s.cursors.values().min() {
+        let last = s.cursors.values().max().unwrap_or(through);
+        if through == last {
+            let _ = write!(line, "; written through {through}");
+        } else {
+            let _ = write!(line, "; written through {through}..{last} (by account)");
+        }
+    }
+    line
+}
+
 fn status_word(s: SourceStatus) -> &'static str {
     match s {
         SourceStatus::Succeeded => "succeeded",
@@ -301,6 +412,70 @@ mod tests {
         let json = serde_json::to_value(&run).expect("serializable");
         assert_eq!(json["sources"][0]["http"]["requests"], 10);
         assert_eq!(json["sources"][0]["requests_per_row"], 0.0025);
+    }
+
+    #[test]
+    fn streams_and_quota_left_are_reported() {
+        let mut s = SourceSummary::new("crm", "hubspot");
+        s.status = SourceStatus::Succeeded;
+        s.rows_written = 30;
+        s.streams.insert(
+            "contacts".into(),
+            StreamSummary { days_pulled: 3, rows_written: 30, ..StreamSummary::default() },
+        );
+        let mut later = SourceSummary::new("crm", "hubspot");
+        later.streams.insert(
+            "contacts".into(),
+            StreamSummary { days_pulled: 2, rows_written: 5, quarantined: 1, ..StreamSummary::default() },
+        );
+        let mut s = s.merge(later);
+        let mut http = RequestTelemetry { requests: 9, ..RequestTelemetry::default() };
+        http.streams.insert(
+            "contacts".into(),
+            kpipe_core::StreamRequests { requests: 6, ..kpipe_core::StreamRequests::default() },
+        );
+        http.quota_left.insert(
+            "62515".into(),
+            QuotaLeft {
+                daily_requests: Some(624_990),
+                daily_requests_limit: Some(625_000),
+                ..QuotaLeft::default()
+            },
+        );
+        s.set_http(Some(http));
+        assert_eq!(s.streams["contacts"].days_pulled, 5);
+        assert_eq!(s.streams["contacts"].requests, 6);
+        assert_eq!(s.shared_requests(), 3);
+        let run = RunSummary {
+            run_id: "r".into(),
+            started_at: Utc::now(),
+            duration_ms: 1,
+            output: PathBuf::from("out"),
+            status: SourceStatus::Succeeded,
+            sources: vec![s],
+        };
+        let text = run.render();
+        assert!(text.contains("quota left: 62515: 624990 of 625000 requests left today"), "{text}");
+        assert!(text.contains("stream contacts: 5 day(s), 35 row(s), 1 quarantined, 6 request(s)"), "{text}");
+        let json = serde_json::to_value(&run).expect("serializable");
+        assert_eq!(json["sources"][0]["streams"]["contacts"]["requests"], 6);
+        assert_eq!(json["sources"][0]["quota_left"]["62515"]["daily_requests"], 624_990);
+        assert!(json["sources"][0]["http"].get("streams").is_none(), "shown per stream, not twice");
+    }
+
+    #[test]
+    fn an_http_source_whose_platform_says_nothing_has_quota_left_unknown() {
+        let mut s = SourceSummary::new("ads", "linkedin");
+        s.set_http(Some(RequestTelemetry { requests: 1, ..RequestTelemetry::default() }));
+        let run = RunSummary {
+            run_id: "r".into(),
+            started_at: Utc::now(),
+            duration_ms: 1,
+            output: PathBuf::from("out"),
+            status: SourceStatus::Succeeded,
+            sources: vec![s],
+        };
+        assert!(run.render().contains("quota left: unknown"), "{}", run.render());
     }
 
     #[test]

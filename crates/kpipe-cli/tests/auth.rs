@@ -288,7 +288,18 @@ fn the_consent_yields_a_private_secrets_file_and_no_secret_in_the_output() {
     assert_eq!(dir_mode & 0o777, 0o700);
     let table: toml::Table = std::fs::read_to_string(&file).expect("read").parse().expect("TOML");
     assert_eq!(table.get("refresh_token").and_then(|v| v.as_str()), Some(REFRESH_TOKEN));
-    assert_eq!(table.len(), 1, "only the refresh token: {table:?}");
+    let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "refresh_token",
+            "refresh_token_expires_at",
+            "refresh_token_expiry_basis",
+            "refresh_token_issued_at"
+        ],
+        "only the refresh token and its dates: {table:?}"
+    );
 
     assert!(stderr.contains("(mode 0600)"), "{stderr}");
     assert!(stderr.contains("secrets_file = \".kpipe-secrets/ads.toml\""), "{stderr}");

@@ -12,6 +12,7 @@ pub mod decimal;
 pub mod error;
 pub mod label;
 pub mod metric;
+pub mod quota;
 pub mod record;
 pub mod secret;
 pub mod sink;
@@ -24,12 +25,13 @@ pub use decimal::{Decimal, DecimalError};
 pub use error::{ConfigError, ErrorChain, ErrorKind, SinkError, SourceError};
 pub use label::Label;
 pub use metric::{Additivity, METRICS, Metric, MetricDef, Unit};
+pub use quota::{Pace, QuotaCost, QuotaLeft, RequestEstimate};
 pub use record::{Currency, Dimensions, MetricBatch, MetricName, MetricRow, RowError, is_identifier};
 pub use secret::Secret;
 pub use sink::{CommitStats, Sink, SinkTarget, SinkWriter};
 pub use source::{
-    BoxFuture, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source, SourceEvent,
-    StreamInfo,
+    BoxFuture, CredentialKind, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source,
+    SourceEvent, StreamInfo, StreamRequests, TokenFacts,
 };
 pub use transform::{Transform, TransformError};
 pub use window::{DateWindow, InvertedWindow};

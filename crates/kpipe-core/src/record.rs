@@ -267,12 +267,15 @@ impl MetricRow {
 pub struct MetricBatch {
     /// The rows.
     pub rows: Vec<MetricRow>,
+    /// The source's stream they were pulled for, when the source said
+    /// (`Emitter::set_stream`); the sink does not need it, the run summary counts by it.
+    pub stream: Option<std::sync::Arc<str>>,
 }
 
 impl MetricBatch {
-    /// A batch of `rows`.
+    /// A batch of `rows`, of no particular stream.
     pub fn new(rows: Vec<MetricRow>) -> MetricBatch {
-        MetricBatch { rows }
+        MetricBatch { rows, stream: None }
     }
 
     /// Number of rows.

@@ -1,13 +1,16 @@
 //! The trait a connector implements, its erased twin, and the emitter it writes rows to.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::connector::BuildContext;
 use crate::error::{ConfigError, SourceError};
+use crate::quota::{QuotaLeft, RequestEstimate};
 use crate::record::{MetricBatch, MetricRow};
 use crate::window::DateWindow;
 
@@ -81,10 +84,61 @@ pub trait Source: Send + Sync + Sized + 'static {
     fn telemetry(&self) -> Option<RequestTelemetry> {
         None
     }
+
+    /// What pulling `windows` would cost the platform, worked out from the configuration and
+    /// the connector's own paging (date slices, accounts, streams, page sizes), without calling
+    /// any API: `kpipe plan` shows it with the share of the daily quota it takes. A range when
+    /// the number of pages depends on data. Sources that send no requests keep the default,
+    /// `None`.
+    fn estimate_requests(&self, _windows: &[DateWindow]) -> Option<RequestEstimate> {
+        None
+    }
+
+    /// What the source knows about its credential: its kind, and the lifetimes the token
+    /// endpoint announced for the tokens obtained so far (after [`Source::check`], the one it
+    /// refreshed there). Never a token. `kpipe check` judges expiry from it; sources that need
+    /// no credential keep the default, `None`.
+    fn token_facts(&self) -> Option<TokenFacts> {
+        None
+    }
+}
+
+/// The kind of credential a source authenticates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// An access token given in the configuration: nothing renews it.
+    StaticAccessToken,
+    /// A refresh token from a person's consent, exchanged for short-lived access tokens.
+    RefreshToken,
+    /// A service account's key, exchanged for access tokens (Google's JWT bearer grant).
+    ServiceAccount,
+    /// The application's own client id and secret (the client-credentials grant).
+    ClientCredentials,
+}
+
+/// What a source knows about its credential, without the credential itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// How the source authenticates.
+    pub credential: CredentialKind,
+    /// The lifetime the token endpoint announced (`expires_in`) for the last access token it
+    /// issued; `None` before any was obtained, or when it did not say.
+    pub access_token_lifetime: Option<std::time::Duration>,
+    /// How long the refresh token has left, as the token endpoint announced it with the last
+    /// access token (LinkedIn's `refresh_token_expires_in`); `None` when it did not say.
+    pub refresh_token_remaining: Option<std::time::Duration>,
+}
+
+impl TokenFacts {
+    /// The facts of `credential` before any token was obtained.
+    pub fn of(credential: CredentialKind) -> TokenFacts {
+        TokenFacts { credential, access_token_lifetime: None, refresh_token_remaining: None }
+    }
 }
 
 /// Counters of what a source's requests cost: the run summary's per-source HTTP figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct RequestTelemetry {
     /// Requests sent, retries included.
     pub requests: u64,
@@ -97,13 +151,66 @@ pub struct RequestTelemetry {
     /// Access tokens obtained.
     pub token_refreshes: u64,
     /// Retries by reason (`throttled`, `server_error`, `transport`, `token_refused`, ...).
-    pub retries: std::collections::BTreeMap<String, u64>,
+    pub retries: BTreeMap<String, u64>,
+    /// The same counters for the requests a connector labelled with a stream
+    /// (`ApiRequest::stream` in kpipe-http); requests that serve several streams (an account's
+    /// details) are in the totals only. The run summary shows them per stream.
+    #[serde(skip)]
+    pub streams: BTreeMap<String, StreamRequests>,
+    /// What the platform said is left of its quotas, by account: the lowest seen. Empty when
+    /// the platform does not say. The run summary shows it per source.
+    #[serde(skip)]
+    pub quota_left: BTreeMap<String, QuotaLeft>,
+}
+
+/// The request counters of one stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StreamRequests {
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Requests that waited for the rate limiter.
+    pub throttle_waits: u64,
+    /// Total time spent waiting for the rate limiter, in milliseconds.
+    pub throttle_wait_ms: u64,
+    /// Retries by reason.
+    pub retries: BTreeMap<String, u64>,
+}
+
+impl StreamRequests {
+    /// Adds `other`'s counts.
+    pub fn absorb(&mut self, other: &StreamRequests) {
+        self.requests += other.requests;
+        self.throttle_waits += other.throttle_waits;
+        self.throttle_wait_ms += other.throttle_wait_ms;
+        for (reason, n) in &other.retries {
+            *self.retries.entry(reason.clone()).or_default() += n;
+        }
+    }
 }
 
 impl RequestTelemetry {
     /// Retries of every reason together.
     pub fn total_retries(&self) -> u64 {
         self.retries.values().sum()
+    }
+
+    /// Adds the counters of another client of the same source (a connector with one client per
+    /// account): counts add up, quotas keep the lowest.
+    pub fn absorb(&mut self, other: RequestTelemetry) {
+        self.requests += other.requests;
+        self.bytes_received += other.bytes_received;
+        self.throttle_waits += other.throttle_waits;
+        self.throttle_wait_ms += other.throttle_wait_ms;
+        self.token_refreshes += other.token_refreshes;
+        for (reason, n) in other.retries {
+            *self.retries.entry(reason).or_default() += n;
+        }
+        for (stream, counts) in other.streams {
+            self.streams.entry(stream).or_default().absorb(&counts);
+        }
+        for (account, left) in other.quota_left {
+            self.quota_left.entry(account).or_default().keep_lowest(&left);
+        }
     }
 }
 
@@ -123,8 +230,12 @@ pub trait DynSource: Send + Sync {
     ) -> BoxFuture<'a, Result<(), SourceError>>;
     /// See [`Source::telemetry`].
     fn telemetry(&self) -> Option<RequestTelemetry>;
+    /// See [`Source::estimate_requests`].
+    fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate>;
     /// See [`Source::restatement_days`].
     fn restatement_days(&self) -> Option<u32>;
+    /// See [`Source::token_facts`].
+    fn token_facts(&self) -> Option<TokenFacts>;
 }
 
 impl<S: Source> DynSource for S {
@@ -152,8 +263,16 @@ impl<S: Source> DynSource for S {
         Source::telemetry(self)
     }
 
+    fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate> {
+        Source::estimate_requests(self, windows)
+    }
+
     fn restatement_days(&self) -> Option<u32> {
         Source::restatement_days(self)
+    }
+
+    fn token_facts(&self) -> Option<TokenFacts> {
+        Source::token_facts(self)
     }
 }
 
@@ -191,6 +310,20 @@ pub struct Emitter {
     batch_rows: usize,
     emitted: u64,
     quarantined: u64,
+    /// The stream of the rows emitted from now on.
+    stream: Option<Arc<str>>,
+    /// The stream of the rows in `pending`: a batch never mixes streams.
+    pending_stream: Option<Arc<str>>,
+}
+
+/// Whether two stream labels are the same one. [`Emitter::set_stream`] keeps the label when the
+/// name does not change, so comparing pointers is enough and costs nothing per row.
+fn same_stream(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 impl Emitter {
@@ -201,12 +334,43 @@ impl Emitter {
     pub fn channel(capacity: usize, batch_rows: usize) -> (Emitter, mpsc::Receiver<SourceEvent>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let batch_rows = batch_rows.max(1);
-        (Emitter { tx, pending: Vec::with_capacity(batch_rows), batch_rows, emitted: 0, quarantined: 0 }, rx)
+        let emitter = Emitter {
+            tx,
+            pending: Vec::with_capacity(batch_rows),
+            batch_rows,
+            emitted: 0,
+            quarantined: 0,
+            stream: None,
+            pending_stream: None,
+        };
+        (emitter, rx)
+    }
+
+    /// Says which of the source's streams (a [`StreamInfo::name`]) the rows emitted from now on
+    /// belong to: the run summary counts rows per stream and the state store keeps a cursor per
+    /// stream and account. A source with a single stream need not call it (the runtime labels
+    /// its rows); one with several calls it before each stream's rows. Rows emitted before any
+    /// call are counted for the source only.
+    pub fn set_stream(&mut self, stream: &str) {
+        if self.stream.as_deref() != Some(stream) {
+            self.stream = Some(Arc::from(stream));
+        }
+    }
+
+    /// The stream set by [`Emitter::set_stream`].
+    pub fn stream(&self) -> Option<&str> {
+        self.stream.as_deref()
     }
 
     /// Sends one row. A row that breaks the schema's rules is quarantined with the reason
     /// instead; `stream` and `location` say where it came from.
     pub async fn emit(&mut self, row: MetricRow) -> Result<(), SourceError> {
+        if !same_stream(&self.pending_stream, &self.stream) {
+            if !self.pending.is_empty() {
+                self.send_pending().await?;
+            }
+            self.pending_stream.clone_from(&self.stream);
+        }
         self.pending.push(row);
         if self.pending.len() >= self.batch_rows {
             self.send_pending().await?;
@@ -260,7 +424,10 @@ impl Emitter {
             Ok(()) => true,
             Err(e) => {
                 bad.push(Quarantined {
-                    stream: row.level.to_string(),
+                    stream: self
+                        .pending_stream
+                        .as_deref()
+                        .map_or_else(|| row.level.to_string(), str::to_owned),
                     location: format!("{} {} {} {}", row.account_id, row.entity_id, row.date, row.metric),
                     reason: e.to_string(),
                     raw: format!("{row:?}"),
@@ -275,7 +442,8 @@ impl Emitter {
         if rows.is_empty() {
             return Ok(());
         }
-        self.tx.send(SourceEvent::Rows(MetricBatch::new(rows))).await.map_err(|_| SourceError::cancelled())
+        let batch = MetricBatch { rows, stream: self.pending_stream.clone() };
+        self.tx.send(SourceEvent::Rows(batch)).await.map_err(|_| SourceError::cancelled())
     }
 }
 
@@ -320,6 +488,48 @@ mod tests {
         }
         assert_eq!(rows, 2);
         assert_eq!(reasons, ["metric `spend` is money but the row has no currency"]);
+    }
+
+    #[tokio::test]
+    async fn batches_carry_their_stream_and_never_mix_two() {
+        let (mut out, mut rx) = Emitter::channel(16, 10);
+        out.emit(row(Metric::Clicks, None)).await.unwrap();
+        out.set_stream("ads");
+        out.emit(row(Metric::Clicks, None)).await.unwrap();
+        out.set_stream("ads");
+        out.emit(row(Metric::Impressions, None)).await.unwrap();
+        out.set_stream("pages");
+        out.emit(row(Metric::Spend, None)).await.unwrap();
+        out.flush().await.unwrap();
+        assert_eq!(out.stream(), Some("pages"));
+        drop(out);
+        let mut batches = Vec::new();
+        let mut quarantined = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                SourceEvent::Rows(b) => batches.push((b.stream.as_deref().map(str::to_owned), b.len())),
+                SourceEvent::Quarantined(q) => quarantined.push(q.stream),
+                SourceEvent::Completed(_) => {}
+            }
+        }
+        assert_eq!(batches, [(None, 1), (Some("ads".to_owned()), 2)]);
+        // The invalid row (money without currency) is quarantined under its stream.
+        assert_eq!(quarantined, ["pages"]);
+    }
+
+    #[test]
+    fn telemetry_of_several_clients_adds_up() {
+        let mut total = RequestTelemetry { requests: 2, ..RequestTelemetry::default() };
+        total.streams.insert("ads".into(), StreamRequests { requests: 2, ..StreamRequests::default() });
+        total.quota_left.insert("1".into(), QuotaLeft { used_percent: Some(10.0), ..QuotaLeft::default() });
+        let mut other = RequestTelemetry { requests: 3, ..RequestTelemetry::default() };
+        other.retries.insert("throttled".into(), 1);
+        other.streams.insert("ads".into(), StreamRequests { requests: 3, ..StreamRequests::default() });
+        other.quota_left.insert("1".into(), QuotaLeft { used_percent: Some(40.0), ..QuotaLeft::default() });
+        total.absorb(other);
+        assert_eq!((total.requests, total.total_retries()), (5, 1));
+        assert_eq!(total.streams["ads"].requests, 5);
+        assert_eq!(total.quota_left["1"].used_percent, Some(40.0));
     }
 
     #[tokio::test]

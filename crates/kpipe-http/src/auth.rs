@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use kpipe_core::{BoxFuture, Secret};
-use oauth2::basic::BasicClient;
+use kpipe_core::{BoxFuture, CredentialKind, Secret, TokenFacts};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RefreshToken, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use rsa::pkcs1v15::SigningKey;
 use rsa::signature::{SignatureEncoding, Signer};
@@ -65,6 +67,10 @@ pub trait TokenProvider: Send + Sync + std::fmt::Debug {
     fn refreshes(&self) -> u64 {
         0
     }
+    /// The kind of credential and the lifetimes announced with the last token; never a token.
+    fn facts(&self) -> Option<TokenFacts> {
+        None
+    }
 }
 
 /// A token given in the configuration; it cannot be refreshed.
@@ -85,18 +91,25 @@ impl TokenProvider for StaticToken {
     }
 
     fn invalidate(&self, _generation: u64) {}
+
+    fn facts(&self) -> Option<TokenFacts> {
+        Some(TokenFacts::of(CredentialKind::StaticAccessToken))
+    }
 }
 
 /// A token response, reduced to what matters.
 struct Granted {
     access_token: Secret,
     expires_in: Option<Duration>,
+    /// LinkedIn's `refresh_token_expires_in`: what is left of the refresh token's fixed lifetime.
+    refresh_token_expires_in: Option<Duration>,
 }
 
 /// One way of obtaining a token.
 trait Grant: Send + Sync {
     fn fetch(&self) -> BoxFuture<'_, Result<Granted, HttpError>>;
     fn describe(&self) -> &'static str;
+    fn credential(&self) -> CredentialKind;
 }
 
 /// Caches a grant's token, refreshing it before expiry and after a refusal; concurrent callers
@@ -106,6 +119,8 @@ pub struct OAuthTokenProvider {
     state: tokio::sync::Mutex<Option<(AccessToken, Option<Instant>)>>,
     invalidated: AtomicU64,
     generations: AtomicU64,
+    /// Read without waiting for a refresh in flight, so a std lock next to the async one.
+    facts: RwLock<TokenFacts>,
 }
 
 impl std::fmt::Debug for OAuthTokenProvider {
@@ -119,11 +134,13 @@ impl std::fmt::Debug for OAuthTokenProvider {
 
 impl OAuthTokenProvider {
     fn new(grant: Box<dyn Grant>) -> OAuthTokenProvider {
+        let facts = RwLock::new(TokenFacts::of(grant.credential()));
         OAuthTokenProvider {
             grant,
             state: tokio::sync::Mutex::new(None),
             invalidated: AtomicU64::new(0),
             generations: AtomicU64::new(0),
+            facts,
         }
     }
 
@@ -197,7 +214,12 @@ impl TokenProvider for OAuthTokenProvider {
             let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
             let token = AccessToken { value: granted.access_token, generation };
             let expires_at = granted.expires_in.map(|d| Instant::now() + d);
-            tracing::debug!(grant = self.grant.describe(), generation, expires_in = ?granted.expires_in, "access token obtained");
+            tracing::debug!(grant = self.grant.describe(), generation, expires_in = ?granted.expires_in,
+                refresh_token_expires_in = ?granted.refresh_token_expires_in, "access token obtained");
+            if let Ok(mut facts) = self.facts.write() {
+                facts.access_token_lifetime = granted.expires_in;
+                facts.refresh_token_remaining = granted.refresh_token_expires_in;
+            }
             *state = Some((token.clone(), expires_at));
             Ok(token)
         })
@@ -210,9 +232,70 @@ impl TokenProvider for OAuthTokenProvider {
     fn refreshes(&self) -> u64 {
         self.generations.load(Ordering::Relaxed)
     }
+
+    fn facts(&self) -> Option<TokenFacts> {
+        let facts = self.facts.read().map(|f| *f).unwrap_or_else(|_| TokenFacts::of(self.grant.credential()));
+        Some(facts)
+    }
 }
 
-type OAuthClient = BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+/// A token endpoint's answer (RFC 6749 §5.1) with LinkedIn's `refresh_token_expires_in`.
+/// `token_type` may be missing: LinkedIn's documented answers have none
+/// (shared/apis/linkedin.md §5), and every platform kpipe serves issues bearer tokens.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct GrantAnswer {
+    access_token: oauth2::AccessToken,
+    #[serde(default = "bearer")]
+    token_type: BasicTokenType,
+    expires_in: Option<u64>,
+    refresh_token: Option<RefreshToken>,
+    /// Seconds left of the refresh token's fixed lifetime (LinkedIn).
+    refresh_token_expires_in: Option<u64>,
+    /// Not read: tokens are asked for with the scopes they need.
+    #[serde(skip)]
+    scopes: Option<Vec<Scope>>,
+}
+
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+impl TokenResponse for GrantAnswer {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &oauth2::AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in.map(Duration::from_secs)
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        self.scopes.as_ref()
+    }
+}
+
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    GrantAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 fn oauth_client(
     token_url: &str,
@@ -223,7 +306,7 @@ fn oauth_client(
     let url = parse_base_url(token_url)?;
     let token_url = TokenUrl::new(url.to_string())
         .map_err(|e| HttpError::BaseUrl { url: token_url.to_owned(), reason: e.to_string() })?;
-    Ok(BasicClient::new(ClientId::new(client_id.to_owned()))
+    Ok(oauth2::Client::new(ClientId::new(client_id.to_owned()))
         .set_client_secret(ClientSecret::new(client_secret.expose().to_owned()))
         .set_token_uri(token_url)
         .set_auth_type(if credentials_in_body { AuthType::RequestBody } else { AuthType::BasicAuth }))
@@ -238,6 +321,10 @@ struct RefreshTokenGrant {
 impl Grant for RefreshTokenGrant {
     fn describe(&self) -> &'static str {
         "refresh_token"
+    }
+
+    fn credential(&self) -> CredentialKind {
+        CredentialKind::RefreshToken
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<Granted, HttpError>> {
@@ -263,6 +350,7 @@ impl Grant for RefreshTokenGrant {
             Ok(Granted {
                 access_token: Secret::new(response.access_token().secret().clone()),
                 expires_in: response.expires_in(),
+                refresh_token_expires_in: response.refresh_token_expires_in.map(Duration::from_secs),
             })
         })
     }
@@ -279,6 +367,10 @@ impl Grant for ClientCredentialsGrant {
         "client_credentials"
     }
 
+    fn credential(&self) -> CredentialKind {
+        CredentialKind::ClientCredentials
+    }
+
     fn fetch(&self) -> BoxFuture<'_, Result<Granted, HttpError>> {
         Box::pin(async move {
             let mut request = self.client.exchange_client_credentials();
@@ -289,6 +381,7 @@ impl Grant for ClientCredentialsGrant {
             Ok(Granted {
                 access_token: Secret::new(response.access_token().secret().clone()),
                 expires_in: response.expires_in(),
+                refresh_token_expires_in: None,
             })
         })
     }
@@ -306,10 +399,27 @@ fn token_error<E: std::error::Error + 'static>(
         RequestTokenError::Request(e) => {
             HttpError::Auth(format!("the token endpoint could not be reached: {e}"))
         }
-        RequestTokenError::Parse(e, body) => HttpError::Auth(format!(
-            "the token endpoint's answer is not a token response ({e}): {}",
-            excerpt(&body, 200)
-        )),
+        RequestTokenError::Parse(e, body) => {
+            let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let holds_tokens = json.as_ref().is_some_and(|v| {
+                ["access_token", "refresh_token", "id_token"].iter().any(|k| v.get(k).is_some())
+            });
+            if holds_tokens {
+                // A granting answer: where it broke is told, never its text or a value of it.
+                let inner = e.inner().to_string();
+                let what = if inner.starts_with("missing field") {
+                    inner.split(" at line").next().unwrap_or_default().to_owned()
+                } else {
+                    format!("`{}` has an unexpected value", e.path())
+                };
+                HttpError::Auth(format!("the token endpoint's answer is not a token response: {what}"))
+            } else {
+                HttpError::Auth(format!(
+                    "the token endpoint's answer is not a token response ({e}): {}",
+                    excerpt(&body, 200)
+                ))
+            }
+        }
         RequestTokenError::Other(s) => HttpError::Auth(format!("the token request failed: {s}")),
     }
 }
@@ -442,6 +552,10 @@ impl Grant for JwtBearerGrant {
         "jwt_bearer"
     }
 
+    fn credential(&self) -> CredentialKind {
+        CredentialKind::ServiceAccount
+    }
+
     fn fetch(&self) -> BoxFuture<'_, Result<Granted, HttpError>> {
         Box::pin(async move {
             let assertion =
@@ -474,6 +588,7 @@ impl Grant for JwtBearerGrant {
             Ok(Granted {
                 access_token: Secret::new(answer.access_token),
                 expires_in: answer.expires_in.map(Duration::from_secs),
+                refresh_token_expires_in: None,
             })
         })
     }
@@ -591,6 +706,57 @@ pub async fn exchange_authorization_code(
         refresh_token_expires_in: answer.refresh_token_expires_in.map(Duration::from_secs),
         scope: answer.scope.or_else(|| answer.scopes.map(|s| s.join(" "))),
     })
+}
+
+#[cfg(test)]
+mod facts_tests {
+    use kpipe_sim::platform::linkedin;
+    use kpipe_sim::{AuthConfig, SimConfig, SimServer};
+
+    use super::*;
+
+    fn provider(http: &HttpClient, sim: &SimServer) -> OAuthTokenProvider {
+        OAuthTokenProvider::refresh_token(
+            http,
+            sim.token_url(),
+            "sim-client",
+            &Secret::new("sim-secret"),
+            &Secret::new("sim-refresh-token"),
+            true,
+        )
+        .expect("provider")
+    }
+
+    #[tokio::test]
+    async fn a_refresh_records_the_lifetimes_the_token_endpoint_announced() {
+        // LinkedIn's refresh answer carries `expires_in` and `refresh_token_expires_in`
+        // (shared/apis/linkedin.md §5), as the simulator's LinkedIn token endpoint sends them.
+        let sim = SimServer::start(SimConfig::new(1).with_auth(linkedin::auth_config())).await.expect("sim");
+        let http = HttpClient::new().expect("client");
+        let tokens = provider(&http, &sim);
+        assert_eq!(tokens.facts(), Some(TokenFacts::of(CredentialKind::RefreshToken)));
+        tokens.token().await.expect("a token");
+        let facts = tokens.facts().expect("facts");
+        assert_eq!(facts.credential, CredentialKind::RefreshToken);
+        assert_eq!(facts.access_token_lifetime, Some(Duration::from_secs(5_183_999)));
+        assert_eq!(facts.refresh_token_remaining, Some(Duration::from_secs(31_535_999)));
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_a_refresh_lifetime_leaves_it_unknown() {
+        // RFC 6749 §5.1: `expires_in` only, as Google and HubSpot answer (ga4.md §7, hubspot.md §7).
+        let sim = SimServer::start(SimConfig::new(1).with_auth(AuthConfig::required())).await.expect("sim");
+        let http = HttpClient::new().expect("client");
+        let tokens = provider(&http, &sim);
+        tokens.token().await.expect("a token");
+        let facts = tokens.facts().expect("facts");
+        assert_eq!(facts.access_token_lifetime, Some(Duration::from_secs(3600)));
+        assert_eq!(facts.refresh_token_remaining, None);
+        assert_eq!(
+            StaticToken::new(Secret::new("t")).facts(),
+            Some(TokenFacts::of(CredentialKind::StaticAccessToken))
+        );
+    }
 }
 
 #[cfg(test)]
@@ -747,6 +913,53 @@ mod authorization_code_tests {
         assert!(message.contains("400"), "{message}");
         assert!(!message.contains("the-verifier"), "{message}");
         assert!(matches!(err.kind(), kpipe_core::ErrorKind::Auth));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_answer_as_linkedin_documents_it_is_read_without_a_token_type() {
+        // linkedin.md §5: no `token_type`, and what is left of the refresh token's 365 days.
+        let (url, server) = one_shot(
+            200,
+            r#"{"access_token": "AQX-access", "expires_in": 5183999, "refresh_token": "AQW-refresh",
+                "refresh_token_expires_in": 26438399, "scope": "r_ads,r_ads_reporting"}"#,
+        )
+        .await;
+        let http = HttpClient::new().expect("client");
+        let tokens = OAuthTokenProvider::refresh_token(
+            &http,
+            &url,
+            "client-1",
+            &Secret::new("s3cret"),
+            &Secret::new("AQW-refresh"),
+            true,
+        )
+        .expect("provider");
+        let token = tokens.token().await.expect("granted");
+        assert_eq!(token.expose(), "AQX-access");
+        let request = server.await.expect("served");
+        let form = form_of(&request);
+        assert!(form.contains(&("grant_type".to_owned(), "refresh_token".to_owned())), "{form:?}");
+        let facts = tokens.facts().expect("facts");
+        assert_eq!(facts.refresh_token_remaining, Some(Duration::from_secs(26_438_399)));
+        assert_eq!(facts.access_token_lifetime, Some(Duration::from_secs(5_183_999)));
+    }
+
+    #[tokio::test]
+    async fn a_granting_refresh_answer_that_cannot_be_read_is_not_quoted() {
+        let (url, server) = one_shot(
+            200,
+            r#"{"access_token": "AQX-leaked-if-quoted", "expires_in": "AQW-leaked-if-quoted"}"#,
+        )
+        .await;
+        let http = HttpClient::new().expect("client");
+        let tokens =
+            OAuthTokenProvider::refresh_token(&http, &url, "c", &Secret::new("s"), &Secret::new("r"), true)
+                .expect("provider");
+        let err = tokens.token().await.expect_err("not a token response");
+        server.await.expect("served");
+        let message = err.to_string();
+        assert!(message.contains("`expires_in` has an unexpected value"), "{message}");
+        assert!(!message.contains("leaked-if-quoted"), "{message}");
     }
 
     #[tokio::test]

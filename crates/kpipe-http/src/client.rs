@@ -90,6 +90,7 @@ pub struct ApiRequest {
     headers: HeaderMap,
     body: Option<Body>,
     limit_key: Option<String>,
+    stream: Option<Arc<str>>,
     idempotent: bool,
     json_body: bool,
 }
@@ -116,6 +117,7 @@ impl std::fmt::Debug for ApiRequest {
             .field("query", &self.query.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
             .field("headers", &headers)
             .field("limit_key", &self.limit_key)
+            .field("stream", &self.stream)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +134,7 @@ impl ApiRequest {
             headers: HeaderMap::new(),
             body: None,
             limit_key: None,
+            stream: None,
             idempotent,
             json_body: true,
         }
@@ -192,11 +195,20 @@ impl ApiRequest {
         self
     }
 
-    /// Takes the headers and rate-limit key of `other` (a next-page link keeps the first
-    /// request's API version headers and budget).
+    /// The source's stream this request is for (a `StreamInfo::name`): the run summary counts
+    /// requests, retries and throttle waits per stream as well. Requests that serve several
+    /// streams (an account's details) stay unlabelled and count for the source only.
+    pub fn stream(mut self, stream: &str) -> ApiRequest {
+        self.stream = Some(Arc::from(stream));
+        self
+    }
+
+    /// Takes the headers, rate-limit key and stream of `other` (a next-page link keeps the
+    /// first request's API version headers, budget and stream).
     pub(crate) fn inherit(&mut self, other: &ApiRequest) {
         self.headers = other.headers.clone();
         self.limit_key = other.limit_key.clone();
+        self.stream = other.stream.clone();
     }
 
     /// Whether a successful response must be JSON (the default). A 2xx body that is not JSON
@@ -366,6 +378,18 @@ impl ApiClient {
         snapshot
     }
 
+    /// Records what the platform said (in a response's headers or body) is left of `account`'s
+    /// quotas; the run summary shows the lowest figures seen. Connectors read their platform's
+    /// usage headers and call it; a header that cannot be read is simply not recorded.
+    pub fn record_quota(&self, account: &str, left: &kpipe_core::QuotaLeft) {
+        self.inner.telemetry.quota(account, left);
+    }
+
+    /// What the token provider knows about its credential (`None` without one); never a token.
+    pub fn token_facts(&self) -> Option<kpipe_core::TokenFacts> {
+        self.inner.auth.as_ref().and_then(|auth| auth.facts())
+    }
+
     fn url(&self, request: &ApiRequest) -> Result<Url, HttpError> {
         let mut url = match &request.target {
             Target::Path(p) => self.inner.base_url.join(p.trim_start_matches('/')).map_err(|e| {
@@ -404,19 +428,20 @@ impl ApiClient {
         let url = self.url(request)?;
         let shown = redact(&url);
         let key = request.limit_key.as_deref().unwrap_or(&inner.default_limit_key);
+        let stream = request.stream.as_deref();
         let mut refreshed = false;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
             if let Some(limiter) = &inner.limiter {
-                inner.telemetry.throttled(limiter.acquire(key).await);
+                inner.telemetry.throttled(stream, limiter.acquire(key).await);
             }
             let token = match &inner.auth {
                 Some(auth) => Some(auth.token().await?),
                 None => None,
             };
             let sent = self.send_once(request, &url, token.as_ref().map(|t| t.expose())).await;
-            inner.telemetry.request();
+            inner.telemetry.request(stream);
             let decision = match &sent {
                 Sent::Response { status, headers, body } => {
                     inner.telemetry.received(body.len());
@@ -448,14 +473,14 @@ impl ApiClient {
                     if let (Some(auth), Some(token)) = (&inner.auth, &token) {
                         auth.invalidate(token.generation());
                     }
-                    inner.telemetry.retry("token_refused");
+                    inner.telemetry.retry(stream, "token_refused");
                     tracing::info!(url = %shown, "access token refused; refreshing it once");
                 }
                 Decision::Retry { reason, after }
                     if !out_of_attempts && (request.idempotent || may_resend(&sent)) =>
                 {
                     let wait = inner.policy.wait(attempt - 1, after);
-                    inner.telemetry.retry(reason);
+                    inner.telemetry.retry(stream, reason);
                     tracing::warn!(url = %shown, attempt, reason, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                 }

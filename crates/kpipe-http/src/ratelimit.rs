@@ -50,6 +50,11 @@ impl RateLimit {
         self
     }
 
+    /// The limit as `kpipe plan` reckons with it.
+    pub fn pace(&self) -> kpipe_core::Pace {
+        kpipe_core::Pace::new(self.requests, self.per, self.burst)
+    }
+
     /// The governor quota that never exceeds `requests` in any window of `per`: a burst of `b`
     /// leaves `requests - b` to spread evenly, one every `per / (requests - b)`.
     fn quota(&self) -> Option<Quota> {

@@ -7,7 +7,7 @@ use chrono::{Days, Utc};
 use futures::StreamExt;
 use kpipe_core::{
     BuildContext, ConfigError, Currency, DateWindow, Emitter, Label, PullRequest, Quarantined,
-    RequestTelemetry, Source, SourceError, StreamInfo,
+    RequestEstimate, RequestTelemetry, Source, SourceError, StreamInfo,
 };
 use kpipe_http::{
     ApiClient, ApiRequest, AuthPlacement, Decision, FnClassifier, HttpClient, HttpError, OAuthTokenProvider,
@@ -34,6 +34,7 @@ pub struct TemplateSource {
     api: ApiClient,
     account_ids: Vec<String>,
     page_size: u32,
+    rate_limit: RateLimit,
 }
 
 impl Source for TemplateSource {
@@ -63,7 +64,12 @@ impl Source for TemplateSource {
         if let Some(retry) = config.retry {
             builder = builder.retry_policy(retry.policy());
         }
-        Ok(TemplateSource { api: builder.build(), account_ids: config.account_ids, page_size })
+        Ok(TemplateSource {
+            api: builder.build(),
+            account_ids: config.account_ids,
+            page_size,
+            rate_limit: limit,
+        })
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
@@ -98,6 +104,22 @@ impl Source for TemplateSource {
     fn telemetry(&self) -> Option<RequestTelemetry> {
         Some(self.api.telemetry())
     }
+
+    /// The pull's walk counted instead of sent: each account's details, then each slice's
+    /// report of each account, a page or more (how many depends on the rows).
+    fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate> {
+        let accounts = self.account_ids.len() as u64;
+        let mut estimate = RequestEstimate::exactly(0);
+        for window in windows {
+            let slices = window.slices(MAX_DAYS_PER_REQUEST).len() as u64;
+            estimate.add(accounts, Some(accounts));
+            estimate.add(slices * accounts, None);
+        }
+        let mut estimate = estimate
+            .note(format!("a report takes one page per {} rows of an account and slice", self.page_size));
+        estimate.pace = Some(self.rate_limit.pace());
+        Some(estimate)
+    }
 }
 
 impl TemplateSource {
@@ -107,7 +129,9 @@ impl TemplateSource {
         struct Account {
             currency: String,
         }
-        let response = self.api.send(&ApiRequest::get(&format!("example/v1/accounts/{id}"))).await?;
+        // Labelled with the stream its requests serve, so the run summary counts them per stream.
+        let request = ApiRequest::get(&format!("example/v1/accounts/{id}")).stream(REPORT_STREAM);
+        let response = self.api.send(&request).await?;
         let account: Account = response.json()?;
         let currency = Currency::parse(&account.currency).ok_or_else(|| {
             SourceError::data(format!("account {id}: `{}` is not an ISO 4217 currency", account.currency))
@@ -127,7 +151,8 @@ impl TemplateSource {
             .query("account_id", account.account_id.as_str())
             .query("since", slice.start().to_string())
             .query("until", slice.end().to_string())
-            .query("page_size", self.page_size.to_string());
+            .query("page_size", self.page_size.to_string())
+            .stream(REPORT_STREAM);
         let pagination = Pagination::new(
             PageKind::Cursor { param: "cursor".into(), next: "/paging/next_cursor".into() },
             "/data",
@@ -220,6 +245,19 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
+
+    #[test]
+    fn the_estimate_counts_the_pull_walk() {
+        let config: TemplateConfig =
+            toml::from_str("account_ids = [\"a1\", \"a2\"]\naccess_token = \"t\"").unwrap();
+        let cx = BuildContext { source_name: "t".into(), config_dir: std::env::temp_dir() };
+        let source = TemplateSource::build(config, &cx).unwrap();
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let window = DateWindow::new(day("2026-01-01"), day("2026-12-31")).unwrap();
+        let estimate = source.estimate_requests(&[window]).unwrap();
+        // Two accounts' details, then 5 slices of 90 days for each.
+        assert_eq!((estimate.min_requests, estimate.max_requests), (2 + 5 * 2, None));
+    }
 
     #[test]
     fn windows_are_sliced_within_the_api_limit() {

@@ -167,7 +167,18 @@ async fn request(
         Job::First { .. } => String::new(),
     };
     // Reports only read: sending one twice is harmless, so it may be retried like a GET.
-    let api_request = ApiRequest::post_json(&path, body).idempotent(true);
+    let mut api_request = ApiRequest::post_json(&path, body).idempotent(true);
+    // A batch of reports of several streams serves them all, and is counted for none.
+    let specs: &[usize] = match &job {
+        Job::First { specs, .. } => specs,
+        Job::Page { spec, .. } => std::slice::from_ref(spec),
+    };
+    if let Some((first, rest)) = specs.split_first() {
+        let stream = source.specs[*first].stream();
+        if rest.iter().all(|s| source.specs[*s].stream() == stream) {
+            api_request = api_request.stream(stream);
+        }
+    }
     let location = format!("{path} {window}{what}");
     let result = source.fetch(property, &api_request, deadline, stopping).await;
     Done { job, location, result }
@@ -182,7 +193,8 @@ async fn handle(
     out: &mut Emitter,
 ) -> Result<Vec<Job>, (SourceError, bool)> {
     let slice = done.job.slice();
-    let stream = |spec: usize| source.specs[spec].name.clone();
+    // Quarantined records name the source's stream; their location names the report.
+    let stream = |spec: usize| source.specs[spec].stream().to_owned();
     let mut follow_ups = Vec::new();
     match done.result {
         Err(error) => {
@@ -285,7 +297,7 @@ async fn write_page(
         Err(reason) => {
             tracing::warn!(location = at.location, %reason, "unreadable report page quarantined");
             out.quarantine(Quarantined {
-                stream: spec.name.clone(),
+                stream: spec.stream().to_owned(),
                 location: at.location.to_owned(),
                 reason,
                 raw: report.to_string(),
@@ -329,6 +341,7 @@ async fn write_page(
         state.lose(at.slice);
     }
     let cx = RowContext { property, spec };
+    out.set_stream(spec.stream());
     let mut repeated = 0u64;
     for (index, row) in page.rows.iter().enumerate() {
         if let Some(paging) = state.paging.get_mut(&key) {
@@ -342,7 +355,7 @@ async fn write_page(
             Ok(rows) => out.emit_all(rows).await?,
             Err(reason) => {
                 out.quarantine(Quarantined {
-                    stream: spec.name.clone(),
+                    stream: spec.stream().to_owned(),
                     location: format!("{} row {}", at.location, at.offset + index as u64),
                     reason,
                     raw: row.to_string(),

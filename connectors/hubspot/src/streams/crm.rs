@@ -65,6 +65,7 @@ pub async fn contacts(
         modified_property: "lastmodifieddate",
         groups: vec![within(cx, "createdate", slice)],
         properties: settings.properties(),
+        stream: CONTACTS,
     };
     let portal = cx.portal.id.as_str();
     each_record(cx, query, CONTACTS, slice, out, |record| {
@@ -177,6 +178,7 @@ pub async fn deals(
         ]
         .map(str::to_owned)
         .to_vec(),
+        stream: DEALS,
     };
     each_record(cx, query, DEALS, slice, out, |record| {
         let facts = normalize::deal(record, cx.portal)?;
@@ -231,6 +233,7 @@ pub async fn feedback(
         modified_property: "hs_lastmodifieddate",
         groups: vec![within(cx, "hs_createdate", slice)],
         properties: properties.map(str::to_owned).to_vec(),
+        stream: FEEDBACK,
     };
     each_record(cx, query, FEEDBACK, slice, out, |record| {
         let facts = normalize::feedback(record, cx.portal)?;

@@ -42,12 +42,17 @@ fn listing_page(response: &kpipe_http::ApiResponse) -> Result<(Vec<Value>, Optio
     Ok((results, after))
 }
 
-/// Every page of a listing, `after` after `after`.
-async fn listing(cx: &Context<'_>, path: &str, limit: u64) -> Result<Vec<(String, Vec<Value>)>, HttpError> {
+/// Every page of a listing, `after` after `after`, requested for `stream`.
+async fn listing(
+    cx: &Context<'_>,
+    path: &str,
+    limit: u64,
+    stream: &str,
+) -> Result<Vec<(String, Vec<Value>)>, HttpError> {
     let mut pages = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let mut request = ApiRequest::get(path).query("limit", limit.to_string());
+        let mut request = ApiRequest::get(path).query("limit", limit.to_string()).stream(stream);
         if let Some(token) = &after {
             request = request.query("after", token.clone());
         }
@@ -88,7 +93,7 @@ impl FormStream {
         window: DateWindow,
         out: &mut Emitter,
     ) -> Result<FormStream, SourceError> {
-        let pages = match listing(cx, "marketing/v3/forms", cx.limit(MAX_LISTING_LIMIT)).await {
+        let pages = match listing(cx, "marketing/v3/forms", cx.limit(MAX_LISTING_LIMIT), FORMS).await {
             Ok(pages) => pages,
             Err(e) => return Err(stop(e, FORMS, window, out).await),
         };
@@ -168,7 +173,8 @@ enum Fetch {
 /// The next page of a form's submissions (`GET /form-integrations/v1/submissions/forms/{guid}`).
 async fn fetch_submissions(cx: &Context<'_>, form: &mut FormCursor, out: &mut Emitter) -> Result<(), Fetch> {
     let path = format!("form-integrations/v1/submissions/forms/{}", form.info.guid);
-    let mut request = ApiRequest::get(&path).query("limit", cx.limit(MAX_SUBMISSIONS_LIMIT).to_string());
+    let mut request =
+        ApiRequest::get(&path).query("limit", cx.limit(MAX_SUBMISSIONS_LIMIT).to_string()).stream(FORMS);
     if let Some(after) = &form.after {
         request = request.query("after", after.clone());
     }
@@ -245,7 +251,8 @@ impl EmailStream {
         let (start, end) = (iso(start), iso(end));
         let request = ApiRequest::get("marketing/v3/emails/statistics/list")
             .query("startTimestamp", start.clone())
-            .query("endTimestamp", end.clone());
+            .query("endTimestamp", end.clone())
+            .stream(EMAILS);
         let response = cx.hub.send(&request).await.map_err(Fetch::Http)?;
         let body: Value = response.json().map_err(Fetch::Http)?;
         let ids = email_ids(&body).ok_or_else(|| {
@@ -265,7 +272,8 @@ impl EmailStream {
                 .query("interval", "DAY")
                 .query("startTimestamp", start.clone())
                 .query("endTimestamp", end.clone())
-                .query("emailIds", id.clone());
+                .query("emailIds", id.clone())
+                .stream(EMAILS);
             let response = cx.hub.send(&request).await.map_err(Fetch::Http)?;
             let (intervals, _) = listing_page(&response).map_err(Fetch::Http)?;
             for interval in &intervals {
@@ -296,7 +304,7 @@ impl EmailStream {
     /// just left unnamed.
     async fn read_names(&self, cx: &Context<'_>) -> Result<HashMap<String, String>, HttpError> {
         let mut names = HashMap::new();
-        for (_, results) in listing(cx, "marketing/v3/emails", cx.limit(MAX_LISTING_LIMIT)).await? {
+        for (_, results) in listing(cx, "marketing/v3/emails", cx.limit(MAX_LISTING_LIMIT), EMAILS).await? {
             for email in results {
                 let id = match email.get("id") {
                     Some(Value::String(s)) => s.clone(),

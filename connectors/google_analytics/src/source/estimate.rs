@@ -1,0 +1,83 @@
+//! What a pull would cost, from the configuration alone: the same queue as the pull (each span
+//! of days, for each property, one `batchRunReports` per five reports), counted instead of
+//! sent. A report larger than a page (`page_size` rows) takes one `runReport` more per page,
+//! which only its `rowCount` tells. The property quota is counted in tokens, which Google
+//! charges per request by its size: most cost under ten.
+
+use kpipe_core::{DateWindow, QuotaCost, RequestEstimate};
+
+use super::{GoogleAnalyticsSource, MAX_BATCH};
+
+/// Tokens per property per day of a standard property (Analytics 360: 2,000,000).
+const STANDARD_DAILY_TOKENS: u64 = 200_000;
+
+impl GoogleAnalyticsSource {
+    /// The requests of pulling `windows`, one pull each.
+    pub(super) fn estimate(&self, windows: &[DateWindow]) -> RequestEstimate {
+        let batches = self.specs.len().div_ceil(MAX_BATCH) as u64;
+        let properties = self.properties.len() as u64;
+        let mut per_property = 0u64;
+        for window in windows {
+            per_property += window.slices(u64::from(self.days_per_request)).len() as u64 * batches;
+        }
+        let mut estimate = RequestEstimate::exactly(0);
+        estimate.add(per_property * properties, None);
+        let mut estimate = estimate
+            .note(format!(
+                "a report of more than {} rows for a span takes one request more per page",
+                self.page_size
+            ))
+            .note(format!(
+                "tokens: at least one per request against the {STANDARD_DAILY_TOKENS} of a standard property; \
+                 most requests cost under 10, more with rows and days"
+            ));
+        estimate.pace = Some(self.rate_limit.pace());
+        estimate.daily_quota = Some(QuotaCost {
+            limit: STANDARD_DAILY_TOKENS,
+            unit: "tokens",
+            per: "property",
+            min: per_property,
+            max: None,
+        });
+        estimate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kpipe_core::{BuildContext, NaiveDate, Source};
+
+    use super::super::GoogleAnalyticsSource;
+
+    #[test]
+    fn one_batch_per_span_and_property_for_up_to_five_reports() {
+        let config = toml::from_str(
+            r#"property_ids = ["1", "2"]
+               client_id = "c"
+               client_secret = "s"
+               refresh_token = "r"
+               days_per_request = 10
+               [[reports]]
+               name = "landing_pages"
+               dimensions = ["landingPage"]
+               metrics = ["sessions"]
+               [[reports]]
+               name = "devices"
+               dimensions = ["deviceCategory"]
+               metrics = ["sessions"]
+               [[reports]]
+               name = "countries"
+               dimensions = ["country"]
+               metrics = ["sessions"]"#,
+        )
+        .unwrap();
+        let cx = BuildContext { source_name: "web".into(), config_dir: std::env::temp_dir() };
+        let source = GoogleAnalyticsSource::build(config, &cx).unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let window = kpipe_core::DateWindow::new(d("2026-10-01"), d("2026-10-25")).unwrap();
+        let e = source.estimate(&[window]);
+        // 3 spans of 10 days, 2 properties, 6 reports in 2 batches.
+        assert_eq!((e.min_requests, e.max_requests), (3 * 2 * 2, None));
+        assert_eq!(e.daily_quota.map(|q| q.min), Some(6));
+    }
+}
