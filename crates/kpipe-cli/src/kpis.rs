@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use kpipe_cli::config::{Config, KpiConfig};
 use kpipe_cli::lock::RunLock;
 use kpipe_cli::runner::run_window;
+use kpipe_cli::summary::{KpiStageStatus, KpiStageSummary};
 use kpipe_cli::{RunOptions, RunSummary, SourceStatus};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
 use kpipe_kpi::{Grain, KpiRow, Scope, StageReport};
@@ -81,9 +82,9 @@ impl AfterRun {
 
     /// Recomputes the KPIs of the periods the run touched, when a source wrote something; the
     /// caller still holds the output's lock from the run (`runner::run_locked`), so no other run
-    /// can start in between. Returns false when the stage failed (the run's metrics stay
-    /// published; the KPI files stay as they were).
-    pub fn run_under_lock(&self, summary: &RunSummary, _held: &RunLock) -> bool {
+    /// can start in between. What it did goes into `summary.kpis`. Returns false when the stage
+    /// failed (the run's metrics stay published; the KPI files stay as they were).
+    pub fn run_under_lock(&self, summary: &mut RunSummary, _held: &RunLock) -> bool {
         let Some(window) = self.window else { return true };
         if !summary
             .sources
@@ -92,14 +93,37 @@ impl AfterRun {
         {
             return true;
         }
+        let clock = std::time::Instant::now();
         let result = stage(&self.output, &self.kpis, window, &summary.run_id);
         match result {
             Ok(report) => {
                 println!("{}", report_line(&report));
+                summary.kpis = Some(KpiStageSummary {
+                    status: KpiStageStatus::Succeeded,
+                    window: report.window,
+                    read_window: Some(report.read_window),
+                    metric_rows_read: report.stats.rows_read,
+                    rows_written: report.commit.rows,
+                    periods_written: report.commit.periods_written,
+                    periods_removed: report.commit.periods_removed,
+                    duration_ms: report.duration_ms,
+                    error: None,
+                });
                 true
             }
             Err(message) => {
                 eprintln!("error: KPIs not updated: {message}");
+                summary.kpis = Some(KpiStageSummary {
+                    status: KpiStageStatus::Failed,
+                    window,
+                    read_window: None,
+                    metric_rows_read: 0,
+                    rows_written: 0,
+                    periods_written: 0,
+                    periods_removed: 0,
+                    duration_ms: clock.elapsed().as_millis() as u64,
+                    error: Some(message),
+                });
                 false
             }
         }

@@ -224,10 +224,10 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             let kpi_stage: Arc<kpipe_cli::schedule::AfterRunHook> =
                 Arc::new(|cfg: &config::Config, options: &RunOptions| {
                     let stage = kpis::AfterRun::new(cfg, options);
-                    Box::new(move |summary: &RunSummary, lock: &kpipe_cli::lock::RunLock| {
+                    Box::new(move |summary: &mut RunSummary, lock: &kpipe_cli::lock::RunLock| {
                         stage.run_under_lock(summary, lock)
                     })
-                        as Box<dyn FnOnce(&RunSummary, &kpipe_cli::lock::RunLock) -> bool + Send>
+                        as Box<dyn FnOnce(&mut RunSummary, &kpipe_cli::lock::RunLock) -> bool + Send>
                 });
             Ok(ExitCode::from(kpipe_cli::schedule::command(args, Some(kpi_stage)).await))
         }
@@ -320,7 +320,7 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let kpi_stage = kpis::AfterRun::new(&cfg, &options);
-    let (summary, lock): (RunSummary, _) = match runner::run_locked(cfg, options, observer).await {
+    let (mut summary, lock): (RunSummary, _) = match runner::run_locked(cfg, options, observer).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -328,7 +328,7 @@ async fn run(
         }
     };
     print!("{}", summary.render());
-    let kpis_ok = kpi_stage.run_under_lock(&summary, &lock);
+    let kpis_ok = kpi_stage.run_under_lock(&mut summary, &lock);
     drop(lock);
     if let Some(path) = summary_json {
         let json = serde_json::to_vec_pretty(&summary)?;

@@ -201,6 +201,7 @@ pub async fn run_locked(
         output,
         status,
         sources: summaries,
+        kpis: None,
     };
     tracing::info!(run_id = %summary.run_id, status = ?summary.status, duration_ms = summary.duration_ms, "run finished");
     Ok((summary, lock))

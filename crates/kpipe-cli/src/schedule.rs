@@ -342,7 +342,7 @@ impl Scheduler {
 /// the run's output lock is still held: the stages `kpipe run` runs after the pipeline.
 /// Returns false when such a stage failed.
 pub type AfterRunHook =
-    dyn Fn(&Config, &RunOptions) -> Box<dyn FnOnce(&RunSummary, &RunLock) -> bool + Send> + Send + Sync;
+    dyn Fn(&Config, &RunOptions) -> Box<dyn FnOnce(&mut RunSummary, &RunLock) -> bool + Send> + Send + Sync;
 
 /// Where `${NAME}` values of the configuration come from.
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -382,7 +382,7 @@ impl RunJob {
         };
         let options = RunOptions::new(Utc::now().date_naive());
         let after = self.after_run.as_ref().map(|hook| hook(&cfg, &options));
-        let (summary, lock) = match runner::run_locked(cfg, options, Arc::new(Quiet)).await {
+        let (mut summary, lock) = match runner::run_locked(cfg, options, Arc::new(Quiet)).await {
             Ok(s) => s,
             Err(RunError::Locked(e @ LockError::Busy { .. })) => {
                 return TickOutcome::Skipped { reason: e.to_string() };
@@ -390,7 +390,7 @@ impl RunJob {
             Err(e) => return TickOutcome::Failed { reason: e.to_string() },
         };
         print!("{}", summary.render());
-        let after_ok = after.is_none_or(|after| after(&summary, &lock));
+        let after_ok = after.is_none_or(|after| after(&mut summary, &lock));
         drop(lock);
         if let Some(dir) = &self.summary_dir {
             match write_summary(dir, &summary) {

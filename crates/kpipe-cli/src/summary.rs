@@ -210,6 +210,41 @@ pub struct RunSummary {
     pub status: SourceStatus,
     /// Per source, in name order.
     pub sources: Vec<SourceSummary>,
+    /// The KPI stage that followed the sources, when one was due.
+    pub kpis: Option<KpiStageSummary>,
+}
+
+/// How the KPI stage after a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiStageStatus {
+    /// The touched periods' KPI files were replaced.
+    Succeeded,
+    /// Nothing was replaced; the run's metrics stay published.
+    Failed,
+}
+
+/// What the KPI stage after a run did (`kpis` in `--summary-json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct KpiStageSummary {
+    /// How it ended.
+    pub status: KpiStageStatus,
+    /// The days whose periods were recomputed.
+    pub window: DateWindow,
+    /// The days read: the touched periods, whole.
+    pub read_window: Option<DateWindow>,
+    /// Metric rows read.
+    pub metric_rows_read: u64,
+    /// KPI rows now in the touched periods' files.
+    pub rows_written: u64,
+    /// Period files written.
+    pub periods_written: usize,
+    /// Period files removed (no KPI row left in them).
+    pub periods_removed: usize,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 impl RunSummary {
@@ -403,6 +438,7 @@ mod tests {
             output: PathBuf::from("out"),
             status: SourceStatus::Succeeded,
             sources: vec![s],
+            kpis: None,
         };
         assert!(
             run.render().contains("http: 10 request(s) (0.0025 per row), retries: throttled 2"),
@@ -453,6 +489,7 @@ mod tests {
             output: PathBuf::from("out"),
             status: SourceStatus::Succeeded,
             sources: vec![s],
+            kpis: None,
         };
         let text = run.render();
         assert!(text.contains("quota left: 62515: 624990 of 625000 requests left today"), "{text}");
@@ -474,6 +511,7 @@ mod tests {
             output: PathBuf::from("out"),
             status: SourceStatus::Succeeded,
             sources: vec![s],
+            kpis: None,
         };
         assert!(run.render().contains("quota left: unknown"), "{}", run.render());
     }

@@ -34,6 +34,14 @@ fn the_demo_pulls_all_four_simulated_apis_and_the_files() {
             assert!(s["requests_per_row"].as_f64().is_some_and(|r| r > 0.0 && r < 0.1), "{s}");
         }
     }
+    // The KPI stage that followed is in the summary too, with what it read and wrote.
+    let kpis = &json["kpis"];
+    assert_eq!(kpis["status"], "succeeded", "{kpis}");
+    let read = kpis["metric_rows_read"].as_u64().unwrap_or(0);
+    let written: u64 = sources.iter().filter_map(|s| s["rows_written"].as_u64()).sum();
+    assert!(read >= written, "the stage read {read} rows, the sources wrote {written}: {kpis}");
+    assert!(kpis["rows_written"].as_u64().is_some_and(|n| n > 0), "{kpis}");
+    assert!(kpis["periods_written"].as_u64().is_some_and(|n| n > 0), "{kpis}");
     // The written configuration names no real credential.
     let config = std::fs::read_to_string(dir.path().join("demo/kpipe.toml")).expect("a config");
     assert!(config.contains("127.0.0.1") && config.contains("type = \"linkedin\""));
