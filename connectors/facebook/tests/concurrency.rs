@@ -66,11 +66,8 @@ async fn reports_asked_for_together_write_what_one_at_a_time_writes() {
 async fn a_first_page_asked_for_ahead_may_still_ask_for_less_data() {
     let days = window("2026-03-01", "2026-03-03");
     // The first insights request of the third account is told to reduce the data (§3).
-    let fault = FaultRule::on_request(1, Fault::Respond(facebook::reduce_data())).on_path(&format!(
-        "/{}/act_{}/insights",
-        facebook::DEFAULT_API_VERSION,
-        ACCOUNTS[2]
-    ));
+    let path = format!("/{}/act_{}/insights", facebook::DEFAULT_API_VERSION, ACCOUNTS[2]);
+    let fault = FaultRule::on_request(1, Fault::Respond(facebook::reduce_data())).on_path(path);
     let (h, pulled) = pulled_with("concurrency = 4", Some(fault)).await;
     pulled.expect_ok("reduce data ahead");
     pulled.totals().assert_eq(&expected(&h.graph, SEED, days, &h.scope), "reduce data ahead");

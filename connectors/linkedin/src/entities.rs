@@ -111,23 +111,27 @@ pub async fn read_accounts(
     in_flight: usize,
     out: &mut Emitter,
 ) -> Result<Vec<AdAccount>, SourceError> {
-    let mut reads = futures::stream::iter(ids.iter().copied())
-        .map(|id| {
-            crate::concurrent::beside(move |mut own| async move {
+    // Unordered: an account whose three requests take long does not hold back the others.
+    let mut reads = futures::stream::iter(ids.iter().copied().enumerate())
+        .map(|(position, id)| async move {
+            let read = crate::concurrent::beside(move |mut own| async move {
                 let mut account = ad_account(api, id).await?;
                 list_names(api, &mut account, &mut own).await?;
                 Ok(account)
             })
+            .await;
+            (position, read)
         })
-        .buffered(in_flight.max(1));
+        .buffer_unordered(in_flight.max(1));
     let mut accounts = Vec::with_capacity(ids.len());
-    while let Some((read, quarantined)) = reads.next().await {
+    while let Some((position, (read, quarantined))) = reads.next().await {
         for record in quarantined {
             out.quarantine(record).await?;
         }
-        accounts.push(read?);
+        accounts.push((position, read?));
     }
-    Ok(accounts)
+    accounts.sort_by_key(|(position, _)| *position);
+    Ok(accounts.into_iter().map(|(_, account)| account).collect())
 }
 
 async fn list(

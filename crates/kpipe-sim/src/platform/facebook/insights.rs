@@ -231,8 +231,12 @@ pub(crate) fn render(row: &InsightsRow, spec: &ReportSpec) -> Value {
 /// `{"data": [...], "paging": {...}}` for one page of `items`. `link` is the request's URL
 /// without a query (`http://127.0.0.1:PORT/v25.0/act_1/insights`), `params` its parameters;
 /// `next` repeats them with `access_token` and the `after` cursor.
-pub(crate) fn listing(
-    items: Vec<Value>,
+///
+/// Only the page's items are rendered (by `render`), so that paging through a large report
+/// costs the rendering of each row once.
+pub(crate) fn listing_of<T>(
+    items: &[T],
+    render: impl Fn(&T) -> Value,
     page: PageSpec,
     link: &str,
     params: &[(String, String)],
@@ -242,9 +246,10 @@ pub(crate) fn listing(
     let start = page.offset.min(total);
     let end = start.saturating_add(page.limit).min(total);
     let data: Vec<Value> = items
-        .into_iter()
+        .iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(usize::try_from(end - start).unwrap_or(usize::MAX))
+        .map(render)
         .collect();
     let mut paging = Map::new();
     if end > start {
@@ -311,8 +316,9 @@ mod tests {
     fn next_repeats_the_request_with_the_token_and_a_cursor() {
         let items: Vec<Value> = (0..5).map(|i| json!({"i": i})).collect();
         let params = pairs(&[("level", "ad"), ("limit", "2")]);
-        let page = listing(
-            items.clone(),
+        let page = listing_of(
+            &items,
+            Value::clone,
             PageSpec { limit: 2, offset: 0 },
             "http://h/v25.0/act_1/insights",
             &params,
@@ -324,7 +330,14 @@ mod tests {
             "{next}"
         );
         assert_eq!(page["data"].as_array().unwrap().len(), 2);
-        let last = listing(items, PageSpec { limit: 2, offset: 4 }, "http://h/x", &params, None);
+        // Only the page's items are rendered.
+        let rendered = std::cell::Cell::new(0);
+        let render = |v: &Value| {
+            rendered.set(rendered.get() + 1);
+            v.clone()
+        };
+        let last = listing_of(&items, render, PageSpec { limit: 2, offset: 4 }, "http://h/x", &params, None);
+        assert_eq!(rendered.get(), 1);
         assert!(last["paging"].get("next").is_none());
         assert!(last["paging"]["previous"].as_str().is_some());
         assert_eq!(last["data"], json!([{"i": 4}]));

@@ -53,7 +53,7 @@ pub use usage::UsageBudget;
 use crate::config::{AuthConfig, CannedResponse};
 use crate::platform::{Platform, PlatformContext};
 use crate::quota::QuotaRule;
-use insights::{listing, page_spec, render, report_spec};
+use insights::{listing_of, page_spec, render, report_spec};
 use reports::{PollOutcome, ReportRuns};
 use usage::{BusinessObject, UsageTracker};
 
@@ -542,8 +542,8 @@ async fn node_insights(
                 |(spec, page)| {
                     let rows =
                         state.api.insights(state.seed, &account.id, spec.level, spec.since, spec.until);
-                    let items = rows.iter().map(|r| render(r, &spec)).collect();
-                    listing(items, page, &state.link(&node), &params, token.as_deref())
+                    let render = |r: &InsightsRow| render(r, &spec);
+                    listing_of(&rows, render, page, &state.link(&node), &params, token.as_deref())
                 },
             );
             match answer {
@@ -563,8 +563,7 @@ async fn node_insights(
             let answer = state.page_of(&params).map(|page| {
                 let spec = &run.spec;
                 let rows = state.api.insights(state.seed, &account, spec.level, spec.since, spec.until);
-                let items = rows.iter().map(|r| render(r, spec)).collect();
-                listing(items, page, &state.link(&id), &params, token.as_deref())
+                listing_of(&rows, |r| render(r, spec), page, &state.link(&id), &params, token.as_deref())
             });
             match answer {
                 Ok(body) => reply(CannedResponse::json(200, body), usage),

@@ -1,0 +1,304 @@
+//! What the figures are compared with: the quota-bound minimum of a pull (requests needed over
+//! the rate the platform allows), and the fewest requests the APIs allow for the rows pulled
+//! (largest pages, no redundant call), both computed from the simulator's own data.
+
+use kpipe_sim::platform::facebook::InsightsLevel;
+use kpipe_sim::platform::hubspot::{self, Dataset};
+use kpipe_sim::platform::linkedin::{LinkedInApi, Pivot};
+
+use crate::scenario::{Plan, SEED, window};
+use crate::serve::{PlatformStats, SimStats, facebook_graph, hubspot_api, published};
+use crate::summary::RunSummary;
+
+/// The connector type of each simulated platform, as kpipe's summary names it.
+pub const PLATFORMS: [(&str, &str); 4] = [
+    ("linkedin", "linkedin"),
+    ("facebook", "facebook"),
+    ("hubspot", "hubspot"),
+    ("google", "google_analytics"),
+];
+
+/// Paths of the platforms' OAuth token endpoints: not API calls, and outside every quota.
+const TOKEN_PATHS: [&str; 4] = ["/oauth/v2/accessToken", "/oauth/v1/token", "/oauth/token", "/token"];
+
+/// API requests a simulator received (its token endpoint's excluded).
+pub fn api_requests(stats: &PlatformStats) -> u64 {
+    stats.paths.iter().filter(|(path, _)| !TOKEN_PATHS.contains(&path.as_str())).map(|(_, n)| n).sum()
+}
+
+/// One platform's share of the quota-bound minimum.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlatformBound {
+    /// `linkedin`, `facebook`, `hubspot`, `google`.
+    pub platform: &'static str,
+    /// API requests answered (the ones a quota refused are not needed).
+    pub requests: u64,
+    /// The limit that binds, in words.
+    pub limit: String,
+    /// Requests in the busiest scope of that limit over its rate, seconds.
+    pub bound_s: f64,
+    /// The longest pull of one of its sources, seconds.
+    pub pulled_s: f64,
+}
+
+/// The quota-bound minimum of a run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QuotaBound {
+    /// Per platform.
+    pub platforms: Vec<PlatformBound>,
+}
+
+impl QuotaBound {
+    /// The slowest platform's bound: no pull of all of them can end sooner.
+    pub fn bound_s(&self) -> f64 {
+        self.platforms.iter().map(|p| p.bound_s).fold(0.0, f64::max)
+    }
+
+    /// The platform that sets the bound.
+    pub fn slowest(&self) -> Option<&PlatformBound> {
+        self.platforms.iter().max_by(|a, b| a.bound_s.total_cmp(&b.bound_s))
+    }
+}
+
+fn per_second(requests: u64, window: std::time::Duration) -> f64 {
+    requests as f64 / window.as_secs_f64()
+}
+
+/// The quota-bound minimum of a run of `plan` that made the requests in `stats`.
+pub fn quota_bound(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> QuotaBound {
+    let mut platforms = Vec::new();
+    let pulled = |kind: &str| summary.platform(kind).slowest_s;
+    let answered = |s: &PlatformStats| api_requests(s).saturating_sub(s.over_quota + s.platform_refusals);
+    if let (Some(_), Some(s)) = (&plan.linkedin, stats.platforms.get("linkedin")) {
+        let requests = answered(s);
+        let rate = per_second(published::LINKEDIN_REQUESTS, published::LINKEDIN_WINDOW);
+        platforms.push(PlatformBound {
+            platform: "linkedin",
+            requests,
+            limit: format!(
+                "{rate:.0}/s for the application (kpipe's pace; LinkedIn publishes daily caps only)"
+            ),
+            bound_s: requests as f64 / rate,
+            pulled_s: pulled("linkedin"),
+        });
+    }
+    if let (Some(p), Some(s)) = (&plan.facebook, stats.platforms.get("facebook")) {
+        // Meta's budget is per ad account: the busiest account binds.
+        let busiest = p
+            .account_ids()
+            .iter()
+            .map(|id| {
+                let node = format!("/act_{id}");
+                s.paths.iter().filter(|(path, _)| path.contains(&node)).map(|(_, n)| n).sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0);
+        let per_hour = published::FACEBOOK_BASE + published::FACEBOOK_PER_AD * p.ads_per_account();
+        let rate = per_second(per_hour, published::FACEBOOK_WINDOW);
+        platforms.push(PlatformBound {
+            platform: "facebook",
+            requests: answered(s),
+            limit: format!(
+                "{per_hour}/h per ad account (600 + 400 x {} ads), busiest account {busiest}",
+                p.ads_per_account()
+            ),
+            bound_s: busiest as f64 / rate,
+            pulled_s: pulled("facebook"),
+        });
+    }
+    if let (Some(p), Some(s)) = (&plan.hubspot, stats.platforms.get("hubspot")) {
+        // Every portal holds the same data: each made the same requests.
+        let portals = p.portals.max(1);
+        let searches: u64 =
+            s.paths.iter().filter(|(path, _)| path.starts_with("/crm/v3/objects/")).map(|(_, n)| n).sum();
+        let requests = answered(s);
+        let search_bound = (searches / portals) as f64
+            / per_second(published::HUBSPOT_SEARCH, published::HUBSPOT_SEARCH_WINDOW);
+        let burst_bound = (requests / portals) as f64
+            / per_second(published::HUBSPOT_BURST, published::HUBSPOT_BURST_WINDOW);
+        platforms.push(PlatformBound {
+            platform: "hubspot",
+            requests,
+            limit: format!(
+                "per portal: search 5/s ({} searches), 110 per 10 s ({} requests)",
+                searches / portals,
+                requests / portals
+            ),
+            bound_s: search_bound.max(burst_bound),
+            pulled_s: pulled("hubspot"),
+        });
+    }
+    if let (Some(_), Some(s)) = (&plan.ga4, stats.platforms.get("google")) {
+        let requests = answered(s);
+        let rate = per_second(published::GA4_REQUESTS, published::GA4_WINDOW);
+        platforms.push(PlatformBound {
+            platform: "google",
+            requests,
+            limit: format!("{rate:.0}/s per user (600 per minute); 10 concurrent per property"),
+            bound_s: requests as f64 / rate,
+            pulled_s: pulled("google_analytics"),
+        });
+    }
+    QuotaBound { platforms }
+}
+
+/// Requests per useful row on one platform, against the fewest the API allows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CallsPerRow {
+    /// `linkedin`, `facebook`, `hubspot`, `google`.
+    pub platform: &'static str,
+    /// Metric rows written.
+    pub rows: u64,
+    /// API requests made, retries and refused ones included.
+    pub requests: u64,
+    /// The fewest requests that return the same data.
+    pub minimum: u64,
+    /// How the minimum is counted.
+    pub basis: String,
+}
+
+impl CallsPerRow {
+    /// Requests per row.
+    pub fn per_row(&self) -> f64 {
+        self.requests as f64 / self.rows.max(1) as f64
+    }
+
+    /// The minimum per row.
+    pub fn minimum_per_row(&self) -> f64 {
+        self.minimum as f64 / self.rows.max(1) as f64
+    }
+
+    /// Requests made over the minimum.
+    pub fn ratio(&self) -> f64 {
+        self.requests as f64 / self.minimum.max(1) as f64
+    }
+}
+
+fn pages(items: usize, page: usize) -> u64 {
+    u64::try_from(items.div_ceil(page.max(1)).max(1)).unwrap_or(u64::MAX)
+}
+
+/// Largest pages and response caps the simulated APIs serve (as the real ones document them).
+const LINKEDIN_MAX_PAGE: usize = 1_000;
+const LINKEDIN_ELEMENT_CAP: usize = 15_000;
+const FACEBOOK_MAX_PAGE: usize = 5_000;
+const HUBSPOT_SEARCH_PAGE: usize = 200;
+const HUBSPOT_LISTING_PAGE: usize = 100;
+const HUBSPOT_SUBMISSIONS_PAGE: usize = 50;
+const GA4_BATCH: usize = 5;
+/// kpipe's built-in GA4 reports: traffic, property totals, returning users.
+const GA4_REPORTS: usize = 3;
+
+/// Requests per row of each platform `plan` pulls, against the fewest its API allows.
+pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec<CallsPerRow> {
+    let (since, until) = window();
+    let mut out = Vec::new();
+    let made = |name: &str| stats.platforms.get(name).map(api_requests).unwrap_or(0);
+    if let Some(p) = &plan.linkedin {
+        let api = LinkedInApi::with_accounts(p.accounts, p.campaigns, p.creatives_per_campaign);
+        let mut minimum = 0;
+        for id in p.account_ids() {
+            let campaigns = api.campaigns(id).len();
+            let creatives = api.creatives(id).len();
+            minimum += 1 + pages(campaigns, LINKEDIN_MAX_PAGE) + pages(creatives, LINKEDIN_MAX_PAGE);
+            for pivot in [Pivot::Campaign, Pivot::Creative] {
+                let elements = api.ad_analytics(SEED, id, pivot, since, until, &["impressions"]).len();
+                minimum += pages(elements, LINKEDIN_ELEMENT_CAP);
+            }
+        }
+        out.push(CallsPerRow {
+            platform: "linkedin",
+            rows: summary.platform("linkedin").rows,
+            requests: made("linkedin"),
+            minimum,
+            basis: "per account: the account, campaigns and creatives (1,000 a page), analytics by campaign \
+                    and by creative (15,000 elements a response)"
+                .to_owned(),
+        });
+    }
+    if let Some(p) = &plan.facebook {
+        let graph = facebook_graph(plan, p);
+        let mut minimum = 0;
+        for id in p.account_ids() {
+            for level in p.levels {
+                let level = match *level {
+                    "campaign" => InsightsLevel::Campaign,
+                    "ad_set" => InsightsLevel::Adset,
+                    "account" => InsightsLevel::Account,
+                    _ => InsightsLevel::Ad,
+                };
+                minimum += pages(graph.insights(SEED, &id, level, since, until).len(), FACEBOOK_MAX_PAGE);
+            }
+        }
+        out.push(CallsPerRow {
+            platform: "facebook",
+            rows: summary.platform("facebook").rows,
+            requests: made("facebook"),
+            minimum,
+            basis: format!("per account and level ({}): insights pages of 5,000 rows", p.levels.join(", ")),
+        });
+    }
+    if let Some(p) = &plan.hubspot {
+        let api = hubspot_api(p);
+        let per_portal = hubspot_minimum(&api.dataset(SEED), &api, since, until);
+        out.push(CallsPerRow {
+            platform: "hubspot",
+            rows: summary.platform("hubspot").rows,
+            requests: made("hubspot"),
+            minimum: per_portal * p.portals,
+            basis: "per portal: details, pipelines, searches of 200, forms listing, submissions pages of 50 \
+                    back to the window, email statistics list, names and one histogram per email"
+                .to_owned(),
+        });
+    }
+    if let Some(p) = &plan.ga4 {
+        out.push(CallsPerRow {
+            platform: "google",
+            rows: summary.platform("google_analytics").rows,
+            requests: made("google"),
+            minimum: p.properties * pages(GA4_REPORTS, GA4_BATCH),
+            basis: "per property: one batchRunReports of the 3 reports (250,000 rows a page)".to_owned(),
+        });
+    }
+    out
+}
+
+/// The fewest requests one portal's pull of `since..=until` needs.
+fn hubspot_minimum(
+    data: &Dataset,
+    api: &hubspot::HubSpotApi,
+    since: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+) -> u64 {
+    let offset = api.portal.utc_offset_minutes;
+    let start = hubspot::day_start_ms(since, offset);
+    let end = until.succ_opt().map_or(i64::MAX, |d| hubspot::day_start_ms(d, offset));
+    let created_within = |records: &[hubspot::CrmRecord]| {
+        records.iter().filter(|r| (start..end).contains(&r.created_ms)).count()
+    };
+    // Details (zone, currency) and the deal pipelines (won stages).
+    let mut minimum = 2;
+    minimum += pages(created_within(&data.contacts), HUBSPOT_SEARCH_PAGE);
+    minimum += pages(created_within(&data.deals), HUBSPOT_SEARCH_PAGE);
+    minimum += pages(created_within(&data.feedback), HUBSPOT_SEARCH_PAGE);
+    minimum += pages(api.forms.len(), HUBSPOT_LISTING_PAGE);
+    for (form, submissions) in api.forms.iter().zip(&data.submissions) {
+        if form.created <= until {
+            // Newest first: every submission from now back to the window's first day.
+            minimum += pages(
+                submissions.iter().filter(|s| s.submitted_ms >= start).count(),
+                HUBSPOT_SUBMISSIONS_PAGE,
+            );
+        }
+    }
+    let mut active: Vec<u64> =
+        data.email_days.iter().filter(|d| since <= d.day && d.day <= until).map(|d| d.email_id).collect();
+    active.sort_unstable();
+    active.dedup();
+    // The statistics list, then the names and one histogram per email with statistics.
+    minimum += 1;
+    if !active.is_empty() {
+        minimum += pages(api.emails.len(), HUBSPOT_LISTING_PAGE) + active.len() as u64;
+    }
+    minimum
+}

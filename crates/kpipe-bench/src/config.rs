@@ -1,0 +1,105 @@
+//! The kpipe configuration of a scenario: the `[sources.*]` tables a user would write for the
+//! real APIs, pointed at the simulators.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::scenario::Plan;
+use crate::serve::{CLIENT_ID, CLIENT_SECRET, Endpoints, REFRESH_TOKEN};
+
+/// A configuration asked for a platform the simulators do not serve.
+#[derive(Debug, thiserror::Error)]
+#[error("the plan pulls {0} but the simulators serve no {0} API")]
+pub struct MissingEndpoint(&'static str);
+
+/// Without quotas, sources are paced only by how fast the pipeline goes.
+const UNPACED: &str = "rate_limit = { requests = 100000, per_seconds = 1 }\n";
+
+fn quoted(items: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = items.into_iter().map(|i| format!("\"{i}\"")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The configuration file's text: output under `output`, the plan's sources at `endpoints`.
+///
+/// Each source is configured to keep to the limits the simulator enforces (the published
+/// ones in the quota scenario): pacing, largest pages.
+pub fn kpipe_toml(plan: &Plan, endpoints: &Endpoints, output: &Path) -> Result<String, MissingEndpoint> {
+    let mut toml = format!(
+        "[pipeline]\noutput = \"{}\"\nlookback_days = 28\n",
+        output.display().to_string().replace('\\', "\\\\")
+    );
+    let oauth = |toml: &mut String, endpoint: &crate::serve::Endpoint| {
+        let _ = writeln!(
+            toml,
+            "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             refresh_token = \"{REFRESH_TOKEN}\"\nbase_url = \"{}\"\ntoken_url = \"{}\"",
+            endpoint.base_url, endpoint.token_url
+        );
+    };
+    if let Some(p) = &plan.linkedin {
+        let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.linkedin_ads]\ntype = \"linkedin\"\naccount_ids = {}\npage_size = 1000",
+            quoted(p.account_ids().iter().map(u64::to_string))
+        );
+        if plan.published_quotas {
+            // 10 requests a second, expressed over 10 s so the limiter spreads 99 of them
+            // evenly instead of reserving a tenth of each second for a burst; answers take up
+            // to 0.6 s, so up to 6 are in flight at that pace.
+            toml.push_str("rate_limit = { requests = 100, per_seconds = 10 }\nconcurrency = 16\n");
+        } else {
+            toml.push_str(UNPACED);
+        }
+        oauth(&mut toml, endpoint);
+    }
+    if let Some(p) = &plan.facebook {
+        let endpoint = endpoints.facebook.as_ref().ok_or(MissingEndpoint("Facebook"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.facebook_ads]\ntype = \"facebook\"\nad_account_ids = {}\n\
+             access_token = \"{}\"\nbase_url = \"{}\"\nlevels = {}\npage_size = {}\n\
+             # Four weeks of these accounts fit in one page: synchronous reports, no report runs.\n\
+             async_reports = {{ after_days = 31 }}",
+            quoted(p.account_ids()),
+            endpoints.facebook_token,
+            endpoint.base_url,
+            quoted(p.levels.iter().map(|l| (*l).to_owned())),
+            p.page_size,
+        );
+        if plan.published_quotas {
+            // Meta budgets calls per ad account and hour, not per second: the source-wide pace
+            // only keeps bursts short, the usage headers steer the rest.
+            toml.push_str("rate_limit = { requests = 200, per_seconds = 10 }\nconcurrency = 8\n");
+        } else {
+            toml.push_str(UNPACED);
+        }
+    }
+    if let Some(p) = &plan.hubspot {
+        if endpoints.hubspot.len() as u64 != p.portals {
+            return Err(MissingEndpoint("HubSpot"));
+        }
+        for (n, endpoint) in endpoints.hubspot.iter().enumerate() {
+            // The connector's defaults for an OAuth app are HubSpot's published limits.
+            let _ = writeln!(toml, "\n[sources.hubspot_portal_{:02}]\ntype = \"hubspot\"", n + 1);
+            oauth(&mut toml, endpoint);
+        }
+    }
+    if let Some(p) = &plan.ga4 {
+        let endpoint = endpoints.google.as_ref().ok_or(MissingEndpoint("Google Analytics"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.web_analytics]\ntype = \"google_analytics\"\nproperty_ids = {}\npage_size = 250000",
+            quoted(p.property_ids())
+        );
+        if !plan.published_quotas {
+            toml.push_str(UNPACED);
+        }
+        oauth(&mut toml, endpoint);
+    }
+    if !plan.kpi_stage {
+        toml.push_str("\n[kpis_settings]\nenabled = false\n");
+    }
+    Ok(toml)
+}

@@ -1,0 +1,87 @@
+//! The benchmark's plumbing on a tiny volume, untimed: `kpipe-bench serve` starts the four
+//! simulated APIs in their own process, the generated configuration pulls all of them, kpipe's
+//! summary is read back, and the quota bound and calls per row come out of what both sides
+//! saw. The pull runs in this process (the bench runs the `kpipe` binary instead); the response
+//! shapes are the simulator's, which follow shared/apis/*.md.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kpipe_bench::analysis::{calls_per_row, quota_bound};
+use kpipe_bench::run::SimProcess;
+use kpipe_bench::scenario::{Scenario, window};
+use kpipe_bench::summary::RunSummary;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_kpipe-bench");
+
+fn pull(config: &Path) -> RunSummary {
+    let cfg = kpipe_cli::config::load(config, &|_| None)
+        .unwrap_or_else(|e| panic!("the generated configuration: {e}"));
+    let mut options = kpipe_cli::RunOptions::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+    let (from, to) = window();
+    options.from = Some(from);
+    options.to = Some(to);
+    options.full_refresh = true;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let summary = runtime.block_on(kpipe_cli::run(cfg, options, Arc::new(kpipe_cli::runner::Quiet))).unwrap();
+    // Through JSON, as the bench reads `--summary-json`.
+    RunSummary::parse(&serde_json::to_string(&summary).unwrap()).unwrap()
+}
+
+#[test]
+fn a_quick_quota_scenario_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Scenario::Quota.plan(true);
+    let sims = SimProcess::start(Path::new(BENCH), Scenario::Quota, true).unwrap();
+    let toml = kpipe_bench::config::kpipe_toml(&plan, &sims.endpoints, &dir.path().join("out")).unwrap();
+    let config = dir.path().join("kpipe.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let summary = pull(&config);
+    let stats = sims.stop().unwrap();
+
+    for source in &summary.sources {
+        assert_eq!(source.status, "succeeded", "{source:?}");
+        assert!(source.rows_written > 0, "{source:?}");
+    }
+    let portals = plan.hubspot.map_or(0, |h| h.portals) as usize;
+    assert_eq!(summary.platform("hubspot").sources, portals);
+    assert_eq!(stats.platforms.len(), 4, "{stats:?}");
+    assert_eq!(stats.refused_over_quota(), 0, "{stats:?}");
+
+    // The bound counts the requests the simulators answered; each platform's is positive and
+    // the slowest sets the whole.
+    let bound = quota_bound(&plan, &stats, &summary);
+    assert_eq!(bound.platforms.len(), 4);
+    for p in &bound.platforms {
+        assert!(p.requests > 0 && p.bound_s > 0.0, "{p:?}");
+    }
+    let slowest = bound.slowest().unwrap();
+    assert_eq!(bound.bound_s(), slowest.bound_s);
+
+    // The fewest requests the APIs allow can only be fewer than kpipe made.
+    let calls = calls_per_row(&plan, &stats, &summary);
+    assert_eq!(calls.len(), 4);
+    for c in &calls {
+        assert!(c.rows > 0 && c.minimum > 0, "{c:?}");
+        assert!(c.minimum <= c.requests, "{c:?}");
+    }
+}
+
+#[test]
+fn measure_reports_the_exit_code_and_the_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("usage.json");
+    let status = std::process::Command::new(BENCH)
+        .args(["measure", "--out"])
+        .arg(&out)
+        .args(["--", "sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let usage: kpipe_bench::measure::Usage =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(usage.exit_code, Some(3));
+    assert!(usage.cpu_s() > 0.0 && usage.max_rss_kib > 0, "{usage:?}");
+}
