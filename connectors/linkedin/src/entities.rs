@@ -90,48 +90,86 @@ pub async fn ad_account(api: &Api, id: u64) -> Result<AdAccount, SourceError> {
 /// creatives into its name maps. An unreadable element or page is quarantined; the names it
 /// held are then missing from the rows, which keep their ids.
 pub async fn list_names(api: &Api, account: &mut AdAccount, out: &mut Emitter) -> Result<(), SourceError> {
-    let campaigns = ApiRequest::get(&format!("rest/adAccounts/{}/adCampaigns", account.id))
-        .raw_query(restli::campaign_search_query())
-        .query("pageSize", api.page_size().to_string())
-        .stream(ANALYTICS_STREAM);
-    account.campaigns = list(api, campaigns, out).await?;
-    let creatives = ApiRequest::get(&format!("rest/adAccounts/{}/creatives", account.id))
-        .raw_query("q=criteria")
-        .query("pageSize", api.page_size().to_string())
-        .stream(ANALYTICS_STREAM);
-    account.creatives = list(api, creatives, out).await?;
+    account.campaigns = list(api, listing(api, account.id, Listing::Campaigns), out).await?;
+    account.creatives = list(api, listing(api, account.id, Listing::Creatives), out).await?;
     Ok(())
 }
 
-/// Reads the accounts of `ids` and their names ([`ad_account`], then [`list_names`]), up to
-/// `in_flight` accounts at once; in the order of `ids`.
+/// The two listings of an ad account's entities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    Campaigns,
+    Creatives,
+}
+
+/// The first page of an account's campaigns or creatives.
+fn listing(api: &Api, account: u64, which: Listing) -> ApiRequest {
+    let request = match which {
+        Listing::Campaigns => ApiRequest::get(&format!("rest/adAccounts/{account}/adCampaigns"))
+            .raw_query(restli::campaign_search_query()),
+        Listing::Creatives => {
+            ApiRequest::get(&format!("rest/adAccounts/{account}/creatives")).raw_query("q=criteria")
+        }
+    };
+    request.query("pageSize", api.page_size().to_string()).stream(ANALYTICS_STREAM)
+}
+
+/// What one request of [`read_accounts`] gave.
+enum Part {
+    Account(AdAccount),
+    Names(Listing, HashMap<u64, Option<Label>>),
+}
+
+/// Reads the accounts of `ids` and their names, as [`ad_account`] and [`list_names`] do, with
+/// up to `in_flight` requests at once; in the order of `ids`.
 pub async fn read_accounts(
     api: &Api,
     ids: &[u64],
     in_flight: usize,
     out: &mut Emitter,
 ) -> Result<Vec<AdAccount>, SourceError> {
-    // Unordered: an account whose three requests take long does not hold back the others.
-    let mut reads = futures::stream::iter(ids.iter().copied().enumerate())
-        .map(|(position, id)| async move {
+    // An account and its two listings are three independent requests: all of them are queued
+    // together and taken in any order, so that the pace stays busy until the last one.
+    let jobs = ids.iter().copied().enumerate().flat_map(|(position, id)| {
+        [None, Some(Listing::Campaigns), Some(Listing::Creatives)].map(|which| (position, id, which))
+    });
+    let mut reads = futures::stream::iter(jobs)
+        .map(|(position, id, which)| async move {
             let read = crate::concurrent::beside(move |mut own| async move {
-                let mut account = ad_account(api, id).await?;
-                list_names(api, &mut account, &mut own).await?;
-                Ok(account)
+                match which {
+                    None => ad_account(api, id).await.map(Part::Account),
+                    Some(which) => list(api, listing(api, id, which), &mut own)
+                        .await
+                        .map(|names| Part::Names(which, names)),
+                }
             })
             .await;
             (position, read)
         })
         .buffer_unordered(in_flight.max(1));
-    let mut accounts = Vec::with_capacity(ids.len());
+    let mut accounts: Vec<Option<AdAccount>> = ids.iter().map(|_| None).collect();
+    let mut names: Vec<[HashMap<u64, Option<Label>>; 2]> = ids.iter().map(|_| Default::default()).collect();
     while let Some((position, (read, quarantined))) = reads.next().await {
         for record in quarantined {
             out.quarantine(record).await?;
         }
-        accounts.push((position, read?));
+        match read? {
+            Part::Account(account) => accounts[position] = Some(account),
+            Part::Names(which, found) => names[position][which as usize] = found,
+        }
     }
-    accounts.sort_by_key(|(position, _)| *position);
-    Ok(accounts.into_iter().map(|(_, account)| account).collect())
+    accounts
+        .into_iter()
+        .zip(names)
+        .zip(ids)
+        .map(|((account, [campaigns, creatives]), id)| {
+            let mut account =
+                account.ok_or_else(|| SourceError::data(format!("ad account {id} was not read")))?;
+            account.campaigns = campaigns;
+            account.creatives = creatives;
+            Ok(account)
+        })
+        .collect()
 }
 
 async fn list(

@@ -138,6 +138,10 @@ fn run(
         std::fs::canonicalize(&kpipe).with_context(|| format!("no kpipe binary at {}", kpipe.display()))?;
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let work_dir = work_dir.unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&work_dir).with_context(|| format!("cannot create {}", work_dir.display()))?;
+    // Absolute: the commands run in the scenarios' directories.
+    let work_dir =
+        std::fs::canonicalize(&work_dir).with_context(|| format!("no directory {}", work_dir.display()))?;
     let options = Options { bench, kpipe, quick, work_dir };
     let mut scenarios = if scenarios.is_empty() { Scenario::ALL.to_vec() } else { scenarios };
     scenarios.sort();

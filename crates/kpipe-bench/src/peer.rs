@@ -57,9 +57,13 @@ pub fn python() -> Result<PathBuf, PeerError> {
         // A half-made environment from an interrupted install.
         std::fs::remove_dir_all(&dir).map_err(|e| step("remove a partial environment", e))?;
     }
+    let parent = dir.parent().unwrap_or(&dir);
+    std::fs::create_dir_all(parent).map_err(|e| step("create the cache directory", e))?;
+    // pip reads its working directory: run in one that exists, whatever the caller's is.
     let created = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&dir)
+        .current_dir(parent)
         .output()
         .map_err(|e| step("python3 -m venv", e))?;
     if !created.status.success() {
@@ -71,6 +75,7 @@ pub fn python() -> Result<PathBuf, PeerError> {
     let installed = Command::new(&python)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
         .arg(&requirements)
+        .current_dir(&dir)
         .output()
         .map_err(|e| step("pip install", e))?;
     if !installed.status.success() {

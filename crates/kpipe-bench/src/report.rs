@@ -175,7 +175,7 @@ pub fn table(reports: &[ScenarioReport], extra: &[Figure]) -> String {
 }
 
 /// The machine the figures come from, from `/proc`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
     /// Logical cores.
     pub cores: usize,
@@ -183,6 +183,8 @@ pub struct Machine {
     pub cpu: String,
     /// Memory, GiB.
     pub ram_gib: u64,
+    /// The 5-minute load average when read: other work on the machine slows wall times.
+    pub load: Option<f64>,
 }
 
 impl Machine {
@@ -190,7 +192,10 @@ impl Machine {
     pub fn read() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        Machine::parse(&cpuinfo, &meminfo)
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()));
+        Machine { load, ..Machine::parse(&cpuinfo, &meminfo) }
     }
 
     /// The same from the two files' text.
@@ -204,17 +209,17 @@ impl Machine {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0);
-        Machine { cores, cpu, ram_gib: (kib + (1 << 19)) >> 20 }
+        Machine { cores, cpu, ram_gib: (kib + (1 << 19)) >> 20, load: None }
     }
 
-    /// `2 cores (AMD EPYC), 24 GiB`.
+    /// `2 cores (AMD EPYC), 24 GiB`, and the load average when known.
     pub fn describe(&self) -> String {
-        format!(
-            "{} cores ({}), {} GiB",
-            self.cores,
-            if self.cpu.is_empty() { "unknown CPU" } else { &self.cpu },
-            self.ram_gib
-        )
+        let cpu = if self.cpu.is_empty() { "unknown CPU" } else { &self.cpu };
+        let mut text = format!("{} cores ({cpu}), {} GiB", self.cores, self.ram_gib);
+        if let Some(load) = self.load {
+            text.push_str(&format!(", load average {load:.1} over the last 5 minutes of the run"));
+        }
+        text
     }
 }
 
@@ -323,7 +328,7 @@ mod tests {
         let cpuinfo = "processor\t: 0\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n";
         let meminfo = "MemTotal:       24606012 kB\nMemFree: 1 kB\n";
         let m = Machine::parse(cpuinfo, meminfo);
-        assert_eq!(m, Machine { cores: 2, cpu: "AMD EPYC".into(), ram_gib: 23 });
+        assert_eq!(m, Machine { cores: 2, cpu: "AMD EPYC".into(), ram_gib: 23, load: None });
         assert_eq!(m.describe(), "2 cores (AMD EPYC), 23 GiB");
     }
 
@@ -360,7 +365,7 @@ mod tests {
             &[r],
             &[],
             "2026-11-23",
-            &Machine { cores: 2, cpu: "X".into(), ram_gib: 4 },
+            &Machine { cores: 2, cpu: "X".into(), ram_gib: 4, load: None },
             "rustc 1.95",
             "cargo xtask bench",
         );

@@ -122,7 +122,10 @@ impl Drop for SimProcess {
 pub fn measured(bench: &Path, command: &[String], dir: &Path, name: &str) -> Result<Usage, RunError> {
     let usage_file = dir.join(format!("{name}.usage.json"));
     let log = dir.join(format!("{name}.log"));
+    // In the scenario's directory: every path is absolute, and the command gets a working
+    // directory that exists whatever the caller's.
     let status = Command::new(bench)
+        .current_dir(dir)
         .arg("measure")
         .arg("--out")
         .arg(&usage_file)
