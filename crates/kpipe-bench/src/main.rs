@@ -158,7 +158,7 @@ fn run(
         eprintln!("kpipe-bench: scenario {} {outcome} in {:.1} s", scenario.name(), report.seconds);
         reports.push(report);
     }
-    let extra: Vec<_> = report::memory_growth(&reports).into_iter().collect();
+    let extra = report::memory_growth(&reports);
     println!("\n{}", report::table(&reports, &extra));
     if let (Some(doc), Some(command)) = (doc, command) {
         let when = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();

@@ -287,7 +287,7 @@ pub fn quota_report(run: &KpipeRun, bound: &QuotaBound, calls: &[CallsPerRow]) -
                 format!("{}: bound / pulled", p.platform),
                 format!("{:.1} s / {:.1} s", p.bound_s, p.pulled_s),
             )
-            .note(format!("{} requests; {}", p.requests, p.limit)),
+            .note(format!("{} requests; {}", group(p.requests), p.limit)),
         );
     }
     report.push(Figure::new("metric rows", group(run.summary.rows())));
@@ -352,11 +352,16 @@ fn stage_split(run: &KpipeRun) -> String {
     format!("{pull:.1} s / {:.1} s", (run.usage.wall_s - pull).max(0.0))
 }
 
-/// The sampled peak of the pull alone (before the KPI stage starts), as a figure.
-fn pull_peak(run: &KpipeRun) -> Option<Figure> {
+/// The sampled peak of the pull alone (before the KPI stage starts), MiB.
+fn pull_peak_mib(run: &KpipeRun) -> Option<f64> {
     // The run starts a few milliseconds after the process; its summary times the pull.
     let pull_end = run.summary.duration_ms as f64 / 1000.0 + 0.1;
-    let peak = run.usage.sampled_peak_mib_within(pull_end)?;
+    run.usage.sampled_peak_mib_within(pull_end)
+}
+
+/// [`pull_peak_mib`] as a figure.
+fn pull_peak(run: &KpipeRun) -> Option<Figure> {
+    let peak = pull_peak_mib(run)?;
     Some(
         Figure::new("peak RSS of the pull (sampled)", format!("{peak:.0} MiB"))
             .note("VmRSS every 50 ms until the KPI stage"),
@@ -378,6 +383,7 @@ fn memory(options: &Options, scenario: Scenario) -> Result<ScenarioReport, RunEr
     report.push(Figure::new("wall / CPU", format!("{:.1} s / {:.1} s", run.usage.wall_s, run.usage.cpu_s())));
     report.push(Figure::new("pull (sources) / KPI stage", stage_split(&run)));
     report.peak_rss_mib = Some(mib);
+    report.pull_peak_mib = pull_peak_mib(&run);
     report.extend(status_figure(&run.summary));
     Ok(report)
 }
