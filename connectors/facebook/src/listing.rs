@@ -8,10 +8,12 @@ use std::collections::HashSet;
 use futures::StreamExt;
 use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
 use kpipe_http::{ApiClient, ApiRequest, ApiResponse};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
 
-use crate::client::{CallError, ErrorClass, GraphObject, data_of, scrub};
-use crate::normalize::{InsightsContext, Level, insights_rows};
+use crate::client::{CallError, ErrorClass, GraphObject, scrub};
+use crate::normalize::{InsightsReader, Level};
 use crate::source::FacebookSource;
 
 /// The stream of ads insights rows.
@@ -19,6 +21,36 @@ pub const ADS_STREAM: &str = "ads_insights";
 
 /// Pages one listing may have at most; the API ends listings long before.
 const MAX_PAGES: usize = 100_000;
+
+/// A page of an insights listing, borrowed from the response's bytes: each element stays raw
+/// JSON text until it is read, so a page costs about its own size in memory.
+#[derive(Deserialize)]
+struct InsightsPage<'a> {
+    #[serde(default, borrow)]
+    data: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow)]
+    paging: Option<Paging<'a>>,
+}
+
+/// `paging`: the next page's link and the cursors.
+#[derive(Deserialize)]
+struct Paging<'a> {
+    #[serde(default, borrow)]
+    next: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    cursors: Option<Cursors<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Cursors<'a> {
+    #[serde(default, borrow)]
+    after: Option<&'a RawValue>,
+}
+
+/// A string value of a raw field; anything else is `None` (as an absent link is).
+fn raw_string(raw: Option<&RawValue>) -> Option<String> {
+    raw.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+}
 
 /// Where the next page of a listing comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +188,7 @@ impl FacebookSource {
         mut first_answer: Option<Result<ApiResponse, CallError>>,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
-        let cx = InsightsContext { account_id: &account.id, level, actions: &self.settings.actions };
+        let mut reader = InsightsReader::new(&account.id, level, &self.settings.actions);
         let mut limit = account.page_size();
         let mut next = NextPage::First;
         let mut seen = HashSet::new();
@@ -194,14 +226,20 @@ impl FacebookSource {
                     return Ok(false);
                 }
             };
-            let body: Value = match response.json() {
-                Ok(body) => body,
+            let page: InsightsPage<'_> = match serde_json::from_slice(&response.body) {
+                Ok(page) => page,
                 Err(e) => {
-                    quarantine_or_fail(CallError { error: e, graph: None }, ADS_STREAM, out).await?;
+                    out.quarantine(Quarantined {
+                        stream: ADS_STREAM.into(),
+                        location: response.url.clone(),
+                        reason: format!("the response cannot be read as an insights page: {e}"),
+                        raw: scrub(&String::from_utf8_lossy(&response.body)),
+                    })
+                    .await?;
                     return Ok(false);
                 }
             };
-            let Some(data) = data_of(&body) else {
+            let Some(data) = &page.data else {
                 out.quarantine(Quarantined {
                     stream: ADS_STREAM.into(),
                     location: response.url.clone(),
@@ -212,33 +250,34 @@ impl FacebookSource {
                 return Ok(false);
             };
             for (index, element) in data.iter().enumerate() {
-                match insights_rows(element, &cx) {
+                match reader.rows(element.get()) {
                     Ok(rows) => out.emit_all(rows).await?,
                     Err(reason) => {
                         out.quarantine(Quarantined {
                             stream: ADS_STREAM.into(),
                             location: format!("{} element {index}", response.url),
                             reason,
-                            raw: scrub(&element.to_string()),
+                            raw: scrub(element.get()),
                         })
                         .await?;
                     }
                 }
             }
             // A page may be empty and still link to the next: stop only when the link is gone.
-            let Some(link) = body.pointer("/paging/next").and_then(Value::as_str) else { return Ok(true) };
-            if !seen.insert(link.to_owned()) {
+            let paging = page.paging.as_ref();
+            let Some(link) = raw_string(paging.and_then(|p| p.next)) else { return Ok(true) };
+            if !seen.insert(link.clone()) {
                 tracing::warn!(
                     url = %response.url,
                     "the API repeated a next-page link; the listing ends here"
                 );
                 return Ok(true);
             }
-            next = if link_request(&account.api, link, limit).is_some() {
-                NextPage::Link(link.to_owned())
+            next = if link_request(&account.api, &link, limit).is_some() {
+                NextPage::Link(link)
             } else {
-                match body.pointer("/paging/cursors/after").and_then(Value::as_str) {
-                    Some(cursor) => NextPage::After(cursor.to_owned()),
+                match raw_string(paging.and_then(|p| p.cursors.as_ref()).and_then(|c| c.after)) {
+                    Some(cursor) => NextPage::After(cursor),
                     None => {
                         return Err(SourceError::data(format!(
                             "{}: the next-page link is not on the base URL's origin and the page has \

@@ -1,54 +1,162 @@
 //! One ads insights row (an entity on a day) to metric rows: impressions, reach, clicks,
 //! link clicks and spend from their fields, and the `actions` / `action_values` arrays through
 //! the action mapping, every type no canonical metric took kept as `facebook.action_<type>`.
+//!
+//! An element is read straight from the page's bytes: the fields kpipe uses are borrowed as raw
+//! JSON text and only those are interpreted, so a page of thousands of rows costs no more than its
+//! bytes, and numbers keep their exact decimal text.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use kpipe_core::{Currency, Decimal, Dimensions, Label, Metric, MetricName, MetricRow, Unit};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
-use super::{Level, PLATFORM, amount, count, decimal};
+use super::{Level, PLATFORM};
 use crate::mapping::{ActionMapping, action_extra};
 
-/// What every row of one listing shares.
-#[derive(Debug, Clone, Copy)]
-pub struct InsightsContext<'a> {
-    /// The ad account (without `act_`), the `account_id` column.
-    pub account_id: &'a str,
-    /// The listing's level.
-    pub level: Level,
-    /// Action types to metrics.
-    pub actions: &'a ActionMapping,
-}
-
 /// Fields that hold a count each, and their metric.
-const COUNT_FIELDS: [(&str, Metric); 4] = [
-    ("impressions", Metric::Impressions),
-    ("reach", Metric::Reach),
-    ("clicks", Metric::Clicks),
-    ("inline_link_clicks", Metric::LinkClicks),
-];
+const COUNT_FIELDS: [Metric; 4] = [Metric::Impressions, Metric::Reach, Metric::Clicks, Metric::LinkClicks];
 
-fn text<'a>(row: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
-    row.get(field).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+/// A field present in the element, `null` included (serde's `Option` would take `null` for
+/// absent, and a metric sent as `null` must be refused, not skipped).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
-/// An id field: the API sends ids as strings; a number is accepted as its digits.
-fn id(row: &Map<String, Value>, field: &str) -> Result<String, String> {
-    match row.get(field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(other) => Err(format!("`{field}` {other} is not an id")),
-        None => Err(format!("`{field}` is missing")),
+/// The fields of an insights element that kpipe reads; any other field is skipped unread.
+#[derive(Deserialize, Default)]
+struct InsightsElement<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    account_id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    account_name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    account_currency: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    campaign_id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    campaign_name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    adset_id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    adset_name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    ad_id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    ad_name: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    impressions: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    reach: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    clicks: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    inline_link_clicks: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    spend: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    actions: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    action_values: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    date_start: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    date_stop: Option<&'a RawValue>,
+}
+
+impl<'a> InsightsElement<'a> {
+    fn id_and_name(&self, level: Level) -> (Option<&'a RawValue>, Option<&'a RawValue>) {
+        match level {
+            Level::Account => (self.account_id, self.account_name),
+            Level::Campaign => (self.campaign_id, self.campaign_name),
+            Level::AdSet => (self.adset_id, self.adset_name),
+            Level::Ad => (self.ad_id, self.ad_name),
+        }
+    }
+
+    fn count_field(&self, metric: Metric) -> (&'static str, Option<&'a RawValue>) {
+        match metric {
+            Metric::Impressions => ("impressions", self.impressions),
+            Metric::Reach => ("reach", self.reach),
+            Metric::Clicks => ("clicks", self.clicks),
+            _ => ("inline_link_clicks", self.inline_link_clicks),
+        }
     }
 }
 
-fn date(row: &Map<String, Value>) -> Result<NaiveDate, String> {
-    let start = text(row, "date_start").ok_or("`date_start` is missing")?;
-    let day = NaiveDate::parse_from_str(start, "%Y-%m-%d")
+/// The string a raw JSON value holds, borrowed when it has no escapes; `None` for anything else.
+fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// A non-empty string field, trimmed; a missing field, `null`, a non-string or blanks are `None`.
+fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let value = string_of(raw?)?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    Some(match value {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    })
+}
+
+/// An id field: the API sends ids as strings; a number is accepted as its digits.
+fn id(raw: Option<&RawValue>, field: &str) -> Result<String, String> {
+    let raw = raw.ok_or_else(|| format!("`{field}` is missing"))?;
+    if let Some(s) = string_of(raw).filter(|s| !s.trim().is_empty()) {
+        return Ok(s.trim().to_owned());
+    }
+    let digits = raw.get();
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(digits.to_owned());
+    }
+    Err(format!("`{field}` {digits} is not an id"))
+}
+
+/// A number the API sent as a string (`"14.35"`) or as a JSON number, read from its exact text.
+fn decimal(raw: &RawValue, what: &str) -> Result<Decimal, String> {
+    let text = raw.get();
+    let digits = match string_of(raw) {
+        Some(s) => s,
+        None if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => Cow::Borrowed(text),
+        None => return Err(format!("{what}: expected a number, got {text}")),
+    };
+    digits.trim().parse().map_err(|e| format!("{what}: {e}"))
+}
+
+/// A count: a whole number, not negative.
+fn count(raw: &RawValue, what: &str) -> Result<Decimal, String> {
+    let n = decimal(raw, what)?;
+    if !n.is_integer() || n.is_negative() {
+        return Err(format!("{what}: {} is a count but not a whole number of at least 0", raw.get()));
+    }
+    Ok(n)
+}
+
+/// An amount of events that attribution may split (`"1.5"` conversions): not negative.
+fn amount(raw: &RawValue, what: &str) -> Result<Decimal, String> {
+    let n = decimal(raw, what)?;
+    if n.is_negative() {
+        return Err(format!("{what}: {} is negative", raw.get()));
+    }
+    Ok(n)
+}
+
+fn date(element: &InsightsElement<'_>) -> Result<NaiveDate, String> {
+    let start = text(element.date_start).ok_or("`date_start` is missing")?;
+    let day = NaiveDate::parse_from_str(&start, "%Y-%m-%d")
         .map_err(|_| format!("`date_start` {start:?} is not YYYY-MM-DD"))?;
-    if let Some(stop) = text(row, "date_stop")
+    if let Some(stop) = text(element.date_stop)
         && stop != start
     {
         return Err(format!("the row spans {start}..{stop}; daily rows (time_increment=1) were asked for"));
@@ -56,122 +164,202 @@ fn date(row: &Map<String, Value>) -> Result<NaiveDate, String> {
     Ok(day)
 }
 
-/// `[{"action_type": "lead", "value": "3", "7d_click": "3"}, ...]` as (type, value) pairs; the
-/// attribution-window keys repeat parts of `value` and are not read.
-fn action_list(row: &Map<String, Value>, field: &str, money: bool) -> Result<Vec<(String, Decimal)>, String> {
-    let Some(list) = row.get(field) else { return Ok(Vec::new()) };
-    let list = list.as_array().ok_or_else(|| format!("`{field}` is not an array"))?;
-    let mut out: Vec<(String, Decimal)> = Vec::with_capacity(list.len());
-    for (i, entry) in list.iter().enumerate() {
+/// One entry of `actions` / `action_values`; the attribution-window keys (`7d_click`, ...)
+/// repeat parts of `value` and are not read.
+#[derive(Deserialize)]
+struct ActionEntry<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    action_type: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    value: Option<&'a RawValue>,
+}
+
+/// `[{"action_type": "lead", "value": "3", "7d_click": "3"}, ...]` as (type, value) pairs.
+fn action_list<'a>(
+    raw: Option<&'a RawValue>,
+    field: &str,
+    money: bool,
+) -> Result<Vec<(Cow<'a, str>, Decimal)>, String> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let list: Vec<&RawValue> =
+        serde_json::from_str(raw.get()).map_err(|_| format!("`{field}` is not an array"))?;
+    let mut out: Vec<(Cow<'a, str>, Decimal)> = Vec::with_capacity(list.len());
+    for (i, entry) in list.into_iter().enumerate() {
+        if !entry.get().starts_with('{') {
+            return Err(format!("`{field}[{i}]` is not an object"));
+        }
+        let entry: ActionEntry<'a> =
+            serde_json::from_str(entry.get()).map_err(|e| format!("`{field}[{i}]`: {e}"))?;
         let kind = entry
-            .get("action_type")
-            .and_then(Value::as_str)
+            .action_type
+            .and_then(string_of)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| format!("`{field}[{i}]` has no `action_type`"))?;
         let what = format!("`{field}` {kind}");
-        let raw = entry.get("value").ok_or_else(|| format!("{what} has no `value`"))?;
+        let raw = entry.value.ok_or_else(|| format!("{what} has no `value`"))?;
         let value = if money { decimal(raw, &what)? } else { amount(raw, &what)? };
-        if out.iter().any(|(t, _)| t == kind) {
+        if out.iter().any(|(t, _)| *t == kind) {
             return Err(format!("{what} appears twice"));
         }
-        out.push((kind.to_owned(), value));
+        out.push((kind, value));
     }
     Ok(out)
 }
 
-/// The metric rows of one insights element, or why it cannot be read.
-pub fn insights_rows(element: &Value, cx: &InsightsContext<'_>) -> Result<Vec<MetricRow>, String> {
-    let row = element.as_object().ok_or("the element is not a JSON object")?;
-    let date = date(row)?;
-    if let Some(account) = text(row, "account_id")
-        && account != cx.account_id
-    {
-        return Err(format!("the row is of account {account}, in the listing of account {}", cx.account_id));
-    }
-    let entity_id = Label::from(id(row, cx.level.id_field())?);
-    let entity_name = text(row, cx.level.name_field()).map(Label::new);
-    let currency = match text(row, "account_currency") {
-        Some(code) => Some(
-            Currency::parse(code).ok_or_else(|| format!("`account_currency` {code:?} is not ISO 4217"))?,
-        ),
-        None => None,
-    };
-    let mut values: Vec<(MetricName, Decimal)> = Vec::new();
-    for (field, metric) in COUNT_FIELDS {
-        if let Some(v) = row.get(field) {
-            values.push((metric.into(), count(v, &format!("`{field}`"))?));
-        }
-    }
-    if let Some(v) = row.get("spend") {
-        values.push((Metric::Spend.into(), decimal(v, "`spend`")?));
-    }
-    let actions = action_list(row, "actions", false)?;
-    let mut taken = BTreeSet::new();
-    for (metric, types) in cx.actions.counts() {
-        if let Some((kind, value)) = types.iter().find_map(|t| actions.iter().find(|(k, _)| k == t)) {
-            taken.insert(kind.as_str());
-            values.push(((*metric).into(), *value));
-        }
-    }
-    extras(&actions, &taken, Unit::Count, &mut values)?;
-    let action_values = action_list(row, "action_values", true)?;
-    let mut taken = BTreeSet::new();
-    if let Some((kind, value)) =
-        cx.actions.revenue().iter().find_map(|t| action_values.iter().find(|(k, _)| k == t))
-    {
-        taken.insert(kind.as_str());
-        values.push((Metric::Revenue.into(), *value));
-    }
-    extras(&action_values, &taken, Unit::Currency, &mut values)?;
-
-    let money = values.iter().any(|(m, _)| m.unit() == Unit::Currency);
-    if money && currency.is_none() {
-        return Err("the row has money (spend or action values) but no `account_currency`".into());
-    }
-    let account = Label::new(cx.account_id);
-    let (level, platform) = (Label::from(cx.level.label()), Label::from(PLATFORM));
-    Ok(values
-        .into_iter()
-        .map(|(metric, value)| MetricRow {
-            platform: platform.clone(),
-            account_id: account.clone(),
-            level: level.clone(),
-            entity_id: entity_id.clone(),
-            entity_name: entity_name.clone(),
-            date,
-            dimensions: Dimensions::default(),
-            currency: (metric.unit() == Unit::Currency).then_some(currency).flatten(),
-            metric,
-            value,
-        })
-        .collect())
+/// Reads the insights elements of one listing (an account at a level) into metric rows. The
+/// labels every row of the listing shares, and the names of the extra action metrics, are made
+/// once, not per row.
+#[derive(Debug)]
+pub struct InsightsReader<'a> {
+    /// The ad account (without `act_`), the `account_id` column.
+    account_id: &'a str,
+    level: Level,
+    actions: &'a ActionMapping,
+    account: Label,
+    level_label: Label,
+    /// `facebook.action_<type>` names by action type: counts, then money.
+    extras: [HashMap<String, MetricName>; 2],
 }
 
-/// Every entry no canonical metric took, as `facebook.action_<type>` (or `action_value_`).
-fn extras(
-    entries: &[(String, Decimal)],
-    taken: &BTreeSet<&str>,
-    unit: Unit,
-    values: &mut Vec<(MetricName, Decimal)>,
-) -> Result<(), String> {
-    for (kind, value) in entries.iter().filter(|(k, _)| !taken.contains(k.as_str())) {
-        let name =
-            action_extra(kind, unit).ok_or_else(|| format!("action type {kind:?} makes no metric name"))?;
-        if values.iter().any(|(m, _)| *m == name) {
-            return Err(format!("action type {kind:?} and another one both make `{name}`"));
+impl<'a> InsightsReader<'a> {
+    /// A reader for the listing of `account_id` at `level`, with `actions` mapping action types.
+    pub fn new(account_id: &'a str, level: Level, actions: &'a ActionMapping) -> InsightsReader<'a> {
+        InsightsReader {
+            account_id,
+            level,
+            actions,
+            account: Label::new(account_id),
+            level_label: Label::from(level.label()),
+            extras: [HashMap::new(), HashMap::new()],
         }
-        values.push((name, *value));
     }
-    Ok(())
+
+    /// The metric rows of one insights element (its JSON text), or why it cannot be read.
+    pub fn rows(&mut self, element: &str) -> Result<Vec<MetricRow>, String> {
+        // Checked first: serde would also read a struct from an array, by position.
+        if !element.trim_start().starts_with('{') {
+            return Err("the element is not a JSON object".into());
+        }
+        let row: InsightsElement<'_> =
+            serde_json::from_str(element).map_err(|e| format!("the element cannot be read: {e}"))?;
+        let date = date(&row)?;
+        if let Some(account) = text(row.account_id)
+            && account != self.account_id
+        {
+            return Err(format!(
+                "the row is of account {account}, in the listing of account {}",
+                self.account_id
+            ));
+        }
+        let (id_raw, name_raw) = row.id_and_name(self.level);
+        let entity_id = Label::from(id(id_raw, self.level.id_field())?);
+        let entity_name = text(name_raw).map(|name| Label::new(&name));
+        let currency = match text(row.account_currency) {
+            Some(code) => Some(
+                Currency::parse(&code)
+                    .ok_or_else(|| format!("`account_currency` {code:?} is not ISO 4217"))?,
+            ),
+            None => None,
+        };
+        let mut values: Vec<(MetricName, Decimal)> = Vec::with_capacity(16);
+        for metric in COUNT_FIELDS {
+            if let (field, Some(v)) = row.count_field(metric) {
+                values.push((metric.into(), count(v, field_name(field))?));
+            }
+        }
+        if let Some(v) = row.spend {
+            values.push((Metric::Spend.into(), decimal(v, "`spend`")?));
+        }
+        let actions = action_list(row.actions, "actions", false)?;
+        let mut taken: Vec<&str> = Vec::new();
+        for (metric, types) in self.actions.counts() {
+            if let Some((kind, value)) = types.iter().find_map(|t| actions.iter().find(|(k, _)| k == t)) {
+                taken.push(kind);
+                values.push(((*metric).into(), *value));
+            }
+        }
+        self.extras(&actions, &taken, Unit::Count, &mut values)?;
+        let action_values = action_list(row.action_values, "action_values", true)?;
+        let mut taken: Vec<&str> = Vec::new();
+        if let Some((kind, value)) =
+            self.actions.revenue().iter().find_map(|t| action_values.iter().find(|(k, _)| k == t))
+        {
+            taken.push(kind);
+            values.push((Metric::Revenue.into(), *value));
+        }
+        self.extras(&action_values, &taken, Unit::Currency, &mut values)?;
+
+        let money = values.iter().any(|(m, _)| m.unit() == Unit::Currency);
+        if money && currency.is_none() {
+            return Err("the row has money (spend or action values) but no `account_currency`".into());
+        }
+        let platform = Label::from(PLATFORM);
+        Ok(values
+            .into_iter()
+            .map(|(metric, value)| MetricRow {
+                platform: platform.clone(),
+                account_id: self.account.clone(),
+                level: self.level_label.clone(),
+                entity_id: entity_id.clone(),
+                entity_name: entity_name.clone(),
+                date,
+                dimensions: Dimensions::default(),
+                currency: (metric.unit() == Unit::Currency).then_some(currency).flatten(),
+                metric,
+                value,
+            })
+            .collect())
+    }
+
+    /// Every entry no canonical metric took, as `facebook.action_<type>` (or `action_value_`).
+    fn extras(
+        &mut self,
+        entries: &[(Cow<'_, str>, Decimal)],
+        taken: &[&str],
+        unit: Unit,
+        values: &mut Vec<(MetricName, Decimal)>,
+    ) -> Result<(), String> {
+        for (kind, value) in entries.iter().filter(|(k, _)| !taken.contains(&k.as_ref())) {
+            let known = &mut self.extras[usize::from(unit == Unit::Currency)];
+            let name = match known.get(kind.as_ref()) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = action_extra(kind, unit)
+                        .ok_or_else(|| format!("action type {kind:?} makes no metric name"))?;
+                    known.insert(kind.to_string(), name.clone());
+                    name
+                }
+            };
+            if values.iter().any(|(m, _)| *m == name) {
+                return Err(format!("action type {kind:?} and another one both make `{name}`"));
+            }
+            values.push((name, *value));
+        }
+        Ok(())
+    }
+}
+
+/// The quoted field name used in messages.
+fn field_name(field: &'static str) -> &'static str {
+    match field {
+        "impressions" => "`impressions`",
+        "reach" => "`reach`",
+        "clicks" => "`clicks`",
+        _ => "`inline_link_clicks`",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn cx(mapping: &ActionMapping) -> InsightsContext<'_> {
-        InsightsContext { account_id: "798085168510957", level: Level::Campaign, actions: mapping }
+    fn reader(mapping: &ActionMapping) -> InsightsReader<'_> {
+        InsightsReader::new("798085168510957", Level::Campaign, mapping)
+    }
+
+    fn insights_rows(element: &Value, reader: &mut InsightsReader<'_>) -> Result<Vec<MetricRow>, String> {
+        reader.rows(&element.to_string())
     }
 
     /// A row shaped like `fixtures/facebook/insights_page1.json` (shared/apis/facebook.md §2).
@@ -208,7 +396,7 @@ mod tests {
     #[test]
     fn spend_is_exact_with_its_currency_and_actions_map_as_documented() {
         let mapping = ActionMapping::default();
-        let rows = insights_rows(&element(), &cx(&mapping)).unwrap();
+        let rows = insights_rows(&element(), &mut reader(&mapping)).unwrap();
         let got = values(&rows);
         let want = |m: &str, v: &str, c: Option<&str>| (m.to_owned(), v.to_owned(), c.map(str::to_owned));
         assert_eq!(
@@ -248,7 +436,7 @@ mod tests {
         let object = e.as_object_mut().unwrap();
         object.remove("actions");
         object.remove("action_values");
-        assert_eq!(insights_rows(&e, &cx(&mapping)).unwrap().len(), 5);
+        assert_eq!(insights_rows(&e, &mut reader(&mapping)).unwrap().len(), 5);
     }
 
     #[test]
@@ -257,7 +445,7 @@ mod tests {
         let with = |k: &str, v: Value| {
             let mut e = element();
             e[k] = v;
-            insights_rows(&e, &cx(&mapping)).unwrap_err()
+            insights_rows(&e, &mut reader(&mapping)).unwrap_err()
         };
         assert!(with("impressions", json!("n/a")).starts_with("`impressions`"));
         assert!(with("clicks", json!("1.5")).contains("whole number"));
@@ -276,7 +464,36 @@ mod tests {
         );
         let mut e = element();
         e.as_object_mut().unwrap().remove("account_currency");
-        assert!(insights_rows(&e, &cx(&mapping)).unwrap_err().contains("account_currency"));
-        assert!(insights_rows(&json!([1]), &cx(&mapping)).is_err());
+        assert!(insights_rows(&e, &mut reader(&mapping)).unwrap_err().contains("account_currency"));
+        assert!(insights_rows(&json!([1]), &mut reader(&mapping)).is_err());
+    }
+
+    /// shared/apis/facebook.md §2: metrics are strings; a JSON number is read from its exact
+    /// text, and a metric sent as `null` is refused rather than skipped.
+    #[test]
+    fn numbers_are_read_from_their_exact_text() {
+        let mapping = ActionMapping::default();
+        // A JSON number keeps every digit it was sent with (no float on the way).
+        let text = element().to_string().replace("\"spend\":\"14.35\"", "\"spend\":14.350000000000000001");
+        assert!(text.contains("14.350000000000000001"), "{text}");
+        let rows = reader(&mapping).rows(&text).unwrap();
+        let spend = rows.iter().find(|r| r.metric.as_str() == "spend").unwrap();
+        assert_eq!(spend.value.to_string(), "14.350000000000000001");
+        let rows = insights_rows(&element(), &mut reader(&mapping)).unwrap();
+        let spend = rows.iter().find(|r| r.metric.as_str() == "spend").unwrap();
+        assert_eq!(spend.value.to_string(), "14.35");
+        let mut e = element();
+        e["impressions"] = json!(185);
+        let rows = insights_rows(&e, &mut reader(&mapping)).unwrap();
+        assert_eq!(rows[0].value, Decimal::from_i64(185));
+        let mut e = element();
+        e["reach"] = Value::Null;
+        assert!(insights_rows(&e, &mut reader(&mapping)).unwrap_err().starts_with("`reach`"));
+        let mut e = element();
+        e["campaign_name"] = json!("Caf\u{e9} \"Sale\"");
+        let rows = insights_rows(&e, &mut reader(&mapping)).unwrap();
+        assert_eq!(rows[0].entity_name.as_deref(), Some("Caf\u{e9} \"Sale\""));
+        assert!(reader(&mapping).rows("[1]").unwrap_err().contains("not a JSON object"));
+        assert!(reader(&mapping).rows("{\"date_start\": ").unwrap_err().contains("cannot be read"));
     }
 }

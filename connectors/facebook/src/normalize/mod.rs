@@ -4,7 +4,7 @@
 mod insights;
 mod page;
 
-pub use insights::{InsightsContext, insights_rows};
+pub use insights::InsightsReader;
 pub use page::{PageContext, page_day, page_rows};
 
 use kpipe_core::Decimal;
@@ -115,15 +115,6 @@ pub(crate) fn count(value: &Value, what: &str) -> Result<Decimal, String> {
     Ok(n)
 }
 
-/// An amount of events that attribution may split (`"1.5"` conversions): not negative.
-pub(crate) fn amount(value: &Value, what: &str) -> Result<Decimal, String> {
-    let n = decimal(value, what)?;
-    if n.is_negative() {
-        return Err(format!("{what}: {value} is negative"));
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +131,6 @@ mod tests {
         assert!(count(&json!("-1"), "clicks").is_err());
         assert!(decimal(&json!(null), "spend").unwrap_err().starts_with("spend"));
         assert!(decimal(&json!("n/a"), "spend").is_err());
-        assert_eq!(amount(&json!("1.5"), "lead").unwrap().to_string(), "1.5");
     }
 
     #[test]
