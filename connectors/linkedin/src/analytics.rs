@@ -7,16 +7,20 @@
 //! elements merged by entity and day.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use futures::StreamExt;
 use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
 use kpipe_http::ApiRequest;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::client::Api;
 use crate::entities::AdAccount;
 use crate::fields::{self, AnalyticsField};
-use crate::normalize::analytics::{AnalyticsContext, analytics_rows};
+use crate::json;
+use crate::normalize::analytics::{AnalyticsContext, AnalyticsReader};
 use crate::restli::{self, Pivot};
 
 /// The quarantine stream of ad analytics.
@@ -24,8 +28,8 @@ pub const ANALYTICS_STREAM: &str = "ad_analytics";
 
 /// What one request (all field groups) gave.
 enum Fetched {
-    /// The merged elements, and where they came from.
-    Elements(Vec<Value>, String),
+    /// The answers, one per field group, and where the first came from.
+    Elements(Vec<Answer>, String),
     /// A response reached the element cap: it may be cut short.
     AtCap(usize),
     /// A response could not be read and was quarantined.
@@ -46,8 +50,8 @@ pub async fn pull(
     let mut pending = vec![window];
     while let Some(part) = pending.pop() {
         match fetch(api, account.id, pivot, part, &groups, element_cap, out).await? {
-            Fetched::Elements(elements, location) => {
-                emit_elements(account, pivot, part, fields, &elements, &location, out).await?;
+            Fetched::Elements(answers, location) => {
+                emit_elements(account, pivot, part, fields, &answers, &location, out).await?;
             }
             Fetched::AtCap(count) => match halves(part) {
                 Some((first, second)) => {
@@ -96,8 +100,8 @@ pub async fn pull_accounts(
             out.quarantine(record).await?;
         }
         match fetched? {
-            Fetched::Elements(elements, location) => {
-                emit_elements(account, pivot, window, fields, &elements, &location, out).await?;
+            Fetched::Elements(answers, location) => {
+                emit_elements(account, pivot, window, fields, &answers, &location, out).await?;
             }
             // Asked again by halves, on its own: rare, and the halves depend on each other's size.
             Fetched::AtCap(count) => match halves(window) {
@@ -115,34 +119,70 @@ pub async fn pull_accounts(
     Ok(())
 }
 
-/// The rows of `elements` (an answer about `days`), emitted; an element that cannot be read is
-/// quarantined.
+/// The rows of `answers` (about `days`, one per field group), emitted; an element that cannot
+/// be read is quarantined with its JSON text.
 async fn emit_elements(
     account: &AdAccount,
     pivot: Pivot,
     days: DateWindow,
     fields: &[AnalyticsField],
-    elements: &[Value],
+    answers: &[Answer],
     location: &str,
     out: &mut Emitter,
 ) -> Result<(), SourceError> {
-    let cx = AnalyticsContext {
+    let mut reader = AnalyticsReader::new(AnalyticsContext {
         account: &account.label,
         currency: account.currency,
         pivot,
         names: account.names(pivot),
         window: days,
         fields,
-    };
-    for (index, element) in elements.iter().enumerate() {
-        match analytics_rows(element, &cx) {
-            Ok(rows) => out.emit_all(rows).await?,
-            Err(reason) => {
-                quarantine(out, format!("{location} element {index}"), reason, element.to_string()).await?
+    });
+    match answers {
+        [answer] => {
+            for (index, element) in answer.elements().enumerate() {
+                emit_element(&mut reader, &[element], (location, index), out).await?;
+            }
+        }
+        _ => {
+            let merged = merge(answers, location, out).await?;
+            for (index, parts) in merged.elements.iter().enumerate() {
+                emit_element(&mut reader, parts, (location, index), out).await?;
             }
         }
     }
     Ok(())
+}
+
+/// The rows of one element (its parts, one per field group), or its quarantine at element
+/// `index` of the answer at `location`.
+async fn emit_element(
+    reader: &mut AnalyticsReader<'_>,
+    parts: &[&str],
+    (location, index): (&str, usize),
+    out: &mut Emitter,
+) -> Result<(), SourceError> {
+    match reader.rows(parts) {
+        Ok(rows) => out.emit_all(rows).await,
+        Err(reason) => {
+            quarantine(out, format!("{location} element {index}"), reason, element_text(parts)).await
+        }
+    }
+}
+
+/// The JSON text of an element for the quarantine: as received, or the field groups' parts
+/// merged into one object.
+fn element_text(parts: &[&str]) -> String {
+    if let [part] = parts {
+        return (*part).to_owned();
+    }
+    let mut merged = Map::new();
+    for part in parts {
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(part) {
+            merged.extend(fields);
+        }
+    }
+    Value::Object(merged).to_string()
 }
 
 /// A single day's answer at the element cap: it may be cut short, and cannot be split.
@@ -189,73 +229,131 @@ async fn fetch(
     element_cap: usize,
     out: &mut Emitter,
 ) -> Result<Fetched, SourceError> {
-    let mut merged = Merged::default();
+    let mut answers = Vec::with_capacity(groups.len());
     let mut first_url = None;
     for group in groups {
         let request = ApiRequest::get("rest/adAnalytics")
             .raw_query(restli::analytics_query(account, pivot, window, group))
             .stream(ANALYTICS_STREAM);
-        let (mut body, url) = match api.get_json(&request).await {
+        let (body, url) = match api.get_text(&request).await {
             Ok(answer) => answer,
             Err(e) => {
                 api.quarantine_or_fail(e, ANALYTICS_STREAM, out).await?;
                 return Ok(Fetched::Quarantined);
             }
         };
-        let elements = match body.get_mut("elements").map(Value::take) {
-            Some(Value::Array(elements)) => elements,
-            taken => {
-                // Put back what was taken, so the quarantine keeps the body as received.
-                if let (Some(value), Some(object)) = (taken, body.as_object_mut()) {
-                    object.insert("elements".into(), value);
-                }
-                quarantine(out, url, "the response has no `elements` array".into(), body.to_string()).await?;
+        let answer = match Answer::read(body) {
+            Ok(answer) => answer,
+            Err(body) => {
+                quarantine(out, url, "the response has no `elements` array".into(), body).await?;
                 return Ok(Fetched::Quarantined);
             }
         };
-        if elements.len() >= element_cap {
-            return Ok(Fetched::AtCap(elements.len()));
+        if answer.elements.len() >= element_cap {
+            return Ok(Fetched::AtCap(answer.elements.len()));
         }
-        let location = first_url.get_or_insert(url).clone();
-        if groups.len() == 1 {
-            return Ok(Fetched::Elements(elements, location));
+        first_url.get_or_insert(url);
+        answers.push(answer);
+    }
+    Ok(Fetched::Elements(answers, first_url.unwrap_or_default()))
+}
+
+/// An ad analytics answer as received (`shared/apis/linkedin.md` §3.1): the body, and where
+/// each element's JSON text is in it. The elements are read one at a time when their rows are
+/// made, so that no parsed copy of the whole answer is ever held.
+struct Answer {
+    body: String,
+    elements: Vec<Range<usize>>,
+}
+
+/// The members of an answer the connector reads; the others (`paging`) are skipped.
+#[derive(Deserialize)]
+struct AnswerBody<'a> {
+    #[serde(borrow, default)]
+    elements: Option<Vec<&'a RawValue>>,
+}
+
+impl Answer {
+    /// The answer of `body`, or the body back when it has no `elements` array.
+    fn read(body: String) -> Result<Answer, String> {
+        match Answer::element_spans(&body) {
+            Some(elements) => Ok(Answer { body, elements }),
+            None => Err(body),
         }
-        for (index, element) in elements.iter().enumerate() {
+    }
+
+    fn element_spans(body: &str) -> Option<Vec<Range<usize>>> {
+        // A struct also deserializes from an array: only an object is an answer.
+        if !json::is_object(body) {
+            return None;
+        }
+        let answer: AnswerBody<'_> = serde_json::from_str(body).ok()?;
+        answer.elements?.into_iter().map(|element| json::span(body, element.get())).collect()
+    }
+
+    /// The JSON text of each element, in the order sent.
+    fn elements(&self) -> impl Iterator<Item = &str> {
+        self.elements.iter().map(|span| self.body.get(span.clone()).unwrap_or_default())
+    }
+}
+
+/// The elements of several field groups' answers merged by entity and day, in first-seen
+/// order; each element is its parts, one per answer that has it. An element that cannot be
+/// placed is quarantined.
+async fn merge<'a>(
+    answers: &'a [Answer],
+    location: &str,
+    out: &mut Emitter,
+) -> Result<Merged<'a>, SourceError> {
+    let mut merged = Merged::default();
+    for answer in answers {
+        for (index, element) in answer.elements().enumerate() {
             if let Err(reason) = merged.add(element) {
-                quarantine(out, format!("{location} element {index}"), reason, element.to_string()).await?;
+                quarantine(out, format!("{location} element {index}"), reason, element.to_owned()).await?;
             }
         }
     }
-    Ok(Fetched::Elements(merged.elements, first_url.unwrap_or_default()))
+    Ok(merged)
 }
 
-/// Elements of several field groups merged by entity and day, in first-seen order.
+/// See [`merge`].
 #[derive(Default)]
-struct Merged {
-    elements: Vec<Value>,
+struct Merged<'a> {
+    elements: Vec<Vec<&'a str>>,
     index: HashMap<String, usize>,
 }
 
-impl Merged {
-    fn add(&mut self, element: &Value) -> Result<(), String> {
-        let (Some(pivot), Some(range)) = (element.get("pivotValues"), element.get("dateRange")) else {
+impl<'a> Merged<'a> {
+    fn add(&mut self, element: &'a str) -> Result<(), String> {
+        let (mut pivot, mut range) = (None, None);
+        let read = json::members(element, |key, value| match key {
+            "pivotValues" => pivot = Some(value),
+            "dateRange" => range = Some(value),
+            _ => {}
+        });
+        let (Ok(_), Some(pivot), Some(range)) = (read, pivot, range) else {
             return Err("no `pivotValues` or `dateRange` to merge the field groups by".into());
         };
-        let Value::Object(fields) = element else { return Err("the element is not an object".into()) };
-        let key = format!("{pivot}|{range}");
+        // Compared as parsed values: the answers of two requests need not space them alike.
+        let key = format!("{}|{}", canonical(pivot), canonical(range));
         match self.index.get(&key) {
             Some(&i) => {
-                if let Some(Value::Object(existing)) = self.elements.get_mut(i) {
-                    existing.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                if let Some(parts) = self.elements.get_mut(i) {
+                    parts.push(element);
                 }
             }
             None => {
                 self.index.insert(key, self.elements.len());
-                self.elements.push(Value::Object(Map::clone(fields)));
+                self.elements.push(vec![element]);
             }
         }
         Ok(())
     }
+}
+
+/// The compact text of the JSON value `text`.
+fn canonical(text: &str) -> String {
+    serde_json::from_str::<Value>(text).map_or_else(|_| text.to_owned(), |value| value.to_string())
 }
 
 #[cfg(test)]
@@ -281,27 +379,49 @@ mod tests {
 
     #[test]
     fn field_groups_merge_by_entity_and_day() {
+        // §3.1: each field group's answer keys its elements by `pivotValues` and `dateRange`.
         let day = json!({"year": 2026, "month": 3, "day": 1});
         let range = json!({"start": day, "end": day});
+        let texts = [
+            json!({"pivotValues": ["urn:li:sponsoredCampaign:1"], "dateRange": range, "impressions": 5})
+                .to_string(),
+            json!({"pivotValues": ["urn:li:sponsoredCampaign:2"], "dateRange": range, "impressions": 7})
+                .to_string(),
+            // The same entity and day spaced and ordered otherwise, as another answer may send it.
+            r#"{ "videoStarts": 2, "dateRange": {"end": {"day": 1, "month": 3, "year": 2026},
+                 "start": {"year": 2026, "month": 3, "day": 1}},
+                 "pivotValues": [ "urn:li:sponsoredCampaign:1" ] }"#
+                .to_owned(),
+        ];
         let mut merged = Merged::default();
-        merged
-            .add(
-                &json!({"pivotValues": ["urn:li:sponsoredCampaign:1"], "dateRange": range, "impressions": 5}),
-            )
-            .unwrap();
-        merged
-            .add(
-                &json!({"pivotValues": ["urn:li:sponsoredCampaign:2"], "dateRange": range, "impressions": 7}),
-            )
-            .unwrap();
-        merged
-            .add(
-                &json!({"pivotValues": ["urn:li:sponsoredCampaign:1"], "dateRange": range, "videoStarts": 2}),
-            )
-            .unwrap();
-        assert!(merged.add(&json!({"impressions": 1})).is_err());
+        for text in &texts {
+            merged.add(text).unwrap();
+        }
+        assert!(merged.add(r#"{"impressions": 1}"#).is_err());
+        assert!(merged.add("[1]").is_err());
         assert_eq!(merged.elements.len(), 2);
-        assert_eq!(merged.elements[0]["impressions"], 5);
-        assert_eq!(merged.elements[0]["videoStarts"], 2);
+        assert_eq!(merged.elements[0], [texts[0].as_str(), texts[2].as_str()]);
+        let whole: Value = serde_json::from_str(&element_text(&merged.elements[0])).unwrap();
+        assert_eq!((whole["impressions"].as_i64(), whole["videoStarts"].as_i64()), (Some(5), Some(2)));
+    }
+
+    #[test]
+    fn answers_are_read_in_place() {
+        // §3.1: `paging` beside `elements`, which are the rows' source.
+        let body = r#"{"paging": {"start": 0, "count": 10, "links": []},
+                       "elements": [{"impressions": 1}, {"impressions": "caf\u00e9"}, 3]}"#;
+        let answer = Answer::read(body.to_owned()).unwrap();
+        let elements: Vec<&str> = answer.elements().collect();
+        assert_eq!(elements, [r#"{"impressions": 1}"#, r#"{"impressions": "caf\u00e9"}"#, "3"]);
+        for unreadable in
+            [r#"{"paging": {}}"#, r#"{"elements": {"a": 1}}"#, r#"[[{"a": 1}]]"#, r#"{"elements": null}"#]
+        {
+            assert_eq!(
+                Answer::read(unreadable.to_owned()).err().as_deref(),
+                Some(unreadable),
+                "{unreadable}"
+            );
+        }
+        assert_eq!(Answer::read(r#"{"elements": []}"#.to_owned()).unwrap().elements().count(), 0);
     }
 }

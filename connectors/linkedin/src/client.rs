@@ -60,6 +60,18 @@ impl Api {
         Ok((body, response.url))
     }
 
+    /// Sends `request` and keeps the body as text, to be read in place (see [`crate::json`]);
+    /// the URL (without credentials) comes back for quarantine locations. A body that is not
+    /// UTF-8 fails as unreadable, as a body that is not JSON does.
+    pub async fn get_text(&self, request: &ApiRequest) -> Result<(String, String), HttpError> {
+        let response = self.client.send(request).await?;
+        let url = response.url;
+        match String::from_utf8(Vec::from(response.body)) {
+            Ok(body) => Ok((body, url)),
+            Err(e) => Err(HttpError::Decode { url, reason: format!("the response body is not UTF-8: {e}") }),
+        }
+    }
+
     /// The pages of a listing.
     pub fn pages(
         &self,

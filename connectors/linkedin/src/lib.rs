@@ -7,8 +7,9 @@
 //! [`concurrent`] keeps several accounts' requests in flight, [`entities`] reads ad accounts,
 //! campaigns and creatives, [`analytics`] and [`organization`] fetch the statistics, [`restli`]
 //! writes LinkedIn's Rest.li 2.0 query syntax, [`fields`] is the field-to-metric table,
-//! [`normalize`] turns API elements into metric rows and [`estimate`] counts what a pull would
-//! send. Endpoints, scopes, version and the mapping are in this crate's README.
+//! [`json`] reads answers in place, [`normalize`] turns API elements into metric rows and
+//! [`estimate`] counts what a pull would send. Endpoints, scopes, version and the mapping are in
+//! this crate's README.
 
 pub mod analytics;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod entities;
 pub mod estimate;
 pub mod fields;
+pub mod json;
 pub mod normalize;
 pub mod organization;
 pub mod restli;

@@ -402,3 +402,60 @@ async fn a_fixed_access_token_needs_no_token_endpoint() {
     pulled.totals().assert_eq(&expected_ads(&api, SEED, w), "access token");
     assert_eq!(sim.requests_for(linkedin::TOKEN_PATH), 0);
 }
+
+/// §3.1: an element that cannot be read is quarantined with its JSON text and a reason naming
+/// the field, the others of its answer still make rows; an answer without `elements` is
+/// quarantined whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_elements_and_answers_are_quarantined_with_their_text() {
+    let api = LinkedInApi {
+        accounts: vec![LinkedInApi::default().accounts[0].clone()],
+        organizations: Vec::new(),
+        ..LinkedInApi::default()
+    };
+    let day = serde_json::json!({"year": 2026, "month": 7, "day": 14});
+    let range = serde_json::json!({"start": day, "end": day});
+    let bad_count = serde_json::json!({"pivotValues": ["urn:li:sponsoredCampaign:508000001002"],
+        "dateRange": range, "impressions": "n/a", "clicks": 1});
+    let wrong_pivot = serde_json::json!({"pivotValues": ["urn:li:sponsoredCreative:7"], "dateRange": range});
+    // The first answer (by campaign): one good element, then the two unreadable ones.
+    let by_campaign = kpipe_sim::Fault::respond(
+        200,
+        serde_json::json!({"paging": {"start": 0, "count": 10, "links": []}, "elements": [
+            {"pivotValues": ["urn:li:sponsoredCampaign:508000001001"], "dateRange": range,
+             "impressions": 19464, "clicks": 106, "costInLocalCurrency": "24.457317520310493"},
+            bad_count, wrong_pivot
+        ]}),
+    );
+    // The second (by creative) has no `elements`.
+    let by_creative =
+        kpipe_sim::Fault::respond(200, serde_json::json!({"paging": {"start": 0, "count": 10}}));
+    let config = sim_config(SEED, api.clone())
+        .with_fault(FaultRule::on_request(1, by_campaign).on_path("/rest/adAnalytics"))
+        .with_fault(FaultRule::on_request(2, by_creative).on_path("/rest/adAnalytics"));
+    let sim = start(config).await;
+    let source = build(source_table(&sim, &api, "concurrency = 1"));
+    let pulled = pull(source.as_ref(), window("2026-07-14", "2026-07-14")).await;
+    pulled.expect_ok("unreadable elements");
+
+    let q = &pulled.quarantined;
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert!(
+        q.iter().all(|r| r.stream == "ad_analytics" && r.location.contains("/rest/adAnalytics")),
+        "{q:?}"
+    );
+    assert!(q[0].location.ends_with("element 1") && q[0].reason.starts_with("`impressions`"), "{:?}", q[0]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&q[0].raw).unwrap(), bad_count);
+    assert!(q[1].location.ends_with("element 2") && q[1].reason.contains("sponsoredCampaign"), "{:?}", q[1]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&q[1].raw).unwrap(), wrong_pivot);
+    assert_eq!(q[2].reason, "the response has no `elements` array");
+    assert!(q[2].location.contains("pivot=CREATIVE") && q[2].raw.contains("paging"), "{:?}", q[2]);
+
+    // The good element's rows, and nothing of the quarantined ones.
+    assert!(pulled.rows.iter().all(|r| r.entity_id == "508000001001"), "{:?}", pulled.rows);
+    let value = |m: Metric| pulled.rows.iter().find(|r| r.metric == m.into()).map(|r| r.value.to_string());
+    assert_eq!(value(Metric::Impressions).as_deref(), Some("19464"));
+    assert_eq!(value(Metric::Spend).as_deref(), Some("24.457317520310493"));
+    assert_eq!(value(Metric::Likes).as_deref(), Some("0"));
+    assert_eq!(value(Metric::Reach), None);
+}

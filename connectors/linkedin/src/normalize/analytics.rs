@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use kpipe_core::{Currency, DateWindow, Decimal, Label, MetricRow};
-use serde_json::Value;
 
-use super::{Entity, count, decimal};
+use super::{Entity, count_json, decimal_json};
 use crate::fields::{AnalyticsField, FieldKind};
+use crate::json;
 use crate::restli::Pivot;
 
 /// What the elements of one response share.
@@ -29,11 +29,68 @@ pub struct AnalyticsContext<'a> {
     pub fields: &'a [AnalyticsField],
 }
 
+/// An element's members that make its rows, as JSON text: the key fields and, by position in
+/// [`AnalyticsContext::fields`], the values asked for. Nothing else of the element is kept.
+#[derive(Debug)]
+struct ElementFields<'t> {
+    pivot_values: Option<&'t str>,
+    date_range: Option<&'t str>,
+    values: Vec<Option<&'t str>>,
+}
+
+impl<'t> ElementFields<'t> {
+    /// The members of `parts`, the element as each field group's answer sent it (one part when
+    /// the fields fit one request); a member sent by several parts is taken from the last.
+    fn read(parts: &[&'t str], fields: &[AnalyticsField]) -> Result<ElementFields<'t>, String> {
+        let mut element =
+            ElementFields { pivot_values: None, date_range: None, values: vec![None; fields.len()] };
+        for part in parts {
+            let is_object = json::members(part, |key, value| match key {
+                "pivotValues" => element.pivot_values = Some(value),
+                "dateRange" => element.date_range = Some(value),
+                _ => {
+                    if let Some(slot) = fields.iter().position(|f| f.api == key) {
+                        element.values[slot] = Some(value);
+                    }
+                }
+            })
+            .map_err(|e| format!("the element cannot be read: {e}"))?;
+            if !is_object {
+                return Err("the element is not an object".into());
+            }
+        }
+        Ok(element)
+    }
+}
+
+/// The `start` and `end` members of a `dateRange`; none when it is not an object.
+fn range_ends(range: &str) -> (Option<&str>, Option<&str>) {
+    let (mut start, mut end) = (None, None);
+    let read = json::members(range, |key, value| match key {
+        "start" => start = Some(value),
+        "end" => end = Some(value),
+        _ => {}
+    });
+    if read.is_err() {
+        return (None, None);
+    }
+    (start, end)
+}
+
 /// `{"year":2026,"month":10,"day":1}`.
-fn date_of(value: Option<&Value>, what: &str) -> Result<NaiveDate, String> {
+fn date_of(value: Option<&str>, what: &str) -> Result<NaiveDate, String> {
     let value = value.ok_or_else(|| format!("no `dateRange.{what}`"))?;
-    let part = |name: &str| value.get(name).and_then(Value::as_i64);
-    match (part("year"), part("month"), part("day")) {
+    let (mut year, mut month, mut day) = (None, None, None);
+    let read = json::members(value, |key, part| match key {
+        "year" => year = json::integer(part),
+        "month" => month = json::integer(part),
+        "day" => day = json::integer(part),
+        _ => {}
+    });
+    if read.is_err() {
+        (year, month, day) = (None, None, None);
+    }
+    match (year, month, day) {
         (Some(y), Some(m), Some(d)) => i32::try_from(y)
             .ok()
             .zip(u32::try_from(m).ok().zip(u32::try_from(d).ok()))
@@ -43,11 +100,11 @@ fn date_of(value: Option<&Value>, what: &str) -> Result<NaiveDate, String> {
     }
 }
 
-/// The day of a daily element.
-pub fn element_date(element: &Value) -> Result<NaiveDate, String> {
-    let range = element.get("dateRange").ok_or("no `dateRange`")?;
-    let start = date_of(range.get("start"), "start")?;
-    if let Some(end) = range.get("end") {
+/// The day of a daily element from its `dateRange` text.
+fn element_date(date_range: Option<&str>) -> Result<NaiveDate, String> {
+    let (start, end) = range_ends(date_range.ok_or("no `dateRange`")?);
+    let start = date_of(start, "start")?;
+    if let Some(end) = end {
         let end = date_of(Some(end), "end")?;
         if end != start {
             return Err(format!("spans {start} to {end}, not one day"));
@@ -56,53 +113,68 @@ pub fn element_date(element: &Value) -> Result<NaiveDate, String> {
     Ok(start)
 }
 
-/// The entity id of an element, checked against the pivot.
-pub fn element_entity(element: &Value, pivot: Pivot) -> Result<u64, String> {
-    let values = element.get("pivotValues").and_then(Value::as_array).ok_or("no `pivotValues` array")?;
+/// The entity id of an element from its `pivotValues` text, checked against the pivot.
+fn element_entity(pivot_values: Option<&str>, pivot: Pivot) -> Result<u64, String> {
+    let values = pivot_values.and_then(json::array).ok_or("no `pivotValues` array")?;
     let [urn] = values.as_slice() else {
         return Err(format!("{} pivot values, expected one", values.len()));
     };
-    let urn = urn.as_str().ok_or("the pivot value is not a URN string")?;
+    let urn = json::string(urn).ok_or("the pivot value is not a URN string")?;
     urn.strip_prefix(pivot.urn_prefix())
         .and_then(|id| id.parse::<u64>().ok())
         .ok_or_else(|| format!("pivot value `{urn}` is not a {}<id> URN", pivot.urn_prefix()))
 }
 
-/// The rows of one element, or why it cannot be read. An absent or null field is 0 for what
-/// adds up (LinkedIn leaves out nothing it was asked for, but the notes warn not to rely on it)
-/// and no row for reach and averages, which cannot be defaulted.
-pub fn analytics_rows(element: &Value, cx: &AnalyticsContext<'_>) -> Result<Vec<MetricRow>, String> {
-    if !element.is_object() {
-        return Err("the element is not an object".into());
+/// Reads the elements of the answers about one account and pivot into rows. The entity id
+/// labels are made once per entity and shared by all its rows, whatever the day.
+#[derive(Debug)]
+pub struct AnalyticsReader<'a> {
+    cx: AnalyticsContext<'a>,
+    usd: Option<Currency>,
+    entity_ids: HashMap<u64, Label>,
+}
+
+impl<'a> AnalyticsReader<'a> {
+    /// A reader of the elements `cx` describes.
+    pub fn new(cx: AnalyticsContext<'a>) -> AnalyticsReader<'a> {
+        AnalyticsReader { cx, usd: Currency::parse("USD"), entity_ids: HashMap::new() }
     }
-    let date = element_date(element)?;
-    if !cx.window.contains(date) {
-        return Err(format!("dated {date}, outside the requested {}", cx.window));
-    }
-    let id = element_entity(element, cx.pivot)?;
-    let entity = Entity {
-        account_id: cx.account.clone(),
-        level: Label::from(cx.pivot.level()),
-        entity_id: Label::from(id.to_string()),
-        entity_name: cx.names.get(&id).cloned().flatten(),
-    };
-    let usd = Currency::parse("USD");
-    let mut rows = Vec::with_capacity(cx.fields.len());
-    for field in cx.fields {
-        let value = element.get(field.api).filter(|v| !v.is_null());
-        let (value, currency) = match (field.kind, value) {
-            (FieldKind::Count | FieldKind::Unique, Some(v)) => (count(v, field.api)?, None),
-            (FieldKind::LocalMoney, Some(v)) => (decimal(v, field.api)?, Some(cx.currency)),
-            (FieldKind::UsdMoney, Some(v)) => (decimal(v, field.api)?, usd),
-            (FieldKind::Measure, Some(v)) => (decimal(v, field.api)?, None),
-            (FieldKind::Count, None) => (Decimal::ZERO, None),
-            (FieldKind::LocalMoney, None) => (Decimal::ZERO, Some(cx.currency)),
-            (FieldKind::UsdMoney, None) => (Decimal::ZERO, usd),
-            (FieldKind::Unique | FieldKind::Measure, None) => continue,
+
+    /// The rows of one element, or why it cannot be read. `parts` is the element's JSON text as
+    /// received, one per field group. An absent or null field is 0 for what adds up (LinkedIn
+    /// leaves out nothing it was asked for, but the notes warn not to rely on it) and no row for
+    /// reach and averages, which cannot be defaulted.
+    pub fn rows(&mut self, parts: &[&str]) -> Result<Vec<MetricRow>, String> {
+        let cx = &self.cx;
+        let element = ElementFields::read(parts, cx.fields)?;
+        let date = element_date(element.date_range)?;
+        if !cx.window.contains(date) {
+            return Err(format!("dated {date}, outside the requested {}", cx.window));
+        }
+        let id = element_entity(element.pivot_values, cx.pivot)?;
+        let entity = Entity {
+            account_id: cx.account.clone(),
+            level: Label::from(cx.pivot.level()),
+            entity_id: self.entity_ids.entry(id).or_insert_with(|| Label::from(id.to_string())).clone(),
+            entity_name: cx.names.get(&id).cloned().flatten(),
         };
-        rows.push(entity.row(date, field.metric.clone(), value, currency));
+        let mut rows = Vec::with_capacity(cx.fields.len());
+        for (field, value) in cx.fields.iter().zip(element.values) {
+            let value = value.filter(|v| !json::is_null(v));
+            let (value, currency) = match (field.kind, value) {
+                (FieldKind::Count | FieldKind::Unique, Some(v)) => (count_json(v, field.api)?, None),
+                (FieldKind::LocalMoney, Some(v)) => (decimal_json(v, field.api)?, Some(cx.currency)),
+                (FieldKind::UsdMoney, Some(v)) => (decimal_json(v, field.api)?, self.usd),
+                (FieldKind::Measure, Some(v)) => (decimal_json(v, field.api)?, None),
+                (FieldKind::Count, None) => (Decimal::ZERO, None),
+                (FieldKind::LocalMoney, None) => (Decimal::ZERO, Some(cx.currency)),
+                (FieldKind::UsdMoney, None) => (Decimal::ZERO, self.usd),
+                (FieldKind::Unique | FieldKind::Measure, None) => continue,
+            };
+            rows.push(entity.row(date, field.metric.clone(), value, currency));
+        }
+        Ok(rows)
     }
-    Ok(rows)
 }
 
 #[cfg(test)]
@@ -110,7 +182,7 @@ mod tests {
     use super::*;
     use crate::fields;
     use kpipe_core::Metric;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -129,7 +201,7 @@ mod tests {
             window: DateWindow::new(day("2024-05-01"), day("2024-05-03")).unwrap(),
             fields: &fields,
         };
-        analytics_rows(&element, &cx)
+        AnalyticsReader::new(cx).rows(&[&element.to_string()])
     }
 
     /// The element of the notes' fixture `adanalytics_daily.json` (§3.1).

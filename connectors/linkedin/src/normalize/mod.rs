@@ -5,8 +5,10 @@ pub mod analytics;
 pub mod organization;
 
 use chrono::NaiveDate;
-use kpipe_core::{Currency, Decimal, Dimensions, Label, MetricName, MetricRow};
+use kpipe_core::{Currency, Decimal, DecimalError, Dimensions, Label, MetricName, MetricRow};
 use serde_json::Value;
+
+use crate::json;
 
 /// The `platform` column of every row.
 pub const PLATFORM: &str = "linkedin";
@@ -51,17 +53,55 @@ impl Entity {
 /// A JSON number or numeric string as an exact decimal: strings exactly as written (money comes
 /// as `"24.457317520310493"` or `"-2E-18"`), numbers by their JSON text.
 pub fn decimal(value: &Value, field: &str) -> Result<Decimal, String> {
-    let text = match value {
-        Value::String(s) => s.trim().to_owned(),
-        Value::Number(n) => n.to_string(),
-        other => return Err(format!("`{field}` is {}, not a number", kind(other))),
-    };
-    text.parse::<Decimal>().map_err(|e| format!("`{field}`: {e}"))
+    match value {
+        Value::String(s) => decimal_string(s, field),
+        Value::Number(n) => decimal_number(&n.to_string(), field),
+        other => Err(format!("`{field}` is {}, not a number", kind(other))),
+    }
+}
+
+/// [`decimal`] of a JSON value's text as received (`19464`, `"24.457317520310493"`): numbers
+/// are read from the digits sent, with no float in between.
+pub fn decimal_json(text: &str, field: &str) -> Result<Decimal, String> {
+    let text = text.trim();
+    match text.as_bytes().first() {
+        Some(b'"') => match json::string(text) {
+            Some(s) => decimal_string(&s, field),
+            None => Err(format!("`{field}` is not a readable string")),
+        },
+        Some(b'-' | b'0'..=b'9') => decimal_number(text, field),
+        _ => Err(format!("`{field}` is {}, not a number", json::kind(text))),
+    }
+}
+
+fn decimal_string(text: &str, field: &str) -> Result<Decimal, String> {
+    text.trim().parse::<Decimal>().map_err(|e| format!("`{field}`: {e}"))
+}
+
+/// A JSON number's text. A float written with more digits than a double holds (averages) is
+/// read as the double it stands for, as it is where JSON numbers are parsed into `f64`.
+fn decimal_number(text: &str, field: &str) -> Result<Decimal, String> {
+    text.parse::<Decimal>()
+        .or_else(|e| match e {
+            DecimalError::TooPrecise(_) => {
+                text.parse::<f64>().ok().and_then(|f| Decimal::from_f64_shortest(f).ok()).ok_or(e)
+            }
+            other => Err(other),
+        })
+        .map_err(|e| format!("`{field}`: {e}"))
 }
 
 /// A count: a whole number, zero or more.
 pub fn count(value: &Value, field: &str) -> Result<Decimal, String> {
-    let number = decimal(value, field)?;
+    whole_count(decimal(value, field)?, field)
+}
+
+/// [`count`] of a JSON value's text as received.
+pub fn count_json(text: &str, field: &str) -> Result<Decimal, String> {
+    whole_count(decimal_json(text, field)?, field)
+}
+
+fn whole_count(number: Decimal, field: &str) -> Result<Decimal, String> {
     if !number.is_integer() {
         return Err(format!("`{field}` is a count but {number} is not a whole number"));
     }
@@ -111,5 +151,25 @@ mod tests {
         assert!(count(&json!([1]), "i").unwrap_err().contains("an array"));
         assert_eq!(signed_whole(&json!(-3), "g").unwrap(), -3);
         assert!(signed_whole(&json!(2.5), "g").is_err());
+    }
+
+    #[test]
+    fn received_text_is_read_as_the_parsed_value_is() {
+        // §3.1 "Number formats": money as decimal strings, counts as integers.
+        assert_eq!(decimal_json(r#""24.457317520310493""#, "c").unwrap().to_string(), "24.457317520310493");
+        assert_eq!(decimal_json(r#"" -2E-18 ""#, "c").unwrap(), "-0.000000000000000002".parse().unwrap());
+        assert_eq!(decimal_json("0.0307", "e").unwrap().to_string(), "0.0307");
+        // Digits a float could not hold are no longer lost on the way.
+        assert_eq!(decimal_json("12345678901234567.25", "e").unwrap().to_string(), "12345678901234567.25");
+        // More fractional digits than a decimal keeps: read as the double it stands for.
+        assert_eq!(decimal_json("0.12345678901234567891", "e").unwrap().to_string(), "0.12345678901234568");
+        assert_eq!(count_json("1e3", "i").unwrap(), Decimal::from_i64(1_000));
+        assert_eq!(count_json("106.0", "i").unwrap(), Decimal::from_i64(106));
+        assert!(count_json("1.5", "i").unwrap_err().contains("not a whole number"));
+        assert!(count_json("-1", "i").unwrap_err().contains("negative"));
+        assert!(count_json(r#""n/a""#, "i").unwrap_err().starts_with("`i`"));
+        assert!(count_json("[1]", "i").unwrap_err().contains("an array"));
+        assert!(count_json("true", "i").unwrap_err().contains("a boolean"));
+        assert!(decimal_json("{}", "c").unwrap_err().contains("an object"));
     }
 }
