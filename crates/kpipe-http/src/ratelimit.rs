@@ -1,11 +1,12 @@
 //! Proactive rate limiting: requests wait for their key's budget (app, token, ad account,
 //! portal, property) before they are sent, so that the platform never has to say 429.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Jitter, Quota};
+use governor::{DefaultKeyedRateLimiter, Quota};
 
 /// A platform's published limit: `requests` per `per`, with at most `burst` sent back to back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -69,13 +70,15 @@ impl RateLimit {
 #[derive(Clone)]
 pub struct RateLimiter {
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
-    jitter: Duration,
+    /// Per key, the line of requests waiting for its budget: one waits on the clock at a time,
+    /// the others in arrival order behind it.
+    lines: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     limit: RateLimit,
 }
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimiter").field("limit", &self.limit).field("jitter", &self.jitter).finish()
+        f.debug_struct("RateLimiter").field("limit", &self.limit).finish_non_exhaustive()
     }
 }
 
@@ -83,10 +86,11 @@ impl RateLimiter {
     /// A limiter enforcing `limit` per key; `None` for a limit that allows nothing.
     pub fn new(limit: RateLimit) -> Option<RateLimiter> {
         let quota = limit.quota()?;
-        // A little jitter keeps concurrent streams from waking in lockstep; it stays small
-        // (a twentieth of the interval, at most 5 ms) because every wait it adds is quota unused.
-        let jitter = (limit.per / limit.requests.max(1) / 20).min(Duration::from_millis(5));
-        Some(RateLimiter { limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), jitter, limit })
+        Some(RateLimiter {
+            limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
+            lines: Arc::default(),
+            limit,
+        })
     }
 
     /// The limit enforced.
@@ -99,9 +103,26 @@ impl RateLimiter {
         let start = Instant::now();
         let key = key.to_owned();
         if self.limiter.check_key(&key).is_err() {
-            self.limiter.until_key_ready_with_jitter(&key, Jitter::up_to(self.jitter)).await;
+            // Waiters queue rather than all waking at the instant a slot opens and racing for
+            // it; jitter to spread such a herd would leave part of every interval unused. In
+            // line, each slot is taken the moment it opens, so a busy key runs at its limit.
+            let line = self.line(&key);
+            let _turn = line.lock().await;
+            self.limiter.until_key_ready(&key).await;
         }
         start.elapsed()
+    }
+
+    fn line(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match lines.get(key) {
+            Some(line) => Arc::clone(line),
+            None => {
+                let line = Arc::new(tokio::sync::Mutex::new(()));
+                lines.insert(key.to_owned(), Arc::clone(&line));
+                line
+            }
+        }
     }
 }
 
@@ -126,6 +147,34 @@ mod tests {
         }
         // And the limit is used: 25 requests need about (25 - 3) / 7 * 500 ms.
         assert!(start.elapsed() < Duration::from_millis(2300), "{:?}", start.elapsed());
+    }
+
+    /// Many requests waiting at once for one key still never exceed the limit in a window, and
+    /// each is served once: none is starved by the others.
+    #[tokio::test]
+    async fn concurrent_waiters_share_the_limit() {
+        let limiter = RateLimiter::new(RateLimit::new(10, Duration::from_millis(500)))
+            .unwrap_or_else(|| panic!("limit"));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire("acct").await;
+                    start.elapsed()
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        for task in tasks {
+            sent.push(task.await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        sent.sort();
+        assert_eq!(sent.len(), 24);
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..].iter().take_while(|u| **u < *t + Duration::from_millis(500)).count();
+            assert!(in_window <= 10, "{in_window} requests within 500 ms from {t:?}");
+        }
     }
 
     #[tokio::test]
