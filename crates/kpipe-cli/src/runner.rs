@@ -3,14 +3,14 @@
 //! whole pull succeeded. A failing source does not stop the others and never touches what is
 //! already published.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use kpipe_core::{
-    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, MetricBatch, MetricRow, PullRequest, Sink,
-    SinkTarget, SinkWriter, SourceError, SourceEvent, Transform,
+    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, Label, MetricBatch, MetricName, MetricRow,
+    PullRequest, Sink, SinkTarget, SinkWriter, SourceError, SourceEvent, Transform,
 };
 use kpipe_sink_parquet::ParquetSink;
 use tokio::sync::mpsc;
@@ -509,7 +509,7 @@ fn drain(
     source: &str,
 ) -> Drained {
     let mut rows = 0u64;
-    let mut counts = RowCounts::new();
+    let mut tally = RowTally::default();
     let mut quarantined_by_stream: BTreeMap<String, u64> = BTreeMap::new();
     let mut completed = BTreeSet::new();
     let mut outside_window = 0u64;
@@ -537,7 +537,7 @@ fn drain(
                         break;
                     }
                     Ok(batch) => {
-                        count_rows(&mut counts, &batch, stream.as_ref());
+                        tally.add(&batch, stream.as_ref());
                         if let Err(e) = writer.write(&batch) {
                             error = Some(format!("cannot write: {}", ErrorChain(&e)));
                             break;
@@ -551,36 +551,57 @@ fn drain(
     }
     // Closing the channel tells the source to stop if we stopped early.
     drop(rx);
+    let counts = tally.into_counts();
     Drained { writer, quarantine, rows, counts, quarantined_by_stream, completed, outside_window, error }
 }
 
-fn count_rows(counts: &mut RowCounts, batch: &MetricBatch, stream: Option<&Arc<str>>) {
-    // Rows come grouped by day, account and metric, so one lookup per run of equal keys will do.
-    // A batch holds the rows of one stream.
-    let mut run: Option<(&MetricRow, u64)> = None;
-    let mut add = |row: &MetricRow, n: u64| {
-        let key = (row.date, row.account_id.to_string(), stream.cloned(), row.metric.as_str().to_owned());
-        *counts.entry(key).or_default() += n;
-    };
-    for row in &batch.rows {
-        match &mut run {
-            Some((first, n))
-                if first.date == row.date
-                    && first.account_id == row.account_id
-                    && first.metric == row.metric =>
-            {
-                *n += 1
-            }
-            _ => {
-                if let Some((first, n)) = run.take() {
-                    add(first, n);
+/// Rows by (day, account, stream, metric) while a source drains: keys are cheap clones of the
+/// rows' shared labels, so counting costs a hash lookup per row and no allocation.
+#[derive(Default)]
+struct RowTally {
+    rows: HashMap<TallyKey, u64, foldhash::fast::RandomState>,
+}
+
+/// (day, account, stream, metric).
+type TallyKey = (NaiveDate, Label, Option<Arc<str>>, MetricName);
+
+impl RowTally {
+    fn add(&mut self, batch: &MetricBatch, stream: Option<&Arc<str>>) {
+        // Connectors emit every metric of an entity-day in turn, so consecutive rows rarely share
+        // a key: one lookup a row, with the previous row's key checked first for runs that do.
+        let mut run: Option<(&MetricRow, u64)> = None;
+        for row in &batch.rows {
+            match &mut run {
+                Some((first, n))
+                    if first.date == row.date
+                        && first.metric == row.metric
+                        && first.account_id == row.account_id =>
+                {
+                    *n += 1
                 }
-                run = Some((row, 1));
+                _ => {
+                    if let Some((first, n)) = run.replace((row, 1)) {
+                        self.count(first, stream, n);
+                    }
+                }
             }
         }
+        if let Some((first, n)) = run {
+            self.count(first, stream, n);
+        }
     }
-    if let Some((first, n)) = run {
-        add(first, n);
+
+    fn count(&mut self, row: &MetricRow, stream: Option<&Arc<str>>, n: u64) {
+        let key = (row.date, row.account_id.clone(), stream.cloned(), row.metric.clone());
+        *self.rows.entry(key).or_default() += n;
+    }
+
+    fn into_counts(self) -> RowCounts {
+        let mut counts = RowCounts::new();
+        for ((day, account, stream, metric), n) in self.rows {
+            *counts.entry((day, account.to_string(), stream, metric.as_str().to_owned())).or_default() += n;
+        }
+        counts
     }
 }
 
