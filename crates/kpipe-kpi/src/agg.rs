@@ -70,6 +70,11 @@ impl Agg {
         self.n += 1;
     }
 
+    /// Nothing was added: every added day counts in `n`, and a start sets `HAS_START`.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0 && self.flags & HAS_START == 0
+    }
+
     /// Adds a snapshot of the day before the period.
     pub fn add_start(&mut self, value: i128) {
         match self.start.checked_add(value) {

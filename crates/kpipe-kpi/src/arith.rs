@@ -67,8 +67,31 @@ fn div_wide(hi: u128, lo: u128, d: u128) -> Option<(u128, u128)> {
     if hi == 0 {
         return Some((lo / d, lo % d));
     }
-    // Binary long division over the low half; the remainder stays below `d`, and the bit shifted
-    // out of it says it exceeded 2^128 for a moment, which is then certainly at least `d`.
+    // Long division in digits of as many bits as `d` leaves free: the remainder stays below `d`,
+    // so shifting it by that many bits cannot overflow, and each digit is one 128-bit division.
+    // KPI denominators are far below 2^127: a few digits instead of 128 one-bit steps.
+    let free = d.leading_zeros();
+    if free == 0 {
+        return Some(div_wide_bits(hi, lo, d));
+    }
+    let mut r = hi;
+    let mut q: u128 = 0;
+    let mut left = 128;
+    while left > 0 {
+        let step = free.min(left);
+        left -= step;
+        let digit = (lo >> left) & ((1u128 << step) - 1);
+        let n = (r << step) | digit;
+        q = (q << step) | (n / d);
+        r = n % d;
+    }
+    Some((q, r))
+}
+
+/// [`div_wide`] one bit at a time, for divisors of 128 bits; `hi < d`.
+fn div_wide_bits(hi: u128, lo: u128, d: u128) -> (u128, u128) {
+    // The bit shifted out of the remainder says it exceeded 2^128 for a moment, which is then
+    // certainly at least `d`.
     let mut r = hi;
     let mut q: u128 = 0;
     for i in (0..128).rev() {
@@ -79,7 +102,7 @@ fn div_wide(hi: u128, lo: u128, d: u128) -> Option<(u128, u128)> {
             q |= 1 << i;
         }
     }
-    Some((q, r))
+    (q, r)
 }
 
 #[cfg(test)]
@@ -116,6 +139,28 @@ mod tests {
         assert_eq!(mul(units("1234.5"), units("1000")), Some(units("1234500")));
         assert_eq!(mul(units("0.000000000000000001"), units("0.5")), Some(0));
         assert_eq!(mul(units("0.000000000000000003"), units("0.5")), Some(2));
+    }
+
+    #[test]
+    fn digit_division_matches_bit_division() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let wide = |a: u64, b: u64| (u128::from(a) << 64) | u128::from(b);
+        for bits in 1..=127u32 {
+            for _ in 0..20 {
+                let d = (wide(next(), next()) >> (128 - bits)) | (1 << (bits - 1));
+                let hi = wide(next(), next()) % d;
+                let lo = wide(next(), next());
+                assert_eq!(div_wide(hi, lo, d), Some(div_wide_bits(hi, lo, d)), "{hi} {lo} {d}");
+            }
+        }
+        let d = u128::MAX - 5;
+        assert_eq!(div_wide(d - 1, 77, d), Some(div_wide_bits(d - 1, 77, d)));
     }
 
     #[test]

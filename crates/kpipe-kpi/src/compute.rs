@@ -11,10 +11,10 @@ use kpipe_core::{Currency, DateWindow, Decimal, Label};
 use crate::agg::{Agg, FxMap, Val};
 use crate::catalog::Catalog;
 use crate::config::Settings;
-use crate::evaluate::{self, Conversion, CurrencyId, Entry, Outcome, Scratch, TermSet};
+use crate::evaluate::{self, Conversion, CurrencyId, Entry, Part, Scratch, TermSet};
 use crate::period::{Grain, Scope, Touched};
 use crate::plan::{FilterKey, TermId, TermKind};
-use crate::row::{KpiRow, RowRef};
+use crate::row::{KpiRow, RowRef, RowSink, RowView};
 
 /// Levels from the coarsest: at the account scope and above, each metric of an account is taken
 /// on each day from the coarsest level that has it, since finer levels repeat the same numbers
@@ -90,7 +90,12 @@ struct DayAgg {
 }
 
 impl DayAgg {
+    /// No row yet: any row's rank (at most 8 << 8 | 0xff) is lower.
     const EMPTY: DayAgg = DayAgg { rank: u16::MAX, rows: 0, sum: 0, overflow: false };
+
+    fn is_empty(&self) -> bool {
+        self.rank == u16::MAX
+    }
 
     fn push(&mut self, rank: u16, value: i128) {
         if rank < self.rank {
@@ -105,10 +110,64 @@ impl DayAgg {
     }
 }
 
+/// A cell of the day with what folding it into a period needs.
+#[derive(Debug, Clone, Copy)]
+struct DayCell {
+    /// Its cell id.
+    id: u32,
+    /// The account cell it rolls up into, if its entity is of the account's coarsest level.
+    account: Option<u64>,
+}
+
+/// A completed period as it was aggregated. Periods that end on the same day are closed (see
+/// [`Computation::close`]) and written one after the other, so that only one is regrouped at a
+/// time.
+#[derive(Debug)]
+pub(crate) struct EndedPeriod {
+    grain: Grain,
+    start: NaiveDate,
+    cells: PeriodCells,
+}
+
+/// A completed period, not yet evaluated: its aggregates grouped by owner and put in output
+/// order. Its KPI rows are produced by [`Computation::emit`], in one pass, so that they can be
+/// written as they come rather than held.
+#[derive(Debug)]
+pub(crate) struct ClosedPeriod {
+    pub grain: Grain,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Every entity's aggregates, then every account's; each owner's run sorted by term and
+    /// currency.
+    entries: Vec<Entry>,
+    /// The term of each of `entries`.
+    terms: Vec<TermId>,
+    /// Ranges of `entries`, one per entity (in output order), then one per account (in output
+    /// order).
+    parts: Vec<(u32, u32)>,
+    /// What rows are computed over, in output order.
+    units: Vec<Unit>,
+}
+
+/// One scope's row group of a period: the parts it is computed over.
+#[derive(Debug)]
+struct Unit {
+    scope: Scope,
+    /// The entity (entity scope) or account (account scope; any account of the platform, for the
+    /// platform scope) whose columns the rows carry.
+    owner: u32,
+    /// Range of [`ClosedPeriod::parts`].
+    parts: (u32, u32),
+    present: TermSet,
+}
+
 #[derive(Debug)]
 struct PeriodCells {
     end: NaiveDate,
-    entity: FxMap<u64, Agg>,
+    /// By cell id (see `Computation::cell_keys`); an empty aggregate is a cell without
+    /// data in the period. Dense, because nearly every entity cell has data in every open period:
+    /// a vector is a third of a hash map's memory and needs no hashing per period.
+    entity: Vec<Agg>,
     account: FxMap<u64, Agg>,
 }
 
@@ -152,7 +211,22 @@ pub struct Computation<'c> {
     currencies: Vec<Currency>,
     rates: Option<crate::config::CurrencyRates>,
     conversion: Conversion,
-    day_cells: FxMap<u64, DayAgg>,
+    /// The current day's sums, by cell id, and the ids with rows on it.
+    day_sums: Vec<DayAgg>,
+    day_touched: Vec<u32>,
+    /// Buffers of `end_day`, kept to reuse their memory.
+    day_list: Vec<DayCell>,
+    coarsest: FxMap<u64, (u32, u32)>,
+    /// Per entity, its position in output order.
+    entity_rank: Vec<u32>,
+    /// Cells (entity, term, currency) by key, numbered from 0 in the order first seen, and their
+    /// keys by id. Numbering them once lets each day and period keep its cells in a vector
+    /// rather than in a hash map of its own.
+    cell_ids: FxMap<u64, u32>,
+    cell_keys: Vec<u64>,
+    /// The cell ids sorted by key, so that a period's cells come out sorted without sorting
+    /// them for every period.
+    cell_order: Vec<u32>,
     open: [BTreeMap<NaiveDate, PeriodCells>; 3],
     scratch: Scratch,
     stats: ComputeStats,
@@ -216,7 +290,14 @@ impl<'c> Computation<'c> {
             currencies: Vec::new(),
             rates: settings.currency.clone(),
             conversion: Conversion::default(),
-            day_cells: FxMap::default(),
+            day_sums: Vec::new(),
+            day_touched: Vec::new(),
+            day_list: Vec::new(),
+            coarsest: FxMap::default(),
+            entity_rank: Vec::new(),
+            cell_ids: FxMap::default(),
+            cell_keys: Vec::new(),
+            cell_order: Vec::new(),
             open: Default::default(),
             scratch: Scratch::default(),
             stats: ComputeStats::default(),
@@ -244,6 +325,21 @@ impl<'c> Computation<'c> {
     /// are returned. Returns `Ok(false)` (and nothing) for a day outside [`Self::read_window`],
     /// whose rows are not needed.
     pub fn begin_day(&mut self, date: NaiveDate, out: &mut Vec<PeriodRows>) -> Result<bool, OutOfOrder> {
+        let mut ended = Vec::new();
+        let needed = self.advance(date, &mut ended)?;
+        for period in ended {
+            out.push(self.materialize(period));
+        }
+        Ok(needed)
+    }
+
+    /// Like [`Self::begin_day`], but the periods that ended come back unevaluated, for
+    /// [`Self::emit`] to stream their rows.
+    pub(crate) fn advance(
+        &mut self,
+        date: NaiveDate,
+        out: &mut Vec<EndedPeriod>,
+    ) -> Result<bool, OutOfOrder> {
         if !self.read.contains(date) || self.done {
             return Ok(false);
         }
@@ -283,15 +379,23 @@ impl<'c> Computation<'c> {
             if !term.filter.is_empty() && !accepts(&term.filter.0, source, row) {
                 continue;
             }
-            self.day_cells
-                .entry(key(entity, t, currency))
-                .or_insert(DayAgg::EMPTY)
-                .push(rank, row.value.units());
+            let id = self.cell_id(key(entity, t, currency));
+            let cell = &mut self.day_sums[id as usize];
+            if cell.is_empty() {
+                self.day_touched.push(id);
+            }
+            cell.push(rank, row.value.units());
         }
     }
 
     /// Completes every day of the read window and returns the periods not yet returned.
     pub fn finish(&mut self) -> Vec<PeriodRows> {
+        let ended = self.close_all();
+        ended.into_iter().map(|period| self.materialize(period)).collect()
+    }
+
+    /// Like [`Self::finish`], but the periods come back unevaluated, for [`Self::emit`].
+    pub(crate) fn close_all(&mut self) -> Vec<EndedPeriod> {
         let mut out = Vec::new();
         while !self.done {
             self.end_day(&mut out);
@@ -301,6 +405,23 @@ impl<'c> Computation<'c> {
             }
         }
         out
+    }
+
+    fn materialize(&mut self, period: EndedPeriod) -> PeriodRows {
+        let period = self.close(period);
+        let mut rows = Vec::new();
+        let Ok(()) = self.emit(&period, &mut rows);
+        PeriodRows { grain: period.grain, start: period.start, end: period.end, rows }
+    }
+
+    /// The id of the cell `k`, numbered on first sight.
+    fn cell_id(&mut self, k: u64) -> u32 {
+        let (keys, sums) = (&mut self.cell_keys, &mut self.day_sums);
+        *self.cell_ids.entry(k).or_insert_with(|| {
+            keys.push(k);
+            sums.push(DayAgg::EMPTY);
+            u32::try_from(keys.len() - 1).unwrap_or(u32::MAX)
+        })
     }
 
     fn intern_entity(&mut self, source: &str, row: &RowRef<'_>) -> u32 {
@@ -371,13 +492,6 @@ impl<'c> Computation<'c> {
         (LEVEL_ORDER.len() as u32, id)
     }
 
-    fn level_before(&self, a: (u32, u32), b: (u32, u32)) -> bool {
-        if a.0 != b.0 || a.0 < LEVEL_ORDER.len() as u32 {
-            return a.0 < b.0;
-        }
-        self.level_names[a.1 as usize] < self.level_names[b.1 as usize]
-    }
-
     fn intern_currency(&mut self, c: Currency) -> CurrencyId {
         if let Some(i) = self.currencies.iter().position(|x| *x == c) {
             return (i + 1) as CurrencyId;
@@ -409,28 +523,40 @@ impl<'c> Computation<'c> {
     }
 
     /// Folds the current day into its periods and returns the periods it completes.
-    fn end_day(&mut self, out: &mut Vec<PeriodRows>) {
+    fn end_day(&mut self, out: &mut Vec<EndedPeriod>) {
         let date = self.day;
         self.derive();
         let catalog = self.catalog;
+        let rolls_up = self.account_scope || self.platform_scope || self.all_scope;
         // The coarsest level of each (account, term) on this day.
-        let mut coarsest: FxMap<u64, (u32, u32)> = FxMap::default();
-        if self.account_scope || self.platform_scope || self.all_scope {
-            for &k in self.day_cells.keys() {
-                let (e, t, _) = unkey(k);
+        let coarsest = &mut self.coarsest;
+        coarsest.clear();
+        if rolls_up {
+            for &id in &self.day_touched {
+                let (e, t, _) = unkey(self.cell_keys[id as usize]);
                 let info = &self.entities[e as usize];
                 let ak = key(info.account_ix, t, 0);
                 match coarsest.get(&ak) {
-                    Some(&r) if !self.level_before(info.level_rank, r) => {}
+                    Some(&r) if !level_before(&self.level_names, info.level_rank, r) => {}
                     _ => {
                         coarsest.insert(ak, info.level_rank);
                     }
                 }
             }
         }
+        // Each cell's account key (when it is of the account's coarsest level) is the same for
+        // every period it folds into: look it up once.
+        let day_list = &mut self.day_list;
+        day_list.clear();
+        for &id in &self.day_touched {
+            let (e, t, c) = unkey(self.cell_keys[id as usize]);
+            let info = &self.entities[e as usize];
+            let rollup = rolls_up && coarsest.get(&key(info.account_ix, t, 0)) == Some(&info.level_rank);
+            day_list.push(DayCell { id, account: rollup.then(|| key(info.account_ix, t, c)) });
+        }
         let day_number = date.num_days_from_ce();
         let next = date.succ_opt();
-        for grain in self.touched.grains().to_vec() {
+        for &grain in self.touched.grains() {
             let slot = grain as usize;
             let start = grain.period_start(date);
             // A snapshot on this day is the starting value of the period that begins tomorrow.
@@ -444,17 +570,19 @@ impl<'c> Computation<'c> {
                 }
                 let cells = self.open[slot].entry(period).or_insert_with(|| PeriodCells {
                     end: grain.period_end(period),
-                    entity: FxMap::default(),
+                    entity: Vec::new(),
                     account: FxMap::default(),
                 });
-                for (&k, d) in &self.day_cells {
-                    let (e, t, c) = unkey(k);
+                if self.entity_scope {
+                    cells.entity.resize(self.cell_keys.len(), Agg::default());
+                }
+                for cell in &self.day_list {
+                    let (_, t, _) = unkey(self.cell_keys[cell.id as usize]);
                     let term = catalog.terms.get(t);
                     if is_start && !term.needs_start {
                         continue;
                     }
-                    let info = &self.entities[e as usize];
-                    let rollup = coarsest.get(&key(info.account_ix, t, 0)) == Some(&info.level_rank);
+                    let d = &self.day_sums[cell.id as usize];
                     let fold = |agg: &mut Agg| {
                         if is_start {
                             agg.add_start(d.sum);
@@ -463,15 +591,15 @@ impl<'c> Computation<'c> {
                         }
                     };
                     if self.entity_scope {
-                        fold(cells.entity.entry(k).or_default());
+                        fold(&mut cells.entity[cell.id as usize]);
                     }
-                    if rollup {
-                        fold(cells.account.entry(key(info.account_ix, t, c)).or_default());
+                    if let Some(ak) = cell.account {
+                        fold(cells.account.entry(ak).or_default());
                     }
                 }
             }
         }
-        self.day_cells.clear();
+        self.clear_day();
         for grain in Grain::ALL {
             let slot = grain as usize;
             while let Some(entry) = self.open[slot].first_entry() {
@@ -482,38 +610,46 @@ impl<'c> Computation<'c> {
                 if !self.touched.contains(grain, start) {
                     continue;
                 }
-                let rows = self.finalize(grain, start, cells);
-                self.stats.kpi_rows += rows.len() as u64;
-                out.push(PeriodRows { grain, start, end: grain.period_end(start), rows });
+                out.push(EndedPeriod { grain, start, cells });
             }
         }
+    }
+
+    fn clear_day(&mut self) {
+        for &id in &self.day_touched {
+            self.day_sums[id as usize] = DayAgg::EMPTY;
+        }
+        self.day_touched.clear();
     }
 
     /// Computes the day values of `coalesce(...)` terms, per entity and currency.
     fn derive(&mut self) {
         let catalog = self.catalog;
-        for &d in &self.derived {
+        for i in 0..self.derived.len() {
+            let d = self.derived[i];
             let TermKind::Coalesce(alternatives) = &catalog.terms.get(d).kind else { continue };
             let mut inputs = Vec::new();
             for a in alternatives {
                 a.terms(&mut inputs);
             }
             let mut owners: Vec<(u32, CurrencyId)> = self
-                .day_cells
-                .keys()
-                .map(|&k| unkey(k))
+                .day_touched
+                .iter()
+                .map(|&id| unkey(self.cell_keys[id as usize]))
                 .filter(|(_, t, _)| inputs.contains(t))
                 .map(|(e, _, c)| (e, c))
                 .collect();
             owners.sort_unstable();
             owners.dedup();
             for (e, c) in owners {
-                let cells = &self.day_cells;
-                let lookup = |t: TermId, _start: bool| match cells.get(&key(e, t, c)) {
-                    Some(a) if a.overflow => Val::Null,
-                    Some(a) => Val::Value(a.sum),
-                    None => Val::Missing,
-                };
+                let (ids, sums) = (&self.cell_ids, &self.day_sums);
+                let lookup =
+                    |t: TermId, _start: bool| match ids.get(&key(e, t, c)).map(|&id| &sums[id as usize]) {
+                        Some(a) if a.is_empty() => Val::Missing,
+                        Some(a) if a.overflow => Val::Null,
+                        Some(a) => Val::Value(a.sum),
+                        None => Val::Missing,
+                    };
                 let value =
                     alternatives.iter().map(|a| evaluate::eval(a, &lookup)).find(|v| *v != Val::Missing);
                 let agg = match value {
@@ -523,170 +659,215 @@ impl<'c> Computation<'c> {
                     Some(Val::Null) => DayAgg { rank: 0, rows: 1, sum: 0, overflow: true },
                     _ => continue,
                 };
-                self.day_cells.insert(key(e, d, c), agg);
+                let id = self.cell_id(key(e, d, c));
+                if self.day_sums[id as usize].is_empty() {
+                    self.day_touched.push(id);
+                }
+                self.day_sums[id as usize] = agg;
             }
         }
     }
 
-    /// The KPI rows of a period, ordered by KPI (catalog order), scope (entity to all), then the
-    /// scope's columns and the currency: a fixed order without sorting the rows themselves.
-    fn finalize(&mut self, grain: Grain, start: NaiveDate, cells: PeriodCells) -> Vec<KpiRow> {
-        let end = cells.end;
-        let entities = if self.entity_scope { grouped(cells.entity) } else { Vec::new() };
-        let accounts = grouped(cells.account);
-        // Each unit: the row it fills in and the parts it is computed over.
-        let mut units: Vec<(KpiRow, Vec<&[Entry]>)> = Vec::new();
-        let mut named: Vec<(&EntityInfo, &[Entry])> =
-            entities.iter().map(|(o, p)| (&self.entities[*o as usize], p.as_slice())).collect();
-        named.sort_by(|a, b| {
-            fn key(e: &EntityInfo) -> (&str, &str, &str, &str, &str) {
-                (
-                    e.platform.as_str(),
-                    e.source.as_str(),
-                    e.account.as_str(),
-                    e.level.as_str(),
-                    e.entity.as_str(),
-                )
-            }
-            key(a.0).cmp(&key(b.0))
+    /// A completed period's aggregates, grouped by owner and put in output order.
+    pub(crate) fn close(&mut self, period: EndedPeriod) -> ClosedPeriod {
+        let EndedPeriod { grain, start, cells: PeriodCells { end, entity, account } } = period;
+        let used = entity.iter().filter(|a| !a.is_empty()).count();
+        let mut entries = Vec::with_capacity(used + account.len());
+        self.order_cells();
+        let cell_keys = &self.cell_keys;
+        let entity_entries = self.cell_order.iter().filter_map(|&id| {
+            let agg = entity.get(id as usize).filter(|a| !a.is_empty())?;
+            Some(Entry { key: cell_keys[id as usize], agg: *agg })
         });
-        for (info, part) in named {
-            let row = KpiRow {
-                platform: Some(info.platform.clone()),
-                source: Some(info.source.clone()),
-                account_id: Some(info.account.clone()),
-                level: Some(info.level.clone()),
-                entity_id: Some(info.entity.clone()),
-                ..self.template(grain, start, end, Scope::Entity)
-            };
-            units.push((row, vec![part]));
+        let mut entities = grouped(entity_entries, &mut entries);
+        let mut accounts = grouped(account.into_iter().map(|(key, agg)| Entry { key, agg }), &mut entries);
+        self.rank_entities();
+        entities.sort_unstable_by_key(|(owner, _)| self.entity_rank[*owner as usize]);
+        accounts.sort_by(|a, b| {
+            let (a, b) = (&self.accounts[a.0 as usize], &self.accounts[b.0 as usize]);
+            (&a.platform, &a.source, &a.account).cmp(&(&b.platform, &b.source, &b.account))
+        });
+        let part_count = entities.len() + accounts.len();
+        let mut parts = Vec::with_capacity(part_count);
+        let mut units = Vec::new();
+        let unit = |scope, owner, lo: usize, hi: usize, parts: &[(u32, u32)]| {
+            let present =
+                TermSet::of(parts[lo..hi].iter().flat_map(|&(a, b)| &entries[a as usize..b as usize]));
+            Unit { scope, owner, parts: (lo as u32, hi as u32), present }
+        };
+        for (owner, range) in &entities {
+            parts.push(*range);
+            units.push(unit(Scope::Entity, *owner, parts.len() - 1, parts.len(), &parts));
         }
-        let mut named: Vec<(&AccountInfo, &[Entry])> =
-            accounts.iter().map(|(o, p)| (&self.accounts[*o as usize], p.as_slice())).collect();
-        named.sort_by(|a, b| {
-            (&a.0.platform, &a.0.source, &a.0.account).cmp(&(&b.0.platform, &b.0.source, &b.0.account))
-        });
+        let first_account = parts.len();
+        parts.extend(accounts.iter().map(|(_, range)| *range));
         if self.account_scope {
-            for (info, part) in &named {
-                let row = KpiRow {
-                    platform: Some(info.platform.clone()),
-                    source: Some(info.source.clone()),
-                    account_id: Some(info.account.clone()),
-                    ..self.template(grain, start, end, Scope::Account)
-                };
-                units.push((row, vec![*part]));
+            for (i, (owner, _)) in accounts.iter().enumerate() {
+                let at = first_account + i;
+                units.push(unit(Scope::Account, *owner, at, at + 1, &parts));
             }
         }
         if self.platform_scope {
-            let mut by_platform: BTreeMap<&str, Vec<&[Entry]>> = BTreeMap::new();
-            for (info, part) in &named {
-                by_platform.entry(info.platform.as_str()).or_default().push(part);
-            }
-            for (platform, parts) in by_platform {
-                let row = KpiRow {
-                    platform: Some(Label::new(platform)),
-                    ..self.template(grain, start, end, Scope::Platform)
-                };
-                units.push((row, parts));
-            }
-        }
-        if self.all_scope && !named.is_empty() {
-            units.push((
-                self.template(grain, start, end, Scope::All),
-                named.iter().map(|(_, p)| *p).collect(),
-            ));
-        }
-        let present: Vec<TermSet> = units.iter().map(|(_, parts)| TermSet::of(parts)).collect();
-        let mut rows = Vec::new();
-        let mut outcomes = Vec::new();
-        for k in 0..self.catalog.kpis.len() {
-            for ((template, parts), present) in units.iter().zip(&present) {
-                self.emit(k, parts, present, grain, template, &mut outcomes, &mut rows);
+            // Accounts are ordered by platform first: each platform's accounts are contiguous.
+            let mut lo = 0;
+            while lo < accounts.len() {
+                let platform = &self.accounts[accounts[lo].0 as usize].platform;
+                let hi = lo
+                    + accounts[lo..]
+                        .iter()
+                        .take_while(|(o, _)| self.accounts[*o as usize].platform == *platform)
+                        .count();
+                units.push(unit(
+                    Scope::Platform,
+                    accounts[lo].0,
+                    first_account + lo,
+                    first_account + hi,
+                    &parts,
+                ));
+                lo = hi;
             }
         }
-        rows
+        if self.all_scope && !accounts.is_empty() {
+            units.push(unit(Scope::All, 0, first_account, parts.len(), &parts));
+        }
+        let terms = entries.iter().map(Entry::term).collect();
+        ClosedPeriod { grain, start, end, entries, terms, parts, units }
     }
 
-    fn template(&self, grain: Grain, start: NaiveDate, end: NaiveDate, scope: Scope) -> KpiRow {
-        KpiRow {
-            kpi: Label::Static(""),
-            grain,
-            period_start: start,
-            period_end: end,
-            scope,
-            platform: None,
-            source: None,
-            account_id: None,
-            level: None,
-            entity_id: None,
-            value: None,
-            numerator: None,
-            denominator: None,
-            unit: kpipe_core::Unit::Ratio,
-            currency: None,
-            stage: crate::config::Stage::Awareness,
+    /// Keeps `cell_order` up to date.
+    fn order_cells(&mut self) {
+        if self.cell_order.len() == self.cell_keys.len() {
+            return;
+        }
+        let keys = &self.cell_keys;
+        self.cell_order = (0..keys.len() as u32).collect();
+        self.cell_order.sort_unstable_by_key(|&id| keys[id as usize]);
+    }
+
+    /// Keeps `entity_rank` up to date: each entity's position in output order (platform,
+    /// source, account, level, entity), so that a period's entities are sorted by a number
+    /// rather than by five strings.
+    fn rank_entities(&mut self) {
+        if self.entity_rank.len() == self.entities.len() {
+            return;
+        }
+        let mut order: Vec<u32> = (0..self.entities.len() as u32).collect();
+        fn name(e: &EntityInfo) -> (&str, &str, &str, &str, &str) {
+            (e.platform.as_str(), e.source.as_str(), e.account.as_str(), e.level.as_str(), e.entity.as_str())
+        }
+        order.sort_unstable_by(|a, b| {
+            name(&self.entities[*a as usize]).cmp(&name(&self.entities[*b as usize]))
+        });
+        self.entity_rank = vec![0; order.len()];
+        for (rank, e) in order.into_iter().enumerate() {
+            self.entity_rank[e as usize] = rank as u32;
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit(
-        &mut self,
-        k: usize,
-        parts: &[&[Entry]],
-        present: &TermSet,
-        grain: Grain,
-        template: &KpiRow,
-        outcomes: &mut Vec<Outcome>,
-        rows: &mut Vec<KpiRow>,
-    ) {
+    /// Evaluates every KPI of a closed period and hands its rows to `sink`, ordered by KPI
+    /// (catalog order), scope (entity to all), then the scope's columns and the currency.
+    pub(crate) fn emit<S: RowSink>(&mut self, period: &ClosedPeriod, sink: &mut S) -> Result<(), S::Error> {
         let catalog = self.catalog;
-        let kpi = &catalog.kpis[k];
-        outcomes.clear();
-        evaluate::evaluate(
-            kpi,
-            &catalog.terms,
-            parts,
-            present,
-            grain,
-            &self.conversion,
-            &mut self.scratch,
-            outcomes,
-        );
-        for o in outcomes.iter() {
-            let dec = |v: Option<i128>| v.and_then(Decimal::from_units);
-            let currency = match o.currency {
-                0 => None,
-                c => self.currencies.get(usize::from(c) - 1).copied(),
-            };
-            rows.push(KpiRow {
-                kpi: self.kpi_names[k].clone(),
-                value: dec(o.value),
-                numerator: dec(o.numerator),
-                denominator: dec(o.denominator),
-                unit: kpi.def.unit,
-                currency,
-                stage: kpi.def.stage,
-                ..template.clone()
-            });
+        let slices: Vec<Part<'_>> = period
+            .parts
+            .iter()
+            .map(|&(lo, hi)| {
+                let (lo, hi) = (lo as usize, hi as usize);
+                Part { terms: &period.terms[lo..hi], entries: &period.entries[lo..hi] }
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for (k, kpi) in catalog.kpis.iter().enumerate() {
+            for unit in &period.units {
+                let parts = &slices[unit.parts.0 as usize..unit.parts.1 as usize];
+                outcomes.clear();
+                evaluate::evaluate(
+                    kpi,
+                    &catalog.terms,
+                    parts,
+                    &unit.present,
+                    period.grain,
+                    &self.conversion,
+                    &mut self.scratch,
+                    &mut outcomes,
+                );
+                if outcomes.is_empty() {
+                    continue;
+                }
+                let owner = unit.owner as usize;
+                let (platform, source, account_id, level, entity_id) = match unit.scope {
+                    Scope::Entity => {
+                        let e = &self.entities[owner];
+                        (
+                            Some(&e.platform),
+                            Some(&e.source),
+                            Some(&e.account),
+                            Some(&e.level),
+                            Some(&e.entity),
+                        )
+                    }
+                    Scope::Account => {
+                        let a = &self.accounts[owner];
+                        (Some(&a.platform), Some(&a.source), Some(&a.account), None, None)
+                    }
+                    Scope::Platform => (Some(&self.accounts[owner].platform), None, None, None, None),
+                    Scope::All => (None, None, None, None, None),
+                };
+                for o in &outcomes {
+                    let dec = |v: Option<i128>| v.and_then(Decimal::from_units);
+                    let currency = match o.currency {
+                        0 => None,
+                        c => self.currencies.get(usize::from(c) - 1).copied(),
+                    };
+                    sink.push(&RowView {
+                        kpi: &self.kpi_names[k],
+                        grain: period.grain,
+                        period_start: period.start,
+                        period_end: period.end,
+                        scope: unit.scope,
+                        platform,
+                        source,
+                        account_id,
+                        level,
+                        entity_id,
+                        value: dec(o.value),
+                        numerator: dec(o.numerator),
+                        denominator: dec(o.denominator),
+                        unit: kpi.def.unit,
+                        currency,
+                        stage: kpi.def.stage,
+                    })?;
+                    self.stats.kpi_rows += 1;
+                }
+            }
         }
+        Ok(())
     }
 }
 
-/// The cells of a period grouped by owner (entity or account), each group sorted by term and
-/// currency.
-fn grouped(cells: FxMap<u64, Agg>) -> Vec<(u32, Vec<Entry>)> {
-    let mut all: Vec<(u64, Agg)> = cells.into_iter().collect();
-    all.sort_unstable_by_key(|(k, _)| *k);
-    let mut out: Vec<(u32, Vec<Entry>)> = Vec::new();
-    for (k, agg) in all {
-        let (owner, term, currency) = unkey(k);
-        let entry = Entry { term, currency, agg };
+/// Appends the cells of a period to `entries`, sorted by owner (entity or account), term and
+/// currency, and returns each owner's range of `entries`. Cells that come sorted cost one pass.
+fn grouped(cells: impl Iterator<Item = Entry>, entries: &mut Vec<Entry>) -> Vec<(u32, (u32, u32))> {
+    let first = entries.len();
+    entries.extend(cells);
+    entries[first..].sort_unstable_by_key(|e| e.key);
+    let mut out: Vec<(u32, (u32, u32))> = Vec::new();
+    for (i, e) in entries.iter().enumerate().skip(first) {
+        let (owner, _, _) = unkey(e.key);
+        let i = i as u32;
         match out.last_mut() {
-            Some((o, part)) if *o == owner => part.push(entry),
-            _ => out.push((owner, vec![entry])),
+            Some((o, range)) if *o == owner => range.1 = i + 1,
+            _ => out.push((owner, (i, i + 1))),
         }
     }
     out
+}
+
+fn level_before(level_names: &[Box<str>], a: (u32, u32), b: (u32, u32)) -> bool {
+    if a.0 != b.0 || a.0 < LEVEL_ORDER.len() as u32 {
+        return a.0 < b.0;
+    }
+    level_names[a.1 as usize] < level_names[b.1 as usize]
 }
 
 fn accepts(filter: &[(FilterKey, Vec<String>)], source: &str, row: &RowRef<'_>) -> bool {

@@ -81,3 +81,64 @@ pub struct KpiRow {
     /// The KPI's stage.
     pub stage: Stage,
 }
+
+/// A KPI row as it is produced: borrowed labels, so that streaming a period to its file copies
+/// no text into an intermediate row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowView<'a> {
+    pub kpi: &'a Label,
+    pub grain: Grain,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub scope: Scope,
+    pub platform: Option<&'a Label>,
+    pub source: Option<&'a Label>,
+    pub account_id: Option<&'a Label>,
+    pub level: Option<&'a Label>,
+    pub entity_id: Option<&'a Label>,
+    pub value: Option<Decimal>,
+    pub numerator: Option<Decimal>,
+    pub denominator: Option<Decimal>,
+    pub unit: Unit,
+    pub currency: Option<Currency>,
+    pub stage: Stage,
+}
+
+impl RowView<'_> {
+    pub fn owned(&self) -> KpiRow {
+        KpiRow {
+            kpi: self.kpi.clone(),
+            grain: self.grain,
+            period_start: self.period_start,
+            period_end: self.period_end,
+            scope: self.scope,
+            platform: self.platform.cloned(),
+            source: self.source.cloned(),
+            account_id: self.account_id.cloned(),
+            level: self.level.cloned(),
+            entity_id: self.entity_id.cloned(),
+            value: self.value,
+            numerator: self.numerator,
+            denominator: self.denominator,
+            unit: self.unit,
+            currency: self.currency,
+            stage: self.stage,
+        }
+    }
+}
+
+/// Where the rows of a period go, one at a time, in output order.
+pub(crate) trait RowSink {
+    type Error;
+
+    fn push(&mut self, row: &RowView<'_>) -> Result<(), Self::Error>;
+}
+
+impl RowSink for Vec<KpiRow> {
+    type Error = std::convert::Infallible;
+
+    fn push(&mut self, row: &RowView<'_>) -> Result<(), Self::Error> {
+        Vec::push(self, row.owned());
+        Ok(())
+    }
+}

@@ -48,15 +48,15 @@ pub fn run(
     let mut writer = KpiWriter::open(output, run_id)?;
     let mut done = Vec::new();
     for p in &partitions {
-        if computation.begin_day(p.date, &mut done)? {
+        if computation.advance(p.date, &mut done)? {
             input::read_partition(p, &mut computation)?;
         }
         for period in done.drain(..) {
-            writer.stage(&period)?;
+            writer.stage(&mut computation, period)?;
         }
     }
-    for period in computation.finish() {
-        writer.stage(&period)?;
+    for period in computation.close_all() {
+        writer.stage(&mut computation, period)?;
     }
     let commit = writer.commit(computation.touched())?;
     let report = StageReport {
