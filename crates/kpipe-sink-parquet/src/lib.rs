@@ -39,11 +39,12 @@ pub struct ParquetSinkOptions {
     pub zstd_level: i32,
     /// Rows per row group at most.
     pub max_row_group_rows: usize,
-    /// Bytes held by the row groups in progress across all days (encoded pages, dictionaries,
-    /// the pages being filled) before the largest are written out early. 16 MiB by default:
-    /// the sink's memory then stays the same from a million rows up (measured with
-    /// `cargo xtask bench sink`), at the price of row groups of a few hundred thousand rows
-    /// when many days are written at once.
+    /// Bytes held by the row groups in progress across all days and all the sources written
+    /// at once (encoded pages, dictionaries, the pages being filled) before the largest are
+    /// written out early. 16 MiB by default: the sink's memory then stays the same from a
+    /// million rows up and whatever the number of sources (measured with `cargo xtask bench
+    /// sink` and `cargo xtask bench`), at the price of row groups of a few hundred thousand
+    /// rows when many days are written at once.
     pub max_buffered_bytes: usize,
 }
 
@@ -53,23 +54,34 @@ impl Default for ParquetSinkOptions {
     }
 }
 
-/// The Parquet sink.
+/// The Parquet sink. Clones share the memory bound of [`ParquetSinkOptions::max_buffered_bytes`].
 #[derive(Debug, Clone)]
 pub struct ParquetSink {
     output: PathBuf,
     options: ParquetSinkOptions,
+    buffered: Arc<writer::BufferedBytes>,
 }
 
 impl ParquetSink {
     /// A sink writing below `output`.
     pub fn new(output: impl Into<PathBuf>) -> ParquetSink {
-        ParquetSink { output: output.into(), options: ParquetSinkOptions::default() }
+        ParquetSink {
+            output: output.into(),
+            options: ParquetSinkOptions::default(),
+            buffered: Arc::default(),
+        }
     }
 
     /// The same sink with other tuning.
     pub fn with_options(mut self, options: ParquetSinkOptions) -> ParquetSink {
         self.options = options;
         self
+    }
+
+    /// Bytes held now by the row groups in progress of all writers this sink (and its clones)
+    /// opened.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered.get()
     }
 
     /// The output directory.
@@ -123,6 +135,7 @@ impl Sink for ParquetSink {
             props,
             parquet_schema()?,
             codec,
+            Arc::clone(&self.buffered),
         )?))
     }
 }

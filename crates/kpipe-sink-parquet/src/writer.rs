@@ -3,6 +3,8 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
 use kpipe_core::{CommitStats, MetricBatch, MetricRow, SinkError, SinkTarget, SinkWriter};
@@ -51,7 +53,23 @@ pub(crate) struct PartitionedWriter {
     partitions: Vec<Option<Partition>>,
     /// Per day of the window, the rows of the batch being written (reused between batches).
     by_slot: Vec<Vec<usize>>,
+    /// What every writer of the sink holds together (see [`BufferedBytes`]).
+    shared: Arc<BufferedBytes>,
+    /// This writer's part of it, as last reported.
+    reported: usize,
     done: bool,
+}
+
+/// The bytes held by the row groups in progress of all writers of one sink: a run writes its
+/// sources at the same time, and the memory bound is for all of them together, so that it
+/// does not grow with the number of sources.
+#[derive(Debug, Default)]
+pub(crate) struct BufferedBytes(AtomicUsize);
+
+impl BufferedBytes {
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 fn io_error(what: &str, path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
@@ -66,6 +84,7 @@ impl PartitionedWriter {
         props: WriterPropertiesPtr,
         schema: SchemaDescPtr,
         codec: Codec,
+        shared: Arc<BufferedBytes>,
     ) -> Result<PartitionedWriter, SinkError> {
         let staging_dir = layout::staging_dir(output, &target.run_id, &target.source);
         layout::remove_stale_staging(output, &target.run_id, &target.source)
@@ -82,6 +101,8 @@ impl PartitionedWriter {
             codec,
             staging_dir,
             by_slot: Vec::new(),
+            shared,
+            reported: 0,
             done: false,
         })
     }
@@ -103,8 +124,11 @@ impl PartitionedWriter {
         usize::try_from((date - self.target.window.start()).num_days()).ok()
     }
 
-    /// Keeps memory bounded whatever the number of rows: when the row groups in progress
-    /// across all days hold too much, the largest are written out early.
+    /// Keeps memory bounded whatever the number of rows and sources: when the row groups in
+    /// progress of all the sink's writers hold too much, this writer writes out its largest
+    /// early, down to half the bound if its own allow. After every write the total is within
+    /// the bound: each writer was within it after its own last write, and this one can give up
+    /// everything it holds.
     fn bound_memory(&mut self) -> Result<(), SinkError> {
         let mut sizes: Vec<(usize, usize)> = self
             .partitions
@@ -112,21 +136,37 @@ impl PartitionedWriter {
             .enumerate()
             .filter_map(|(i, p)| p.as_ref().map(|p| (p.row_group.memory_size(), i)))
             .collect();
-        let mut buffered: usize = sizes.iter().map(|(size, _)| size).sum();
-        if buffered <= self.options.max_buffered_bytes {
+        let mut mine: usize = sizes.iter().map(|(size, _)| size).sum();
+        let total = self.report(mine);
+        let max = self.options.max_buffered_bytes;
+        if total <= max {
             return Ok(());
         }
+        let mut excess = total - max / 2;
         sizes.sort_unstable_by(|a, b| b.cmp(a));
         for (size, slot) in sizes {
-            if buffered <= self.options.max_buffered_bytes / 2 {
+            if excess == 0 {
                 break;
             }
             if let Some(part) = self.partitions[slot].as_mut() {
                 part.flush_row_group(&self.schema, &mut self.codec)?;
-                buffered -= size;
+                mine -= size;
+                excess = excess.saturating_sub(size);
             }
         }
+        self.report(mine);
         Ok(())
+    }
+
+    /// Records that this writer now holds `mine` bytes; returns the sink's total.
+    fn report(&mut self, mine: usize) -> usize {
+        let total = if mine >= self.reported {
+            self.shared.0.fetch_add(mine - self.reported, Ordering::Relaxed) + (mine - self.reported)
+        } else {
+            self.shared.0.fetch_sub(self.reported - mine, Ordering::Relaxed) - (self.reported - mine)
+        };
+        self.reported = mine;
+        total
     }
 
     fn discard_staging(&mut self) -> std::io::Result<()> {
@@ -255,6 +295,7 @@ fn window_days(target: &SinkTarget) -> usize {
 
 impl Drop for PartitionedWriter {
     fn drop(&mut self) {
+        self.report(0);
         if !self.done {
             // Neither committed nor aborted (a panic upstream): leave the published data alone.
             let _ = self.discard_staging();

@@ -245,6 +245,46 @@ fn many_rows_across_many_days_with_small_buffers() {
 }
 
 #[test]
+fn the_memory_bound_holds_for_all_sources_together() {
+    // A run writes its sources at once through one sink: the bound is for all of them, so the
+    // sink's memory does not grow with the number of sources.
+    let dir = tempfile::tempdir().expect("tmp");
+    let max = 16 * 1024;
+    let sink = ParquetSink::new(dir.path())
+        .with_options(ParquetSinkOptions { max_buffered_bytes: max, ..Default::default() });
+    let sources = ["linkedin_ads", "facebook_ads", "google_analytics"];
+    let mut writers: Vec<_> = sources
+        .iter()
+        .map(|s| sink.open(target(s, "2026-03-01", "2026-03-28", "r1")).expect("open"))
+        .collect();
+    let mut expected = 0u64;
+    let mut highest = 0;
+    for b in 0..30 {
+        for (w, writer) in writers.iter_mut().enumerate() {
+            let rows: Vec<MetricRow> = (0..400)
+                .map(|i| {
+                    let d = format!("2026-03-{:02}", 1 + (i + b) % 28);
+                    row(&d, &format!("{w}-{b}-{i}"), Metric::Clicks.into(), &(i * 7 + b).to_string(), None)
+                })
+                .collect();
+            expected += rows.len() as u64;
+            writer.write(&MetricBatch::new(rows)).expect("write");
+            assert!(sink.buffered_bytes() <= max, "{} bytes buffered, bound {max}", sink.buffered_bytes());
+            highest = highest.max(sink.buffered_bytes());
+        }
+    }
+    // Each writer alone stays far below the bound: only their sum reaches it.
+    assert!(highest > max / 4, "{highest}");
+    let mut written = 0;
+    for writer in writers {
+        written += writer.commit().expect("commit").rows;
+    }
+    assert_eq!(written, expected);
+    assert_eq!(sink.buffered_bytes(), 0, "committed writers hold nothing");
+    assert_eq!(read_dir(dir.path()).expect("read").len() as u64, expected);
+}
+
+#[test]
 fn large_varied_days_round_trip_exactly() {
     // Crosses every encoding path: pages of 8,192 rows, several row groups, dictionaries that
     // outgrow their limit and fall back to plain pages, labels shared between rows and labels
