@@ -124,7 +124,8 @@ fn id(raw: Option<&RawValue>, field: &str) -> Result<String, String> {
 }
 
 /// A number the API sent as a string (`"14.35"`) or as a JSON number, read from its exact text.
-fn decimal(raw: &RawValue, what: &str) -> Result<Decimal, String> {
+/// `what` names the value in the message of an error; it is only formatted then.
+fn decimal(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
     let text = raw.get();
     let digits = match string_of(raw) {
         Some(s) => s,
@@ -135,7 +136,7 @@ fn decimal(raw: &RawValue, what: &str) -> Result<Decimal, String> {
 }
 
 /// A count: a whole number, not negative.
-fn count(raw: &RawValue, what: &str) -> Result<Decimal, String> {
+fn count(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
     let n = decimal(raw, what)?;
     if !n.is_integer() || n.is_negative() {
         return Err(format!("{what}: {} is a count but not a whole number of at least 0", raw.get()));
@@ -144,7 +145,7 @@ fn count(raw: &RawValue, what: &str) -> Result<Decimal, String> {
 }
 
 /// An amount of events that attribution may split (`"1.5"` conversions): not negative.
-fn amount(raw: &RawValue, what: &str) -> Result<Decimal, String> {
+fn amount(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
     let n = decimal(raw, what)?;
     if n.is_negative() {
         return Err(format!("{what}: {} is negative", raw.get()));
@@ -195,7 +196,7 @@ fn action_list<'a>(
             .and_then(string_of)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| format!("`{field}[{i}]` has no `action_type`"))?;
-        let what = format!("`{field}` {kind}");
+        let what = format_args!("`{field}` {kind}");
         let raw = entry.value.ok_or_else(|| format!("{what} has no `value`"))?;
         let value = if money { decimal(raw, &what)? } else { amount(raw, &what)? };
         if out.iter().any(|(t, _)| *t == kind) {
@@ -264,11 +265,11 @@ impl<'a> InsightsReader<'a> {
         let mut values: Vec<(MetricName, Decimal)> = Vec::with_capacity(16);
         for metric in COUNT_FIELDS {
             if let (field, Some(v)) = row.count_field(metric) {
-                values.push((metric.into(), count(v, field_name(field))?));
+                values.push((metric.into(), count(v, &field_name(field))?));
             }
         }
         if let Some(v) = row.spend {
-            values.push((Metric::Spend.into(), decimal(v, "`spend`")?));
+            values.push((Metric::Spend.into(), decimal(v, &"`spend`")?));
         }
         let actions = action_list(row.actions, "actions", false)?;
         let mut taken: Vec<&str> = Vec::new();
