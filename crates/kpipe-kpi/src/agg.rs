@@ -7,28 +7,38 @@ use kpipe_core::Additivity;
 
 use crate::period::Grain;
 
+// Flags, in the top bits of `Agg::counts`.
 /// A unique metric had several rows for one entity and day (a breakdown): they cannot be summed.
-const MULTI: u8 = 1;
+const MULTI: u32 = 1 << 29;
 /// A sum left the representable range.
-const OVERFLOW: u8 = 2;
+const OVERFLOW: u32 = 1 << 30;
 /// The period has a starting value (the snapshot on the day before it).
-const HAS_START: u8 = 4;
+const HAS_START: u32 = 1 << 31;
+const FLAGS: u32 = MULTI | OVERFLOW | HAS_START;
+/// The count, in the low bits of `Agg::counts`. It saturates: a formula only tells no
+/// contribution, one and several apart, so a count past 2^29 - 1 changes nothing.
+const N_MAX: u32 = (1 << 29) - 1;
 
-/// One term over one scope and one period.
+/// One term over one scope and one period, as a period holds it, for every cell seen: either
+/// its days, or its starting value (the snapshot on the day before the period). The two are
+/// kept apart because only the few terms read at a period's start have one: a cell of days
+/// stays at 24 bytes (the flags share a word with the count, and 8-byte alignment avoids
+/// padding after the 16-byte sum), and [`Total`] puts the two back together for a formula.
 ///
 /// - sum: the sum of the days' values;
 /// - unique: a value only where exactly one row gives it (one entity, one day, no breakdown);
 /// - snapshot: the value of the period's last day with data (summed over the scope's entities
-///   on that day), and `start`, the same on the day before the period.
+///   on that day);
+/// - a start (flagged `HAS_START`): `sum` is the snapshot on the day before the period, summed
+///   over the scope's entities.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C, packed(8))]
 pub(crate) struct Agg {
-    pub sum: i128,
-    pub start: i128,
-    /// Contributions: entity-days.
-    pub n: u32,
-    /// For snapshots: the day of `sum`, as days since 1970.
-    pub last_date: i32,
-    flags: u8,
+    sum: i128,
+    /// Contributions (entity-days), up to `N_MAX`, and the flags above it.
+    counts: u32,
+    /// For snapshots: the day of `sum` (`NaiveDate::num_days_from_ce`).
+    last_date: i32,
 }
 
 /// What a term contributes to a formula.
@@ -48,11 +58,11 @@ impl Agg {
     /// Adds one entity-day: `value`, from `single` row or several (a breakdown).
     pub fn add(&mut self, additivity: Additivity, date: i32, value: i128, single: bool, overflow: bool) {
         if overflow {
-            self.flags |= OVERFLOW;
+            self.counts |= OVERFLOW;
         }
         match additivity {
             Additivity::Snapshot => {
-                if self.n == 0 || date > self.last_date {
+                if self.n() == 0 || date > self.last_date {
                     self.last_date = date;
                     self.sum = value;
                 } else if date == self.last_date {
@@ -61,92 +71,115 @@ impl Agg {
             }
             Additivity::Unique => {
                 if !single {
-                    self.flags |= MULTI;
+                    self.counts |= MULTI;
                 }
                 self.add_sum(value);
             }
             Additivity::Sum => self.add_sum(value),
         }
-        self.n += 1;
+        self.add_n(1);
+    }
+
+    /// Contributions: entity-days (saturating at `N_MAX`).
+    fn n(&self) -> u32 {
+        self.counts & N_MAX
+    }
+
+    fn add_n(&mut self, n: u32) {
+        let sum = self.n().saturating_add(n).min(N_MAX);
+        self.counts = (self.counts & FLAGS) | sum;
+    }
+
+    fn has(&self, flag: u32) -> bool {
+        self.counts & flag != 0
     }
 
     /// Nothing was added: every added day counts in `n`, and a start sets `HAS_START`.
     pub fn is_empty(&self) -> bool {
-        self.n == 0 && self.flags & HAS_START == 0
+        self.n() == 0 && !self.has(HAS_START)
     }
 
-    /// Adds a snapshot of the day before the period.
+    /// Adds a snapshot of the day before the period to a start.
     pub fn add_start(&mut self, value: i128) {
-        match self.start.checked_add(value) {
-            Some(s) => self.start = s,
-            None => self.flags |= OVERFLOW,
-        }
-        self.flags |= HAS_START;
+        self.add_sum(value);
+        self.counts |= HAS_START;
     }
 
     fn add_sum(&mut self, value: i128) {
         match self.sum.checked_add(value) {
             Some(s) => self.sum = s,
-            None => self.flags |= OVERFLOW,
+            None => self.counts |= OVERFLOW,
         }
     }
 
-    /// Combines the aggregates of two parts of a scope.
-    pub fn merge(&mut self, additivity: Additivity, other: &Agg) {
-        self.flags |= other.flags;
-        if other.flags & HAS_START != 0 {
-            self.add_start(other.start);
-        }
-        if other.n == 0 {
-            return;
-        }
-        if additivity == Additivity::Snapshot {
-            if self.n == 0 || other.last_date > self.last_date {
-                self.last_date = other.last_date;
-                self.sum = other.sum;
-            } else if other.last_date == self.last_date {
-                self.add_sum(other.sum);
-            }
-        } else {
-            self.add_sum(other.sum);
-        }
-        self.n += other.n;
-    }
-
-    /// The same aggregate with its amounts converted by `convert`.
+    /// The same aggregate with its amount converted by `convert`.
     pub fn converted(&self, convert: impl Fn(i128) -> Option<i128>) -> Agg {
         let mut out = *self;
-        match (convert(self.sum), convert(self.start)) {
-            (Some(sum), Some(start)) => {
-                out.sum = sum;
-                out.start = start;
-            }
-            _ => out.flags |= OVERFLOW,
+        match convert(self.sum) {
+            Some(sum) => out.sum = sum,
+            None => out.counts |= OVERFLOW,
         }
         out
+    }
+}
+
+/// One term over a whole scope and period, days and start together: what a formula reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Total {
+    days: Agg,
+    start: i128,
+}
+
+impl Total {
+    /// Combines the aggregate of a part of the scope: its days or its start.
+    pub fn merge(&mut self, additivity: Additivity, other: &Agg) {
+        self.days.counts |= other.counts & FLAGS;
+        if other.has(HAS_START) {
+            match self.start.checked_add(other.sum) {
+                Some(s) => self.start = s,
+                None => self.days.counts |= OVERFLOW,
+            }
+            return;
+        }
+        if other.n() == 0 {
+            return;
+        }
+        let days = &mut self.days;
+        if additivity == Additivity::Snapshot {
+            if days.n() == 0 || other.last_date > days.last_date {
+                days.last_date = other.last_date;
+                days.sum = other.sum;
+            } else if other.last_date == days.last_date {
+                days.add_sum(other.sum);
+            }
+        } else {
+            days.add_sum(other.sum);
+        }
+        days.add_n(other.n());
     }
 
     /// Its value in a formula, at `grain`; `start` reads the snapshot before the period.
     pub fn value(&self, additivity: Additivity, grain: Grain, start: bool) -> Val {
+        let days = &self.days;
         if start {
-            return if self.flags & HAS_START != 0 && self.flags & OVERFLOW == 0 {
+            return if days.has(HAS_START) && !days.has(OVERFLOW) {
                 Val::Value(self.start)
-            } else if self.n > 0 || self.flags & HAS_START != 0 {
+            } else if days.n() > 0 || days.has(HAS_START) {
                 Val::Null
             } else {
                 Val::Missing
             };
         }
-        if self.n == 0 {
+        if days.n() == 0 {
             return Val::Missing;
         }
-        if self.flags & OVERFLOW != 0 {
+        if days.has(OVERFLOW) {
             return Val::Null;
         }
         match additivity {
             // Never summed across days or entities: only a single row is a value.
-            Additivity::Unique if grain != Grain::Day || self.n != 1 || self.flags & MULTI != 0 => Val::Null,
-            _ => Val::Value(self.sum),
+            Additivity::Unique if grain != Grain::Day || days.n() != 1 || days.has(MULTI) => Val::Null,
+            _ => Val::Value(days.sum),
         }
     }
 }
@@ -190,42 +223,80 @@ pub(crate) type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault
 mod tests {
     use super::*;
 
+    /// The formula's view of one part's aggregates.
+    fn total(additivity: Additivity, parts: &[Agg]) -> Total {
+        let mut t = Total::default();
+        for p in parts {
+            t.merge(additivity, p);
+        }
+        t
+    }
+
     #[test]
     fn additivity_rules() {
         let mut sum = Agg::default();
         sum.add(Additivity::Sum, 1, 5, true, false);
         sum.add(Additivity::Sum, 2, 7, false, false);
-        assert_eq!(sum.value(Additivity::Sum, Grain::Week, false), Val::Value(12));
+        assert_eq!(total(Additivity::Sum, &[sum]).value(Additivity::Sum, Grain::Week, false), Val::Value(12));
 
+        let unique =
+            |parts: &[Agg], grain| total(Additivity::Unique, parts).value(Additivity::Unique, grain, false);
         let mut reach = Agg::default();
         reach.add(Additivity::Unique, 1, 5, true, false);
-        assert_eq!(reach.value(Additivity::Unique, Grain::Day, false), Val::Value(5));
-        assert_eq!(reach.value(Additivity::Unique, Grain::Week, false), Val::Null);
+        assert_eq!(unique(&[reach], Grain::Day), Val::Value(5));
+        assert_eq!(unique(&[reach], Grain::Week), Val::Null);
+        let mut other_reach = Agg::default();
+        other_reach.add(Additivity::Unique, 1, 6, true, false);
+        assert_eq!(unique(&[reach, other_reach], Grain::Day), Val::Null, "two entities");
         reach.add(Additivity::Unique, 1, 6, true, false);
-        assert_eq!(reach.value(Additivity::Unique, Grain::Day, false), Val::Null, "two entities");
+        assert_eq!(unique(&[reach], Grain::Day), Val::Null, "two entity-days");
         let mut broken_down = Agg::default();
         broken_down.add(Additivity::Unique, 1, 5, false, false);
-        assert_eq!(broken_down.value(Additivity::Unique, Grain::Day, false), Val::Null);
+        assert_eq!(unique(&[broken_down], Grain::Day), Val::Null);
 
+        let snapshot = Additivity::Snapshot;
+        let mut start = Agg::default();
+        start.add_start(90);
+        assert!(!start.is_empty());
         let mut followers = Agg::default();
-        followers.add_start(90);
-        followers.add(Additivity::Snapshot, 1, 100, true, false);
-        followers.add(Additivity::Snapshot, 3, 120, true, false);
-        followers.add(Additivity::Snapshot, 3, 30, true, false);
-        assert_eq!(followers.value(Additivity::Snapshot, Grain::Month, false), Val::Value(150));
-        assert_eq!(followers.value(Additivity::Snapshot, Grain::Month, true), Val::Value(90));
+        followers.add(snapshot, 1, 100, true, false);
+        followers.add(snapshot, 3, 120, true, false);
+        followers.add(snapshot, 3, 30, true, false);
+        let month = total(snapshot, &[start, followers]);
+        assert_eq!(month.value(snapshot, Grain::Month, false), Val::Value(150));
+        assert_eq!(month.value(snapshot, Grain::Month, true), Val::Value(90));
         let mut other = Agg::default();
-        other.add(Additivity::Snapshot, 2, 1000, true, false);
-        followers.merge(Additivity::Snapshot, &other);
+        other.add(snapshot, 2, 1000, true, false);
         assert_eq!(
-            followers.value(Additivity::Snapshot, Grain::Month, false),
+            total(snapshot, &[start, followers, other]).value(snapshot, Grain::Month, false),
             Val::Value(150),
             "day 3 is later"
         );
-        assert_eq!(Agg::default().value(Additivity::Snapshot, Grain::Day, true), Val::Missing);
-        let mut no_start = Agg::default();
-        no_start.add(Additivity::Snapshot, 1, 100, true, false);
-        assert_eq!(no_start.value(Additivity::Snapshot, Grain::Day, true), Val::Null);
+        assert_eq!(total(snapshot, &[other, start, followers]), total(snapshot, &[followers, other, start]));
+        assert_eq!(Total::default().value(snapshot, Grain::Day, true), Val::Missing);
+        assert_eq!(total(snapshot, &[start]).value(snapshot, Grain::Day, false), Val::Missing);
+        assert_eq!(total(snapshot, &[other]).value(snapshot, Grain::Day, true), Val::Null, "no start");
+    }
+
+    #[test]
+    fn sizes_stay_small() {
+        // Periods hold one aggregate per cell, a closed period one entry per cell.
+        assert_eq!(std::mem::size_of::<Agg>(), 24);
+        assert_eq!(std::mem::size_of::<crate::evaluate::Entry>(), 32);
+    }
+
+    #[test]
+    fn counts_saturate_and_keep_the_flags() {
+        let mut a = Agg::default();
+        a.add(Additivity::Unique, 1, 5, false, false);
+        a.add_n(N_MAX);
+        assert_eq!(a.n(), N_MAX);
+        assert!(a.has(MULTI) && !a.has(OVERFLOW) && !a.has(HAS_START));
+        a.add(Additivity::Unique, 1, 5, true, false);
+        assert_eq!((a.n(), a.sum), (N_MAX, 10));
+        let t = total(Additivity::Sum, &[a, a]);
+        assert_eq!(t.value(Additivity::Sum, Grain::Month, false), Val::Value(20));
+        assert_eq!(t.value(Additivity::Unique, Grain::Day, false), Val::Null, "still several");
     }
 
     #[test]
@@ -233,6 +304,19 @@ mod tests {
         let mut a = Agg::default();
         a.add(Additivity::Sum, 1, i128::MAX, true, false);
         a.add(Additivity::Sum, 1, 1, true, false);
-        assert_eq!(a.value(Additivity::Sum, Grain::Day, false), Val::Null);
+        assert_eq!(total(Additivity::Sum, &[a]).value(Additivity::Sum, Grain::Day, false), Val::Null);
+
+        // An overflowing start leaves no value of the period either, and the other way round.
+        let mut start = Agg::default();
+        start.add_start(i128::MAX);
+        let mut more = Agg::default();
+        more.add_start(1);
+        let mut days = Agg::default();
+        days.add(Additivity::Snapshot, 1, 5, true, false);
+        let t = total(Additivity::Snapshot, &[start, more, days]);
+        assert_eq!(t.value(Additivity::Snapshot, Grain::Day, false), Val::Null);
+        assert_eq!(t.value(Additivity::Snapshot, Grain::Day, true), Val::Null);
+        let t = total(Additivity::Snapshot, &[more, a]);
+        assert_eq!(t.value(Additivity::Snapshot, Grain::Day, true), Val::Null);
     }
 }

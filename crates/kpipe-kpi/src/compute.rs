@@ -10,6 +10,7 @@ use kpipe_core::{Currency, DateWindow, Decimal, Label};
 
 use crate::agg::{Agg, FxMap, Val};
 use crate::catalog::Catalog;
+use crate::cells::{CellIndex, grow_gently};
 use crate::config::Settings;
 use crate::evaluate::{self, Conversion, CurrencyId, Entry, Part, Scratch, TermSet};
 use crate::period::{Grain, Scope, Touched};
@@ -80,12 +81,16 @@ struct AccountInfo {
 
 /// One entity's rows of one term on one day: the rows of its least broken-down breakdown (the
 /// row without dimensions where there is one; breakdown rows repeat its numbers).
+///
+/// Packed to 8-byte alignment, largest field first: there is one per cell, and 16-byte
+/// alignment for `sum` would pad it from 23 bytes to 32.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed(8))]
 struct DayAgg {
+    sum: i128,
+    rows: u32,
     /// (number of dimensions set) << 8 | which ones: lower is less broken down.
     rank: u16,
-    rows: u32,
-    sum: i128,
     overflow: bool,
 }
 
@@ -164,11 +169,16 @@ struct Unit {
 #[derive(Debug)]
 struct PeriodCells {
     end: NaiveDate,
-    /// By cell id (see `Computation::cell_keys`); an empty aggregate is a cell without
-    /// data in the period. Dense, because nearly every entity cell has data in every open period:
-    /// a vector is a third of a hash map's memory and needs no hashing per period.
+    /// The days, by cell id (see `Computation::cells`); an empty aggregate is a cell without
+    /// data in the period. Dense, because nearly every entity cell has data in every day of an
+    /// open period: a vector is a third of a hash map's memory and needs no hashing per period.
+    /// Allocated with the period's first day, so that a period opened early for its starts
+    /// only does not hold one.
     entity: Vec<Agg>,
+    /// The starts, by cell id: only the cells of terms read at a period's start have one.
+    entity_starts: FxMap<u32, Agg>,
     account: FxMap<u64, Agg>,
+    account_starts: FxMap<u64, Agg>,
 }
 
 fn key(owner: u32, term: TermId, currency: CurrencyId) -> u64 {
@@ -214,16 +224,12 @@ pub struct Computation<'c> {
     /// The current day's sums, by cell id, and the ids with rows on it.
     day_sums: Vec<DayAgg>,
     day_touched: Vec<u32>,
-    /// Buffers of `end_day`, kept to reuse their memory.
-    day_list: Vec<DayCell>,
+    /// A buffer of `end_day`, kept to reuse its memory.
     coarsest: FxMap<u64, (u32, u32)>,
     /// Per entity, its position in output order.
     entity_rank: Vec<u32>,
-    /// Cells (entity, term, currency) by key, numbered from 0 in the order first seen, and their
-    /// keys by id. Numbering them once lets each day and period keep its cells in a vector
-    /// rather than in a hash map of its own.
-    cell_ids: FxMap<u64, u32>,
-    cell_keys: Vec<u64>,
+    /// Cells (entity, term, currency), numbered from 0 in the order first seen.
+    cells: CellIndex,
     /// The cell ids sorted by key, so that a period's cells come out sorted without sorting
     /// them for every period.
     cell_order: Vec<u32>,
@@ -292,11 +298,9 @@ impl<'c> Computation<'c> {
             conversion: Conversion::default(),
             day_sums: Vec::new(),
             day_touched: Vec::new(),
-            day_list: Vec::new(),
             coarsest: FxMap::default(),
             entity_rank: Vec::new(),
-            cell_ids: FxMap::default(),
-            cell_keys: Vec::new(),
+            cells: CellIndex::default(),
             cell_order: Vec::new(),
             open: Default::default(),
             scratch: Scratch::default(),
@@ -416,12 +420,12 @@ impl<'c> Computation<'c> {
 
     /// The id of the cell `k`, numbered on first sight.
     fn cell_id(&mut self, k: u64) -> u32 {
-        let (keys, sums) = (&mut self.cell_keys, &mut self.day_sums);
-        *self.cell_ids.entry(k).or_insert_with(|| {
-            keys.push(k);
-            sums.push(DayAgg::EMPTY);
-            u32::try_from(keys.len() - 1).unwrap_or(u32::MAX)
-        })
+        let (id, new) = self.cells.intern(k);
+        if new {
+            grow_gently(&mut self.day_sums);
+            self.day_sums.push(DayAgg::EMPTY);
+        }
+        id
     }
 
     fn intern_entity(&mut self, source: &str, row: &RowRef<'_>) -> u32 {
@@ -440,6 +444,7 @@ impl<'c> Computation<'c> {
                 let level_rank = self.level_rank(row.level);
                 let id = u32::try_from(self.entities.len()).unwrap_or(u32::MAX);
                 let account = &self.accounts[account_ix as usize];
+                grow_gently(&mut self.entities);
                 self.entities.push(EntityInfo {
                     source: account.source.clone(),
                     platform: account.platform.clone(),
@@ -533,7 +538,7 @@ impl<'c> Computation<'c> {
         coarsest.clear();
         if rolls_up {
             for &id in &self.day_touched {
-                let (e, t, _) = unkey(self.cell_keys[id as usize]);
+                let (e, t, _) = unkey(self.cells.key(id));
                 let info = &self.entities[e as usize];
                 let ak = key(info.account_ix, t, 0);
                 match coarsest.get(&ak) {
@@ -546,10 +551,11 @@ impl<'c> Computation<'c> {
         }
         // Each cell's account key (when it is of the account's coarsest level) is the same for
         // every period it folds into: look it up once.
-        let day_list = &mut self.day_list;
-        day_list.clear();
+        // Not kept between days: it holds an entry per cell of the day, and would otherwise
+        // stay allocated while the periods that end are written.
+        let mut day_list = Vec::with_capacity(self.day_touched.len());
         for &id in &self.day_touched {
-            let (e, t, c) = unkey(self.cell_keys[id as usize]);
+            let (e, t, c) = unkey(self.cells.key(id));
             let info = &self.entities[e as usize];
             let rollup = rolls_up && coarsest.get(&key(info.account_ix, t, 0)) == Some(&info.level_rank);
             day_list.push(DayCell { id, account: rollup.then(|| key(info.account_ix, t, c)) });
@@ -571,24 +577,34 @@ impl<'c> Computation<'c> {
                 let cells = self.open[slot].entry(period).or_insert_with(|| PeriodCells {
                     end: grain.period_end(period),
                     entity: Vec::new(),
+                    entity_starts: FxMap::default(),
                     account: FxMap::default(),
+                    account_starts: FxMap::default(),
                 });
-                if self.entity_scope {
-                    cells.entity.resize(self.cell_keys.len(), Agg::default());
+                if self.entity_scope && !is_start && cells.entity.len() < self.cells.len() {
+                    // Exactly: the cells seen grow by a little on most days, and doubling would
+                    // leave up to half of each period's vector unused.
+                    cells.entity.reserve_exact(self.cells.len() - cells.entity.len());
+                    cells.entity.resize(self.cells.len(), Agg::default());
                 }
-                for cell in &self.day_list {
-                    let (_, t, _) = unkey(self.cell_keys[cell.id as usize]);
+                for cell in &day_list {
+                    let (_, t, _) = unkey(self.cells.key(cell.id));
                     let term = catalog.terms.get(t);
-                    if is_start && !term.needs_start {
+                    let d = &self.day_sums[cell.id as usize];
+                    if is_start {
+                        if !term.needs_start {
+                            continue;
+                        }
+                        if self.entity_scope {
+                            cells.entity_starts.entry(cell.id).or_default().add_start(d.sum);
+                        }
+                        if let Some(ak) = cell.account {
+                            cells.account_starts.entry(ak).or_default().add_start(d.sum);
+                        }
                         continue;
                     }
-                    let d = &self.day_sums[cell.id as usize];
                     let fold = |agg: &mut Agg| {
-                        if is_start {
-                            agg.add_start(d.sum);
-                        } else {
-                            agg.add(term.additivity, day_number, d.sum, d.rows == 1, d.overflow);
-                        }
+                        agg.add(term.additivity, day_number, d.sum, d.rows == 1, d.overflow);
                     };
                     if self.entity_scope {
                         fold(&mut cells.entity[cell.id as usize]);
@@ -635,16 +651,16 @@ impl<'c> Computation<'c> {
             let mut owners: Vec<(u32, CurrencyId)> = self
                 .day_touched
                 .iter()
-                .map(|&id| unkey(self.cell_keys[id as usize]))
+                .map(|&id| unkey(self.cells.key(id)))
                 .filter(|(_, t, _)| inputs.contains(t))
                 .map(|(e, _, c)| (e, c))
                 .collect();
             owners.sort_unstable();
             owners.dedup();
             for (e, c) in owners {
-                let (ids, sums) = (&self.cell_ids, &self.day_sums);
+                let (cells, sums) = (&self.cells, &self.day_sums);
                 let lookup =
-                    |t: TermId, _start: bool| match ids.get(&key(e, t, c)).map(|&id| &sums[id as usize]) {
+                    |t: TermId, _start: bool| match cells.get(key(e, t, c)).map(|id| &sums[id as usize]) {
                         Some(a) if a.is_empty() => Val::Missing,
                         Some(a) if a.overflow => Val::Null,
                         Some(a) => Val::Value(a.sum),
@@ -670,17 +686,23 @@ impl<'c> Computation<'c> {
 
     /// A completed period's aggregates, grouped by owner and put in output order.
     pub(crate) fn close(&mut self, period: EndedPeriod) -> ClosedPeriod {
-        let EndedPeriod { grain, start, cells: PeriodCells { end, entity, account } } = period;
-        let used = entity.iter().filter(|a| !a.is_empty()).count();
-        let mut entries = Vec::with_capacity(used + account.len());
+        let EndedPeriod { grain, start, cells } = period;
+        let PeriodCells { end, entity, entity_starts, account, account_starts } = cells;
+        let used = entity.iter().filter(|a| !a.is_empty()).count() + entity_starts.len();
+        let mut entries = Vec::with_capacity(used + account.len() + account_starts.len());
         self.order_cells();
-        let cell_keys = &self.cell_keys;
-        let entity_entries = self.cell_order.iter().filter_map(|&id| {
-            let agg = entity.get(id as usize).filter(|a| !a.is_empty())?;
-            Some(Entry { key: cell_keys[id as usize], agg: *agg })
+        let cell_keys = self.cells.keys();
+        let entity_entries = self.cell_order.iter().flat_map(|&id| {
+            let key = cell_keys[id as usize];
+            let days = entity.get(id as usize).filter(|a| !a.is_empty());
+            let start = if entity_starts.is_empty() { None } else { entity_starts.get(&id) };
+            days.into_iter().chain(start).map(move |agg| Entry { key, agg: *agg })
         });
         let mut entities = grouped(entity_entries, &mut entries);
-        let mut accounts = grouped(account.into_iter().map(|(key, agg)| Entry { key, agg }), &mut entries);
+        drop(entity);
+        drop(entity_starts);
+        let account_entries = account.into_iter().chain(account_starts).map(|(key, agg)| Entry { key, agg });
+        let mut accounts = grouped(account_entries, &mut entries);
         self.rank_entities();
         entities.sort_unstable_by_key(|(owner, _)| self.entity_rank[*owner as usize]);
         accounts.sort_by(|a, b| {
@@ -736,10 +758,10 @@ impl<'c> Computation<'c> {
 
     /// Keeps `cell_order` up to date.
     fn order_cells(&mut self) {
-        if self.cell_order.len() == self.cell_keys.len() {
+        if self.cell_order.len() == self.cells.len() {
             return;
         }
-        let keys = &self.cell_keys;
+        let keys = self.cells.keys();
         self.cell_order = (0..keys.len() as u32).collect();
         self.cell_order.sort_unstable_by_key(|&id| keys[id as usize]);
     }
@@ -882,4 +904,13 @@ fn accepts(filter: &[(FilterKey, Vec<String>)], source: &str, row: &RowRef<'_>) 
         };
         column.is_some_and(|c| values.iter().any(|v| v == c))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_day_sum_stays_small() {
+        // One per cell seen, for the whole run.
+        assert_eq!(std::mem::size_of::<super::DayAgg>(), 24);
+    }
 }

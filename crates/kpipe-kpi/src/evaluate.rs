@@ -1,7 +1,7 @@
 //! A KPI over one scope and period: term aggregates in, numerator, denominator and value out,
 //! with money never added across currencies (KPIS.md rules 3-5).
 
-use crate::agg::{Agg, Val};
+use crate::agg::{Agg, Total, Val};
 use crate::arith;
 use crate::catalog::Kpi;
 use crate::period::Grain;
@@ -10,7 +10,8 @@ use crate::plan::{Node, TermId, Terms};
 /// An interned currency; 0 is "no currency" (counts).
 pub(crate) type CurrencyId = u16;
 
-/// A term's aggregate in one currency, for one part of a scope (an entity or an account).
+/// A term's aggregate in one currency, for one part of a scope (an entity or an account): its
+/// days or its start, which are two entries under the same key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     /// Owner, term and currency packed as `owner << 32 | term << 16 | currency`: sorting by it
@@ -113,7 +114,7 @@ pub(crate) struct Scratch {
     all: Vec<CurrencyId>,
     include: Vec<bool>,
     /// Per term of the KPI, its aggregate over the scope.
-    aggs: Vec<Agg>,
+    aggs: Vec<Total>,
 }
 
 /// Evaluates `kpi` over a scope made of `parts` (each sorted by term and currency) and appends
@@ -215,14 +216,14 @@ fn compute(
     currency: CurrencyId,
     grain: Grain,
     conversion: &Conversion,
-    aggs: &mut Vec<Agg>,
+    aggs: &mut Vec<Total>,
     out: &mut Vec<Outcome>,
 ) {
     let used = &kpi.compiled.terms;
     aggs.clear();
     for (i, &t) in used.iter().enumerate() {
         let additivity = terms.get(t).additivity;
-        let mut agg = Agg::default();
+        let mut agg = Total::default();
         for (p, _) in include.iter().enumerate().filter(|(_, i)| **i) {
             for e in parts.entries(p, i) {
                 agg.merge(additivity, &conversion.convert(e.currency(), &e.agg));

@@ -25,6 +25,7 @@
 mod agg;
 mod arith;
 mod catalog;
+mod cells;
 mod compute;
 mod config;
 mod error;

@@ -28,8 +28,9 @@ pub const KPI_SCHEMA_VERSION: &str = "1";
 /// The one data file of a period partition.
 pub const PART_FILE: &str = "part-00000.parquet";
 
-/// Rows per Arrow batch handed to the Parquet writer.
-const CHUNK_ROWS: usize = 64 * 1024;
+/// Rows per Arrow batch handed to the Parquet writer. The batch being filled and the row group
+/// being encoded are the writer's memory: a few megabytes each at this size.
+const CHUNK_ROWS: usize = 32 * 1024;
 
 /// Rows per Parquet row group: a whole number of batches.
 const ROW_GROUP_ROWS: usize = 2 * CHUNK_ROWS;
