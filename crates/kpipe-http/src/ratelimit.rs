@@ -1,9 +1,8 @@
 //! Proactive rate limiting: requests wait for their key's budget (app, token, ad account,
 //! portal, property) before they are sent, so that the platform never has to say 429.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -70,9 +69,6 @@ impl RateLimit {
 #[derive(Clone)]
 pub struct RateLimiter {
     limiter: Arc<DefaultKeyedRateLimiter<String>>,
-    /// Per key, the line of requests waiting for its budget: one waits on the clock at a time,
-    /// the others in arrival order behind it.
-    lines: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     limit: RateLimit,
 }
 
@@ -86,11 +82,7 @@ impl RateLimiter {
     /// A limiter enforcing `limit` per key; `None` for a limit that allows nothing.
     pub fn new(limit: RateLimit) -> Option<RateLimiter> {
         let quota = limit.quota()?;
-        Some(RateLimiter {
-            limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
-            lines: Arc::default(),
-            limit,
-        })
+        Some(RateLimiter { limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)), limit })
     }
 
     /// The limit enforced.
@@ -103,26 +95,13 @@ impl RateLimiter {
         let start = Instant::now();
         let key = key.to_owned();
         if self.limiter.check_key(&key).is_err() {
-            // Waiters queue rather than all waking at the instant a slot opens and racing for
-            // it; jitter to spread such a herd would leave part of every interval unused. In
-            // line, each slot is taken the moment it opens, so a busy key runs at its limit.
-            let line = self.line(&key);
-            let _turn = line.lock().await;
+            // Waiters wake when the next slot opens and one of them takes it; the others see
+            // the slot after and sleep again. No jitter: every wait it added was quota unused.
+            // No queue either: a waiter holding a turn could be a future its owner is not
+            // polling (a request asked for ahead), and every other request would wait on it.
             self.limiter.until_key_ready(&key).await;
         }
         start.elapsed()
-    }
-
-    fn line(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut lines = self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match lines.get(key) {
-            Some(line) => Arc::clone(line),
-            None => {
-                let line = Arc::new(tokio::sync::Mutex::new(()));
-                lines.insert(key.to_owned(), Arc::clone(&line));
-                line
-            }
-        }
     }
 }
 
@@ -175,6 +154,24 @@ mod tests {
             let in_window = sent[i..].iter().take_while(|u| **u < *t + Duration::from_millis(500)).count();
             assert!(in_window <= 10, "{in_window} requests within 500 ms from {t:?}");
         }
+    }
+
+    /// A request asked for ahead and then not polled (its owner is busy with an earlier one)
+    /// must not hold up the others.
+    #[tokio::test]
+    async fn a_waiter_left_unpolled_holds_up_no_one() {
+        let limiter = RateLimiter::new(RateLimit::new(1, Duration::from_millis(100)))
+            .unwrap_or_else(|| panic!("limit"));
+        limiter.acquire("k").await;
+        let mut ahead = std::pin::pin!(limiter.acquire("k"));
+        // Polled once: it is now waiting for the next slot.
+        std::future::poll_fn(|cx| {
+            assert!(ahead.as_mut().poll(cx).is_pending(), "the slot was taken");
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let next = tokio::time::timeout(Duration::from_secs(10), limiter.acquire("k")).await;
+        assert!(next.is_ok(), "a request waited on one that nobody polled");
     }
 
     #[tokio::test]
