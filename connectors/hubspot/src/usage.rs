@@ -56,6 +56,12 @@ pub enum Admission {
     DailyLimit(Option<DateTime<Utc>>),
 }
 
+/// Today's date at the portal, `offset_ms` from UTC.
+fn portal_day(offset_ms: i64) -> Option<NaiveDate> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis().saturating_add(offset_ms))
+        .map(|t| t.date_naive())
+}
+
 /// Shared by the requests of one source and by its response classifier.
 #[derive(Debug)]
 pub struct Usage {
@@ -70,9 +76,16 @@ impl Usage {
         Usage { state: Mutex::new(State::default()), offset_ms: AtomicI64::new(0), daily_limit }
     }
 
-    /// The portal's UTC offset, for its midnight.
+    /// The portal's UTC offset, for its midnight. The requests counted so far stay counted:
+    /// they were sent on the portal's current day, whichever date the offset assumed before
+    /// made of it (learning the offset between the two midnights must not reset the count).
     pub fn set_offset(&self, offset_ms: i64) {
-        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+        if self.offset_ms.swap(offset_ms, Ordering::Relaxed) != offset_ms {
+            let mut state = self.lock();
+            if state.today.is_some() {
+                state.today = portal_day(offset_ms);
+            }
+        }
     }
 
     /// The portal the headers are about, for the run summary.
@@ -126,10 +139,7 @@ impl Usage {
 
     /// Whether the next request may go now. `Go` records it as sent.
     pub fn admit(&self, now: Instant) -> Admission {
-        let portal_day = DateTime::from_timestamp_millis(
-            Utc::now().timestamp_millis().saturating_add(self.offset_ms.load(Ordering::Relaxed)),
-        )
-        .map(|t| t.date_naive());
+        let portal_day = portal_day(self.offset_ms.load(Ordering::Relaxed));
         let mut state = self.lock();
         if state.today != portal_day {
             state.today = portal_day;
@@ -217,6 +227,22 @@ mod tests {
         assert!(matches!(usage.admit(start), Admission::Wait(_)));
         // Once the observation is older than the window, it no longer holds anything back.
         assert_eq!(usage.admit(start + Duration::from_millis(1_100)), Admission::Go);
+    }
+
+    /// The portal's offset becomes known after the first answers; when its date differs from
+    /// UTC's (between the two midnights), the requests already sent still count.
+    #[test]
+    fn learning_the_portals_offset_keeps_the_days_count() {
+        let now = Instant::now();
+        let into_utc_day = Utc::now().timestamp_millis().rem_euclid(86_400_000);
+        // An offset that puts the portal on the previous date, whatever the time of day.
+        let yesterday = -(into_utc_day + 3_600_000);
+        let budget = Usage::new(Some(3));
+        assert_eq!(budget.admit(now), Admission::Go);
+        budget.set_offset(yesterday);
+        assert_eq!(budget.admit(now), Admission::Go);
+        assert_eq!(budget.admit(now), Admission::Go);
+        assert!(matches!(budget.admit(now), Admission::DailyLimit(_)), "a fourth request went");
     }
 
     #[test]
