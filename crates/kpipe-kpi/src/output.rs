@@ -6,16 +6,18 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{Decimal128Builder, StringBuilder};
-use arrow_array::{ArrayRef, Date32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{Datelike, NaiveDate};
 use kpipe_core::Label;
 use kpipe_core::decimal::{PRECISION, SCALE};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use kpipe_sink_parquet::encode::column::{Codec, DictColumn, Kind};
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::basic::{Type as PhysicalType, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::properties::{WriterProperties, WriterPropertiesPtr, WriterVersion};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::SchemaDescPtr;
 
 use crate::compute::{Computation, EndedPeriod};
 use crate::error::KpiError;
@@ -28,12 +30,9 @@ pub const KPI_SCHEMA_VERSION: &str = "1";
 /// The one data file of a period partition.
 pub const PART_FILE: &str = "part-00000.parquet";
 
-/// Rows per Arrow batch handed to the Parquet writer. The batch being filled and the row group
-/// being encoded are the writer's memory: a few megabytes each at this size.
-const CHUNK_ROWS: usize = 32 * 1024;
-
-/// Rows per Parquet row group: a whole number of batches.
-const ROW_GROUP_ROWS: usize = 2 * CHUNK_ROWS;
+/// Rows per Parquet row group at most. The row group being built is the writer's memory, held
+/// encoded and compressed: a few megabytes at this size, whatever the period's size.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 static KPI_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
@@ -78,140 +77,203 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
     d.num_days_from_ce() - 719_163
 }
 
-/// The columns of the rows of one Arrow batch, filled row by row.
-struct Columns {
-    kpi: StringBuilder,
-    grain: StringBuilder,
-    starts: Vec<i32>,
-    ends: Vec<i32>,
-    scope: StringBuilder,
-    platform: StringBuilder,
-    source: StringBuilder,
-    account: StringBuilder,
-    level: StringBuilder,
-    entity: StringBuilder,
-    value: Decimal128Builder,
-    numerator: Decimal128Builder,
-    denominator: Decimal128Builder,
-    unit: StringBuilder,
-    currency: StringBuilder,
-    stage: StringBuilder,
+/// What every KPI file is written with: its Parquet schema and writer properties.
+#[derive(Debug)]
+struct FileFormat {
+    schema: SchemaDescPtr,
+    props: WriterPropertiesPtr,
 }
 
-impl Columns {
-    fn new() -> Columns {
-        let text = || StringBuilder::with_capacity(CHUNK_ROWS, CHUNK_ROWS * 8);
-        let decimal = || Decimal128Builder::with_capacity(CHUNK_ROWS);
-        Columns {
-            kpi: text(),
-            grain: text(),
-            starts: Vec::with_capacity(CHUNK_ROWS),
-            ends: Vec::with_capacity(CHUNK_ROWS),
-            scope: text(),
-            platform: text(),
-            source: text(),
-            account: text(),
-            level: text(),
-            entity: text(),
-            value: decimal(),
-            numerator: decimal(),
-            denominator: decimal(),
-            unit: text(),
-            currency: text(),
-            stage: text(),
+impl FileFormat {
+    fn new(run_id: &str) -> Result<FileFormat, ParquetError> {
+        let schema = ArrowSchemaConverter::new().convert(&kpi_schema())?;
+        let types: Vec<PhysicalType> = schema.columns().iter().map(|c| c.physical_type()).collect();
+        if types != KpiColumns::physical_types() {
+            return Err(ParquetError::General(format!(
+                "the KPI Parquet schema's physical types {types:?} are not the written ones"
+            )));
+        }
+        let mut props = WriterProperties::builder()
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("kpipe.kpi_schema_version".to_owned(), KPI_SCHEMA_VERSION.to_owned()),
+                KeyValue::new("kpipe.run_id".to_owned(), run_id.to_owned()),
+            ]))
+            .build();
+        // Arrow readers get the exact types back (dates, DECIMAL(38, 18)) from the stored schema.
+        add_encoded_arrow_schema_to_metadata(&kpi_schema(), &mut props);
+        Ok(FileFormat { schema: Arc::new(schema), props: Arc::new(props) })
+    }
+}
+
+/// The columns of the row group being built, in [`kpi_schema`] order, encoded as rows arrive
+/// (the metric sink's encoder: a value equal to the previous row's costs one comparison, and
+/// rows come sorted by KPI, scope and entity, so most columns are long runs).
+#[derive(Debug)]
+struct KpiColumns {
+    kpi: DictColumn,
+    grain: DictColumn,
+    period_start: DictColumn,
+    period_end: DictColumn,
+    scope: DictColumn,
+    platform: DictColumn,
+    source: DictColumn,
+    account_id: DictColumn,
+    level: DictColumn,
+    entity_id: DictColumn,
+    value: DictColumn,
+    numerator: DictColumn,
+    denominator: DictColumn,
+    unit: DictColumn,
+    currency: DictColumn,
+    stage: DictColumn,
+}
+
+impl KpiColumns {
+    fn new() -> KpiColumns {
+        // Runs of a few distinct values are a few RLE bytes per page: compressing them gains
+        // nothing. Entity ids and amounts are what the file's size is made of.
+        let runs = |nullable| DictColumn::new(Kind::Text, nullable, false);
+        let day = || DictColumn::new(Kind::Int32, false, false);
+        let amount = || DictColumn::with_dictionary(Kind::Decimal16, true, true, false);
+        KpiColumns {
+            kpi: runs(false),
+            grain: runs(false),
+            period_start: day(),
+            period_end: day(),
+            scope: runs(false),
+            platform: runs(true),
+            source: runs(true),
+            account_id: DictColumn::new(Kind::Text, true, true),
+            level: runs(true),
+            entity_id: DictColumn::new(Kind::Text, true, true),
+            value: amount(),
+            numerator: amount(),
+            denominator: amount(),
+            unit: runs(false),
+            currency: runs(true),
+            stage: runs(false),
         }
     }
 
-    fn len(&self) -> usize {
-        self.starts.len()
+    fn physical_types() -> Vec<PhysicalType> {
+        use PhysicalType::{BYTE_ARRAY, FIXED_LEN_BYTE_ARRAY, INT32};
+        let mut types = vec![BYTE_ARRAY, BYTE_ARRAY, INT32, INT32];
+        types.extend([BYTE_ARRAY; 6]);
+        types.extend([FIXED_LEN_BYTE_ARRAY; 3]);
+        types.extend([BYTE_ARRAY; 3]);
+        types
     }
 
-    fn push(&mut self, r: &RowView<'_>) {
-        self.kpi.append_value(r.kpi.as_str());
-        self.grain.append_value(r.grain.as_str());
-        self.starts.push(days_since_epoch(r.period_start));
-        self.ends.push(days_since_epoch(r.period_end));
-        self.scope.append_value(r.scope.as_str());
-        self.platform.append_option(r.platform.map(Label::as_str));
-        self.source.append_option(r.source.map(Label::as_str));
-        self.account.append_option(r.account_id.map(Label::as_str));
-        self.level.append_option(r.level.map(Label::as_str));
-        self.entity.append_option(r.entity_id.map(Label::as_str));
-        self.value.append_option(r.value.map(|v| v.units()));
-        self.numerator.append_option(r.numerator.map(|v| v.units()));
-        self.denominator.append_option(r.denominator.map(|v| v.units()));
-        self.unit.append_value(r.unit.as_str());
-        self.currency.append_option(r.currency.as_ref().map(|c| c.as_str()));
-        self.stage.append_value(r.stage.as_str());
+    fn in_order(&mut self) -> [&mut DictColumn; 16] {
+        [
+            &mut self.kpi,
+            &mut self.grain,
+            &mut self.period_start,
+            &mut self.period_end,
+            &mut self.scope,
+            &mut self.platform,
+            &mut self.source,
+            &mut self.account_id,
+            &mut self.level,
+            &mut self.entity_id,
+            &mut self.value,
+            &mut self.numerator,
+            &mut self.denominator,
+            &mut self.unit,
+            &mut self.currency,
+            &mut self.stage,
+        ]
     }
 
-    /// The rows pushed since the last batch, as a batch; the columns start empty again.
-    fn batch(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
-        let dec = |b: &mut Decimal128Builder| -> Result<ArrayRef, arrow_schema::ArrowError> {
-            Ok(Arc::new(b.finish().with_precision_and_scale(PRECISION, SCALE as i8)?))
-        };
-        let dates = |v: &mut Vec<i32>| Arc::new(Date32Array::from(std::mem::take(v)));
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.kpi.finish()),
-            Arc::new(self.grain.finish()),
-            dates(&mut self.starts),
-            dates(&mut self.ends),
-            Arc::new(self.scope.finish()),
-            Arc::new(self.platform.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.account.finish()),
-            Arc::new(self.level.finish()),
-            Arc::new(self.entity.finish()),
-            dec(&mut self.value)?,
-            dec(&mut self.numerator)?,
-            dec(&mut self.denominator)?,
-            Arc::new(self.unit.finish()),
-            Arc::new(self.currency.finish()),
-            Arc::new(self.stage.finish()),
-        ];
-        RecordBatch::try_new(kpi_schema(), columns)
+    fn rows(&self) -> usize {
+        self.kpi.rows() as usize
+    }
+
+    fn push(&mut self, r: &RowView<'_>, z: &mut Codec) -> Result<(), ParquetError> {
+        fn text(l: Option<&Label>) -> Option<&[u8]> {
+            l.map(|l| l.as_str().as_bytes())
+        }
+        let amount = |d: Option<kpipe_core::Decimal>| d.map(|d| d.units().to_be_bytes());
+        self.kpi.push(r.kpi.as_str().as_bytes(), z)?;
+        self.grain.push(r.grain.as_str().as_bytes(), z)?;
+        self.period_start.push(&days_since_epoch(r.period_start).to_le_bytes(), z)?;
+        self.period_end.push(&days_since_epoch(r.period_end).to_le_bytes(), z)?;
+        self.scope.push(r.scope.as_str().as_bytes(), z)?;
+        self.platform.push_opt(text(r.platform), z)?;
+        self.source.push_opt(text(r.source), z)?;
+        self.account_id.push_opt(text(r.account_id), z)?;
+        self.level.push_opt(text(r.level), z)?;
+        self.entity_id.push_opt(text(r.entity_id), z)?;
+        self.value.push_opt(amount(r.value).as_ref().map(|b| &b[..]), z)?;
+        self.numerator.push_opt(amount(r.numerator).as_ref().map(|b| &b[..]), z)?;
+        self.denominator.push_opt(amount(r.denominator).as_ref().map(|b| &b[..]), z)?;
+        self.unit.push(r.unit.as_str().as_bytes(), z)?;
+        self.currency.push_opt(r.currency.as_ref().map(|c| c.as_str().as_bytes()), z)?;
+        self.stage.push(r.stage.as_str().as_bytes(), z)
     }
 }
 
-/// One period's file, written as its rows come: every [`CHUNK_ROWS`] rows go to the Parquet
-/// writer as one batch, so that a period's rows are never all in memory. The file is created
-/// with the first batch: a period without rows has none.
+/// One period's file, written as its rows come: every [`ROW_GROUP_ROWS`] rows are one row
+/// group, so that a period's rows are never all in memory. The file is created with the first
+/// row group: a period without rows has none.
 struct PeriodFile<'w> {
     path: PathBuf,
-    props: &'w WriterProperties,
-    writer: Option<ArrowWriter<File>>,
-    columns: Columns,
+    format: &'w FileFormat,
+    writer: Option<SerializedFileWriter<File>>,
+    columns: KpiColumns,
+    codec: Codec,
     rows: u64,
 }
 
 impl PeriodFile<'_> {
+    fn new(path: PathBuf, format: &FileFormat) -> Result<PeriodFile<'_>, KpiError> {
+        let level = ZstdLevel::try_new(1)
+            .map_err(|e| KpiError::Write { path: path.clone(), message: e.to_string() })?;
+        let codec =
+            Codec::zstd(level).map_err(|e| KpiError::Write { path: path.clone(), message: e.to_string() })?;
+        Ok(PeriodFile { path, format, writer: None, columns: KpiColumns::new(), codec, rows: 0 })
+    }
+
     fn fail(&self, e: &dyn std::fmt::Display) -> KpiError {
         KpiError::Write { path: self.path.clone(), message: e.to_string() }
     }
 
     fn flush(&mut self) -> Result<(), KpiError> {
-        if self.columns.len() == 0 {
+        if self.columns.rows() == 0 {
             return Ok(());
         }
-        let batch = self.columns.batch().map_err(|e| self.fail(&e))?;
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
                 let file = File::create(&self.path).map_err(KpiError::io("create", &self.path))?;
-                let w = ArrowWriter::try_new(file, kpi_schema(), Some(self.props.clone()))
-                    .map_err(|e| self.fail(&e))?;
+                let w = SerializedFileWriter::new(
+                    file,
+                    self.format.schema.root_schema_ptr(),
+                    Arc::clone(&self.format.props),
+                )
+                .map_err(|e| KpiError::Write { path: self.path.clone(), message: e.to_string() })?;
                 self.writer.insert(w)
             }
         };
-        writer.write(&batch).map_err(|e| KpiError::Write { path: self.path.clone(), message: e.to_string() })
+        let fail = |e: ParquetError| KpiError::Write { path: self.path.clone(), message: e.to_string() };
+        let mut group = writer.next_row_group().map_err(fail)?;
+        for (i, column) in self.columns.in_order().into_iter().enumerate() {
+            let (bytes, close) =
+                column.finish(self.format.schema.column(i), &mut self.codec).map_err(fail)?;
+            group.append_column(&bytes, close).map_err(fail)?;
+        }
+        group.close().map_err(fail)?;
+        Ok(())
     }
 
     /// Writes the last rows and closes the file; `None` when the period had no rows.
     fn finish(mut self) -> Result<Option<(PathBuf, u64)>, KpiError> {
         self.flush()?;
-        let Some(writer) = self.writer.take() else { return Ok(None) };
-        let file = writer.into_inner().map_err(|e| self.fail(&e))?;
-        file.sync_all().map_err(KpiError::io("sync", &self.path))?;
+        let Some(mut writer) = self.writer.take() else { return Ok(None) };
+        writer.finish().map_err(|e| self.fail(&e))?;
+        writer.inner().sync_all().map_err(KpiError::io("sync", &self.path))?;
         Ok(Some((self.path, self.rows)))
     }
 }
@@ -220,9 +282,9 @@ impl RowSink for PeriodFile<'_> {
     type Error = KpiError;
 
     fn push(&mut self, row: &RowView<'_>) -> Result<(), KpiError> {
-        self.columns.push(row);
+        self.columns.push(row, &mut self.codec).map_err(|e| self.fail(&e))?;
         self.rows += 1;
-        if self.columns.len() >= CHUNK_ROWS { self.flush() } else { Ok(()) }
+        if self.columns.rows() >= ROW_GROUP_ROWS { self.flush() } else { Ok(()) }
     }
 }
 
@@ -244,7 +306,7 @@ pub struct KpiCommit {
 pub(crate) struct KpiWriter {
     output: PathBuf,
     staging: PathBuf,
-    props: WriterProperties,
+    format: FileFormat,
     staged: Vec<(Grain, NaiveDate, PathBuf, u64)>,
     done: bool,
 }
@@ -264,20 +326,9 @@ impl KpiWriter {
         }
         let staging = root.join(run_id);
         fs::create_dir_all(&staging).map_err(KpiError::io("create", &staging))?;
-        let props = WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_2_0)
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            // A row group is held in memory until it is complete: bound it rather than let a
-            // large period's whole file build up.
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new("kpipe.kpi_schema_version".to_owned(), KPI_SCHEMA_VERSION.to_owned()),
-                KeyValue::new("kpipe.run_id".to_owned(), run_id.to_owned()),
-            ]))
-            .build();
-        Ok(KpiWriter { output: output.to_path_buf(), staging, props, staged: Vec::new(), done: false })
+        let format = FileFormat::new(run_id)
+            .map_err(|e| KpiError::Write { path: staging.clone(), message: e.to_string() })?;
+        Ok(KpiWriter { output: output.to_path_buf(), staging, format, staged: Vec::new(), done: false })
     }
 
     /// Computes an ended period's rows and writes them to a file in the staging folder as they
@@ -287,13 +338,7 @@ impl KpiWriter {
         let period = computation.close(period);
         let name =
             format!("grain={}.period={}.parquet.partial", period.grain, period.start.format("%Y-%m-%d"));
-        let mut file = PeriodFile {
-            path: self.staging.join(name),
-            props: &self.props,
-            writer: None,
-            columns: Columns::new(),
-            rows: 0,
-        };
+        let mut file = PeriodFile::new(self.staging.join(name), &self.format)?;
         computation.emit(&period, &mut file)?;
         let (grain, start) = (period.grain, period.start);
         drop(period);
@@ -398,58 +443,99 @@ mod tests {
     use crate::period::Scope;
     use crate::read::read_kpi_dir;
 
+    fn view<'a>(kpi: &'a Label, platform: &'a Label, entity: &'a Label, i: usize) -> RowView<'a> {
+        let start = NaiveDate::from_ymd_opt(2026, 9, 1).expect("date");
+        RowView {
+            kpi,
+            grain: Grain::Day,
+            period_start: start,
+            period_end: start,
+            scope: Scope::Entity,
+            platform: Some(platform),
+            source: None,
+            account_id: None,
+            level: None,
+            entity_id: Some(entity),
+            value: Decimal::from_units(i as i128),
+            numerator: i.is_multiple_of(3).then(|| Decimal::from_units(-(i as i128))).flatten(),
+            denominator: None,
+            unit: Unit::Ratio,
+            currency: None,
+            stage: Stage::Awareness,
+        }
+    }
+
     #[test]
-    fn a_large_period_is_written_in_bounded_batches_and_row_groups() {
+    fn a_large_period_is_written_in_bounded_row_groups() {
         let dir = tempfile::tempdir().expect("temp dir");
         let writer = KpiWriter::open(dir.path(), "t").expect("staging folder");
         let folder = dir.path().join("period");
         fs::create_dir(&folder).expect("period folder");
         let path = folder.join(PART_FILE);
-        let mut file = PeriodFile {
-            path: path.clone(),
-            props: &writer.props,
-            writer: None,
-            columns: Columns::new(),
-            rows: 0,
-        };
-        let start = NaiveDate::from_ymd_opt(2026, 9, 1).expect("date");
-        let kpi = Label::new("ctr");
-        let platform = Label::new("linkedin");
-        let rows = ROW_GROUP_ROWS + CHUNK_ROWS + 3;
+        let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
+        let (kpi, platform) = (Label::new("ctr"), Label::new("linkedin"));
+        let rows = ROW_GROUP_ROWS + 3;
         for i in 0..rows {
             let entity = Label::new(&format!("e{i:07}"));
-            let row = RowView {
-                kpi: &kpi,
-                grain: Grain::Day,
-                period_start: start,
-                period_end: start,
-                scope: Scope::Entity,
-                platform: Some(&platform),
-                source: None,
-                account_id: None,
-                level: None,
-                entity_id: Some(&entity),
-                value: Decimal::from_units(i as i128),
-                numerator: None,
-                denominator: None,
-                unit: Unit::Ratio,
-                currency: None,
-                stage: Stage::Awareness,
-            };
-            file.push(&row).expect("write");
-            assert!(file.columns.len() < CHUNK_ROWS, "a full batch goes to the writer at once");
+            file.push(&view(&kpi, &platform, &entity, i)).expect("write");
+            assert!(file.columns.rows() < ROW_GROUP_ROWS, "a full row group goes to the file at once");
         }
         assert_eq!(file.finish().expect("close"), Some((path.clone(), rows as u64)));
 
         let reader = SerializedFileReader::new(File::open(&path).expect("open")).expect("parquet");
         let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
-        assert_eq!(groups, vec![ROW_GROUP_ROWS as i64, (CHUNK_ROWS + 3) as i64]);
+        assert_eq!(groups, vec![ROW_GROUP_ROWS as i64, 3]);
         let back = read_kpi_dir(&folder).expect("readable");
         assert_eq!(back.len(), rows);
         for (i, r) in back.iter().enumerate() {
             assert_eq!(r.entity_id.as_deref(), Some(format!("e{i:07}").as_str()), "row {i} in order");
             assert_eq!(r.value, Decimal::from_units(i as i128));
+            assert_eq!(r.numerator, i.is_multiple_of(3).then(|| Decimal::from_units(-(i as i128))).flatten());
+            assert_eq!((r.source.as_ref(), r.denominator), (None, None));
         }
+    }
+
+    #[test]
+    fn a_file_carries_the_arrow_schema_statistics_and_metadata() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let writer = KpiWriter::open(dir.path(), "run-7").expect("staging folder");
+        let path = dir.path().join(PART_FILE);
+        let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
+        let (kpi, platform) = (Label::new("cpc"), Label::new("facebook"));
+        for i in [5usize, 900, 12] {
+            let entity = Label::new(&format!("ad-{i}"));
+            file.push(&view(&kpi, &platform, &entity, i)).expect("write");
+        }
+        file.finish().expect("close");
+
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            File::open(&path).expect("open"),
+        )
+        .expect("parquet");
+        assert_eq!(builder.schema().fields(), kpi_schema().fields(), "Arrow readers get the exact types");
+        let metadata = builder.metadata().file_metadata();
+        let kv: Vec<(&str, Option<&str>)> = metadata
+            .key_value_metadata()
+            .expect("key-value metadata")
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_deref()))
+            .collect();
+        assert!(kv.contains(&("kpipe.kpi_schema_version", Some(KPI_SCHEMA_VERSION))));
+        assert!(kv.contains(&("kpipe.run_id", Some("run-7"))));
+        let group = builder.metadata().row_group(0);
+        let units = |b: &[u8]| i128::from_be_bytes(b.try_into().expect("16 bytes"));
+        match group.column(10).statistics().expect("value statistics") {
+            parquet::file::statistics::Statistics::FixedLenByteArray(s) => {
+                let (min, max) = (s.min_opt().expect("min"), s.max_opt().expect("max"));
+                assert_eq!((units(min.data()), units(max.data())), (5, 900));
+            }
+            other => panic!("value statistics of the wrong type: {other:?}"),
+        }
+        let numerator = group.column(11).statistics().expect("numerator statistics");
+        assert_eq!(numerator.null_count_opt(), Some(1), "row 5 alone has no numerator");
+        let entity = group.column(9).statistics().expect("entity statistics");
+        assert_eq!(entity.min_bytes_opt(), Some(&b"ad-12"[..]));
+        assert_eq!(entity.max_bytes_opt(), Some(&b"ad-900"[..]));
     }
 
     #[test]
@@ -457,13 +543,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let writer = KpiWriter::open(dir.path(), "t").expect("staging folder");
         let path = dir.path().join(PART_FILE);
-        let file = PeriodFile {
-            path: path.clone(),
-            props: &writer.props,
-            writer: None,
-            columns: Columns::new(),
-            rows: 0,
-        };
+        let file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         assert_eq!(file.finish().expect("close"), None);
         assert!(!path.exists());
     }

@@ -12,7 +12,7 @@
 //! exact types back. Memory is bounded by [`ParquetSinkOptions`], not by the number of rows.
 
 mod columns;
-mod encode;
+pub mod encode;
 pub mod layout;
 pub mod read;
 mod schema;

@@ -24,7 +24,7 @@ use parquet::schema::types::ColumnDescPtr;
 use super::rle;
 
 /// Rows per data page at most.
-pub(crate) const PAGE_ROWS: u32 = 8192;
+pub const PAGE_ROWS: u32 = 8192;
 
 /// Dictionary size (PLAIN bytes) past which the rest of a row group's pages are PLAIN, as
 /// parquet writers do: a column of nearly unique values gains nothing from a dictionary.
@@ -32,7 +32,7 @@ const DICTIONARY_LIMIT: usize = 1 << 20;
 
 /// The physical Parquet type of a column: how its values are laid out and ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// UTF-8 `BYTE_ARRAY`, ordered as unsigned bytes.
     Text,
     /// `INT32` (dates as days since the epoch), little-endian.
@@ -93,11 +93,18 @@ impl Kind {
 
 /// Page compression of a column: zstd for columns whose pages shrink, none for the
 /// near-constant ones (a page of one RLE run is a few bytes already).
-pub(crate) struct Codec {
+pub struct Codec {
     compressor: Option<(zstd::bulk::Compressor<'static>, ZstdLevel)>,
 }
 
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec").field("zstd", &self.compressor.as_ref().map(|(_, level)| *level)).finish()
+    }
+}
+
 impl Codec {
+    /// zstd at `level` for the columns that ask for compression.
     pub fn zstd(level: ZstdLevel) -> std::io::Result<Codec> {
         Ok(Codec { compressor: Some((zstd::bulk::Compressor::new(level.compression_level())?, level)) })
     }
@@ -154,7 +161,7 @@ struct PageBuffer {
 }
 
 /// A column chunk being built: its dictionary, its finished pages, the page in progress.
-pub(crate) struct DictColumn {
+pub struct DictColumn {
     kind: Kind,
     nullable: bool,
     compressed: bool,
@@ -184,7 +191,20 @@ pub(crate) struct DictColumn {
     plain_max: Option<Vec<u8>>,
 }
 
+impl std::fmt::Debug for DictColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DictColumn")
+            .field("kind", &self.kind)
+            .field("nullable", &self.nullable)
+            .field("rows", &self.rows)
+            .field("dictionary_entries", &self.spans.len())
+            .field("plain_mode", &self.plain_mode)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DictColumn {
+    /// A dictionary-encoded column; `compressed` columns have their pages zstd-compressed.
     pub fn new(kind: Kind, nullable: bool, compressed: bool) -> DictColumn {
         DictColumn::with_dictionary(kind, nullable, compressed, true)
     }
@@ -316,9 +336,9 @@ impl DictColumn {
         self.end_row(codec)
     }
 
-    /// Appends a null. Only for nullable columns.
+    /// Appends a null; an error for a column that is not nullable.
     pub fn push_null(&mut self, codec: &mut Codec) -> Result<(), ParquetError> {
-        debug_assert!(self.nullable);
+        self.check_nullable()?;
         self.page.levels.push(false);
         self.page.nulls += 1;
         self.nulls += 1;
@@ -349,8 +369,11 @@ impl DictColumn {
         Ok(())
     }
 
-    /// Appends `n` nulls. Only for nullable columns.
+    /// Appends `n` nulls; an error for a column that is not nullable.
     pub fn push_nulls(&mut self, mut n: usize, codec: &mut Codec) -> Result<(), ParquetError> {
+        if n > 0 {
+            self.check_nullable()?;
+        }
         while n > 0 {
             let now = n.min((PAGE_ROWS - self.page.rows) as usize);
             let k = now as u32;
@@ -370,11 +393,27 @@ impl DictColumn {
         Ok(())
     }
 
+    /// Appends `value` or a null. Only nullable columns take a null.
+    pub fn push_opt(&mut self, value: Option<&[u8]>, codec: &mut Codec) -> Result<(), ParquetError> {
+        match value {
+            Some(v) => self.push(v, codec),
+            None => self.push_null(codec),
+        }
+    }
+
     /// Appends `value` or a null; see [`DictColumn::push_borrowed`].
     pub fn push_opt_borrowed(&mut self, value: Option<&[u8]>, codec: &mut Codec) -> Result<(), ParquetError> {
         match value {
             Some(v) => self.push_borrowed(v, codec),
             None => self.push_null(codec),
+        }
+    }
+
+    fn check_nullable(&self) -> Result<(), ParquetError> {
+        if self.nullable {
+            Ok(())
+        } else {
+            Err(ParquetError::General("a null in a column that is not nullable".to_owned()))
         }
     }
 

@@ -1,4 +1,5 @@
-//! Parquet column chunks encoded by the sink itself (see [`column`]).
+//! Parquet column chunks encoded by the sink itself (see [`column`]); the KPI stage writes its
+//! files with the same encoder.
 
-pub(crate) mod column;
+pub mod column;
 mod rle;
