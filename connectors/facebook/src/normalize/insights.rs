@@ -4,7 +4,8 @@
 //!
 //! An element is read straight from the page's bytes: the fields kpipe uses are borrowed as raw
 //! JSON text and only those are interpreted, so a page of thousands of rows costs no more than its
-//! bytes, and numbers keep their exact decimal text.
+//! bytes, and numbers keep their exact decimal text. What repeats from row to row of a listing
+//! (an entity's id and name, the day, what an action type becomes) is made once and shared.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -14,15 +15,16 @@ use kpipe_core::{Currency, Decimal, Dimensions, Label, Metric, MetricName, Metri
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::actions::ActionTable;
 use super::{Level, PLATFORM};
-use crate::mapping::{ActionMapping, action_extra};
+use crate::mapping::ActionMapping;
 
 /// Fields that hold a count each, and their metric.
 const COUNT_FIELDS: [Metric; 4] = [Metric::Impressions, Metric::Reach, Metric::Clicks, Metric::LinkClicks];
 
 /// A field present in the element, `null` included (serde's `Option` would take `null` for
 /// absent, and a metric sent as `null` must be refused, not skipped).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+pub(super) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
 }
 
@@ -88,7 +90,7 @@ impl<'a> InsightsElement<'a> {
 }
 
 /// The string a raw JSON value holds, borrowed when it has no escapes; `None` for anything else.
-fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub(super) fn string_of(raw: &RawValue) -> Option<Cow<'_, str>> {
     let text = raw.get();
     let inner = text.strip_prefix('"')?.strip_suffix('"')?;
     if inner.contains('\\') {
@@ -111,21 +113,21 @@ fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
 }
 
 /// An id field: the API sends ids as strings; a number is accepted as its digits.
-fn id(raw: Option<&RawValue>, field: &str) -> Result<String, String> {
+fn id<'a>(raw: Option<&'a RawValue>, field: &str) -> Result<Cow<'a, str>, String> {
     let raw = raw.ok_or_else(|| format!("`{field}` is missing"))?;
-    if let Some(s) = string_of(raw).filter(|s| !s.trim().is_empty()) {
-        return Ok(s.trim().to_owned());
+    if let Some(s) = text(Some(raw)) {
+        return Ok(s);
     }
     let digits = raw.get();
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(digits.to_owned());
+        return Ok(Cow::Borrowed(digits));
     }
     Err(format!("`{field}` {digits} is not an id"))
 }
 
 /// A number the API sent as a string (`"14.35"`) or as a JSON number, read from its exact text.
 /// `what` names the value in the message of an error; it is only formatted then.
-fn decimal(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
+pub(super) fn decimal(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
     let text = raw.get();
     let digits = match string_of(raw) {
         Some(s) => s,
@@ -145,7 +147,7 @@ fn count(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String
 }
 
 /// An amount of events that attribution may split (`"1.5"` conversions): not negative.
-fn amount(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
+pub(super) fn amount(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, String> {
     let n = decimal(raw, what)?;
     if n.is_negative() {
         return Err(format!("{what}: {} is negative", raw.get()));
@@ -153,85 +155,46 @@ fn amount(raw: &RawValue, what: &dyn std::fmt::Display) -> Result<Decimal, Strin
     Ok(n)
 }
 
-fn date(element: &InsightsElement<'_>) -> Result<NaiveDate, String> {
-    let start = text(element.date_start).ok_or("`date_start` is missing")?;
-    let day = NaiveDate::parse_from_str(&start, "%Y-%m-%d")
-        .map_err(|_| format!("`date_start` {start:?} is not YYYY-MM-DD"))?;
-    if let Some(stop) = text(element.date_stop)
-        && stop != start
-    {
-        return Err(format!("the row spans {start}..{stop}; daily rows (time_increment=1) were asked for"));
-    }
-    Ok(day)
-}
-
-/// One entry of `actions` / `action_values`; the attribution-window keys (`7d_click`, ...)
-/// repeat parts of `value` and are not read.
-#[derive(Deserialize)]
-struct ActionEntry<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    action_type: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    value: Option<&'a RawValue>,
-}
-
-/// `[{"action_type": "lead", "value": "3", "7d_click": "3"}, ...]` as (type, value) pairs.
-fn action_list<'a>(
-    raw: Option<&'a RawValue>,
-    field: &str,
-    money: bool,
-) -> Result<Vec<(Cow<'a, str>, Decimal)>, String> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    let list: Vec<&RawValue> =
-        serde_json::from_str(raw.get()).map_err(|_| format!("`{field}` is not an array"))?;
-    let mut out: Vec<(Cow<'a, str>, Decimal)> = Vec::with_capacity(list.len());
-    for (i, entry) in list.into_iter().enumerate() {
-        if !entry.get().starts_with('{') {
-            return Err(format!("`{field}[{i}]` is not an object"));
-        }
-        let entry: ActionEntry<'a> =
-            serde_json::from_str(entry.get()).map_err(|e| format!("`{field}[{i}]`: {e}"))?;
-        let kind = entry
-            .action_type
-            .and_then(string_of)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| format!("`{field}[{i}]` has no `action_type`"))?;
-        let what = format_args!("`{field}` {kind}");
-        let raw = entry.value.ok_or_else(|| format!("{what} has no `value`"))?;
-        let value = if money { decimal(raw, &what)? } else { amount(raw, &what)? };
-        if out.iter().any(|(t, _)| *t == kind) {
-            return Err(format!("{what} appears twice"));
-        }
-        out.push((kind, value));
-    }
-    Ok(out)
-}
-
 /// Reads the insights elements of one listing (an account at a level) into metric rows. The
-/// labels every row of the listing shares, and the names of the extra action metrics, are made
-/// once, not per row.
+/// labels every row of the listing shares, each entity's labels, and what each action type
+/// becomes are made once, not per row.
 #[derive(Debug)]
 pub struct InsightsReader<'a> {
     /// The ad account (without `act_`), the `account_id` column.
     account_id: &'a str,
     level: Level,
-    actions: &'a ActionMapping,
     account: Label,
     level_label: Label,
-    /// `facebook.action_<type>` names by action type: counts, then money.
-    extras: [HashMap<String, MetricName>; 2],
+    /// The `actions` array: count metrics and `facebook.action_<type>` extras.
+    actions: ActionTable,
+    /// The `action_values` array: revenue and `facebook.action_value_<type>` extras.
+    action_values: ActionTable,
+    /// The entities met in the listing, by id, with the name last read for each.
+    entities: HashMap<Label, Option<Label>>,
+    /// The last `date_start` read and its day; a page holds runs of rows of one day.
+    last_day: (String, Option<NaiveDate>),
+    /// Rows of the last element, to size the next one's.
+    last_rows: usize,
 }
 
 impl<'a> InsightsReader<'a> {
     /// A reader for the listing of `account_id` at `level`, with `actions` mapping action types.
-    pub fn new(account_id: &'a str, level: Level, actions: &'a ActionMapping) -> InsightsReader<'a> {
+    pub fn new(account_id: &'a str, level: Level, actions: &ActionMapping) -> InsightsReader<'a> {
+        let counts = actions.counts().iter().map(|(metric, kinds)| (*metric, kinds.as_slice()));
         InsightsReader {
             account_id,
             level,
-            actions,
             account: Label::new(account_id),
             level_label: Label::from(level.label()),
-            extras: [HashMap::new(), HashMap::new()],
+            actions: ActionTable::new("actions", Unit::Count, counts),
+            action_values: ActionTable::new(
+                "action_values",
+                Unit::Currency,
+                [(Metric::Revenue, actions.revenue())],
+            ),
+            entities: HashMap::new(),
+            last_day: (String::new(), None),
+            last_rows: 0,
         }
     }
 
@@ -243,7 +206,7 @@ impl<'a> InsightsReader<'a> {
         }
         let row: InsightsElement<'_> =
             serde_json::from_str(element).map_err(|e| format!("the element cannot be read: {e}"))?;
-        let date = date(&row)?;
+        let date = self.date(&row)?;
         if let Some(account) = text(row.account_id)
             && account != self.account_id
         {
@@ -252,9 +215,7 @@ impl<'a> InsightsReader<'a> {
                 self.account_id
             ));
         }
-        let (id_raw, name_raw) = row.id_and_name(self.level);
-        let entity_id = Label::from(id(id_raw, self.level.id_field())?);
-        let entity_name = text(name_raw).map(|name| Label::new(&name));
+        let (entity_id, entity_name) = self.entity(&row)?;
         let currency = match text(row.account_currency) {
             Some(code) => Some(
                 Currency::parse(&code)
@@ -262,81 +223,79 @@ impl<'a> InsightsReader<'a> {
             ),
             None => None,
         };
-        let mut values: Vec<(MetricName, Decimal)> = Vec::with_capacity(16);
+        let platform = Label::from(PLATFORM);
+        let (account, level) = (&self.account, &self.level_label);
+        let metric_row = |metric: MetricName, value: Decimal| MetricRow {
+            platform: platform.clone(),
+            account_id: account.clone(),
+            level: level.clone(),
+            entity_id: entity_id.clone(),
+            entity_name: entity_name.clone(),
+            date,
+            dimensions: Dimensions::default(),
+            currency: (metric.unit() == Unit::Currency).then_some(currency).flatten(),
+            metric,
+            value,
+        };
+        let mut rows = Vec::with_capacity(self.last_rows.max(8));
         for metric in COUNT_FIELDS {
             if let (field, Some(v)) = row.count_field(metric) {
-                values.push((metric.into(), count(v, &field_name(field))?));
+                rows.push(metric_row(metric.into(), count(v, &field_name(field))?));
             }
         }
         if let Some(v) = row.spend {
-            values.push((Metric::Spend.into(), decimal(v, &"`spend`")?));
+            rows.push(metric_row(Metric::Spend.into(), decimal(v, &"`spend`")?));
         }
-        let actions = action_list(row.actions, "actions", false)?;
-        let mut taken: Vec<&str> = Vec::new();
-        for (metric, types) in self.actions.counts() {
-            if let Some((kind, value)) = types.iter().find_map(|t| actions.iter().find(|(k, _)| k == t)) {
-                taken.push(kind);
-                values.push(((*metric).into(), *value));
-            }
-        }
-        self.extras(&actions, &taken, Unit::Count, &mut values)?;
-        let action_values = action_list(row.action_values, "action_values", true)?;
-        let mut taken: Vec<&str> = Vec::new();
-        if let Some((kind, value)) =
-            self.actions.revenue().iter().find_map(|t| action_values.iter().find(|(k, _)| k == t))
-        {
-            taken.push(kind);
-            values.push((Metric::Revenue.into(), *value));
-        }
-        self.extras(&action_values, &taken, Unit::Currency, &mut values)?;
+        self.actions.read(row.actions, |metric, value| rows.push(metric_row(metric, value)))?;
+        self.action_values.read(row.action_values, |metric, value| rows.push(metric_row(metric, value)))?;
 
-        let money = values.iter().any(|(m, _)| m.unit() == Unit::Currency);
+        let money = rows.iter().any(|r| r.metric.unit() == Unit::Currency);
         if money && currency.is_none() {
             return Err("the row has money (spend or action values) but no `account_currency`".into());
         }
-        let platform = Label::from(PLATFORM);
-        Ok(values
-            .into_iter()
-            .map(|(metric, value)| MetricRow {
-                platform: platform.clone(),
-                account_id: self.account.clone(),
-                level: self.level_label.clone(),
-                entity_id: entity_id.clone(),
-                entity_name: entity_name.clone(),
-                date,
-                dimensions: Dimensions::default(),
-                currency: (metric.unit() == Unit::Currency).then_some(currency).flatten(),
-                metric,
-                value,
-            })
-            .collect())
+        self.last_rows = rows.len();
+        Ok(rows)
     }
 
-    /// Every entry no canonical metric took, as `facebook.action_<type>` (or `action_value_`).
-    fn extras(
-        &mut self,
-        entries: &[(Cow<'_, str>, Decimal)],
-        taken: &[&str],
-        unit: Unit,
-        values: &mut Vec<(MetricName, Decimal)>,
-    ) -> Result<(), String> {
-        for (kind, value) in entries.iter().filter(|(k, _)| !taken.contains(&k.as_ref())) {
-            let known = &mut self.extras[usize::from(unit == Unit::Currency)];
-            let name = match known.get(kind.as_ref()) {
-                Some(name) => name.clone(),
-                None => {
-                    let name = action_extra(kind, unit)
-                        .ok_or_else(|| format!("action type {kind:?} makes no metric name"))?;
-                    known.insert(kind.to_string(), name.clone());
-                    name
-                }
-            };
-            if values.iter().any(|(m, _)| *m == name) {
-                return Err(format!("action type {kind:?} and another one both make `{name}`"));
+    /// The row's day: a single day, as daily rows (`time_increment=1`) were asked for.
+    fn date(&mut self, element: &InsightsElement<'_>) -> Result<NaiveDate, String> {
+        let start = text(element.date_start).ok_or("`date_start` is missing")?;
+        let day = match &self.last_day {
+            (known, Some(day)) if *known == *start => *day,
+            _ => {
+                let day = NaiveDate::parse_from_str(&start, "%Y-%m-%d")
+                    .map_err(|_| format!("`date_start` {start:?} is not YYYY-MM-DD"))?;
+                self.last_day.0.clear();
+                self.last_day.0.push_str(&start);
+                self.last_day.1 = Some(day);
+                day
             }
-            values.push((name, *value));
+        };
+        if let Some(stop) = text(element.date_stop)
+            && stop != start
+        {
+            return Err(format!(
+                "the row spans {start}..{stop}; daily rows (time_increment=1) were asked for"
+            ));
         }
-        Ok(())
+        Ok(day)
+    }
+
+    /// The `entity_id` and `entity_name` labels of the row, shared with the entity's earlier
+    /// rows while its name stays the same.
+    fn entity(&mut self, element: &InsightsElement<'_>) -> Result<(Label, Option<Label>), String> {
+        let (id_raw, name_raw) = element.id_and_name(self.level);
+        let id = id(id_raw, self.level.id_field())?;
+        let name = text(name_raw);
+        let (id, name) = match self.entities.get_key_value(id.as_ref()) {
+            Some((known, last)) if last.as_deref() == name.as_deref() => {
+                return Ok((known.clone(), last.clone()));
+            }
+            Some((known, _)) => (known.clone(), name.map(|name| Label::new(&name))),
+            None => (Label::new(&id), name.map(|name| Label::new(&name))),
+        };
+        self.entities.insert(id.clone(), name.clone());
+        Ok((id, name))
     }
 }
 
@@ -467,6 +426,132 @@ mod tests {
         e.as_object_mut().unwrap().remove("account_currency");
         assert!(insights_rows(&e, &mut reader(&mapping)).unwrap_err().contains("account_currency"));
         assert!(insights_rows(&json!([1]), &mut reader(&mapping)).is_err());
+    }
+
+    fn with_actions(actions: Value) -> Value {
+        let mut e = element();
+        e["actions"] = actions;
+        e
+    }
+
+    fn action(kind: &str, value: &str) -> Value {
+        json!({"action_type": kind, "value": value, "7d_click": value})
+    }
+
+    /// The metrics and values taken from the `actions` array (the rows after spend, before
+    /// the action values).
+    fn action_metrics(rows: &[MetricRow]) -> Vec<(String, String)> {
+        rows.iter()
+            .skip(5)
+            .filter(|r| r.metric.unit() == Unit::Count)
+            .map(|r| (r.metric.as_str().to_owned(), r.value.to_string()))
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(m, v)| ((*m).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Rows of one listing list their types in varying orders and subsets; each row's metrics
+    /// come from its own entries, extras in its own order (shared/apis/facebook.md §2).
+    #[test]
+    fn each_row_keeps_its_own_action_order_through_one_reader() {
+        let mapping = ActionMapping::default();
+        let mut reader = reader(&mapping);
+        let first = with_actions(json!([
+            action("link_click", "7"),
+            action("lead", "3"),
+            action("post_reaction", "4"),
+            action("comment", "1")
+        ]));
+        let rows = insights_rows(&first, &mut reader).unwrap();
+        assert_eq!(
+            action_metrics(&rows),
+            pairs(&[("leads", "3"), ("likes", "4"), ("comments", "1"), ("facebook.action_link_click", "7")])
+        );
+        let second = with_actions(json!([
+            action("comment", "2"),
+            action("onsite_conversion.lead_grouped", "5"),
+            action("video_view", "8"),
+            action("link_click", "6")
+        ]));
+        let rows = insights_rows(&second, &mut reader).unwrap();
+        assert_eq!(
+            action_metrics(&rows),
+            pairs(&[
+                ("leads", "5"),
+                ("comments", "2"),
+                ("video_views", "8"),
+                ("facebook.action_link_click", "6")
+            ])
+        );
+        let third = with_actions(json!([action("link_click", "9"), action("comment", "3")]));
+        let rows = insights_rows(&third, &mut reader).unwrap();
+        assert_eq!(action_metrics(&rows), pairs(&[("comments", "3"), ("facebook.action_link_click", "9")]));
+    }
+
+    #[test]
+    fn a_type_listed_twice_for_a_metric_keeps_its_first_preference() {
+        let mut overrides = std::collections::BTreeMap::new();
+        overrides.insert(
+            "leads".to_owned(),
+            vec![
+                "onsite_conversion.lead_grouped".to_owned(),
+                "lead".to_owned(),
+                "onsite_conversion.lead_grouped".to_owned(),
+            ],
+        );
+        let mapping = ActionMapping::with_overrides(&overrides).unwrap();
+        let e = with_actions(json!([action("lead", "3"), action("onsite_conversion.lead_grouped", "2")]));
+        let rows = insights_rows(&e, &mut reader(&mapping)).unwrap();
+        assert_eq!(action_metrics(&rows), pairs(&[("leads", "2"), ("facebook.action_lead", "3")]));
+        let e = with_actions(json!([action("lead", "3")]));
+        let rows = insights_rows(&e, &mut reader(&mapping)).unwrap();
+        assert_eq!(action_metrics(&rows), pairs(&[("leads", "3")]));
+    }
+
+    #[test]
+    fn two_types_writing_one_extra_name_are_refused_in_one_row_only() {
+        let mapping = ActionMapping::default();
+        let mut reader = reader(&mapping);
+        let both = with_actions(json!([action("custom.a", "1"), action("custom_a", "2")]));
+        let reason = insights_rows(&both, &mut reader).unwrap_err();
+        assert_eq!(reason, "action type \"custom_a\" and another one both make `facebook.action_custom_a`");
+        for (kind, value) in [("custom_a", "2"), ("custom.a", "1")] {
+            let rows = insights_rows(&with_actions(json!([action(kind, value)])), &mut reader).unwrap();
+            assert_eq!(action_metrics(&rows), pairs(&[("facebook.action_custom_a", value)]));
+        }
+    }
+
+    /// An array or entry of the wrong shape is refused with the position of the first one.
+    #[test]
+    fn misshapen_action_arrays_name_the_entry() {
+        let mapping = ActionMapping::default();
+        let refused =
+            |actions: Value| insights_rows(&with_actions(actions), &mut reader(&mapping)).unwrap_err();
+        assert_eq!(refused(json!({"lead": "1"})), "`actions` is not an array");
+        assert_eq!(refused(json!(null)), "`actions` is not an array");
+        assert_eq!(refused(json!([action("lead", "1"), ["lead", "2"]])), "`actions[1]` is not an object");
+        assert_eq!(
+            refused(json!([action("lead", "x"), ["lead", "2"]])),
+            "`actions` lead: `x` is not a decimal number"
+        );
+        assert_eq!(
+            refused(json!([action("lead", "1"), action("lead", "2")])),
+            "`actions` lead appears twice"
+        );
+        assert_eq!(refused(json!([action("lead", "-1")])), "`actions` lead: \"-1\" is negative");
+        let text = with_actions(json!([action("lead", "1")]))
+            .to_string()
+            .replace("\"value\":\"1\"", "\"value\":\"1\",\"value\":\"2\"");
+        let reason = reader(&mapping).rows(&text).unwrap_err();
+        assert!(reason.starts_with("`actions[0]`: duplicate field `value`"), "{reason}");
+        let mut e = element();
+        e["action_values"] = json!([{"action_type": "purchase"}]);
+        assert_eq!(
+            insights_rows(&e, &mut reader(&mapping)).unwrap_err(),
+            "`action_values` purchase has no `value`"
+        );
     }
 
     /// shared/apis/facebook.md §2: metrics are strings; a JSON number is read from its exact

@@ -1,6 +1,7 @@
 //! Graph API payloads to metric rows: pure functions. An element that cannot be read as a
 //! whole is refused with the reason (for the quarantine); nothing is half-written.
 
+mod actions;
 mod insights;
 mod page;
 
