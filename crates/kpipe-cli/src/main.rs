@@ -15,6 +15,7 @@ use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
 
 mod kpis;
+mod malloc;
 
 /// Exit code for a configuration or usage error: nothing ran.
 const EXIT_CONFIG: u8 = 2;
@@ -174,6 +175,7 @@ fn grain_arg(text: &str) -> Result<kpipe_kpi::Grain, String> {
 }
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse();
     let progress = cli.log_format == LogFormat::Text && std::io::stderr().is_terminal();
     init_logging(cli.log_format, cli.verbose, progress);

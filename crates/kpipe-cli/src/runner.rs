@@ -20,8 +20,11 @@ use crate::quarantine::QuarantineWriter;
 use crate::state::{Committed, DayPlan, StateError, StateStore};
 use crate::summary::{RunSummary, SourceStatus, SourceSummary, StreamSummary};
 
-/// Batches that may wait between a source and its sink writer.
-const CHANNEL_BATCHES: usize = 4;
+/// Batches that may wait between a source and its sink writer. With
+/// [`Emitter::DEFAULT_BATCH_ROWS`] rows each, that is under 2 MB per source: enough for the
+/// writer never to wait on a source that is producing, and no more, since every source of a run
+/// holds this much at once.
+const CHANNEL_BATCHES: usize = 2;
 
 /// What to run.
 #[derive(Debug, Clone)]
