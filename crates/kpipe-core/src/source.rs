@@ -338,7 +338,7 @@ impl Emitter {
         let batch_rows = batch_rows.max(1);
         let emitter = Emitter {
             tx,
-            pending: Vec::with_capacity(batch_rows),
+            pending: Vec::new(),
             batch_rows,
             emitted: 0,
             quarantined: 0,
@@ -420,7 +420,16 @@ impl Emitter {
     }
 
     async fn send_pending(&mut self) -> Result<(), SourceError> {
-        let mut rows = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_rows));
+        // A full batch is a source emitting at volume: its next batch gets its whole size at
+        // once. A short one (a stream's last rows, a source with few rows) leaves the next to
+        // grow as rows come: a run with fifty such sources would otherwise hold fifty batches'
+        // worth of empty capacity.
+        let next = if self.pending.len() >= self.batch_rows {
+            Vec::with_capacity(self.batch_rows)
+        } else {
+            Vec::new()
+        };
+        let mut rows = std::mem::replace(&mut self.pending, next);
         let mut bad = Vec::new();
         rows.retain(|row| match row.validate() {
             Ok(()) => true,
@@ -443,6 +452,11 @@ impl Emitter {
         self.emitted += rows.len() as u64;
         if rows.is_empty() {
             return Ok(());
+        }
+        if rows.len() < rows.capacity() / 4 {
+            // The last rows of a stream in a batch sized for a full one: the batch waits in the
+            // channel and the sink with only the room it needs.
+            rows.shrink_to_fit();
         }
         let batch = MetricBatch { rows, stream: self.pending_stream.clone() };
         self.tx.send(SourceEvent::Rows(batch)).await.map_err(|_| SourceError::cancelled())
@@ -532,6 +546,34 @@ mod tests {
         assert_eq!((total.requests, total.total_retries()), (5, 1));
         assert_eq!(total.streams["ads"].requests, 5);
         assert_eq!(total.quota_left["1"].used_percent, Some(40.0));
+    }
+
+    #[tokio::test]
+    async fn short_batches_hold_no_more_than_their_rows_need() {
+        // Fifty small sources in one run must not hold fifty batches of empty capacity.
+        let (mut out, mut rx) = Emitter::channel(16, 1000);
+        for metric in [Metric::Clicks, Metric::Impressions, Metric::Clicks] {
+            out.emit(row(metric, None)).await.unwrap();
+        }
+        out.set_stream("pages");
+        for _ in 0..2000 {
+            out.emit(row(Metric::Impressions, None)).await.unwrap();
+        }
+        out.set_stream("posts");
+        out.emit(row(Metric::Clicks, None)).await.unwrap();
+        out.flush().await.unwrap();
+        drop(out);
+        let mut batches = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            if let SourceEvent::Rows(b) = ev {
+                batches.push((b.rows.len(), b.rows.capacity()));
+            }
+        }
+        assert_eq!(batches.iter().map(|b| b.0).collect::<Vec<_>>(), vec![3, 1000, 1000, 1]);
+        for (len, capacity) in &batches {
+            assert!(*capacity <= (4 * len).max(16), "a batch of {len} rows holds room for {capacity}");
+        }
+        assert_eq!(batches[2].1, 1000, "a batch after a full one is allocated once, at its size");
     }
 
     #[tokio::test]

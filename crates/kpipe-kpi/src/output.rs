@@ -231,9 +231,14 @@ impl PeriodFile<'_> {
     fn new(path: PathBuf, format: &FileFormat) -> Result<PeriodFile<'_>, KpiError> {
         let level = ZstdLevel::try_new(1)
             .map_err(|e| KpiError::Write { path: path.clone(), message: e.to_string() })?;
-        let codec =
-            Codec::zstd(level).map_err(|e| KpiError::Write { path: path.clone(), message: e.to_string() })?;
-        Ok(PeriodFile { path, format, writer: None, columns: KpiColumns::new(), codec, rows: 0 })
+        Ok(PeriodFile {
+            path,
+            format,
+            writer: None,
+            columns: KpiColumns::new(),
+            codec: Codec::zstd(level),
+            rows: 0,
+        })
     }
 
     fn fail(&self, e: &dyn std::fmt::Display) -> KpiError {

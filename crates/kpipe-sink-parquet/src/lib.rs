@@ -126,8 +126,7 @@ impl Sink for ParquetSink {
         let props = Arc::new(self.writer_properties()?);
         let level = ZstdLevel::try_new(self.options.zstd_level)
             .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
-        let codec = encode::column::Codec::zstd(level)
-            .map_err(|e| SinkError::new("cannot start the zstd compressor").with_source(e))?;
+        let codec = encode::column::Codec::zstd(level);
         Ok(Box::new(writer::PartitionedWriter::open(
             &self.output,
             target,

@@ -94,33 +94,38 @@ impl Kind {
 /// Page compression of a column: zstd for columns whose pages shrink, none for the
 /// near-constant ones (a page of one RLE run is a few bytes already).
 pub struct Codec {
-    compressor: Option<(zstd::bulk::Compressor<'static>, ZstdLevel)>,
+    level: ZstdLevel,
+    /// Made when the first page is compressed: a writer of a source with few rows compresses
+    /// nothing before it commits, and a run may hold dozens of writers open at once (a
+    /// compression context is about 180 KB).
+    compressor: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Codec").field("zstd", &self.compressor.as_ref().map(|(_, level)| *level)).finish()
+        f.debug_struct("Codec").field("zstd", &self.level).finish_non_exhaustive()
     }
 }
 
 impl Codec {
     /// zstd at `level` for the columns that ask for compression.
-    pub fn zstd(level: ZstdLevel) -> std::io::Result<Codec> {
-        Ok(Codec { compressor: Some((zstd::bulk::Compressor::new(level.compression_level())?, level)) })
+    pub fn zstd(level: ZstdLevel) -> Codec {
+        Codec { level, compressor: None }
     }
 
     fn compression(&self, compressed: bool) -> Compression {
-        match (&self.compressor, compressed) {
-            (Some((_, level)), true) => Compression::ZSTD(*level),
-            _ => Compression::UNCOMPRESSED,
-        }
+        if compressed { Compression::ZSTD(self.level) } else { Compression::UNCOMPRESSED }
     }
 
     fn compress(&mut self, data: &[u8]) -> Result<Vec<u8>, ParquetError> {
-        match &mut self.compressor {
-            Some((c, _)) => c.compress(data).map_err(|e| ParquetError::External(Box::new(e))),
-            None => Ok(data.to_vec()),
-        }
+        let external = |e: std::io::Error| ParquetError::External(Box::new(e));
+        let compressor = match &mut self.compressor {
+            Some(c) => c,
+            None => self
+                .compressor
+                .insert(zstd::bulk::Compressor::new(self.level.compression_level()).map_err(external)?),
+        };
+        compressor.compress(data).map_err(external)
     }
 }
 
@@ -445,7 +450,7 @@ impl DictColumn {
             page.plain
         };
         let uncompressed = levels.len() + values.len();
-        let is_compressed = self.compressed && codec.compressor.is_some();
+        let is_compressed = self.compressed;
         let values = if is_compressed { codec.compress(&values)? } else { values };
         let mut buf = levels;
         let def_levels_byte_len = buf.len() as u32;
@@ -480,7 +485,7 @@ impl DictColumn {
         codec: &mut Codec,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
         self.cut_page(codec)?;
-        let compression = if self.compressed { codec.compression(true) } else { Compression::UNCOMPRESSED };
+        let compression = codec.compression(self.compressed);
         let compress = compression != Compression::UNCOMPRESSED;
         let mut sink = TrackedWrite::new(Vec::new());
         let mut writer = SerializedPageWriter::new(&mut sink);
