@@ -6,6 +6,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use kpipe_core::{BuildContext, ConfigError, DynSource, NaiveDate, is_identifier};
+use kpipe_sink_parquet::{Storage, StorageError};
+use kpipe_storage::{OutputLocation, StorageOptions};
 use serde::Deserialize;
 
 use crate::registry;
@@ -18,8 +20,14 @@ const COMMON_SOURCE_KEYS: [&str; 4] = ["type", "enabled", "start_date", "restate
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PipelineSection {
-    /// Output directory, relative to the configuration file.
+    /// Output directory, relative to the configuration file, or an object store URL.
     output: String,
+    /// Object store options.
+    #[serde(default)]
+    storage: BTreeMap<String, StorageOptionValue>,
+    /// How long an object store's run lock lasts without renewal.
+    #[serde(default = "default_lock_lease_seconds")]
+    lock_lease_seconds: u32,
     /// Days re-pulled by a run without `--from`: platforms revise recent days.
     #[serde(default = "default_lookback_days")]
     lookback_days: u32,
@@ -31,15 +39,61 @@ fn default_lookback_days() -> u32 {
     28
 }
 
+fn default_lock_lease_seconds() -> u32 {
+    120
+}
+
+/// A `[pipeline.storage]` value: object stores take every option as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum StorageOptionValue {
+    Text(String),
+    Flag(bool),
+    Number(i64),
+}
+
+impl StorageOptionValue {
+    fn into_text(self) -> String {
+        match self {
+            StorageOptionValue::Text(t) => t,
+            StorageOptionValue::Flag(b) => b.to_string(),
+            StorageOptionValue::Number(n) => n.to_string(),
+        }
+    }
+}
+
 /// The settings of a run.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
-    /// Where the Parquet files go.
-    pub output: PathBuf,
+    /// Where everything goes: a directory or an object store prefix.
+    pub output: OutputLocation,
+    /// `[pipeline.storage]`: the object store's options.
+    pub storage: StorageOptions,
     /// Days re-pulled by a run without `--from`.
     pub lookback_days: u32,
     /// No day before this one is ever pulled.
     pub start_date: Option<NaiveDate>,
+    /// Seconds an object store's run lock lasts unless renewed (it is renewed while the run
+    /// lives; a killed run's lock is taken over once this much time has passed).
+    pub lock_lease_seconds: u32,
+}
+
+impl PipelineConfig {
+    /// A local output directory, with every other setting at its default.
+    pub fn local(output: impl Into<PathBuf>, lookback_days: u32) -> PipelineConfig {
+        PipelineConfig {
+            output: OutputLocation::Local(output.into()),
+            storage: StorageOptions::default(),
+            lookback_days,
+            start_date: None,
+            lock_lease_seconds: default_lock_lease_seconds(),
+        }
+    }
+
+    /// The output's storage.
+    pub fn open_storage(&self) -> Result<Storage, StorageError> {
+        Storage::open(&self.output, &self.storage)
+    }
 }
 
 /// One configured source.
@@ -248,8 +302,25 @@ fn pipeline_config(
         Some(Ok(d)) => Some(d),
         None => None,
     };
-    if p.output.trim().is_empty() {
-        errors.push(ConfigError::new("pipeline.output", "is empty; expected a directory such as \"out\""));
+    let output = match OutputLocation::parse(&p.output, config_dir) {
+        Ok(o) => o,
+        Err(message) => {
+            errors.push(ConfigError::new("pipeline.output", message));
+            return None;
+        }
+    };
+    if !p.storage.is_empty() && output.local_dir().is_some() {
+        errors.push(ConfigError::new(
+            "pipeline.storage",
+            "applies to object stores; pipeline.output is a local directory",
+        ));
+        return None;
+    }
+    if !(5..=86_400).contains(&p.lock_lease_seconds) {
+        errors.push(ConfigError::new(
+            "pipeline.lock_lease_seconds",
+            format!("is {}; expected 5 to 86400 seconds", p.lock_lease_seconds),
+        ));
         return None;
     }
     if p.lookback_days == 0 || p.lookback_days > 3660 {
@@ -259,8 +330,14 @@ fn pipeline_config(
         ));
         return None;
     }
-    let output = if p.output.trim() == "." { config_dir.to_path_buf() } else { config_dir.join(&p.output) };
-    Some(PipelineConfig { output, lookback_days: p.lookback_days, start_date })
+    let storage = StorageOptions { values: p.storage.into_iter().map(|(k, v)| (k, v.into_text())).collect() };
+    Some(PipelineConfig {
+        output,
+        storage,
+        lookback_days: p.lookback_days,
+        start_date,
+        lock_lease_seconds: p.lock_lease_seconds,
+    })
 }
 
 fn source_config(name: &str, value: toml::Value, config_dir: &Path) -> Result<SourceConfig, ConfigError> {
@@ -569,7 +646,7 @@ mod tests {
     #[test]
     fn a_good_file_loads() {
         let c = parse(OK, Path::new("/cfg"), &env).unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(c.pipeline.output, PathBuf::from("/cfg/out"));
+        assert_eq!(c.pipeline.output, OutputLocation::Local(PathBuf::from("/cfg/out")));
         assert_eq!(c.pipeline.lookback_days, 28);
         assert_eq!(c.sources.len(), 1);
         assert_eq!(c.sources[0].kind, "files");

@@ -1,7 +1,6 @@
 //! `kpipe kpis`: the KPI stage over the stored metrics, and the same stage at the end of
 //! `kpipe run`, over the run's window.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use kpipe_cli::config::{Config, KpiConfig};
@@ -11,6 +10,8 @@ use kpipe_cli::summary::{KpiStageStatus, KpiStageSummary};
 use kpipe_cli::{RunOptions, RunSummary, SourceStatus};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
 use kpipe_kpi::{Grain, KpiRow, Scope, StageReport};
+use kpipe_sink_parquet::{Storage, layout};
+use kpipe_storage::{OutputLocation, StorageOptions};
 
 /// Exit code for a usage error: nothing ran.
 const EXIT_USAGE: u8 = 2;
@@ -35,14 +36,22 @@ pub fn command(
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let output = &cfg.pipeline.output;
-    let _lock = match RunLock::acquire(output) {
+    let storage = match cfg.pipeline.open_storage() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: pipeline.output: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lease = std::time::Duration::from_secs(u64::from(cfg.pipeline.lock_lease_seconds));
+    let _lock = match RunLock::acquire(&storage, lease) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let output = &storage;
     let run_id = uuid::Uuid::now_v7().to_string();
     match stage(output, &cfg.kpis, window, &run_id) {
         Ok(report) => println!("{}", report_line(&report)),
@@ -67,7 +76,8 @@ pub fn command(
 /// run after it.
 #[derive(Debug)]
 pub struct AfterRun {
-    output: PathBuf,
+    output: OutputLocation,
+    storage: StorageOptions,
     kpis: KpiConfig,
     window: Option<DateWindow>,
 }
@@ -77,7 +87,12 @@ impl AfterRun {
     pub fn new(cfg: &Config, options: &RunOptions) -> AfterRun {
         let window =
             run_window(options, cfg.pipeline.lookback_days).ok().filter(|_| cfg.kpis.settings.enabled);
-        AfterRun { output: cfg.pipeline.output.clone(), kpis: cfg.kpis.clone(), window }
+        AfterRun {
+            output: cfg.pipeline.output.clone(),
+            storage: cfg.pipeline.storage.clone(),
+            kpis: cfg.kpis.clone(),
+            window,
+        }
     }
 
     /// Recomputes the KPIs of the periods the run touched, when a source wrote something; the
@@ -94,7 +109,9 @@ impl AfterRun {
             return true;
         }
         let clock = std::time::Instant::now();
-        let result = stage(&self.output, &self.kpis, window, &summary.run_id);
+        let result = Storage::open(&self.output, &self.storage)
+            .map_err(|e| format!("pipeline.output: {e}"))
+            .and_then(|storage| stage(&storage, &self.kpis, window, &summary.run_id));
         match result {
             Ok(report) => {
                 println!("{}", report_line(&report));
@@ -130,8 +147,13 @@ impl AfterRun {
     }
 }
 
-fn stage(output: &Path, kpis: &KpiConfig, window: DateWindow, run_id: &str) -> Result<StageReport, String> {
-    kpipe_kpi::run(output, &kpis.catalog, &kpis.settings, window, run_id)
+fn stage(
+    output: &Storage,
+    kpis: &KpiConfig,
+    window: DateWindow,
+    run_id: &str,
+) -> Result<StageReport, String> {
+    kpipe_kpi::run_on(output, &kpis.catalog, &kpis.settings, window, run_id)
         .map_err(|e| ErrorChain(&e).to_string())
 }
 
@@ -152,24 +174,22 @@ pub fn report_line(r: &StageReport) -> String {
 }
 
 /// The terminal table of the latest `grain` period per KPI, over all platforms and per platform.
-pub fn table(output: &Path, kpis: &KpiConfig, grain: Grain) -> Result<String, String> {
+pub fn table(output: &Storage, kpis: &KpiConfig, grain: Grain) -> Result<String, String> {
     let rows = latest_rows(output, grain).map_err(|e| ErrorChain(&e).to_string())?;
     let order: Vec<&str> = kpis.catalog.definitions().map(|d| d.name.as_str()).collect();
     Ok(kpipe_kpi::render_table(&rows, grain, &order))
 }
 
 /// The platform and all-platforms rows of the latest periods of `grain`.
-fn latest_rows(output: &Path, grain: Grain) -> Result<Vec<KpiRow>, kpipe_kpi::KpiError> {
-    let dir = kpipe_kpi::kpis_dir(output).join(format!("grain={grain}"));
-    let mut periods: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect(),
-        Err(_) => Vec::new(),
-    };
+fn latest_rows(output: &Storage, grain: Grain) -> Result<Vec<KpiRow>, kpipe_kpi::KpiError> {
+    let prefix = layout::grain_prefix(grain.as_str());
+    let mut periods: Vec<String> =
+        output.list_folders(&prefix)?.into_iter().filter(|f| layout::period_of_folder(f).is_some()).collect();
     // `period=YYYY-MM-DD` sorts by date.
     periods.sort();
     let mut rows = Vec::new();
     for period in periods.iter().rev().take(SHOW_PERIODS) {
-        let read = kpipe_kpi::read_kpi_dir(period)?;
+        let read = kpipe_kpi::read_stored_kpis_below(output, &format!("{prefix}/{period}"))?;
         rows.extend(read.into_iter().filter(|r| matches!(r.scope, Scope::All | Scope::Platform)));
     }
     Ok(rows)

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod runner;
 pub mod schedule;
 pub mod state;
+pub mod state_cmd;
 pub mod summary;
 pub mod token_health;
 

@@ -142,6 +142,9 @@ enum Command {
         #[arg(long)]
         summary_json: Option<PathBuf>,
     },
+    /// What the state says (days written, cursors), and forcing a re-pull.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Recompute the KPIs of every period a window touches from the stored metrics.
     Kpis {
         /// The configuration file.
@@ -162,6 +165,40 @@ enum Command {
             value_parser = grain_arg
         )]
         show: Option<kpipe_kpi::Grain>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Print the ledger (days written, final or provisional) and the cursors of each source.
+    Show {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget days of a source so that the next run pulls them again.
+    Reset {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The source.
+        #[arg(long)]
+        source: String,
+        /// Move back only this stream's cursors (the days are pulled again for every stream).
+        #[arg(long)]
+        stream: Option<String>,
+        /// First day to forget (YYYY-MM-DD); default: the first written.
+        #[arg(long, value_parser = date_arg)]
+        from: Option<NaiveDate>,
+        /// Last day to forget (YYYY-MM-DD); default: the last written.
+        #[arg(long, value_parser = date_arg)]
+        to: Option<NaiveDate>,
     },
 }
 
@@ -220,6 +257,7 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config, warn_days, json } => check(&config, warn_days, json).await,
+        Command::State(command) => Ok(state_command(command)),
         Command::Auth(args) => Ok(ExitCode::from(kpipe_cli::auth::command(args).await)),
         Command::Schedule(args) => {
             // Scheduled runs end with the same KPI stage as `kpipe run`.
@@ -424,13 +462,90 @@ async fn check(path: &Path, warn_days: Option<u32>, json: bool) -> anyhow::Resul
         }
         checks.push(checked);
     }
-    let report = CheckReport::new(&shown, judged_at.unwrap_or_else(chrono::Utc::now), checks);
+    let output = check_output(&cfg, &shown);
+    if !json {
+        print!("{}", output.render());
+    }
+    let report =
+        CheckReport::new(&shown, judged_at.unwrap_or_else(chrono::Utc::now), checks).with_output(output);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{}", report.tally());
     }
     Ok(ExitCode::from(report.exit_code))
+}
+
+fn state_command(command: StateCommand) -> ExitCode {
+    use kpipe_cli::state_cmd;
+    match command {
+        StateCommand::Show { config, source, json } => {
+            let Some(cfg) = load_config(&config) else { return ExitCode::from(EXIT_CONFIG) };
+            match state_cmd::show(&cfg, source.as_deref()) {
+                Ok(views) if json => match serde_json::to_string_pretty(&views) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Ok(views) => {
+                    print!("{}", state_cmd::render(&views));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        StateCommand::Reset { config, source, stream, from, to } => {
+            let Some(cfg) = load_config(&config) else { return ExitCode::from(EXIT_CONFIG) };
+            match state_cmd::reset(&cfg, &source, stream.as_deref(), from, to) {
+                Ok(report) => {
+                    let what = match report.window {
+                        Some(w) => format!("days {} to {}", w.start(), w.end()),
+                        None => "every day".to_owned(),
+                    };
+                    println!(
+                        "{}: forgot {} written day(s) of {what}{}; the next run pulls them again",
+                        report.source,
+                        report.days_forgotten,
+                        report
+                            .stream
+                            .map(|s| format!(", and moved back the cursors of stream {s}"))
+                            .unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Whether `pipeline.output` can be written: a probe object listed, written, read back and
+/// removed (a directory is created if missing).
+fn check_output(cfg: &kpipe_cli::Config, config_file: &str) -> kpipe_cli::token_health::OutputCheck {
+    let location = cfg.pipeline.output.to_string();
+    let probed = cfg.pipeline.open_storage().and_then(|storage| {
+        let key = kpipe_sink_parquet::layout::probe_object(&uuid::Uuid::now_v7().simple().to_string());
+        storage.probe(&key)
+    });
+    match probed {
+        Ok(()) => kpipe_cli::token_health::OutputCheck { location, ok: true, error: None },
+        Err(e) => kpipe_cli::token_health::OutputCheck {
+            error: Some(format!("{config_file}: pipeline.output = {location}: {e}")),
+            location,
+            ok: false,
+        },
+    }
 }
 
 /// Spinners on a terminal, one per source.

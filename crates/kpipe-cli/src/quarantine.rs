@@ -1,16 +1,20 @@
-//! Records that could not be used, kept with the reason:
-//! `<output>/quarantine/source=<name>/<run_id>.jsonl`, one JSON object per line.
+//! Records that could not be used, kept with the reason: one JSON object per line in
+//! `quarantine/source=<name>/<run_id>.jsonl` (`kpipe_sink_parquet::layout`), written to a
+//! staging file on this machine and published whole through the storage layer.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kpipe_core::Quarantined;
+use kpipe_sink_parquet::{Storage, layout};
 
 /// Appends quarantined records of one source and run; the file appears complete or not at all.
 #[derive(Debug)]
 pub struct QuarantineWriter {
-    path: PathBuf,
+    storage: Storage,
+    key: String,
+    journal: String,
     partial: PathBuf,
     run_id: String,
     source: String,
@@ -28,11 +32,14 @@ struct Line<'a> {
 
 impl QuarantineWriter {
     /// A writer for `source` in run `run_id`; nothing is created until a record comes.
-    pub fn new(output: &Path, source: &str, run_id: &str) -> QuarantineWriter {
-        let dir = output.join("quarantine").join(format!("source={source}"));
+    pub fn new(storage: &Storage, source: &str, run_id: &str) -> QuarantineWriter {
+        let table = format!("{}/{source}", layout::QUARANTINE);
+        let staging = storage.staging_dir(&layout::staging_area(&table));
         QuarantineWriter {
-            path: dir.join(format!("{run_id}.jsonl")),
-            partial: dir.join(format!("{run_id}.jsonl.partial")),
+            storage: storage.clone(),
+            key: layout::quarantine_file(source, run_id),
+            journal: layout::upload_journal(&table),
+            partial: staging.join(format!("{run_id}.jsonl.partial")),
             run_id: run_id.to_owned(),
             source: source.to_owned(),
             out: None,
@@ -61,12 +68,23 @@ impl QuarantineWriter {
         self.count
     }
 
-    /// Closes the file and gives it its final name; `None` if nothing was quarantined.
+    /// Closes the file and publishes it; `None` if nothing was quarantined.
     pub fn finish(mut self) -> std::io::Result<Option<PathBuf>> {
         let Some(out) = self.out.take() else { return Ok(None) };
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        fs::rename(&self.partial, &self.path)?;
-        Ok(Some(self.path.clone()))
+        out.into_inner().map_err(|e| e.into_error())?;
+        self.storage.publish_file(&self.partial, &self.key, &self.journal).map_err(std::io::Error::other)?;
+        if let Some(dir) = self.partial.parent() {
+            let _ = fs::remove_dir(dir);
+        }
+        Ok(Some(PathBuf::from(self.storage.describe_key(&self.key))))
+    }
+}
+
+impl Drop for QuarantineWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            // Not finished (the run stopped on the way): nothing is published.
+            let _ = fs::remove_file(&self.partial);
+        }
     }
 }

@@ -12,7 +12,7 @@ use kpipe_core::{
     DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, Label, MetricBatch, MetricName, MetricRow,
     PullRequest, Sink, SinkTarget, SinkWriter, SourceError, SourceEvent, Transform,
 };
-use kpipe_sink_parquet::ParquetSink;
+use kpipe_sink_parquet::{ParquetSink, Storage};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, SourceConfig};
@@ -68,6 +68,9 @@ pub enum RunError {
     /// A source task panicked while holding the state.
     #[error("the state store was left inconsistent by a failed task")]
     StatePoisoned,
+    /// The output cannot be used.
+    #[error("pipeline.output: {0}")]
+    Output(#[from] kpipe_sink_parquet::StorageError),
     /// `--from` is after `--to`.
     #[error("--from {from} is after --to {to}")]
     InvertedWindow {
@@ -130,14 +133,17 @@ pub async fn run_locked(
     }
     let window = run_window(&options, config.pipeline.lookback_days)?;
     // Held until the run and its later stages end: a second run of this output fails at once.
-    let lock = crate::lock::RunLock::acquire(&config.pipeline.output)?;
+    let storage = config.pipeline.open_storage()?;
+    let lease = std::time::Duration::from_secs(u64::from(config.pipeline.lock_lease_seconds));
+    let lock = crate::lock::RunLock::acquire(&storage, lease)?;
     let started_at = Utc::now();
     let clock = Instant::now();
     let run_id = uuid::Uuid::now_v7().to_string();
-    let output = config.pipeline.output.clone();
-    let sink = Arc::new(ParquetSink::new(&output));
-    let state = Arc::new(Mutex::new(StateStore::open(&output)?));
-    tracing::info!(run_id = %run_id, window = %window, output = %output.display(), "run started");
+    let output = storage.describe();
+    remove_legacy_staging(&storage);
+    let sink = Arc::new(ParquetSink::on(storage.clone()));
+    let state = Arc::new(Mutex::new(StateStore::open(&storage)?));
+    tracing::info!(run_id = %run_id, window = %window, output = %output, "run started");
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut summaries = Vec::new();
@@ -176,7 +182,7 @@ pub async fn run_locked(
             full_refresh: options.full_refresh,
             today: options.today,
             sink: sink.clone(),
-            output: output.clone(),
+            storage: storage.clone(),
             observer: observer.clone(),
             state: state.clone(),
         };
@@ -210,13 +216,24 @@ pub async fn run_locked(
     Ok((summary, lock))
 }
 
+/// Removes the staging folder of earlier versions (`<output>/.staging`), which only a killed
+/// run of such a version leaves behind; runs of a local output never overlap (its lock).
+fn remove_legacy_staging(storage: &Storage) {
+    if let Some(dir) = storage.local_path(kpipe_sink_parquet::layout::LEGACY_STAGING)
+        && dir.is_dir()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(path = %dir.display(), error = %e, "cannot remove files staged by an earlier version");
+    }
+}
+
 /// What every window of one source's run shares.
 struct SourceContext {
     run_id: String,
     full_refresh: bool,
     today: NaiveDate,
     sink: Arc<ParquetSink>,
-    output: std::path::PathBuf,
+    storage: Storage,
     observer: Arc<dyn RunObserver>,
     state: Arc<Mutex<StateStore>>,
 }
@@ -235,7 +252,7 @@ impl SourceContext {
                     full_refresh: self.full_refresh,
                 },
                 sink: self.sink.clone(),
-                output: self.output.clone(),
+                storage: self.storage.clone(),
                 observer: self.observer.clone(),
             };
             let (mut summary, committed) = job.run(&source).await;
@@ -279,14 +296,14 @@ impl SourceContext {
     fn record(&self, source: &str, committed: &Committed, horizon: Option<u32>) -> Result<(), String> {
         let mut state = self.state.lock().map_err(|_| "the state store is poisoned".to_owned())?;
         state.record(source, committed, &self.run_id, self.today, horizon);
-        state.save().map_err(|e| e.to_string())
+        state.save_source(source).map_err(|e| e.to_string())
     }
 }
 
 struct SourceJob {
     request: PullRequest,
     sink: Arc<ParquetSink>,
-    output: std::path::PathBuf,
+    storage: Storage,
     observer: Arc<dyn RunObserver>,
 }
 
@@ -390,7 +407,7 @@ impl SourceJob {
         if let [only] = streams.as_slice() {
             emitter.set_stream(only);
         }
-        let quarantine = QuarantineWriter::new(&self.output, &name, &self.request.run_id);
+        let quarantine = QuarantineWriter::new(&self.storage, &name, &self.request.run_id);
         let window = self.request.window;
         let observer = self.observer.clone();
         let drain_name = name.clone();
@@ -419,8 +436,9 @@ impl SourceJob {
             error: sink_error,
             ..
         } = drained;
-        match quarantine.finish() {
-            Ok(file) => summary.quarantine_file = file,
+        match tokio::task::spawn_blocking(move || quarantine.finish()).await {
+            Ok(Ok(file)) => summary.quarantine_file = file,
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot write the quarantine file"),
             Err(e) => tracing::error!(error = %e, "cannot write the quarantine file"),
         }
         // The sink's error explains a source's "cancelled", so it goes first.

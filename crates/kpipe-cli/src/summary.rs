@@ -205,7 +205,7 @@ pub struct RunSummary {
     /// Wall time.
     pub duration_ms: u64,
     /// Where the files are.
-    pub output: PathBuf,
+    pub output: String,
     /// The overall outcome: the worst of the sources'.
     pub status: SourceStatus,
     /// Per source, in name order.
@@ -279,7 +279,7 @@ impl RunSummary {
             self.run_id,
             status_word(self.status),
             self.duration_ms as f64 / 1000.0,
-            self.output.display()
+            self.output
         );
         let _ = writeln!(
             out,
@@ -435,7 +435,7 @@ mod tests {
             run_id: "r".into(),
             started_at: Utc::now(),
             duration_ms: 1,
-            output: PathBuf::from("out"),
+            output: "out".into(),
             status: SourceStatus::Succeeded,
             sources: vec![s],
             kpis: None,
@@ -486,7 +486,7 @@ mod tests {
             run_id: "r".into(),
             started_at: Utc::now(),
             duration_ms: 1,
-            output: PathBuf::from("out"),
+            output: "out".into(),
             status: SourceStatus::Succeeded,
             sources: vec![s],
             kpis: None,
@@ -508,7 +508,7 @@ mod tests {
             run_id: "r".into(),
             started_at: Utc::now(),
             duration_ms: 1,
-            output: PathBuf::from("out"),
+            output: "out".into(),
             status: SourceStatus::Succeeded,
             sources: vec![s],
             kpis: None,

@@ -449,9 +449,47 @@ pub struct CheckReport {
     pub exit_code: u8,
     /// Every source, in name order.
     pub sources: Vec<SourceCheck>,
+    /// Whether the output can be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputCheck>,
+}
+
+/// What `kpipe check` found of `pipeline.output`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputCheck {
+    /// The output as configured (a directory or a URL).
+    pub location: String,
+    /// Whether it could be listed, written, read back and cleaned up.
+    pub ok: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl OutputCheck {
+    /// One line for the terminal.
+    pub fn render(&self) -> String {
+        match &self.error {
+            None => format!(
+                "output {}: ok (listed, wrote, read back and removed a probe object)\n",
+                self.location
+            ),
+            Some(e) => format!("output {}: ERROR {e}\n", self.location),
+        }
+    }
 }
 
 impl CheckReport {
+    /// The report with the output's check: a failed output fails the check.
+    pub fn with_output(mut self, output: OutputCheck) -> CheckReport {
+        if !output.ok {
+            self.status = Level::Error;
+            self.exit_code = EXIT_FAILED;
+        }
+        self.output = Some(output);
+        self
+    }
+
     /// The report of `sources`.
     pub fn new(config: &str, checked_at: DateTime<Utc>, sources: Vec<SourceCheck>) -> CheckReport {
         let status = sources
@@ -468,7 +506,7 @@ impl CheckReport {
             Level::Warning => EXIT_WARNINGS,
             Level::Error => EXIT_FAILED,
         };
-        CheckReport { config: config.to_owned(), checked_at, status, exit_code, sources }
+        CheckReport { config: config.to_owned(), checked_at, status, exit_code, sources, output: None }
     }
 
     /// The closing line of the text output.

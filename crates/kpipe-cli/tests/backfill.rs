@@ -93,7 +93,7 @@ async fn a_backfill_stopped_by_a_daily_cap_resumes_without_pulling_finished_days
         move || {
             Ok(Config {
                 path: output.join("kpipe.toml"),
-                pipeline: PipelineConfig { output: output.clone(), lookback_days: 7, start_date: None },
+                pipeline: PipelineConfig::local(output.clone(), 7),
                 sources: vec![SourceConfig {
                     name: "ads".into(),
                     kind: "capped".into(),

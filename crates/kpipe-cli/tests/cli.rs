@@ -172,14 +172,38 @@ fn connectors_are_listed() {
 }
 
 #[test]
-fn check_reads_the_files_without_writing() {
+fn check_reads_the_files_and_probes_the_output_without_leaving_anything() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
     write(dir.path(), "kpipe.toml", &config(""));
     let out = kpipe(dir.path(), &["check", "-c", "kpipe.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("ok   sheet (files): 1 file(s) match"), "{}", text(&out));
-    assert!(!dir.path().join("out").exists());
+    assert!(
+        text(&out).contains("ok (listed, wrote, read back and removed a probe object)"),
+        "{}",
+        text(&out)
+    );
+    // The directory is created; the probe is gone.
+    let left =
+        kpipe_sink_parquet::Storage::local(dir.path().join("out")).list("").unwrap_or_else(|e| panic!("{e}"));
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn check_fails_for_an_output_that_cannot_be_written_naming_it_and_the_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    // A regular file where the output directory should be.
+    write(dir.path(), "out", "not a directory");
+    let out = kpipe(dir.path(), &["check", "-c", "kpipe.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("kpipe.toml: pipeline.output = ") && said.contains("out"), "{said}");
+    let out = kpipe(dir.path(), &["check", "-c", "kpipe.toml", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["output"]["ok"], false, "{report}");
 }
 
 /// A run killed at any moment leaves under `metrics/` only complete files, each holding a whole

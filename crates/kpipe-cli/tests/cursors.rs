@@ -12,6 +12,7 @@ use kpipe_core::{
     BuildContext, ConfigError, DateWindow, Decimal, Dimensions, Emitter, ErrorKind, Metric, MetricRow,
     PullRequest, Source, SourceError, StreamInfo,
 };
+use kpipe_sink_parquet::Storage;
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, d).expect("a date")
@@ -92,7 +93,7 @@ impl Source for Fake {
 fn config(output: &std::path::Path, source: Fake) -> Config {
     Config {
         path: output.join("kpipe.toml"),
-        pipeline: PipelineConfig { output: output.to_path_buf(), lookback_days: 7, start_date: None },
+        pipeline: PipelineConfig::local(output.to_path_buf(), 7),
         sources: vec![SourceConfig {
             name: "fake".into(),
             kind: "fake".into(),
@@ -114,7 +115,7 @@ fn options(from: u32, to: u32) -> RunOptions {
 
 /// The cursors on disk: (stream, account, last day).
 fn cursors(output: &std::path::Path) -> Vec<(String, String, NaiveDate)> {
-    let state = StateStore::open(output).expect("a readable state file");
+    let state = StateStore::open(&Storage::local(output)).expect("a readable state file");
     state
         .cursors("fake")
         .into_iter()
@@ -163,9 +164,10 @@ async fn cursors_move_only_with_what_a_run_committed() {
         .expect("a run");
     assert_eq!(summary.sources[0].status, SourceStatus::Succeeded);
     assert_eq!(cursors(out), through(4));
-    let state = StateStore::open(out).expect("a readable state file");
-    let entry = &state.source("fake").expect("the source's ledger").days[&day(4)];
-    assert_eq!((entry.streams["ads"], entry.streams["pages"]), (1, 1));
+    let state = StateStore::open(&Storage::local(out)).expect("a readable state file");
+    let ledger = state.source("fake").expect("the source's ledger");
+    assert_eq!(ledger.streams_on(day(4)), ["ads", "pages"].into_iter().collect());
+    assert_eq!(ledger.accounts_on(day(4)), ["acct", "page1"].into_iter().collect());
 }
 
 #[tokio::test]
@@ -187,7 +189,7 @@ async fn rows_of_a_source_with_one_stream_are_that_streams() {
 #[tokio::test]
 async fn a_state_file_from_before_cursors_loads_and_gains_them() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let state = StateStore::path_in(dir.path());
+    let state = dir.path().join(".kpipe/state.json");
     std::fs::create_dir_all(state.parent().expect("a parent")).expect("a directory");
     // The layout written before streams and cursors were kept: the 1st is final.
     std::fs::write(
@@ -205,7 +207,13 @@ async fn a_state_file_from_before_cursors_loads_and_gains_them() {
     let s = &summary.sources[0];
     assert_eq!((s.days_skipped_final, s.days_pulled), (1, 1), "{s:?}");
     assert_eq!(cursors(dir.path()), through(2));
-    let state = StateStore::open(dir.path()).expect("a readable state file");
-    let old = &state.source("fake").expect("the source's ledger").days[&day(1)];
-    assert_eq!((old.rows, old.streams.len()), (2, 0), "the old entry is kept as it was");
+    let state = StateStore::open(&Storage::local(dir.path())).expect("a readable state file");
+    let old = state.source("fake").expect("the source's ledger");
+    assert_eq!(old.day(day(1)).map(|r| r.run_id.as_str()), Some("0193a0c4-0000-7000-8000-000000000001"));
+    assert_eq!(
+        old.accounts_on(day(1)),
+        ["acct", "page1"].into_iter().collect(),
+        "the old entry is kept as it was"
+    );
+    assert!(!dir.path().join(".kpipe/state.json").exists(), "moved to one object per source");
 }

@@ -100,6 +100,9 @@ async fn killed_runs_rerun_to_exactly_the_uninterrupted_dataset() {
     assert_eq!(dataset(killed.path()), expected);
     // Staging leftovers of the killed runs are cleaned by the next run of the same source.
     let staged = kpipe_sink_parquet::read::parquet_files(&killed.path().join("metrics")).expect("listable");
-    assert!(staged.iter().all(|p| !p.to_string_lossy().contains(".staging")));
+    assert!(staged.iter().all(|p| !p.to_string_lossy().contains("staging")));
+    let staging = killed.path().join(".kpipe/staging");
+    let left: Vec<_> = kpipe_sink_parquet::read::parquet_files(&staging).expect("listable");
+    assert!(left.is_empty(), "staged files left: {left:?}");
     apis.shutdown().await;
 }

@@ -12,6 +12,7 @@ use kpipe_core::{
     BuildContext, ConfigError, DateWindow, Decimal, Dimensions, Emitter, Metric, MetricRow, PullRequest,
     Source, SourceError, StreamInfo,
 };
+use kpipe_sink_parquet::Storage;
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, d).expect("a date")
@@ -71,7 +72,7 @@ impl Source for Recording {
 fn config(output: &std::path::Path, asked: &Arc<Mutex<Vec<DateWindow>>>) -> Config {
     Config {
         path: output.join("kpipe.toml"),
-        pipeline: PipelineConfig { output: output.to_path_buf(), lookback_days: 7, start_date: None },
+        pipeline: PipelineConfig::local(output.to_path_buf(), 7),
         sources: vec![SourceConfig {
             name: "ads".into(),
             kind: "recording".into(),
@@ -104,18 +105,19 @@ async fn days_pulled_after_the_horizon_turn_final_and_are_not_pulled_again() {
     // Run on the 11th: days 4..=10. Older than 3 days when pulled: 4..=7 final.
     let (asked, skipped) = run_on(dir.path(), day(11), false).await;
     assert_eq!((asked, skipped), (vec![window(4, 10)], 0));
-    let state = StateStore::open(dir.path()).expect("state");
+    let state = StateStore::open(&Storage::local(dir.path())).expect("state");
     let ledger = state.source("ads").expect("ledger");
-    let statuses: Vec<(NaiveDate, DayStatus)> = ledger.days.iter().map(|(d, e)| (*d, e.status)).collect();
+    let statuses: Vec<(NaiveDate, DayStatus)> =
+        (1..=12).filter_map(|d| Some((day(d), ledger.day(day(d))?.status))).collect();
     let expected: Vec<(NaiveDate, DayStatus)> =
         (4..=10).map(|d| (day(d), if d <= 7 { DayStatus::Final } else { DayStatus::Provisional })).collect();
     assert_eq!(statuses, expected);
-    assert_eq!(ledger.days[&day(9)].accounts.get("a2"), Some(&1));
+    assert!(ledger.accounts_on(day(9)).contains("a2"));
 
     // Next day: window 5..=11; 5..=7 final (skipped), 8..=10 provisional, 11 missing.
     let (asked, skipped) = run_on(dir.path(), day(12), false).await;
     assert_eq!((asked, skipped), (vec![window(8, 11)], 3));
-    assert_eq!(StateStore::open(dir.path()).expect("state").counts("ads"), (5, 3));
+    assert_eq!(StateStore::open(&Storage::local(dir.path())).expect("state").counts("ads"), (5, 3));
 
     // Same day again: only the provisional days.
     let (asked, _) = run_on(dir.path(), day(12), false).await;
@@ -141,13 +143,13 @@ async fn days_pulled_after_the_horizon_turn_final_and_are_not_pulled_again() {
 async fn a_state_file_holds_no_secret_and_a_damaged_one_stops_the_run_naming_it() {
     let dir = tempfile::tempdir().expect("a temp dir");
     run_on(dir.path(), day(11), false).await;
-    let path = StateStore::path_in(dir.path());
+    let path = dir.path().join(".kpipe/state/ads.json");
     let text = std::fs::read_to_string(&path).expect("a state file");
     assert!(text.contains("\"ads\"") && !text.to_lowercase().contains("token"));
     std::fs::write(&path, "not json").expect("writable");
     let asked = Arc::new(Mutex::new(Vec::new()));
     let err = run(config(dir.path(), &asked), RunOptions::new(day(12)), Arc::new(Quiet)).await.unwrap_err();
-    assert!(err.to_string().contains("state.json"), "{err}");
+    assert!(err.to_string().contains("ads.json"), "{err}");
     assert!(asked.lock().expect("not poisoned").is_empty());
 }
 

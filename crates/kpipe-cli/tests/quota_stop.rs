@@ -74,7 +74,7 @@ impl Source for Fake {
 fn config(output: &std::path::Path, source: Fake) -> Config {
     Config {
         path: output.join("kpipe.toml"),
-        pipeline: PipelineConfig { output: output.to_path_buf(), lookback_days: 7, start_date: None },
+        pipeline: PipelineConfig::local(output.to_path_buf(), 7),
         sources: vec![SourceConfig {
             name: "fake".into(),
             kind: "fake".into(),

@@ -220,7 +220,11 @@ fn a_held_lock_skips_fire_times_without_queueing_them() {
     let dir = setup(5);
     let summaries_dir = dir.path().join("summaries");
     // As a `kpipe run` by hand would hold it.
-    let lock = RunLock::acquire(&dir.path().join("out")).expect("lock");
+    let lock = RunLock::acquire(
+        &kpipe_sink_parquet::Storage::local(dir.path().join("out")),
+        std::time::Duration::from_secs(60),
+    )
+    .expect("lock");
     let mut scheduler = Scheduler::spawn(
         dir.path(),
         &[
@@ -314,7 +318,11 @@ fn a_second_signal_aborts_the_run_and_publishes_nothing() {
     assert_eq!(published_days(&dir.path().join("out")), 0, "{}", scheduler.text());
     assert!(summaries(&summaries_dir).is_empty());
     // The lock died with the process: a run by hand goes ahead.
-    RunLock::acquire(&dir.path().join("out")).expect("the lock is free");
+    RunLock::acquire(
+        &kpipe_sink_parquet::Storage::local(dir.path().join("out")),
+        std::time::Duration::from_secs(60),
+    )
+    .expect("the lock is free");
 }
 
 #[test]

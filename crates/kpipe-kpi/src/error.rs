@@ -35,12 +35,26 @@ pub enum KpiError {
         /// What went wrong.
         message: String,
     },
+    /// The table writer or the storage failed.
+    #[error(transparent)]
+    Sink(#[from] kpipe_core::SinkError),
+    /// The output could not be listed or read.
+    #[error(transparent)]
+    Storage(#[from] kpipe_sink_parquet::StorageError),
     /// Days were fed out of order (a bug of the caller).
     #[error(transparent)]
     OutOfOrder(#[from] OutOfOrder),
 }
 
 impl KpiError {
+    pub(crate) fn sink(e: kpipe_core::SinkError) -> KpiError {
+        KpiError::Sink(e)
+    }
+
+    pub(crate) fn storage(e: kpipe_sink_parquet::StorageError) -> KpiError {
+        KpiError::Storage(e)
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -1,16 +1,17 @@
 //! Reading the stored metrics the periods need, day by day, straight from the Arrow columns.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use kpipe_core::{Currency, DateWindow, Decimal, Dimensions};
-use kpipe_sink_parquet::layout;
+use kpipe_sink_parquet::{Storage, layout};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 
 use crate::compute::Computation;
 use crate::error::KpiError;
@@ -24,37 +25,28 @@ const BATCH_ROWS: usize = 16 * 1024;
 pub(crate) struct Partition {
     pub date: NaiveDate,
     pub source: String,
-    pub files: Vec<PathBuf>,
+    /// The keys of its files.
+    pub files: Vec<String>,
 }
 
 /// The day partitions of every source within `window`, oldest first (then by source).
-pub(crate) fn partitions(output: &Path, window: DateWindow) -> Result<Vec<Partition>, KpiError> {
-    let metrics = layout::metrics_dir(output);
-    let entries = match std::fs::read_dir(&metrics) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(KpiError::io("list", &metrics)(e)),
-    };
+pub(crate) fn partitions(storage: &Storage, window: DateWindow) -> Result<Vec<Partition>, KpiError> {
+    let sources = storage.list_folders(layout::METRICS).map_err(KpiError::storage)?;
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(KpiError::io("list", &metrics))?;
-        let name = entry.file_name();
-        let Some(source) = name.to_str().and_then(|n| n.strip_prefix("source=")) else { continue };
-        let dir = entry.path();
-        for (date, day_dir) in layout::existing_partitions(&dir).map_err(KpiError::io("list", &dir))? {
-            if !window.contains(date) {
-                continue;
+    for folder in &sources {
+        let Some(source) = layout::source_of_folder(folder) else { continue };
+        let mut days: std::collections::BTreeMap<NaiveDate, Vec<String>> = std::collections::BTreeMap::new();
+        for entry in storage.list(&layout::source_prefix(source)).map_err(KpiError::storage)? {
+            let Some((partition, name)) = entry.key.rsplit_once('/') else { continue };
+            let Some(date) = partition.rsplit('/').next().and_then(layout::date_of_folder) else { continue };
+            if window.contains(date) && name.ends_with(".parquet") {
+                days.entry(date).or_default().push(entry.key);
             }
-            let mut files = Vec::new();
-            for f in std::fs::read_dir(&day_dir).map_err(KpiError::io("list", &day_dir))? {
-                let path = f.map_err(KpiError::io("list", &day_dir))?.path();
-                if path.extension().is_some_and(|e| e == "parquet") {
-                    files.push(path);
-                }
-            }
-            files.sort();
-            out.push(Partition { date, source: source.to_owned(), files });
         }
+        out.extend(days.into_iter().map(|(date, mut files)| {
+            files.sort();
+            Partition { date, source: source.to_owned(), files }
+        }));
     }
     out.sort();
     Ok(out)
@@ -79,22 +71,42 @@ const COLUMNS: [&str; 15] = [
 ];
 
 /// Feeds one partition's rows to `computation` (whose current day must be the partition's).
-pub(crate) fn read_partition(p: &Partition, computation: &mut Computation<'_>) -> Result<(), KpiError> {
+pub(crate) fn read_partition(
+    storage: &Storage,
+    p: &Partition,
+    computation: &mut Computation<'_>,
+) -> Result<(), KpiError> {
     debug_assert_eq!(&Dimensions::NAMES[..], &COLUMNS[4..12]);
-    for path in &p.files {
+    for key in &p.files {
+        let path = PathBuf::from(storage.describe_key(key));
         let fail = |message: String| KpiError::Read { path: path.clone(), message };
-        let file = File::open(path).map_err(KpiError::io("open", path))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(e.to_string()))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| fail(e.to_string()))?;
-            feed(&batch, &p.source, computation).map_err(fail)?;
+        // A local file is read in place; an object is fetched whole (one day of one source).
+        match storage.local_path(key) {
+            Some(local) => {
+                let file = File::open(&local).map_err(KpiError::io("open", &local))?;
+                feed_file(file, &p.source, computation).map_err(fail)?;
+            }
+            None => {
+                let object = storage.get(key).map_err(KpiError::storage)?;
+                let bytes = object.ok_or_else(|| fail("the file is gone".into()))?.bytes;
+                feed_file(bytes, &p.source, computation).map_err(fail)?;
+            }
         }
+    }
+    Ok(())
+}
+
+fn feed_file<R: ChunkReader + 'static>(
+    input: R,
+    source: &str,
+    computation: &mut Computation<'_>,
+) -> Result<(), String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(|e| e.to_string())?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), COLUMNS);
+    let reader =
+        builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(|e| e.to_string())?;
+    for batch in reader {
+        feed(&batch.map_err(|e| e.to_string())?, source, computation)?;
     }
     Ok(())
 }

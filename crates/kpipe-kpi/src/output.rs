@@ -1,8 +1,7 @@
-//! KPI files: `<output>/kpis/grain=<g>/period=<YYYY-MM-DD>/part-00000.parquet`, one per grain
-//! and period, staged under `<output>/.staging/kpis/<run_id>/` and renamed into place, like the
-//! metric files.
+//! KPI files: one per grain and period (`kpipe_sink_parquet::layout::period_partition`), staged
+//! and published through the sink's table writer, like the metric files.
 
-use std::fs::{self, File};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -10,14 +9,13 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{Datelike, NaiveDate};
 use kpipe_core::Label;
 use kpipe_core::decimal::{PRECISION, SCALE};
+use kpipe_sink_parquet::Storage;
 use kpipe_sink_parquet::encode::column::{Codec, DictColumn, Kind};
-use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use kpipe_sink_parquet::layout;
+use kpipe_sink_parquet::table::{StagedTable, TableFile, TableFormat};
 use parquet::basic::{Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{WriterProperties, WriterPropertiesPtr, WriterVersion};
-use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::SchemaDescPtr;
 
 use crate::compute::{Computation, EndedPeriod};
 use crate::error::KpiError;
@@ -26,9 +24,6 @@ use crate::row::{RowSink, RowView};
 
 /// Version of the KPI column layout, written to each file's key-value metadata.
 pub const KPI_SCHEMA_VERSION: &str = "1";
-
-/// The one data file of a period partition.
-pub const PART_FILE: &str = "part-00000.parquet";
 
 /// Rows per Parquet row group at most. The row group being built is the writer's memory, held
 /// encoded and compressed: a few megabytes at this size, whatever the period's size.
@@ -62,14 +57,17 @@ pub fn kpi_schema() -> SchemaRef {
     KPI_SCHEMA.clone()
 }
 
-/// `<output>/kpis`.
+/// The one data file of a period partition.
+pub use kpipe_sink_parquet::layout::PART_FILE;
+
+/// `<output>/kpis` of a local output.
 pub fn kpis_dir(output: &Path) -> PathBuf {
-    output.join("kpis")
+    output.join(layout::KPIS)
 }
 
-/// `<output>/kpis/grain=<g>/period=<start>`.
+/// The folder of a period of a local output.
 pub fn period_dir(output: &Path, grain: Grain, start: NaiveDate) -> PathBuf {
-    kpis_dir(output).join(format!("grain={grain}")).join(format!("period={}", start.format("%Y-%m-%d")))
+    layout::local_path(output, &layout::period_partition(grain.as_str(), start))
 }
 
 pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
@@ -77,34 +75,13 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
     d.num_days_from_ce() - 719_163
 }
 
-/// What every KPI file is written with: its Parquet schema and writer properties.
-#[derive(Debug)]
-struct FileFormat {
-    schema: SchemaDescPtr,
-    props: WriterPropertiesPtr,
-}
-
-impl FileFormat {
-    fn new(run_id: &str) -> Result<FileFormat, ParquetError> {
-        let schema = ArrowSchemaConverter::new().convert(&kpi_schema())?;
-        let types: Vec<PhysicalType> = schema.columns().iter().map(|c| c.physical_type()).collect();
-        if types != KpiColumns::physical_types() {
-            return Err(ParquetError::General(format!(
-                "the KPI Parquet schema's physical types {types:?} are not the written ones"
-            )));
-        }
-        let mut props = WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_2_0)
-            .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new("kpipe.kpi_schema_version".to_owned(), KPI_SCHEMA_VERSION.to_owned()),
-                KeyValue::new("kpipe.run_id".to_owned(), run_id.to_owned()),
-            ]))
-            .build();
-        // Arrow readers get the exact types back (dates, DECIMAL(38, 18)) from the stored schema.
-        add_encoded_arrow_schema_to_metadata(&kpi_schema(), &mut props);
-        Ok(FileFormat { schema: Arc::new(schema), props: Arc::new(props) })
-    }
+/// The format of every KPI file of run `run_id`.
+fn file_format(run_id: &str) -> Result<TableFormat, KpiError> {
+    let metadata = vec![
+        KeyValue::new("kpipe.kpi_schema_version".to_owned(), KPI_SCHEMA_VERSION.to_owned()),
+        KeyValue::new("kpipe.run_id".to_owned(), run_id.to_owned()),
+    ];
+    TableFormat::new(&kpi_schema(), &KpiColumns::physical_types(), metadata).map_err(KpiError::sink)
 }
 
 /// The columns of the row group being built, in [`kpi_schema`] order, encoded as rows arrive
@@ -218,77 +195,43 @@ impl KpiColumns {
 /// One period's file, written as its rows come: every [`ROW_GROUP_ROWS`] rows are one row
 /// group, so that a period's rows are never all in memory. The file is created with the first
 /// row group: a period without rows has none.
-struct PeriodFile<'w> {
-    path: PathBuf,
-    format: &'w FileFormat,
-    writer: Option<SerializedFileWriter<File>>,
+struct PeriodFile {
+    file: TableFile,
     columns: KpiColumns,
     codec: Codec,
-    rows: u64,
 }
 
-impl PeriodFile<'_> {
-    fn new(path: PathBuf, format: &FileFormat) -> Result<PeriodFile<'_>, KpiError> {
+impl PeriodFile {
+    fn new(path: PathBuf, format: &TableFormat) -> Result<PeriodFile, KpiError> {
         let level = ZstdLevel::try_new(1)
             .map_err(|e| KpiError::Write { path: path.clone(), message: e.to_string() })?;
         Ok(PeriodFile {
-            path,
-            format,
-            writer: None,
+            file: TableFile::new(path, format),
             columns: KpiColumns::new(),
             codec: Codec::zstd(level),
-            rows: 0,
         })
     }
 
     fn fail(&self, e: &dyn std::fmt::Display) -> KpiError {
-        KpiError::Write { path: self.path.clone(), message: e.to_string() }
+        KpiError::Write { path: self.file.path().to_path_buf(), message: e.to_string() }
     }
 
     fn flush(&mut self) -> Result<(), KpiError> {
-        if self.columns.rows() == 0 {
-            return Ok(());
-        }
-        let writer = match &mut self.writer {
-            Some(w) => w,
-            None => {
-                let file = File::create(&self.path).map_err(KpiError::io("create", &self.path))?;
-                let w = SerializedFileWriter::new(
-                    file,
-                    self.format.schema.root_schema_ptr(),
-                    Arc::clone(&self.format.props),
-                )
-                .map_err(|e| KpiError::Write { path: self.path.clone(), message: e.to_string() })?;
-                self.writer.insert(w)
-            }
-        };
-        let fail = |e: ParquetError| KpiError::Write { path: self.path.clone(), message: e.to_string() };
-        let mut group = writer.next_row_group().map_err(fail)?;
-        for (i, column) in self.columns.in_order().into_iter().enumerate() {
-            let (bytes, close) =
-                column.finish(self.format.schema.column(i), &mut self.codec).map_err(fail)?;
-            group.append_column(&bytes, close).map_err(fail)?;
-        }
-        group.close().map_err(fail)?;
-        Ok(())
+        self.file.append_columns(self.columns.in_order(), &mut self.codec).map_err(KpiError::sink)
     }
 
     /// Writes the last rows and closes the file; `None` when the period had no rows.
     fn finish(mut self) -> Result<Option<(PathBuf, u64)>, KpiError> {
         self.flush()?;
-        let Some(mut writer) = self.writer.take() else { return Ok(None) };
-        writer.finish().map_err(|e| self.fail(&e))?;
-        writer.inner().sync_all().map_err(KpiError::io("sync", &self.path))?;
-        Ok(Some((self.path, self.rows)))
+        self.file.finish().map_err(KpiError::sink)
     }
 }
 
-impl RowSink for PeriodFile<'_> {
+impl RowSink for PeriodFile {
     type Error = KpiError;
 
     fn push(&mut self, row: &RowView<'_>) -> Result<(), KpiError> {
         self.columns.push(row, &mut self.codec).map_err(|e| self.fail(&e))?;
-        self.rows += 1;
         if self.columns.rows() >= ROW_GROUP_ROWS { self.flush() } else { Ok(()) }
     }
 }
@@ -309,31 +252,15 @@ pub struct KpiCommit {
 /// The KPI files of one stage run, staged until [`KpiWriter::commit`].
 #[derive(Debug)]
 pub(crate) struct KpiWriter {
-    output: PathBuf,
-    staging: PathBuf,
-    format: FileFormat,
-    staged: Vec<(Grain, NaiveDate, PathBuf, u64)>,
-    done: bool,
+    table: StagedTable,
+    format: TableFormat,
 }
 
 impl KpiWriter {
-    pub fn open(output: &Path, run_id: &str) -> Result<KpiWriter, KpiError> {
-        let root = output.join(".staging").join("kpis");
+    pub fn open(storage: &Storage, run_id: &str) -> Result<KpiWriter, KpiError> {
         // Only one KPI stage runs on an output at a time: anything staged is from a killed run.
-        if let Ok(entries) = fs::read_dir(&root) {
-            for entry in entries.flatten() {
-                if entry.file_name() != run_id {
-                    let path = entry.path();
-                    tracing::info!(path = %path.display(), "removing KPI files staged by an interrupted run");
-                    fs::remove_dir_all(&path).map_err(KpiError::io("remove", &path))?;
-                }
-            }
-        }
-        let staging = root.join(run_id);
-        fs::create_dir_all(&staging).map_err(KpiError::io("create", &staging))?;
-        let format = FileFormat::new(run_id)
-            .map_err(|e| KpiError::Write { path: staging.clone(), message: e.to_string() })?;
-        Ok(KpiWriter { output: output.to_path_buf(), staging, format, staged: Vec::new(), done: false })
+        let table = StagedTable::open(storage, layout::KPIS, run_id).map_err(KpiError::sink)?;
+        Ok(KpiWriter { table, format: file_format(run_id)? })
     }
 
     /// Computes an ended period's rows and writes them to a file in the staging folder as they
@@ -343,103 +270,39 @@ impl KpiWriter {
         let period = computation.close(period);
         let name =
             format!("grain={}.period={}.parquet.partial", period.grain, period.start.format("%Y-%m-%d"));
-        let mut file = PeriodFile::new(self.staging.join(name), &self.format)?;
+        let mut file = PeriodFile::new(self.table.staging_path(&name), &self.format)?;
         computation.emit(&period, &mut file)?;
-        let (grain, start) = (period.grain, period.start);
+        let partition = layout::period_partition(period.grain.as_str(), period.start);
         drop(period);
         if let Some((path, rows)) = file.finish()? {
-            self.staged.push((grain, start, path, rows));
+            self.table.stage(partition, path, rows);
         }
         Ok(())
     }
 
     /// Publishes the staged files and removes the files of touched periods that have no rows
-    /// any more. Each period is replaced by one rename: readers see the old or the new period.
-    pub fn commit(mut self, touched: &Touched) -> Result<KpiCommit, KpiError> {
-        let mut report = KpiCommit::default();
-        let mut grain_dirs = std::collections::BTreeSet::new();
-        for (grain, start, staged, rows) in std::mem::take(&mut self.staged) {
-            let dir = period_dir(&self.output, grain, start);
-            let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-            fs::create_dir_all(&dir).map_err(KpiError::io("create", &dir))?;
-            let target = dir.join(PART_FILE);
-            fs::rename(&staged, &target).map_err(KpiError::io("publish", &target))?;
-            sync_dir(&dir)?;
-            remove_other_parts(&dir)?;
-            grain_dirs.insert(parent);
-            report.rows += rows;
-            report.periods_written += 1;
-            report.files.push(target);
-        }
+    /// any more. Each period is replaced in one step: readers see the old or the new period.
+    pub fn commit(self, touched: &Touched) -> Result<KpiCommit, KpiError> {
+        let mut replaced = BTreeSet::new();
         for &grain in touched.grains() {
             for (start, _) in touched.periods(grain) {
-                let dir = period_dir(&self.output, grain, start);
-                let target = dir.join(PART_FILE);
-                if dir.exists() && !report.files.contains(&target) {
-                    fs::remove_dir_all(&dir).map_err(KpiError::io("remove", &dir))?;
-                    report.periods_removed += 1;
-                    if let Some(parent) = dir.parent() {
-                        grain_dirs.insert(parent.to_path_buf());
-                    }
-                }
+                replaced.insert(layout::period_partition(grain.as_str(), start));
             }
         }
-        for dir in &grain_dirs {
-            sync_dir(dir)?;
-        }
-        if !grain_dirs.is_empty() {
-            sync_dir(&kpis_dir(&self.output))?;
-        }
-        self.discard()?;
-        Ok(report)
+        let published = self.table.publish(layout::KPIS, &replaced).map_err(KpiError::sink)?;
+        Ok(KpiCommit {
+            rows: published.rows,
+            periods_written: published.written,
+            periods_removed: published.removed,
+            files: published.files,
+        })
     }
-
-    fn discard(&mut self) -> Result<(), KpiError> {
-        self.done = true;
-        match fs::remove_dir_all(&self.staging) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(KpiError::io("remove", &self.staging)(e));
-            }
-            _ => {}
-        }
-        if let Some(root) = self.staging.parent() {
-            let _ = fs::remove_dir(root);
-            if let Some(staging) = root.parent() {
-                let _ = fs::remove_dir(staging);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for KpiWriter {
-    fn drop(&mut self) {
-        if !self.done {
-            // Not committed (an error on the way): the published periods stay as they were.
-            let _ = self.discard();
-        }
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), KpiError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(KpiError::io("sync", dir))
-}
-
-/// A period partition holds one file: others (another layout version) are removed.
-fn remove_other_parts(dir: &Path) -> Result<(), KpiError> {
-    for entry in fs::read_dir(dir).map_err(KpiError::io("list", dir))? {
-        let entry = entry.map_err(KpiError::io("list", dir))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name != PART_FILE && name.ends_with(".parquet") {
-            fs::remove_file(entry.path()).map_err(KpiError::io("remove", entry.path()))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs::{self, File};
+
     use kpipe_core::{Decimal, Unit};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
@@ -473,7 +336,7 @@ mod tests {
     #[test]
     fn a_large_period_is_written_in_bounded_row_groups() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let writer = KpiWriter::open(dir.path(), "t").expect("staging folder");
+        let writer = KpiWriter::open(&Storage::local(dir.path()), "t").expect("staging folder");
         let folder = dir.path().join("period");
         fs::create_dir(&folder).expect("period folder");
         let path = folder.join(PART_FILE);
@@ -503,7 +366,7 @@ mod tests {
     #[test]
     fn a_file_carries_the_arrow_schema_statistics_and_metadata() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let writer = KpiWriter::open(dir.path(), "run-7").expect("staging folder");
+        let writer = KpiWriter::open(&Storage::local(dir.path()), "run-7").expect("staging folder");
         let path = dir.path().join(PART_FILE);
         let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         let (kpi, platform) = (Label::new("cpc"), Label::new("facebook"));
@@ -546,7 +409,7 @@ mod tests {
     #[test]
     fn a_period_without_rows_writes_no_file() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let writer = KpiWriter::open(dir.path(), "t").expect("staging folder");
+        let writer = KpiWriter::open(&Storage::local(dir.path()), "t").expect("staging folder");
         let path = dir.path().join(PART_FILE);
         let file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         assert_eq!(file.finish().expect("close"), None);

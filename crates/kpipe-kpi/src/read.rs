@@ -1,28 +1,46 @@
 //! Reading KPI files back: for `kpipe kpis --show`, the demo and tests.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type};
 use arrow_array::{Array, RecordBatch};
 use chrono::{Days, NaiveDate};
 use kpipe_core::{Currency, Decimal, Label, Unit};
+use kpipe_sink_parquet::{Storage, layout};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 
 use crate::config::Stage;
 use crate::error::KpiError;
-use crate::output::kpis_dir;
 use crate::period::{Grain, Scope};
 use crate::row::KpiRow;
 
-/// Every KPI row stored below `<output>/kpis` (or below `<output>/kpis/grain=<g>` with a grain).
+/// Every KPI row stored below `<output>/kpis` of a local output (or of one grain).
 pub fn read_kpis(output: &Path, grain: Option<Grain>) -> Result<Vec<KpiRow>, KpiError> {
-    let mut dir = kpis_dir(output);
-    if let Some(g) = grain {
-        dir = dir.join(format!("grain={g}"));
+    read_stored_kpis(&Storage::local(output), grain)
+}
+
+/// Every KPI row of an output, local or in an object store (or of one grain).
+pub fn read_stored_kpis(storage: &Storage, grain: Option<Grain>) -> Result<Vec<KpiRow>, KpiError> {
+    let prefix = grain.map_or_else(|| layout::KPIS.to_owned(), |g| layout::grain_prefix(g.as_str()));
+    read_stored_kpis_below(storage, &prefix)
+}
+
+/// Every KPI row of the files below `prefix` (a grain's or a period's folder) of an output.
+pub fn read_stored_kpis_below(storage: &Storage, prefix: &str) -> Result<Vec<KpiRow>, KpiError> {
+    let mut rows = Vec::new();
+    for entry in storage.list(prefix).map_err(KpiError::storage)? {
+        if !entry.key.ends_with(".parquet") {
+            continue;
+        }
+        let path = PathBuf::from(storage.describe_key(&entry.key));
+        let fail = |message: String| KpiError::Read { path: path.clone(), message };
+        let Some(object) = storage.get(&entry.key).map_err(KpiError::storage)? else { continue };
+        read_into(object.bytes, &mut rows).map_err(fail)?;
     }
-    read_kpi_dir(&dir)
+    Ok(rows)
 }
 
 /// Every KPI row of the `*.parquet` files below `dir` (a period's folder, say).
@@ -30,17 +48,19 @@ pub fn read_kpi_dir(dir: &Path) -> Result<Vec<KpiRow>, KpiError> {
     let files = kpipe_sink_parquet::read::parquet_files(dir).map_err(KpiError::io("list", dir))?;
     let mut rows = Vec::new();
     for path in files {
-        let fail = |message: String| KpiError::Read { path: path.clone(), message };
         let file = File::open(&path).map_err(KpiError::io("open", &path))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| fail(e.to_string()))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| fail(e.to_string()))?;
-            decode(&batch, &mut rows).map_err(fail)?;
-        }
+        read_into(file, &mut rows).map_err(|message| KpiError::Read { path: path.clone(), message })?;
     }
     Ok(rows)
+}
+
+fn read_into<R: ChunkReader + 'static>(input: R, rows: &mut Vec<KpiRow>) -> Result<(), String> {
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(input).and_then(|b| b.build()).map_err(|e| e.to_string())?;
+    for batch in reader {
+        decode(&batch.map_err(|e| e.to_string())?, rows)?;
+    }
+    Ok(())
 }
 
 fn decode(batch: &RecordBatch, out: &mut Vec<KpiRow>) -> Result<(), String> {

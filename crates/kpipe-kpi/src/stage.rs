@@ -1,10 +1,10 @@
 //! The KPI stage over stored metrics: read every period the window touches, whole, compute,
 //! and replace those periods' KPI files.
 
-use std::path::Path;
 use std::time::Instant;
 
 use kpipe_core::DateWindow;
+use kpipe_sink_parquet::Storage;
 
 use crate::catalog::Catalog;
 use crate::compute::{Computation, ComputeStats};
@@ -31,10 +31,21 @@ pub struct StageReport {
 }
 
 /// Computes the KPIs of every period of `settings.grains` that holds a day of `window`, from the
-/// metrics stored below `output`, and replaces those periods' files below `output/kpis`.
+/// metrics stored below the local directory `output`, and replaces those periods' KPI files.
 /// `run_id` names the staging folder and is written to the files' metadata.
 pub fn run(
-    output: &Path,
+    output: &std::path::Path,
+    catalog: &Catalog,
+    settings: &Settings,
+    window: DateWindow,
+    run_id: &str,
+) -> Result<StageReport, KpiError> {
+    run_on(&Storage::local(output), catalog, settings, window, run_id)
+}
+
+/// [`run`] on an output's storage, local or in an object store.
+pub fn run_on(
+    storage: &Storage,
     catalog: &Catalog,
     settings: &Settings,
     window: DateWindow,
@@ -43,13 +54,13 @@ pub fn run(
     let clock = Instant::now();
     let mut computation = Computation::new(catalog, settings, window);
     let read_window = computation.read_window();
-    let partitions = input::partitions(output, read_window)?;
+    let partitions = input::partitions(storage, read_window)?;
     tracing::info!(window = %window, read = %read_window, partitions = partitions.len(), "computing KPIs");
-    let mut writer = KpiWriter::open(output, run_id)?;
+    let mut writer = KpiWriter::open(storage, run_id)?;
     let mut done = Vec::new();
     for p in &partitions {
         if computation.advance(p.date, &mut done)? {
-            input::read_partition(p, &mut computation)?;
+            input::read_partition(storage, p, &mut computation)?;
         }
         for period in done.drain(..) {
             writer.stage(&mut computation, period)?;

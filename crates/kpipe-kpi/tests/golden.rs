@@ -89,7 +89,7 @@ fn every_catalog_kpi_at_every_grain_and_scope() {
         let file = dir.path().join(format!("kpis/grain={grain}/period={period}/part-00000.parquet"));
         assert!(file.is_file(), "{}", file.display());
     }
-    assert!(!dir.path().join(".staging/kpis").exists());
+    assert!(!dir.path().join(".kpipe/staging/kpis").exists());
 }
 
 /// With `report_currency = "USD"` and `EUR = "1.08"`, money is converted before it is summed:

@@ -91,14 +91,14 @@ fn a_repulled_day_recomputes_its_whole_week_and_month() {
 #[test]
 fn files_staged_by_a_killed_run_are_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
-    let stale = dir.path().join(".staging/kpis/killed-run");
+    let stale = dir.path().join(".kpipe/staging/kpis/killed-run");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("grain=day.period=2026-10-05.parquet.partial"), b"half a file").unwrap();
     let window = DateWindow::day(day("2026-10-05"));
     store(dir.path(), &rows(&week_csv(10)), DateWindow::new(day("2026-10-05"), day("2026-10-11")).unwrap());
     kpipe_kpi::run(dir.path(), &Catalog::builtin(), &Settings::default(), window, "next").unwrap();
     assert!(!stale.exists());
-    assert!(!dir.path().join(".staging/kpis").exists());
+    assert!(!dir.path().join(".kpipe/staging/kpis").exists());
 }
 
 #[test]

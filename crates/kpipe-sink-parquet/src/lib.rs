@@ -16,18 +16,17 @@ pub mod encode;
 pub mod layout;
 pub mod read;
 mod schema;
+pub mod table;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::sync::Arc;
 
 use kpipe_core::{Sink, SinkError, SinkTarget, SinkWriter};
-use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+pub use kpipe_storage::{Storage, StorageError};
 use parquet::basic::ZstdLevel;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{WriterProperties, WriterVersion};
-use parquet::schema::types::SchemaDescPtr;
 
 pub use schema::{SCHEMA_VERSION, metric_schema};
 
@@ -57,19 +56,20 @@ impl Default for ParquetSinkOptions {
 /// The Parquet sink. Clones share the memory bound of [`ParquetSinkOptions::max_buffered_bytes`].
 #[derive(Debug, Clone)]
 pub struct ParquetSink {
-    output: PathBuf,
+    storage: Storage,
     options: ParquetSinkOptions,
     buffered: Arc<writer::BufferedBytes>,
 }
 
 impl ParquetSink {
-    /// A sink writing below `output`.
+    /// A sink writing below the local directory `output`.
     pub fn new(output: impl Into<PathBuf>) -> ParquetSink {
-        ParquetSink {
-            output: output.into(),
-            options: ParquetSinkOptions::default(),
-            buffered: Arc::default(),
-        }
+        ParquetSink::on(Storage::local(output))
+    }
+
+    /// A sink writing to `storage`.
+    pub fn on(storage: Storage) -> ParquetSink {
+        ParquetSink { storage, options: ParquetSinkOptions::default(), buffered: Arc::default() }
     }
 
     /// The same sink with other tuning.
@@ -84,38 +84,16 @@ impl ParquetSink {
         self.buffered.get()
     }
 
-    /// The output directory.
-    pub fn output(&self) -> &Path {
-        &self.output
+    /// Where it writes.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
-    fn writer_properties(&self) -> Result<WriterProperties, SinkError> {
-        let mut props = WriterProperties::builder()
-            .set_writer_version(WriterVersion::PARQUET_2_0)
-            .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                "kpipe.schema_version".to_owned(),
-                SCHEMA_VERSION.to_owned(),
-            )]))
-            .build();
-        add_encoded_arrow_schema_to_metadata(&metric_schema(), &mut props);
-        Ok(props)
+    /// The format of metric files.
+    fn table_format(&self) -> Result<table::TableFormat, SinkError> {
+        let metadata = vec![KeyValue::new("kpipe.schema_version".to_owned(), SCHEMA_VERSION.to_owned())];
+        table::TableFormat::new(&metric_schema(), &columns::expected_physical_types(), metadata)
     }
-}
-
-/// The Parquet schema of [`metric_schema`], checked against the types the row group builder
-/// writes.
-fn parquet_schema() -> Result<SchemaDescPtr, SinkError> {
-    let schema = ArrowSchemaConverter::new()
-        .convert(&metric_schema())
-        .map_err(|e| SinkError::new("cannot derive the Parquet schema").with_source(e))?;
-    let types: Vec<_> = schema.columns().iter().map(|c| c.physical_type()).collect();
-    if types != columns::expected_physical_types() {
-        return Err(SinkError::new(format!(
-            "the Parquet schema's physical types {types:?} are not the written ones"
-        )));
-    }
-    Ok(Arc::new(schema))
 }
 
 impl Sink for ParquetSink {
@@ -123,16 +101,14 @@ impl Sink for ParquetSink {
         if !kpipe_core::is_identifier(&target.source) {
             return Err(SinkError::new(format!("source name `{}` is not a snake_case name", target.source)));
         }
-        let props = Arc::new(self.writer_properties()?);
         let level = ZstdLevel::try_new(self.options.zstd_level)
             .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
         let codec = encode::column::Codec::zstd(level);
         Ok(Box::new(writer::PartitionedWriter::open(
-            &self.output,
+            &self.storage,
             target,
             self.options.clone(),
-            props,
-            parquet_schema()?,
+            self.table_format()?,
             codec,
             Arc::clone(&self.buffered),
         )?))

@@ -76,6 +76,29 @@ pub fn read_dir(dir: &Path) -> Result<Vec<StoredRow>, SinkError> {
     Ok(rows)
 }
 
+/// Reads every metric file (`*.parquet`) below `prefix` of `storage`, local or in an object
+/// store.
+pub fn read_stored(storage: &kpipe_storage::Storage, prefix: &str) -> Result<Vec<StoredRow>, SinkError> {
+    let mut rows = Vec::new();
+    let entries =
+        storage.list(prefix).map_err(|e| SinkError::new("cannot list the metric files").with_source(e))?;
+    for entry in entries.iter().filter(|e| e.key.ends_with(".parquet")) {
+        let fail = |e: &dyn std::fmt::Display| {
+            SinkError::new(format!("cannot read {}: {e}", storage.describe_key(&entry.key)))
+        };
+        let Some(object) = storage.get(&entry.key).map_err(|e| fail(&e))? else { continue };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(object.bytes)
+            .map_err(|e| fail(&e))?
+            .build()
+            .map_err(|e| fail(&e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| fail(&e))?;
+            decode(&batch, &mut rows).map_err(|e| fail(&e))?;
+        }
+    }
+    Ok(rows)
+}
+
 fn decode(batch: &RecordBatch, out: &mut Vec<StoredRow>) -> Result<(), String> {
     if batch.schema().fields() != metric_schema().fields() {
         return Err("the file does not have the metric schema".into());

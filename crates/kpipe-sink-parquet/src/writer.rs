@@ -1,42 +1,30 @@
-//! One source's window being written: a Parquet file per day, staged and then renamed into
-//! place.
+//! One source's window being written: a Parquet file per day, staged and then published
+//! through the storage layer.
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
 use kpipe_core::{CommitStats, MetricBatch, MetricRow, SinkError, SinkTarget, SinkWriter};
-use parquet::file::properties::WriterPropertiesPtr;
-use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::SchemaDescPtr;
+use kpipe_storage::Storage;
 
 use crate::ParquetSinkOptions;
 use crate::columns::{Lineage, RowGroupBuilder};
 use crate::encode::column::Codec;
-use crate::layout::{self, PART_FILE};
+use crate::layout;
+use crate::table::{StagedTable, TableFile, TableFormat};
 
 struct Partition {
     row_group: RowGroupBuilder,
-    writer: SerializedFileWriter<File>,
-    staged: PathBuf,
-    rows: u64,
+    file: TableFile,
 }
 
 impl Partition {
     /// Writes the row group in progress to the file.
-    fn flush_row_group(&mut self, schema: &SchemaDescPtr, codec: &mut Codec) -> Result<(), SinkError> {
-        let n = self.row_group.rows();
-        if n == 0 {
-            return Ok(());
-        }
-        let staged = &self.staged;
-        let mut group = self.writer.next_row_group().map_err(|e| io_error("write", staged, e))?;
-        self.row_group.finish(schema, &mut group, codec).map_err(|e| io_error("encode", staged, e))?;
-        group.close().map_err(|e| io_error("write", staged, e))?;
-        self.rows += n;
-        Ok(())
+    fn flush_row_group(&mut self, codec: &mut Codec) -> Result<(), SinkError> {
+        let rows = self.row_group.rows();
+        let row_group = &mut self.row_group;
+        self.file.append_row_group(rows, |group, schema| row_group.finish(schema, group, codec))
     }
 }
 
@@ -44,11 +32,9 @@ pub(crate) struct PartitionedWriter {
     target: SinkTarget,
     lineage: Lineage,
     options: ParquetSinkOptions,
-    props: WriterPropertiesPtr,
-    schema: SchemaDescPtr,
+    format: TableFormat,
     codec: Codec,
-    staging_dir: PathBuf,
-    source_dir: PathBuf,
+    table: Option<StagedTable>,
     /// One slot per day of the window, in date order.
     partitions: Vec<Option<Partition>>,
     /// Per day of the window, the rows of the batch being written (reused between batches).
@@ -72,34 +58,24 @@ impl BufferedBytes {
     }
 }
 
-fn io_error(what: &str, path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
-    SinkError::new(format!("cannot {what} {}", path.display())).with_source(e)
-}
-
 impl PartitionedWriter {
     pub fn open(
-        output: &Path,
+        storage: &Storage,
         target: SinkTarget,
         options: ParquetSinkOptions,
-        props: WriterPropertiesPtr,
-        schema: SchemaDescPtr,
+        format: TableFormat,
         codec: Codec,
         shared: Arc<BufferedBytes>,
     ) -> Result<PartitionedWriter, SinkError> {
-        let staging_dir = layout::staging_dir(output, &target.run_id, &target.source);
-        layout::remove_stale_staging(output, &target.run_id, &target.source)
-            .map_err(|e| io_error("clean up", &layout::staging_root(output), e))?;
-        fs::create_dir_all(&staging_dir).map_err(|e| io_error("create", &staging_dir, e))?;
+        let table = StagedTable::open(storage, &layout::metrics_table(&target.source), &target.run_id)?;
         Ok(PartitionedWriter {
             lineage: Lineage::new(&target.source, &target.run_id, target.pulled_at),
-            source_dir: layout::source_dir(output, &target.source),
             partitions: std::iter::repeat_with(|| None).take(window_days(&target)).collect(),
             target,
             options,
-            props,
-            schema,
+            format,
             codec,
-            staging_dir,
+            table: Some(table),
             by_slot: Vec::new(),
             shared,
             reported: 0,
@@ -108,12 +84,13 @@ impl PartitionedWriter {
     }
 
     fn open_partition(&self, date: NaiveDate) -> Result<Partition, SinkError> {
-        let staged = self.staging_dir.join(layout::partition_name(date));
-        let file = File::create(&staged).map_err(|e| io_error("create", &staged, e))?;
-        let writer = SerializedFileWriter::new(file, self.schema.root_schema_ptr(), self.props.clone())
-            .map_err(|e| io_error("start", &staged, e))?;
-        let row_group = RowGroupBuilder::new(date).map_err(|e| io_error("start", &staged, e))?;
-        Ok(Partition { row_group, writer, staged, rows: 0 })
+        let staged = match &self.table {
+            Some(table) => table.staging_path(&format!("date={}.parquet.partial", date.format("%Y-%m-%d"))),
+            None => return Err(SinkError::new("the writer is already committed")),
+        };
+        let row_group = RowGroupBuilder::new(date)
+            .map_err(|e| SinkError::new(format!("cannot start the partition of {date}")).with_source(e))?;
+        Ok(Partition { row_group, file: TableFile::new(staged, &self.format) })
     }
 
     /// The slot of `date` in [`Self::partitions`], or `None` outside the window.
@@ -149,7 +126,7 @@ impl PartitionedWriter {
                 break;
             }
             if let Some(part) = self.partitions[slot].as_mut() {
-                part.flush_row_group(&self.schema, &mut self.codec)?;
+                part.flush_row_group(&mut self.codec)?;
                 mine -= size;
                 excess = excess.saturating_sub(size);
             }
@@ -172,15 +149,10 @@ impl PartitionedWriter {
     fn discard_staging(&mut self) -> std::io::Result<()> {
         self.done = true;
         self.partitions.clear();
-        match fs::remove_dir_all(&self.staging_dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        match self.table.take() {
+            Some(mut table) => table.discard(),
+            None => Ok(()),
         }
-        if let Some(run_dir) = self.staging_dir.parent() {
-            // Only succeeds once every source of the run is done with it.
-            let _ = fs::remove_dir(run_dir);
-        }
-        Ok(())
     }
 }
 
@@ -210,11 +182,11 @@ impl SinkWriter for PartitionedWriter {
             while !rest.is_empty() {
                 let room = max_rows.saturating_sub(part.row_group.rows() as usize).max(1);
                 let (now, later) = rest.split_at(room.min(rest.len()));
-                part.row_group
-                    .push(now, &self.lineage, &mut self.codec)
-                    .map_err(|e| io_error("encode", &part.staged, e))?;
+                part.row_group.push(now, &self.lineage, &mut self.codec).map_err(|e| {
+                    SinkError::new(format!("cannot encode {}", part.file.path().display())).with_source(e)
+                })?;
                 if part.row_group.rows() as usize >= max_rows {
-                    part.flush_row_group(&self.schema, &mut self.codec)?;
+                    part.flush_row_group(&mut self.codec)?;
                 }
                 rest = later;
             }
@@ -232,49 +204,35 @@ impl SinkWriter for PartitionedWriter {
         mut self: Box<Self>,
         selected: &std::collections::BTreeSet<NaiveDate>,
     ) -> Result<CommitStats, SinkError> {
-        let mut stats = CommitStats::default();
-        let mut staged = Vec::with_capacity(self.partitions.len());
+        let Some(mut table) = self.table.take() else {
+            return Err(SinkError::new("the writer is already committed"));
+        };
+        let source = self.target.source.clone();
         let days: Vec<NaiveDate> = self.target.window.days().collect();
+        let mut replaced = std::collections::BTreeSet::new();
         for (date, part) in days.into_iter().zip(std::mem::take(&mut self.partitions)) {
-            // Days not selected keep their published data; their staged file goes with the
-            // staging directory.
-            let Some(mut part) = part.filter(|_| selected.contains(&date)) else { continue };
-            part.flush_row_group(&self.schema, &mut self.codec)?;
-            part.writer.finish().map_err(|e| io_error("finish", &part.staged, e))?;
-            part.writer.inner().sync_all().map_err(|e| io_error("sync", &part.staged, e))?;
-            stats.rows += part.rows;
-            staged.push((date, part.staged));
-        }
-        fs::create_dir_all(&self.source_dir).map_err(|e| io_error("create", &self.source_dir, e))?;
-        for (date, file) in &staged {
-            let dir = self.source_dir.join(layout::partition_dir_name(*date));
-            let created = !dir.exists();
-            fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
-            let target = dir.join(PART_FILE);
-            // The one step readers can observe: the old file is replaced by the complete new one.
-            fs::rename(file, &target).map_err(|e| io_error("publish", &target, e))?;
-            layout::sync_dir(&dir).map_err(|e| io_error("sync", &dir, e))?;
-            if created {
-                layout::sync_dir(&self.source_dir).map_err(|e| io_error("sync", &self.source_dir, e))?;
+            if !selected.contains(&date) {
+                // Not selected: the day keeps its published data; its staged file goes with
+                // the staging folder.
+                continue;
             }
-            layout::remove_other_parts(&dir).map_err(|e| io_error("clean up", &dir, e))?;
-            stats.files.push(target);
-        }
-        stats.partitions_written = staged.len();
-        let written: std::collections::BTreeSet<NaiveDate> = staged.iter().map(|(d, _)| *d).collect();
-        for (date, dir) in layout::existing_partitions(&self.source_dir)
-            .map_err(|e| io_error("list", &self.source_dir, e))?
-        {
-            if self.target.window.contains(date) && selected.contains(&date) && !written.contains(&date) {
-                // The pull found nothing for this day: the day's old rows are no longer true.
-                fs::remove_dir_all(&dir).map_err(|e| io_error("remove", &dir, e))?;
-                stats.partitions_removed += 1;
+            replaced.insert(layout::day_partition(&source, date));
+            let Some(mut part) = part else { continue };
+            part.flush_row_group(&mut self.codec)?;
+            if let Some((file, rows)) = part.file.finish()? {
+                table.stage(layout::day_partition(&source, date), file, rows);
             }
         }
-        layout::sync_dir(&self.source_dir).map_err(|e| io_error("sync", &self.source_dir, e))?;
-        self.discard_staging().map_err(|e| io_error("clean up", &self.staging_dir, e))?;
+        self.done = true;
+        let published = table.publish(&layout::source_prefix(&source), &replaced)?;
+        let stats = CommitStats {
+            rows: published.rows,
+            partitions_written: published.written,
+            partitions_removed: published.removed,
+            files: published.files,
+        };
         tracing::debug!(
-            source = %self.target.source,
+            source = %source,
             rows = stats.rows,
             partitions_written = stats.partitions_written,
             partitions_removed = stats.partitions_removed,
@@ -284,8 +242,7 @@ impl SinkWriter for PartitionedWriter {
     }
 
     fn abort(mut self: Box<Self>) -> Result<(), SinkError> {
-        let dir = self.staging_dir.clone();
-        self.discard_staging().map_err(|e| io_error("clean up", &dir, e))
+        self.discard_staging().map_err(|e| SinkError::new("cannot remove the staged files").with_source(e))
     }
 }
 

@@ -191,18 +191,22 @@ fn nothing_is_visible_before_commit_and_abort_keeps_the_old_data() {
     w.write(&MetricBatch::new(sample())).expect("write");
     drop(w);
     assert_eq!(read_dir(dir.path()).expect("read"), before);
-    assert!(!dir.path().join(".staging").join("r3").exists());
+    assert!(!dir.path().join(".kpipe/staging/metrics/li/r3").exists());
 }
 
 #[test]
 fn files_staged_by_a_killed_run_are_cleaned_up() {
     let dir = tempfile::tempdir().expect("tmp");
-    let stale = dir.path().join(".staging/old-run/source=li");
+    let stale = dir.path().join(".kpipe/staging/metrics/li/old-run");
     std::fs::create_dir_all(&stale).expect("mkdir");
-    std::fs::write(stale.join("date=2026-03-01.parquet"), b"PAR1 half a file").expect("write");
+    std::fs::write(stale.join("date=2026-03-01.parquet.partial"), b"PAR1 half a file").expect("write");
+    let other = dir.path().join(".kpipe/staging/metrics/fb/old-run");
+    std::fs::create_dir_all(&other).expect("mkdir");
     let sink = ParquetSink::new(dir.path());
     write(&sink, target("li", "2026-03-01", "2026-03-03", "r1"), sample());
-    assert!(!dir.path().join(".staging/old-run").exists());
+    assert!(!stale.exists());
+    assert!(other.exists(), "another source's staging is its own to clean up");
+    assert!(!dir.path().join(".kpipe/staging/metrics/li").exists());
     assert_eq!(read_dir(dir.path()).expect("read").len(), 5);
 }
 

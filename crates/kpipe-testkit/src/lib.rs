@@ -21,6 +21,7 @@
 mod harness;
 mod logs;
 mod pull;
+pub mod services;
 pub mod suite;
 mod totals;
 

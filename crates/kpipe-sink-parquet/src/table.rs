@@ -1,0 +1,279 @@
+//! Writing a partitioned Parquet table: files built row group by row group from encoded
+//! columns ([`TableFile`]), staged on this machine, then published together through the
+//! storage layer ([`StagedTable`]). The metric sink and the KPI stage both write through it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_schema::Schema;
+use kpipe_core::SinkError;
+use kpipe_storage::Storage;
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::basic::Type as PhysicalType;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{WriterProperties, WriterPropertiesPtr, WriterVersion};
+use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
+use parquet::schema::types::{SchemaDescPtr, SchemaDescriptor};
+
+use crate::encode::column::{Codec, DictColumn};
+use crate::layout;
+
+/// The schema and writer properties of a table's files.
+#[derive(Debug, Clone)]
+pub struct TableFormat {
+    schema: SchemaDescPtr,
+    props: WriterPropertiesPtr,
+}
+
+impl TableFormat {
+    /// Files of `arrow`'s schema, whose columns are written with the physical types `written`
+    /// (checked against the schema Arrow's converter derives, so that the two never drift apart
+    /// silently), carrying `metadata` and the encoded Arrow schema, so that Arrow readers get
+    /// the exact types back (dates, `DECIMAL(38, 18)`, UTC timestamps).
+    pub fn new(
+        arrow: &Schema,
+        written: &[PhysicalType],
+        metadata: Vec<KeyValue>,
+    ) -> Result<TableFormat, SinkError> {
+        let schema = ArrowSchemaConverter::new()
+            .convert(arrow)
+            .map_err(|e| SinkError::new("cannot derive the Parquet schema").with_source(e))?;
+        let types: Vec<_> = schema.columns().iter().map(|c| c.physical_type()).collect();
+        if types != written {
+            return Err(SinkError::new(format!(
+                "the Parquet schema's physical types {types:?} are not the written ones {written:?}"
+            )));
+        }
+        let mut props = WriterProperties::builder()
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(metadata))
+            .build();
+        add_encoded_arrow_schema_to_metadata(arrow, &mut props);
+        Ok(TableFormat { schema: Arc::new(schema), props: Arc::new(props) })
+    }
+
+    /// The Parquet schema.
+    pub fn schema(&self) -> &SchemaDescPtr {
+        &self.schema
+    }
+}
+
+fn write_error(path: &Path, what: &str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SinkError {
+    SinkError::new(format!("cannot {what} {}", path.display())).with_source(e)
+}
+
+/// One Parquet file being written on this machine, a row group at a time. The file is created
+/// with its first row group: a file that gets none is never created.
+#[derive(Debug)]
+pub struct TableFile {
+    path: PathBuf,
+    format: TableFormat,
+    writer: Option<SerializedFileWriter<File>>,
+    rows: u64,
+}
+
+impl TableFile {
+    /// A file to be written at `path` (a staging path).
+    pub fn new(path: PathBuf, format: &TableFormat) -> TableFile {
+        TableFile { path, format: format.clone(), writer: None, rows: 0 }
+    }
+
+    /// Where it is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Appends one row group of `rows` rows, whose column chunks `write` appends in schema
+    /// order.
+    pub fn append_row_group(
+        &mut self,
+        rows: u64,
+        write: impl FnOnce(&mut SerializedRowGroupWriter<'_, File>, &SchemaDescriptor) -> Result<(), ParquetError>,
+    ) -> Result<(), SinkError> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => {
+                let file = File::create(&self.path).map_err(|e| write_error(&self.path, "create", e))?;
+                let w = SerializedFileWriter::new(
+                    file,
+                    self.format.schema.root_schema_ptr(),
+                    self.format.props.clone(),
+                )
+                .map_err(|e| write_error(&self.path, "start", e))?;
+                self.writer.insert(w)
+            }
+        };
+        let mut group = writer.next_row_group().map_err(|e| write_error(&self.path, "write", e))?;
+        write(&mut group, &self.format.schema).map_err(|e| write_error(&self.path, "encode", e))?;
+        group.close().map_err(|e| write_error(&self.path, "write", e))?;
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// Appends the rows held by `columns` (in schema order, all with the same number of rows)
+    /// as one row group; the columns are empty afterwards.
+    pub fn append_columns<'c>(
+        &mut self,
+        columns: impl IntoIterator<Item = &'c mut DictColumn>,
+        codec: &mut Codec,
+    ) -> Result<(), SinkError> {
+        let mut columns = columns.into_iter().peekable();
+        let rows = columns.peek().map_or(0, |c| c.rows());
+        self.append_row_group(rows, |group, schema| {
+            for (i, column) in columns.enumerate() {
+                let (bytes, close) = column.finish(schema.column(i), codec)?;
+                group.append_column(&bytes, close)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Closes the file; `None` when it got no row group (and so was never created).
+    pub fn finish(mut self) -> Result<Option<(PathBuf, u64)>, SinkError> {
+        let Some(mut writer) = self.writer.take() else { return Ok(None) };
+        writer.finish().map_err(|e| write_error(&self.path, "finish", e))?;
+        Ok(Some((std::mem::take(&mut self.path), self.rows)))
+    }
+}
+
+/// What a [`StagedTable::publish`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Rows of the published files.
+    pub rows: u64,
+    /// Partitions written (new or replaced).
+    pub written: usize,
+    /// Partitions removed because the run found nothing for them.
+    pub removed: usize,
+    /// The files published, as paths or URLs.
+    pub files: Vec<PathBuf>,
+}
+
+/// The files one run stages for one table (a source's metrics, or the KPIs), published
+/// together. Runs that write the same table never overlap (the run lock), so anything another
+/// run staged for it, or journaled as an upload in progress, was left by a killed process and
+/// is cleaned up when the table is opened.
+#[derive(Debug)]
+pub struct StagedTable {
+    storage: Storage,
+    staging: PathBuf,
+    journal: String,
+    /// Partition (a folder key) -> its staged file and rows.
+    staged: BTreeMap<String, (PathBuf, u64)>,
+    done: bool,
+}
+
+impl StagedTable {
+    /// Starts staging `table` (a name from [`crate::layout`], such as `metrics/<source>` or
+    /// `kpis`) for run `run_id`.
+    pub fn open(storage: &Storage, table: &str, run_id: &str) -> Result<StagedTable, SinkError> {
+        let area = storage.staging_dir(&layout::staging_area(table));
+        if let Ok(entries) = std::fs::read_dir(&area) {
+            for entry in entries.flatten() {
+                if entry.file_name() != run_id {
+                    let path = entry.path();
+                    tracing::info!(path = %path.display(), "removing files staged by an interrupted run");
+                    std::fs::remove_dir_all(&path).map_err(|e| write_error(&path, "remove", e))?;
+                }
+            }
+        }
+        let journal = layout::upload_journal(table);
+        storage
+            .abort_orphaned_uploads(&journal)
+            .map_err(|e| SinkError::new("cannot clean up an interrupted upload").with_source(e))?;
+        let staging = area.join(run_id);
+        std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, "create", e))?;
+        Ok(StagedTable { storage: storage.clone(), staging, journal, staged: BTreeMap::new(), done: false })
+    }
+
+    /// A path in the staging folder for a file named `name` (not ending in `.parquet`).
+    pub fn staging_path(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+
+    /// Records a finished staged file as the new content of `partition`.
+    pub fn stage(&mut self, partition: String, file: PathBuf, rows: u64) {
+        self.staged.insert(partition, (file, rows));
+    }
+
+    /// Partitions staged so far.
+    pub fn staged(&self) -> impl Iterator<Item = &str> {
+        self.staged.keys().map(String::as_str)
+    }
+
+    /// Publishes the staged files, each replacing its partition's file, and removes the
+    /// partitions of `replaced` that got no file (the run found nothing for them) and any other
+    /// data file in the partitions written. `prefix` is the table's folder (every partition is
+    /// below it). Each partition changes in one step: readers see the old or the new one.
+    pub fn publish(mut self, prefix: &str, replaced: &BTreeSet<String>) -> Result<Published, SinkError> {
+        let storage = self.storage.clone();
+        let fail = |e: kpipe_storage::StorageError| SinkError::new("cannot publish").with_source(e);
+        let mut report = Published::default();
+        let staged = std::mem::take(&mut self.staged);
+        for (partition, (file, rows)) in &staged {
+            let key = layout::part_file(partition);
+            storage.publish_file(file, &key, &self.journal).map_err(fail)?;
+            report.rows += rows;
+            report.written += 1;
+            report.files.push(PathBuf::from(storage.describe_key(&key)));
+        }
+        let mut removed = BTreeSet::new();
+        for entry in storage.list(prefix).map_err(fail)? {
+            let Some((partition, name)) = entry.key.rsplit_once('/') else { continue };
+            if staged.contains_key(partition) {
+                // Another layout version's files: a partition holds one file.
+                if name != layout::PART_FILE && name.ends_with(".parquet") {
+                    storage.delete(&entry.key).map_err(fail)?;
+                }
+            } else if replaced.contains(partition) {
+                removed.insert(partition.to_owned());
+            }
+        }
+        for partition in &removed {
+            storage.delete_all(partition).map_err(fail)?;
+        }
+        report.removed = removed.len();
+        self.discard().map_err(|e| write_error(&self.staging, "clean up", e))?;
+        Ok(report)
+    }
+
+    /// Throws the staged files away; what was published stays as it was.
+    pub fn discard(&mut self) -> std::io::Result<()> {
+        self.done = true;
+        self.staged.clear();
+        match std::fs::remove_dir_all(&self.staging) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        // Empty parents go too (each only once nothing else is staged in it).
+        let mut dir = self.staging.parent();
+        while let Some(d) = dir {
+            if std::fs::remove_dir(d).is_err() || d.file_name().is_some_and(|n| n == "staging") {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedTable {
+    fn drop(&mut self) {
+        if !self.done {
+            // Neither published nor discarded (an error on the way): the published data stays.
+            let _ = self.discard();
+        }
+    }
+}

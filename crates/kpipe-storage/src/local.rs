@@ -1,0 +1,297 @@
+//! A local directory: files written under a temporary name in their folder, fsynced, renamed,
+//! and the folder fsynced, so that a crash leaves the old file or the new one, never half.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::{Conflict, Entry, ErrorKind, Object, StorageError, Version};
+
+/// `[pipeline.storage]` options a local directory takes: none.
+pub(crate) const OPTIONS: &[&str] = &[];
+
+#[derive(Debug)]
+pub(crate) struct LocalBackend {
+    root: PathBuf,
+}
+
+fn fail<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> StorageError + 'p {
+    move |e| {
+        let kind = match e.kind() {
+            io::ErrorKind::NotFound => ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied => ErrorKind::Denied,
+            _ => ErrorKind::Other,
+        };
+        StorageError::new(op, path.display().to_string(), e.to_string(), kind)
+    }
+}
+
+fn version_of(bytes: &[u8]) -> Version {
+    let digest = Sha256::digest(bytes);
+    Version(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A name in `path`'s folder that no reader takes for data: hidden (pyarrow, Spark and Polars
+/// skip names starting with `.`) and not ending in `.parquet`.
+fn temporary_name(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.{}.tmp", std::process::id(), uuid::Uuid::now_v7().simple()))
+}
+
+/// Makes entries created or renamed in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing parents, fsyncing the folder of each one created so that the
+/// new entries survive a crash.
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+impl LocalBackend {
+    pub(crate) fn new(root: PathBuf) -> LocalBackend {
+        LocalBackend { root }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn path(&self, key: &str) -> PathBuf {
+        let mut path = self.root.clone();
+        path.extend(key.split('/').filter(|p| !p.is_empty()));
+        path
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Object>, StorageError> {
+        let path = self.path(key);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(Object { version: version_of(&bytes), bytes: Bytes::from(bytes) })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail("read", &path)(e)),
+        }
+    }
+
+    /// Writes `bytes` to a temporary file beside `path` and fsyncs it; returns its name.
+    fn write_temporary(&self, path: &Path, bytes: &[u8]) -> Result<PathBuf, StorageError> {
+        let dir = path.parent().unwrap_or(&self.root);
+        create_dirs(dir).map_err(fail("create", dir))?;
+        let tmp = temporary_name(path);
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(fail("write", path)(e));
+        }
+        Ok(tmp)
+    }
+
+    pub(crate) fn put(&self, key: &str, bytes: &[u8]) -> Result<Version, StorageError> {
+        let path = self.path(key);
+        let tmp = self.write_temporary(&path, bytes)?;
+        self.rename_into_place(&tmp, &path)?;
+        Ok(version_of(bytes))
+    }
+
+    pub(crate) fn put_new(&self, key: &str, bytes: &[u8]) -> Result<Result<Version, Conflict>, StorageError> {
+        let path = self.path(key);
+        let tmp = self.write_temporary(&path, bytes)?;
+        // A hard link fails if the name exists, atomically: put-if-absent.
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                let dir = path.parent().unwrap_or(&self.root);
+                sync_dir(dir).map_err(fail("sync", dir))?;
+                Ok(Ok(version_of(bytes)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Err(Conflict)),
+            Err(e) => Err(fail("create", &path)(e)),
+        }
+    }
+
+    /// Replaces `key` if its content is still the one `expected` names. Local outputs are used
+    /// by one run at a time (the run lock is a file lock), so checking then renaming is enough
+    /// to detect a writer that changed the file since it was read.
+    pub(crate) fn replace(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        expected: &Version,
+    ) -> Result<Result<Version, Conflict>, StorageError> {
+        match self.get(key)? {
+            Some(current) if current.version == *expected => self.put(key, bytes).map(Ok),
+            _ => Ok(Err(Conflict)),
+        }
+    }
+
+    pub(crate) fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let path = self.path(key);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(fail("remove", &path)(e)),
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        sync_dir(dir).map_err(fail("sync", dir))
+    }
+
+    pub(crate) fn list(&self, prefix: &str) -> Result<Vec<Entry>, StorageError> {
+        let mut out = Vec::new();
+        let start = self.path(prefix);
+        let mut pending = vec![start];
+        while let Some(dir) = pending.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotADirectory => continue,
+                Err(e) => return Err(fail("list", &dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(fail("list", &dir))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(fail("list", &path))?;
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if !entry.file_name().to_string_lossy().starts_with('.') {
+                    let size = entry.metadata().map_err(fail("list", &path))?.len();
+                    out.push(Entry { key: self.key_of(&path), size });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn key_of(&self, path: &Path) -> String {
+        let relative = path.strip_prefix(&self.root).unwrap_or(path);
+        relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    }
+
+    pub(crate) fn list_folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let dir = self.path(prefix);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(fail("list", &dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(fail("list", &dir))?;
+            if entry.file_type().map_err(fail("list", &dir))?.is_dir() {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn delete_all(&self, prefix: &str) -> Result<(), StorageError> {
+        let dir = self.path(prefix);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => return self.delete(prefix),
+            Err(e) => return Err(fail("remove", &dir)(e)),
+        }
+        match dir.parent() {
+            Some(parent) => sync_dir(parent).or_else(ignore_missing).map_err(fail("sync", parent)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn publish_file(&self, staged: &Path, key: &str) -> Result<(), StorageError> {
+        File::open(staged).and_then(|f| f.sync_all()).map_err(fail("sync", staged))?;
+        let path = self.path(key);
+        let dir = path.parent().unwrap_or(&self.root);
+        create_dirs(dir).map_err(fail("create", dir))?;
+        self.rename_into_place(staged, &path)
+    }
+
+    /// The one step readers observe: the old file is replaced by the complete new one.
+    fn rename_into_place(&self, from: &Path, to: &Path) -> Result<(), StorageError> {
+        if let Err(e) = fs::rename(from, to) {
+            let _ = fs::remove_file(from);
+            return Err(fail("publish", to)(e));
+        }
+        let dir = to.parent().unwrap_or(&self.root);
+        sync_dir(dir).map_err(fail("sync", dir))
+    }
+}
+
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditional_writes_detect_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalBackend::new(dir.path().join("out"));
+        let v1 = local.put_new("a/b.json", b"one").unwrap().unwrap();
+        assert_eq!(local.put_new("a/b.json", b"two").unwrap(), Err(Conflict));
+        let v2 = local.replace("a/b.json", b"two", &v1).unwrap().unwrap();
+        assert_eq!(local.replace("a/b.json", b"three", &v1).unwrap(), Err(Conflict));
+        assert_eq!(local.get("a/b.json").unwrap().unwrap().version, v2);
+        assert_eq!(&local.get("a/b.json").unwrap().unwrap().bytes[..], b"two");
+        // No temporary file is left behind, and none is listed.
+        let names: Vec<_> =
+            fs::read_dir(dir.path().join("out/a")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["b.json"]);
+    }
+
+    #[test]
+    fn listing_folders_publishing_and_removing() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalBackend::new(dir.path().to_path_buf());
+        local.put("m/s=a/d=1/part.parquet", b"x").unwrap();
+        local.put("m/s=b/d=2/part.parquet", b"yy").unwrap();
+        let staged = dir.path().join("staged");
+        fs::write(&staged, b"zzz").unwrap();
+        local.publish_file(&staged, "m/s=b/d=3/part.parquet").unwrap();
+        assert!(!staged.exists());
+        let mut keys = local.list("m").unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                Entry { key: "m/s=a/d=1/part.parquet".into(), size: 1 },
+                Entry { key: "m/s=b/d=2/part.parquet".into(), size: 2 },
+                Entry { key: "m/s=b/d=3/part.parquet".into(), size: 3 },
+            ]
+        );
+        let mut folders = local.list_folders("m").unwrap();
+        folders.sort();
+        assert_eq!(folders, ["s=a", "s=b"]);
+        local.delete_all("m/s=b/d=2").unwrap();
+        local.delete_all("m/none").unwrap();
+        local.delete("m/s=a/d=1/part.parquet").unwrap();
+        local.delete("m/s=a/d=1/part.parquet").unwrap();
+        assert_eq!(local.list("m").unwrap().len(), 1);
+        assert!(local.list("nothing/here").unwrap().is_empty());
+        assert!(local.get("m/none").unwrap().is_none());
+    }
+}
