@@ -47,6 +47,15 @@ impl QuarantineWriter {
         }
     }
 
+    /// Aborts the uploads of `source`'s quarantine files that killed runs left unfinished.
+    pub fn clean_up_interrupted(
+        storage: &Storage,
+        source: &str,
+    ) -> Result<usize, kpipe_sink_parquet::StorageError> {
+        let table = format!("{}/{source}", layout::QUARANTINE);
+        storage.abort_orphaned_uploads(&layout::upload_journal(&table), &layout::quarantine_prefix(source))
+    }
+
     /// Appends one record.
     pub fn write(&mut self, record: &Quarantined) -> std::io::Result<()> {
         if self.out.is_none() {

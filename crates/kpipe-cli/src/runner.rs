@@ -391,7 +391,14 @@ impl SourceJob {
             pulled_at: Utc::now(),
         };
         let sink = self.sink.clone();
-        let writer = match tokio::task::spawn_blocking(move || sink.open(target)).await {
+        let storage = self.storage.clone();
+        let opened = move || {
+            QuarantineWriter::clean_up_interrupted(&storage, &target.source).map_err(|e| {
+                kpipe_core::SinkError::new("cannot clean up an interrupted upload").with_source(e)
+            })?;
+            sink.open(target)
+        };
+        let writer = match tokio::task::spawn_blocking(opened).await {
             Ok(Ok(w)) => w,
             Ok(Err(e)) => {
                 return (

@@ -259,7 +259,7 @@ pub(crate) struct KpiWriter {
 impl KpiWriter {
     pub fn open(storage: &Storage, run_id: &str) -> Result<KpiWriter, KpiError> {
         // Only one KPI stage runs on an output at a time: anything staged is from a killed run.
-        let table = StagedTable::open(storage, layout::KPIS, run_id).map_err(KpiError::sink)?;
+        let table = StagedTable::open(storage, layout::KPIS, layout::KPIS, run_id).map_err(KpiError::sink)?;
         Ok(KpiWriter { table, format: file_format(run_id)? })
     }
 

@@ -82,9 +82,14 @@ pub fn part_file(partition: &str) -> String {
     format!("{partition}/{PART_FILE}")
 }
 
+/// `quarantine/source=<name>`.
+pub fn quarantine_prefix(source: &str) -> String {
+    format!("{QUARANTINE}/source={source}")
+}
+
 /// `quarantine/source=<name>/<run_id>.jsonl`.
 pub fn quarantine_file(source: &str, run_id: &str) -> String {
-    format!("{QUARANTINE}/source={source}/{run_id}.jsonl")
+    format!("{}/{run_id}.jsonl", quarantine_prefix(source))
 }
 
 /// `.kpipe/state`, the folder of the per-source state objects.

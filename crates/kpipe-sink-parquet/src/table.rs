@@ -177,8 +177,13 @@ pub struct StagedTable {
 
 impl StagedTable {
     /// Starts staging `table` (a name from [`crate::layout`], such as `metrics/<source>` or
-    /// `kpis`) for run `run_id`.
-    pub fn open(storage: &Storage, table: &str, run_id: &str) -> Result<StagedTable, SinkError> {
+    /// `kpis`), whose partitions are below `prefix`, for run `run_id`.
+    pub fn open(
+        storage: &Storage,
+        table: &str,
+        prefix: &str,
+        run_id: &str,
+    ) -> Result<StagedTable, SinkError> {
         let area = storage.staging_dir(&layout::staging_area(table));
         if let Ok(entries) = std::fs::read_dir(&area) {
             for entry in entries.flatten() {
@@ -191,7 +196,7 @@ impl StagedTable {
         }
         let journal = layout::upload_journal(table);
         storage
-            .abort_orphaned_uploads(&journal)
+            .abort_orphaned_uploads(&journal, prefix)
             .map_err(|e| SinkError::new("cannot clean up an interrupted upload").with_source(e))?;
         let staging = area.join(run_id);
         std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, "create", e))?;

@@ -67,7 +67,12 @@ impl PartitionedWriter {
         codec: Codec,
         shared: Arc<BufferedBytes>,
     ) -> Result<PartitionedWriter, SinkError> {
-        let table = StagedTable::open(storage, &layout::metrics_table(&target.source), &target.run_id)?;
+        let table = StagedTable::open(
+            storage,
+            &layout::metrics_table(&target.source),
+            &layout::source_prefix(&target.source),
+            &target.run_id,
+        )?;
         Ok(PartitionedWriter {
             lineage: Lineage::new(&target.source, &target.run_id, target.pulled_at),
             partitions: std::iter::repeat_with(|| None).take(window_days(&target)).collect(),

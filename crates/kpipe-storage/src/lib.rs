@@ -22,6 +22,7 @@
 mod local;
 pub mod location;
 mod object;
+mod s3_uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -273,12 +274,15 @@ impl Storage {
         }
     }
 
-    /// Aborts the multipart uploads journaled under `journal` by processes that did not finish
-    /// them; returns how many.
-    pub fn abort_orphaned_uploads(&self, journal: &str) -> Result<usize, StorageError> {
+    /// Aborts the multipart uploads that processes which did not finish them left: those
+    /// journaled under `journal`, and on S3 (whose uploads can be listed) every upload in
+    /// progress of a key below `below`, which catches one started but killed before it was
+    /// journaled. Only for keys no other process is writing (the caller holds the run lock).
+    /// Returns how many.
+    pub fn abort_orphaned_uploads(&self, journal: &str, below: &str) -> Result<usize, StorageError> {
         match &*self.backend {
             Backend::Local(_) => Ok(0),
-            Backend::Object(o) => o.abort_orphaned_uploads(journal),
+            Backend::Object(o) => o.abort_orphaned_uploads(journal, below),
         }
     }
 

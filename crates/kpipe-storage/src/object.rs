@@ -17,6 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use url::Url;
 
 use crate::location::{SECRET_ENV, is_secret_option};
+use crate::s3_uploads::S3Uploads;
 use crate::{Cloud, Conflict, Entry, ErrorKind, Object, StorageError, StorageOptions, Version};
 
 /// Files larger than `multipart_threshold` (8 MiB unless set) are uploaded in parts of this size
@@ -51,6 +52,8 @@ pub(crate) struct ObjectBackend {
     secrets: Vec<String>,
     /// Files larger than this are uploaded in parts.
     multipart_threshold: u64,
+    /// S3's listing of uploads in progress.
+    s3_uploads: Option<Arc<S3Uploads>>,
 }
 
 impl std::fmt::Debug for ObjectBackend {
@@ -107,13 +110,15 @@ impl ObjectBackend {
         }
         store_options.retain(|k, _| !KPIPE_OPTIONS.contains(&k.as_str()));
         let options = StorageOptions { values: store_options };
+        let mut s3_uploads = None;
         let built = match cloud {
             Cloud::S3 => {
                 let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
                 for (key, value) in &options.values {
                     b = b.with_config(key.parse().map_err(|_| unknown(key))?, value);
                 }
-                b.build().map(|s| {
+                b.clone().build().map(|s| {
+                    s3_uploads = S3Uploads::new(&b, &s, url.host_str().unwrap_or_default()).map(Arc::new);
                     let s = Arc::new(s);
                     (s.clone() as Arc<dyn ObjectStore>, s as Arc<dyn MultipartStore>)
                 })
@@ -156,6 +161,7 @@ impl ObjectBackend {
             runtime: Runtime(Some(runtime)),
             secrets,
             multipart_threshold,
+            s3_uploads,
         })
     }
 
@@ -448,7 +454,34 @@ impl ObjectBackend {
         sent.map_err(|e| self.fail("upload", key, e))
     }
 
-    pub(crate) fn abort_orphaned_uploads(&self, journal: &str) -> Result<usize, StorageError> {
+    pub(crate) fn abort_orphaned_uploads(&self, journal: &str, below: &str) -> Result<usize, StorageError> {
+        let mut aborted = self.abort_journaled(journal)?;
+        let Some(lister) = self.s3_uploads.clone() else { return Ok(aborted) };
+        let prefix = format!("{}/", self.path(below));
+        let listed = self.block(async move { lister.list(&prefix).await })?;
+        let open = listed.map_err(|reason| {
+            StorageError::new(
+                "list the uploads in progress below",
+                self.describe_key(below),
+                scrub(reason, &self.secrets),
+                ErrorKind::Other,
+            )
+        })?;
+        for upload in open {
+            let multipart = self.multipart.clone();
+            let path = ObjectPath::from(upload.key.as_str());
+            let id = upload.upload_id;
+            match self.block(async move { multipart.abort_multipart(&path, &id).await })? {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.fail("abort the upload of", &upload.key, e)),
+            }
+            tracing::info!(object = %upload.key, "aborted an upload a killed run left behind");
+            aborted += 1;
+        }
+        Ok(aborted)
+    }
+
+    fn abort_journaled(&self, journal: &str) -> Result<usize, StorageError> {
         let mut aborted = 0;
         for entry in self.list(journal)? {
             let Some(object) = self.get(&entry.key)? else { continue };

@@ -2,7 +2,7 @@
 //! and Azure: the same rows as a local run, re-runs that replace, kills that leave nothing.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kpipe_cli::demo_apis::DemoApis;
 use kpipe_sink_parquet::{Storage, layout};
@@ -10,6 +10,7 @@ use kpipe_testkit::services;
 
 use crate::support::{
     Store, WINDOW, assert_no_secret, dataset, demo_config, keys, kpipe, kpis, open_s3_uploads, run, text,
+    wait_for_lease_to_lapse,
 };
 
 /// Runs `f` on a blocking thread: the simulated APIs answer on the runtime's other threads.
@@ -100,20 +101,14 @@ async fn runs_killed_at_any_point_rerun_to_exactly_the_uninterrupted_dataset_on_
     let store = Store::s3(&s3, "killed");
     let dir = tempfile::tempdir().expect("a temp dir");
     // A short lease, so that each run after a kill can take over the killed run's lock.
-    let lease = Duration::from_secs(5);
     let config =
         demo_config(dir.path(), &sources, &store.url, "lock_lease_seconds = 5", "multipart_threshold = 1");
     let storage = store.storage();
     let mut interrupted = 0;
-    let mut last_start: Option<Instant> = None;
     for delay_ms in [150u64, 500, 1_000, 1_800] {
-        if let Some(start) = last_start {
-            // The killed run's lease must lapse first.
-            tokio::time::sleep(
-                (start + lease + Duration::from_millis(500)).saturating_duration_since(Instant::now()),
-            )
-            .await;
-        }
+        // The killed run's lease must lapse first.
+        let s = storage.clone();
+        blocking(move || wait_for_lease_to_lapse(&s)).await;
         let cfg = config.to_string_lossy().into_owned();
         let mut args = vec!["run", "-c", cfg.as_str()];
         args.extend(WINDOW);
@@ -122,7 +117,6 @@ async fn runs_killed_at_any_point_rerun_to_exactly_the_uninterrupted_dataset_on_
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("kpipe starts");
-        last_start = Some(Instant::now());
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         // SIGKILL: no chance to clean up.
         let _ = child.kill();
@@ -139,17 +133,14 @@ async fn runs_killed_at_any_point_rerun_to_exactly_the_uninterrupted_dataset_on_
         }
     }
     assert!(interrupted > 0, "every kill came after the run had finished: nothing was tested");
-    if let Some(start) = last_start {
-        tokio::time::sleep(
-            (start + lease + Duration::from_millis(500)).saturating_duration_since(Instant::now()),
-        )
-        .await;
-    }
+    let s = storage.clone();
+    blocking(move || wait_for_lease_to_lapse(&s)).await;
     let (env, cfg) = (store.env.clone(), config.clone());
     let out = blocking(move || run(&env, &cfg)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(dataset(&storage), expected);
-    assert!(open_s3_uploads(&s3).is_empty(), "the re-run left multipart uploads open");
+    let open = open_s3_uploads(&s3);
+    assert!(open.is_empty(), "the re-run left multipart uploads open: {open:?}");
     let journal: Vec<String> = keys(&storage).into_iter().filter(|k| k.starts_with(".kpipe/")).collect();
     assert!(journal.iter().all(|k| k.starts_with(".kpipe/state/")), "left behind: {journal:?}");
     apis.shutdown().await;

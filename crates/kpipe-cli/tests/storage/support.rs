@@ -43,7 +43,7 @@ impl Store {
 
     pub fn azure(server: &AzuriteServer, prefix: &str) -> Store {
         let options = [
-            ("endpoint", server.blob_service_url()),
+            ("endpoint", server.endpoint()),
             ("account_name", server.account().to_owned()),
             ("access_key", server.account_key().to_owned()),
             ("allow_http", "true".to_owned()),
@@ -154,6 +154,16 @@ pub fn assert_no_secret(secrets: &[String], what: &str, text: &[u8]) {
     for secret in secrets {
         assert!(!text.windows(secret.len()).any(|w| w == secret.as_bytes()), "{what} holds a secret");
     }
+}
+
+/// Waits until the lease a killed run left on `storage` has lapsed (returns at once without one).
+pub fn wait_for_lease_to_lapse(storage: &Storage) {
+    let Some(object) = storage.get(&kpipe_sink_parquet::layout::lock_object()).expect("readable") else {
+        return;
+    };
+    let lease: kpipe_cli::lock::LeaseRecord = serde_json::from_slice(&object.bytes).expect("a lease record");
+    let left = (lease.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    std::thread::sleep(left + std::time::Duration::from_millis(300));
 }
 
 /// The multipart uploads open in an S3 bucket, as the S3 API lists them (ListMultipartUploads,
