@@ -130,6 +130,44 @@ fn files_are_zstd_with_statistics_and_every_column() {
     assert!(kv.iter().any(|k| k.key == "kpipe.schema_version"));
 }
 
+/// Every column chunk lists its pages per type and encoding (`encoding_stats`): without them,
+/// parquet-mr (Spark) cannot tell that no data page fell back from the dictionary, and skips
+/// dictionary filtering of row groups.
+#[test]
+fn column_chunks_carry_page_encoding_stats() {
+    use parquet::basic::{Encoding, PageType};
+    use parquet::file::metadata::{PageEncodingStats, ParquetMetaDataOptions, ParquetMetaDataReader};
+    let dir = tempfile::tempdir().expect("tmp");
+    // 20,000 rows of one day: three data pages per column (8,192 rows a page).
+    let rows: Vec<MetricRow> = (0..20_000)
+        .map(|i| row("2026-03-02", &format!("{}", i % 7), Metric::Clicks.into(), &i.to_string(), None))
+        .collect();
+    write(&ParquetSink::new(dir.path()), target("li", "2026-03-02", "2026-03-02", "r"), rows);
+    let file = std::fs::File::open(source_dir(dir.path(), "li").join("date=2026-03-02").join(PART_FILE))
+        .expect("open");
+    let meta = ParquetMetaDataReader::new()
+        .with_metadata_options(Some(ParquetMetaDataOptions::new().with_encoding_stats_as_mask(false)))
+        .parse_and_finish(&file)
+        .expect("metadata");
+    let stats = |page_type, encoding, count| PageEncodingStats { page_type, encoding, count };
+    for col in meta.row_group(0).columns() {
+        let name = col.column_path().string();
+        let got = col.page_encoding_stats().unwrap_or_else(|| panic!("{name}: no encoding_stats"));
+        let all_null = col.statistics().and_then(|s| s.null_count_opt()) == Some(20_000);
+        let expected = if name == "value" || all_null {
+            // Amounts are PLAIN from the start, and a column of nulls has no dictionary.
+            vec![stats(PageType::DATA_PAGE_V2, Encoding::PLAIN, 3)]
+        } else {
+            vec![
+                stats(PageType::DICTIONARY_PAGE, Encoding::PLAIN, 1),
+                stats(PageType::DATA_PAGE_V2, Encoding::RLE_DICTIONARY, 3),
+            ]
+        };
+        assert_eq!(got, &expected, "{name}");
+        assert_eq!(col.dictionary_page_offset().is_some(), name != "value" && !all_null, "{name}");
+    }
+}
+
 #[test]
 fn rerunning_a_window_replaces_it_without_duplicates() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -11,12 +11,12 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{Compression, Encoding, PageType, ZstdLevel};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::{ByteArray, FixedLenByteArray};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
@@ -494,6 +494,16 @@ impl DictColumn {
         let mut dictionary_offset = None;
         let mut data_offset = None;
         let mut encodings = vec![Encoding::RLE];
+        // Per page type and encoding, how many pages: readers that filter row groups by the
+        // dictionary (Spark's parquet-mr) need to know that no data page fell back to PLAIN.
+        let mut page_stats: Vec<PageEncodingStats> = Vec::new();
+        let mut count_page = |page_type: PageType, encoding: Encoding| match page_stats
+            .iter_mut()
+            .find(|s| s.page_type == page_type && s.encoding == encoding)
+        {
+            Some(s) => s.count += 1,
+            None => page_stats.push(PageEncodingStats { page_type, encoding, count: 1 }),
+        };
         if self.pages.iter().any(|(p, _)| p.encoding() == Encoding::RLE_DICTIONARY) {
             let mut plain = Vec::with_capacity(self.arena.len() + 4 * self.spans.len());
             for i in 0..self.spans.len() as u32 {
@@ -507,6 +517,7 @@ impl DictColumn {
                 encoding: Encoding::PLAIN,
                 is_sorted: false,
             };
+            count_page(page.page_type(), page.encoding());
             let spec = writer.write_page(CompressedPage::new(page, uncompressed))?;
             dictionary_offset = Some(spec.offset as i64);
             compressed_size += spec.compressed_size as u64;
@@ -517,6 +528,7 @@ impl DictColumn {
             if page.encoding() == Encoding::PLAIN && !encodings.contains(&Encoding::PLAIN) {
                 encodings.push(Encoding::PLAIN);
             }
+            count_page(page.page_type(), page.encoding());
             let spec = writer.write_page(CompressedPage::new(page, uncompressed))?;
             data_offset.get_or_insert(spec.offset as i64);
             compressed_size += spec.compressed_size as u64;
@@ -540,6 +552,7 @@ impl DictColumn {
             .set_data_page_offset(data_offset.unwrap_or(0))
             .set_dictionary_page_offset(dictionary_offset)
             .set_statistics(statistics)
+            .set_page_encoding_stats(page_stats)
             .build()?;
         let close = ColumnCloseResult {
             bytes_written: compressed_size,
