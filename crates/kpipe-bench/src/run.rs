@@ -165,10 +165,36 @@ pub struct KpipeRun {
 
 /// Serves `scenario`, pulls it with kpipe (measured), stops the simulators.
 pub fn pull(options: &Options, scenario: Scenario, plan: &Plan) -> Result<KpipeRun, RunError> {
-    let dir = options.work_dir.join(scenario.name());
+    pull_into(options, scenario, plan, None, scenario.name())
+}
+
+/// Where a run writes, when not to a local directory: an object store's URL and the
+/// `[pipeline.storage]` lines that reach it.
+pub struct ObjectOutput {
+    /// `s3://bucket/prefix`.
+    pub url: String,
+    /// `key = "value"` lines.
+    pub storage: String,
+}
+
+impl std::fmt::Debug for ObjectOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The storage lines hold credentials.
+        f.debug_struct("ObjectOutput").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+fn pull_into(
+    options: &Options,
+    scenario: Scenario,
+    plan: &Plan,
+    object: Option<&ObjectOutput>,
+    name: &str,
+) -> Result<KpipeRun, RunError> {
+    let dir = options.work_dir.join(name);
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let sims = SimProcess::start(&options.bench, scenario, options.quick)?;
-    let (usage, summary) = kpipe_against(options, plan, &sims.endpoints, &dir)?;
+    let (usage, summary) = kpipe_against(options, plan, &sims.endpoints, &dir, object)?;
     let stats = sims.stop()?;
     Ok(KpipeRun { usage, summary, stats })
 }
@@ -178,14 +204,20 @@ fn kpipe_against(
     plan: &Plan,
     endpoints: &Endpoints,
     dir: &Path,
+    object: Option<&ObjectOutput>,
 ) -> Result<(Usage, RunSummary), RunError> {
     let output = dir.join("out");
     // Every run starts from an empty output, as the first nightly run of a new setup does.
     if output.exists() {
         std::fs::remove_dir_all(&output).map_err(io(format!("cannot empty {}", output.display())))?;
     }
-    let toml =
+    let mut toml =
         crate::config::kpipe_toml(plan, endpoints, &output).map_err(|e| protocol("the configuration", e))?;
+    if let Some(object) = object {
+        let local = format!("output = \"{}\"", output.display().to_string().replace('\\', "\\\\"));
+        toml = toml.replacen(&local, &format!("output = \"{}\"", object.url), 1);
+        toml.push_str(&format!("\n[pipeline.storage]\n{}\n", object.storage));
+    }
     let config = dir.join("kpipe.toml");
     std::fs::write(&config, toml).map_err(io(format!("cannot write {}", config.display())))?;
     let summary_file = dir.join("summary.json");
@@ -222,6 +254,7 @@ pub fn scenario(options: &Options, scenario: Scenario) -> ScenarioReport {
         Scenario::Cpu => throughput(options),
         Scenario::Memory1M | Scenario::Memory10M => memory(options, scenario),
         Scenario::Peer => peer_side_by_side(options),
+        Scenario::S3 => object_store_side_by_side(options),
     };
     let mut report = match result {
         Ok(report) => report,
@@ -345,6 +378,52 @@ fn throughput(options: &Options) -> Result<ScenarioReport, RunError> {
     Ok(report)
 }
 
+/// The CPU-bound pull into a local directory, then into moto's S3 server on 127.0.0.1: the
+/// object store's cost in wall time and peak memory (uploads of whole day files, multipart above
+/// 8 MiB, the state and the lease as objects).
+fn object_store_side_by_side(options: &Options) -> Result<ScenarioReport, RunError> {
+    let plan = Scenario::S3.plan(options.quick);
+    let local = pull_into(options, Scenario::S3, &plan, None, "s3-local")?;
+    let server = kpipe_testkit::services::s3_server().map_err(|e| protocol("the S3 server", e))?;
+    let storage = [
+        ("endpoint", server.endpoint()),
+        ("access_key_id", server.access_key_id().to_owned()),
+        ("secret_access_key", server.secret_access_key().to_owned()),
+        ("region", server.region().to_owned()),
+        ("allow_http", "true".to_owned()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k} = \"{v}\""))
+    .collect::<Vec<_>>()
+    .join("\n");
+    let object = ObjectOutput { url: server.url("bench"), storage };
+    let remote = pull_into(options, Scenario::S3, &plan, Some(&object), "s3-remote")?;
+    let mut report = ScenarioReport::new(Scenario::S3);
+    let (l, r) = (local.usage.wall_s, remote.usage.wall_s);
+    report.push(Figure::new(
+        "metric rows (local / S3)",
+        format!("{} / {}", group(local.summary.rows()), group(remote.summary.rows())),
+    ));
+    report.push(
+        Figure::new("wall: S3 / local", format!("{r:.1} s / {l:.1} s = {:.2}", r / l.max(f64::EPSILON)))
+            .target("<= 1.30", Verdict::of(r <= 1.3 * l))
+            .note("the whole kpipe process, KPI stage included; moto keeps objects in memory"),
+    );
+    report.push(
+        Figure::new(
+            "peak RSS: S3 / local",
+            format!("{:.0} MiB / {:.0} MiB", remote.usage.max_rss_mib(), local.usage.max_rss_mib()),
+        )
+        .target("< 150 MB", Verdict::of(remote.usage.max_rss_mib() * 1.048_576 < 150.0)),
+    );
+    report.push(Figure::new(
+        "CPU (user + sys): S3 / local",
+        format!("{:.1} s / {:.1} s", remote.usage.cpu_s(), local.usage.cpu_s()),
+    ));
+    report.extend(status_figure(&remote.summary));
+    Ok(report)
+}
+
 /// The pull's wall time (from the summary) and what follows it (the KPI stage, writing the
 /// summary, exiting).
 fn stage_split(run: &KpipeRun) -> String {
@@ -404,7 +483,7 @@ fn peer_side_by_side(options: &Options) -> Result<ScenarioReport, RunError> {
     let dir = options.work_dir.join(Scenario::Peer.name());
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let sims = SimProcess::start(&options.bench, Scenario::Peer, options.quick)?;
-    let (kpipe, summary) = kpipe_against(options, &plan, &sims.endpoints, &dir)?;
+    let (kpipe, summary) = kpipe_against(options, &plan, &sims.endpoints, &dir, None)?;
     let endpoint =
         sims.endpoints.facebook.clone().ok_or_else(|| protocol("serve", "no Facebook endpoint"))?;
     let script = dir.join("facebook_insights.py");

@@ -23,12 +23,23 @@ pub enum Scenario {
     Memory10M,
     /// The same Facebook insights pulled by kpipe and by a Python peer (dlt).
     Peer,
+    /// The CPU-bound pull written to a local directory and to an S3-compatible server (moto on
+    /// 127.0.0.1): what writing to an object store costs in wall time and memory.
+    #[value(name = "s3")]
+    #[serde(rename = "s3")]
+    S3,
 }
 
 impl Scenario {
     /// Every scenario, in the order `cargo xtask bench` runs them.
-    pub const ALL: [Scenario; 5] =
-        [Scenario::Quota, Scenario::Cpu, Scenario::Memory1M, Scenario::Memory10M, Scenario::Peer];
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Quota,
+        Scenario::Cpu,
+        Scenario::Memory1M,
+        Scenario::Memory10M,
+        Scenario::Peer,
+        Scenario::S3,
+    ];
 
     /// The name on the command line and in the table.
     pub fn name(self) -> &'static str {
@@ -38,6 +49,7 @@ impl Scenario {
             Scenario::Memory1M => "memory-1m",
             Scenario::Memory10M => "memory-10m",
             Scenario::Peer => "peer",
+            Scenario::S3 => "s3",
         }
     }
 
@@ -68,7 +80,7 @@ impl Scenario {
                 kpi_stage: true,
             },
             // Sized for 10-30 s of the pipeline: about 2.9M metric rows.
-            Scenario::Cpu => Self::bulk(q(6, 1), quick),
+            Scenario::Cpu | Scenario::S3 => Self::bulk(q(6, 1), quick),
             Scenario::Memory1M => Self::bulk(q(2, 1), quick),
             Scenario::Memory10M => Self::bulk(q(20, 2), quick),
             Scenario::Peer => Plan {

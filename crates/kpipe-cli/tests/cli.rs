@@ -268,3 +268,39 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn state_show_says_what_was_written_and_state_reset_forgets_days() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"];
+    assert_eq!(kpipe(dir.path(), &args).status.code(), Some(0));
+    let show = |dir: &Path| {
+        let out = kpipe(dir, &["state", "show", "-c", "kpipe.toml", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    };
+    let state = show(dir.path());
+    assert_eq!(state[0]["source"], "sheet", "{state}");
+    assert_eq!(state[0]["provisional_days"], 2, "{state}");
+    assert_eq!(state[0]["days"][0]["from"], "2026-03-01", "{state}");
+    assert_eq!(state[0]["days"][0]["to"], "2026-03-02", "{state}");
+    let text_out = kpipe(dir.path(), &["state", "show", "-c", "kpipe.toml"]);
+    assert!(text(&text_out).contains("2026-03-01..2026-03-02  provisional"), "{}", text(&text_out));
+
+    let out = kpipe(
+        dir.path(),
+        &["state", "reset", "-c", "kpipe.toml", "--source", "sheet", "--from", "2026-03-02"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("forgot 1 written day(s)"), "{}", text(&out));
+    let state = show(dir.path());
+    assert_eq!(state[0]["provisional_days"], 1, "{state}");
+    assert_eq!(state[0]["days"][0]["to"], "2026-03-01", "{state}");
+
+    let out = kpipe(dir.path(), &["state", "reset", "-c", "kpipe.toml", "--source", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--source nope") && text(&out).contains("sheet"), "{}", text(&out));
+}

@@ -10,5 +10,6 @@
 //! concurrent state writers detected; no credential in any output.
 
 mod lease;
+mod local_kill;
 mod pipeline;
 mod support;

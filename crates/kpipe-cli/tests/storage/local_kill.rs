@@ -4,62 +4,32 @@
 //! day, and no staged file left behind.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use kpipe_cli::demo;
 use kpipe_cli::demo_apis::DemoApis;
+use kpipe_sink_parquet::Storage;
 
-const WINDOW: [&str; 4] = ["--from", "2026-10-01", "--to", "2026-10-07"];
-
-type Row = (String, String, String, String, String, String, String, String, String);
+use crate::support::{Row, WINDOW, kpipe as kpipe_with, run, text};
 
 fn dataset(output: &Path) -> Vec<Row> {
-    let mut rows: Vec<Row> = kpipe_sink_parquet::read::read_dir(&output.join("metrics"))
-        .expect("readable output")
-        .into_iter()
-        .map(|r| {
-            let row = r.row;
-            let dims: Vec<String> = row
-                .dimensions
-                .values()
-                .into_iter()
-                .map(|d| d.map(|v| v.to_string()).unwrap_or_default())
-                .collect();
-            (
-                r.source,
-                row.date.to_string(),
-                row.account_id.to_string(),
-                row.level.to_string(),
-                row.entity_id.to_string(),
-                dims.join("|"),
-                row.metric.as_str().to_owned(),
-                row.value.to_string(),
-                row.currency.map(|c| c.as_str().to_owned()).unwrap_or_default(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+    crate::support::dataset(&Storage::local(output))
 }
 
-fn kpipe(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kpipe"));
-    c.arg("run")
-        .arg("-c")
-        .arg(config)
-        .args(WINDOW)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+fn kpipe(config: &Path) -> std::process::Command {
+    let config = config.to_string_lossy().into_owned();
+    let mut args = vec!["run", "-c", config.as_str()];
+    args.extend(WINDOW);
+    let mut c = kpipe_with(&[], &args);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 
 async fn run_to_the_end(config: &Path) {
-    let mut cmd = kpipe(config);
-    let status =
-        tokio::task::spawn_blocking(move || cmd.status()).await.expect("joined").expect("kpipe runs");
-    assert_eq!(status.code(), Some(0), "the run after the kills failed");
+    let config = config.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || run(&[], &config)).await.expect("joined");
+    assert_eq!(out.status.code(), Some(0), "the run after the kills failed: {}", text(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
