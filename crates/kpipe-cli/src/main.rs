@@ -506,9 +506,11 @@ fn state_command(command: StateCommand) -> ExitCode {
             let Some(cfg) = load_config(&config) else { return ExitCode::from(EXIT_CONFIG) };
             match state_cmd::reset(&cfg, &source, stream.as_deref(), from, to) {
                 Ok(report) => {
-                    let what = match report.window {
-                        Some(w) => format!("days {} to {}", w.start(), w.end()),
-                        None => "every day".to_owned(),
+                    let what = match (from, to) {
+                        (None, None) => "every day".to_owned(),
+                        (Some(from), None) => format!("the days from {from}"),
+                        (None, Some(to)) => format!("the days through {to}"),
+                        (Some(from), Some(to)) => format!("the days {from} to {to}"),
                     };
                     println!(
                         "{}: forgot {} written day(s) of {what}{}; the next run pulls them again",
