@@ -51,6 +51,9 @@ fn ci() -> Result<(), String> {
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     // The README's test command.
     cargo(&["test", "--workspace", "--locked"])?;
+    // cargo-deny reads the metadata of every platform's dependencies offline: fetch them all
+    // first (a build downloads only this platform's).
+    cargo(&["fetch", "--locked"])?;
     cargo(&["deny", "--offline", "check", "licenses", "bans", "sources"])?;
     connector_kit()
 }
