@@ -150,3 +150,34 @@ fn a_state_written_concurrently_is_detected_on_s3() {
     let ledger = last.source("li").expect("a ledger");
     assert!(ledger.day(day(1)).is_some() && ledger.day(day(3)).is_some() && ledger.day(day(2)).is_none());
 }
+
+#[test]
+fn check_probes_an_object_store_and_names_the_output_when_it_cannot() {
+    let s3 = services::s3_server().expect("the S3 server starts");
+    let store = Store::s3(&s3, "checked");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = files_config(dir.path(), &store.url, 60);
+    let cfg = config.to_string_lossy().into_owned();
+    let out = kpipe(&store.env, &["check", "-c", &cfg]).output().expect("kpipe runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(&format!("output {}: ok", store.url)), "{}", text(&out));
+    assert!(crate::support::keys(&store.storage()).is_empty(), "the probe is left behind");
+
+    // Nothing listens there: the check fails, naming the key and the file, and no secret.
+    let env: Vec<(String, String)> = store
+        .env
+        .iter()
+        .map(|(k, v)| {
+            if k == "AWS_ENDPOINT_URL" {
+                (k.clone(), "http://127.0.0.1:9".to_owned())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect();
+    let out = kpipe(&env, &["check", "-c", &cfg]).output().expect("kpipe runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains(&format!("{cfg}: pipeline.output = {}", store.url)), "{said}");
+    assert_no_secret(&store.secrets, "the check's output", said.as_bytes());
+}
