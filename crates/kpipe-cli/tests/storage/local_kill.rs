@@ -4,26 +4,16 @@
 //! day, and no staged file left behind.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use kpipe_cli::demo;
 use kpipe_cli::demo_apis::DemoApis;
 use kpipe_sink_parquet::Storage;
 
-use crate::support::{Row, WINDOW, kpipe as kpipe_with, run, text};
+use crate::support::{Row, kill_after, run, text};
 
 fn dataset(output: &Path) -> Vec<Row> {
     crate::support::dataset(&Storage::local(output))
-}
-
-fn kpipe(config: &Path) -> std::process::Command {
-    let config = config.to_string_lossy().into_owned();
-    let mut args = vec!["run", "-c", config.as_str()];
-    args.extend(WINDOW);
-    let mut c = kpipe_with(&[], &args);
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    c
 }
 
 async fn run_to_the_end(config: &Path) {
@@ -50,18 +40,8 @@ async fn killed_runs_rerun_to_exactly_the_uninterrupted_dataset() {
     let config = demo::prepare_with(killed.path(), &sources).expect("a config");
     let mut interrupted = 0;
     for delay_ms in [100, 400, 900, 1_600] {
-        let mut child = kpipe(&config).spawn().expect("kpipe starts");
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        // SIGKILL: no chance to clean up.
-        let _ = child.kill();
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-        // Whatever was published so far is whole days of the right data.
-        let partial = dataset(killed.path());
-        assert!(
-            partial.iter().all(|r| expected.binary_search(r).is_ok()),
-            "a killed run published a wrong row"
-        );
-        if partial != expected {
+        let local = Storage::local(killed.path());
+        if kill_after(&[], &config, Duration::from_millis(delay_ms), &local, &expected).await {
             interrupted += 1;
         }
     }

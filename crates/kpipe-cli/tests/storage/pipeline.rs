@@ -9,7 +9,7 @@ use kpipe_sink_parquet::{Storage, layout};
 use kpipe_testkit::services;
 
 use crate::support::{
-    Store, WINDOW, assert_no_secret, dataset, demo_config, keys, kpipe, kpis, open_s3_uploads, run, text,
+    Store, assert_no_secret, dataset, demo_config, keys, kill_after, kpipe, kpis, open_s3_uploads, run, text,
     wait_for_lease_to_lapse,
 };
 
@@ -109,26 +109,7 @@ async fn runs_killed_at_any_point_rerun_to_exactly_the_uninterrupted_dataset_on_
         // The killed run's lease must lapse first.
         let s = storage.clone();
         blocking(move || wait_for_lease_to_lapse(&s)).await;
-        let cfg = config.to_string_lossy().into_owned();
-        let mut args = vec!["run", "-c", cfg.as_str()];
-        args.extend(WINDOW);
-        let mut child = kpipe(&store.env, &args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("kpipe starts");
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        // SIGKILL: no chance to clean up.
-        let _ = child.kill();
-        let _ = blocking(move || child.wait()).await;
-        // Whatever was published so far is whole days of the right rows: every visible object
-        // reads as a complete Parquet file.
-        let partial = dataset(&storage);
-        assert!(
-            partial.iter().all(|r| expected.binary_search(r).is_ok()),
-            "a killed run published a wrong row"
-        );
-        if partial != expected {
+        if kill_after(&store.env, &config, Duration::from_millis(delay_ms), &storage, &expected).await {
             interrupted += 1;
         }
     }

@@ -94,6 +94,30 @@ pub fn run(env: &[(String, String)], config: &Path) -> Output {
     kpipe(env, &args).output().expect("kpipe runs")
 }
 
+/// Starts `kpipe run -c config` over [`WINDOW`], SIGKILLs it after `delay` (no chance to clean
+/// up) and waits for it; then checks that what `storage` shows is whole days of the right rows:
+/// every visible file reads as complete Parquet, every row is one of `expected`. Returns whether
+/// the kill interrupted the run (the output is not yet `expected`).
+pub async fn kill_after(
+    env: &[(String, String)],
+    config: &Path,
+    delay: std::time::Duration,
+    storage: &Storage,
+    expected: &[Row],
+) -> bool {
+    let config = config.to_string_lossy().into_owned();
+    let mut args = vec!["run", "-c", config.as_str()];
+    args.extend(WINDOW);
+    let mut child =
+        kpipe(env, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("kpipe starts");
+    tokio::time::sleep(delay).await;
+    let _ = child.kill();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let partial = dataset(storage);
+    assert!(partial.iter().all(|r| expected.binary_search(r).is_ok()), "a killed run published a wrong row");
+    partial != expected
+}
+
 /// Standard output then standard error.
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
