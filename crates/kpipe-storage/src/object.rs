@@ -113,35 +113,24 @@ impl ObjectBackend {
         let mut s3_uploads = None;
         let built = match cloud {
             Cloud::S3 => {
-                let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
-                for (key, value) in &options.values {
-                    b = b.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                }
+                let b = configured(
+                    AmazonS3Builder::from_env().with_url(url.as_str()),
+                    &options,
+                    &unknown,
+                    |b, k, v| b.with_config(k, v),
+                )?;
                 b.clone().build().map(|s| {
                     s3_uploads = S3Uploads::new(&b, &s, url.host_str().unwrap_or_default()).map(Arc::new);
-                    let s = Arc::new(s);
-                    (s.clone() as Arc<dyn ObjectStore>, s as Arc<dyn MultipartStore>)
+                    both(s)
                 })
             }
             Cloud::Gcs => {
-                let mut b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
-                for (key, value) in &options.values {
-                    b = b.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                }
-                b.build().map(|s| {
-                    let s = Arc::new(s);
-                    (s.clone() as Arc<dyn ObjectStore>, s as Arc<dyn MultipartStore>)
-                })
+                let b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+                configured(b, &options, &unknown, |b, k, v| b.with_config(k, v))?.build().map(both)
             }
             Cloud::Azure => {
-                let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
-                for (key, value) in &options.values {
-                    b = b.with_config(key.parse().map_err(|_| unknown(key))?, value);
-                }
-                b.build().map(|s| {
-                    let s = Arc::new(s);
-                    (s.clone() as Arc<dyn ObjectStore>, s as Arc<dyn MultipartStore>)
-                })
+                let b = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+                configured(b, &options, &unknown, |b, k, v| b.with_config(k, v))?.build().map(both)
             }
         };
         let (store, multipart) = built.map_err(|e| config_error(&shown, scrub(e.to_string())))?;
@@ -503,6 +492,25 @@ impl ObjectBackend {
         }
         Ok(aborted)
     }
+}
+
+/// `builder` with every option of `options`, each name parsed as the store's configuration key.
+fn configured<B, K: std::str::FromStr>(
+    mut builder: B,
+    options: &StorageOptions,
+    unknown: &dyn Fn(&str) -> StorageError,
+    set: fn(B, K, &str) -> B,
+) -> Result<B, StorageError> {
+    for (key, value) in &options.values {
+        builder = set(builder, key.parse().map_err(|_| unknown(key))?, value);
+    }
+    Ok(builder)
+}
+
+/// One store as both of the interfaces the backend uses.
+fn both<S: ObjectStore + MultipartStore>(store: S) -> (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) {
+    let store = Arc::new(store);
+    (store.clone(), store)
 }
 
 /// The key prefix the URL names inside its bucket or container.
