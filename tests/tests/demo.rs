@@ -164,7 +164,7 @@ fn read_all(dir: &std::path::Path) -> (Expected, Vec<String>) {
                 let day =
                     chrono::NaiveDate::from_num_days_from_ce_opt(date.value(i) + 719_163).unwrap_or_default();
                 assert!(
-                    file.to_string_lossy().contains(&format!("source={}/date={day}/", source.value(i))),
+                    file.to_string_lossy().ends_with(&format!("metrics/{}.{day}.parquet", source.value(i))),
                     "{file:?}"
                 );
                 let expected_unit = match metric.value(i) {

@@ -79,12 +79,11 @@ pub fn prepare_with(dir: &Path, more_sources: &str) -> std::io::Result<std::path
 /// How to look at the result.
 pub fn next_steps(dir: &Path) -> String {
     let metrics = dir.join("metrics");
-    let glob = format!("{}/**/*.parquet", metrics.display());
     format!(
-        "Parquet files: {metrics}/source=<name>/date=<YYYY-MM-DD>/part-00000.parquet\n\
-         Read them with DuckDB:\n  duckdb -c \"SELECT platform, metric, sum(value) FROM read_parquet('{glob}', hive_partitioning = false) GROUP BY ALL ORDER BY ALL\"\n\
-         or with Python:\n  python3 -c \"import pyarrow.dataset as ds; print(ds.dataset('{metrics}', format='parquet').to_table().group_by(['platform', 'metric']).aggregate([('value', 'sum')]))\"\n\
-         KPI files: {kpis}/grain=<day|week|month>/period=<YYYY-MM-DD>/part-00000.parquet\n\
+        "Parquet files: {metrics}/<source>.<YYYY-MM-DD>.parquet\n\
+         Read them with DuckDB:\n  duckdb -c \"SELECT platform, metric, sum(value) FROM '{metrics}/*.parquet' GROUP BY ALL ORDER BY ALL\"\n\
+         or with Python:\n  python3 -c \"import pyarrow.parquet as pq; print(pq.read_table('{metrics}').group_by(['platform', 'metric']).aggregate([('value', 'sum')]))\"\n\
+         KPI files: {kpis}/<day|week|month>.<YYYY-MM-DD>.parquet (a period by its first day)\n\
          Recompute and look at them: kpipe kpis -c {config} --from 2026-10-01 --to 2026-10-28 --show month\n",
         kpis = dir.join("kpis").display(),
         config = dir.join("kpipe.toml").display(),

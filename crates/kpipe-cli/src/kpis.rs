@@ -51,6 +51,10 @@ pub fn command(
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = kpipe_sink_parquet::migrate::to_current_layout(&storage) {
+        eprintln!("error: cannot move the output's files to layout version {}: {e}", layout::LAYOUT_VERSION);
+        return ExitCode::FAILURE;
+    }
     let output = &storage;
     let run_id = uuid::Uuid::now_v7().to_string();
     match stage(output, &cfg.kpis, window, &run_id) {
@@ -182,15 +186,9 @@ pub fn table(output: &Storage, kpis: &KpiConfig, grain: Grain) -> Result<String,
 
 /// The platform and all-platforms rows of the latest periods of `grain`.
 fn latest_rows(output: &Storage, grain: Grain) -> Result<Vec<KpiRow>, kpipe_kpi::KpiError> {
-    let prefix = layout::grain_prefix(grain.as_str());
-    let mut periods: Vec<String> =
-        output.list_folders(&prefix)?.into_iter().filter(|f| layout::period_of_folder(f).is_some()).collect();
-    // `period=YYYY-MM-DD` sorts by date.
-    periods.sort();
-    let mut rows = Vec::new();
-    for period in periods.iter().rev().take(SHOW_PERIODS) {
-        let read = kpipe_kpi::read_stored_kpis_below(output, &format!("{prefix}/{period}"))?;
-        rows.extend(read.into_iter().filter(|r| matches!(r.scope, Scope::All | Scope::Platform)));
-    }
+    let periods = kpipe_kpi::stored_periods(output, Some(grain))?;
+    let latest: Vec<String> = periods.into_iter().rev().take(SHOW_PERIODS).map(|(_, key)| key).collect();
+    let read = kpipe_kpi::read_stored_kpi_files(output, &latest)?;
+    let rows = read.into_iter().filter(|r| matches!(r.scope, Scope::All | Scope::Platform)).collect();
     Ok(rows)
 }

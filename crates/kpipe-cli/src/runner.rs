@@ -71,6 +71,14 @@ pub enum RunError {
     /// The output cannot be used.
     #[error("pipeline.output: {0}")]
     Output(#[from] kpipe_sink_parquet::StorageError),
+    /// The files of an earlier layout cannot be moved to the current one.
+    #[error("cannot move the output's files to layout version {version}: {source}")]
+    Layout {
+        /// The current layout version.
+        version: u32,
+        /// What failed.
+        source: kpipe_sink_parquet::StorageError,
+    },
     /// `--from` is after `--to`.
     #[error("--from {from} is after --to {to}")]
     InvertedWindow {
@@ -141,6 +149,8 @@ pub async fn run_locked(
     let run_id = uuid::Uuid::now_v7().to_string();
     let output = storage.describe();
     remove_legacy_staging(&storage);
+    kpipe_sink_parquet::migrate::to_current_layout(&storage)
+        .map_err(|source| RunError::Layout { version: kpipe_sink_parquet::layout::LAYOUT_VERSION, source })?;
     let sink = Arc::new(ParquetSink::on(storage.clone()));
     let state = Arc::new(Mutex::new(StateStore::open(&storage)?));
     tracing::info!(run_id = %run_id, window = %window, output = %output, "run started");

@@ -148,6 +148,55 @@ fn running_twice_yields_the_same_rows() {
     assert_eq!(files.len(), 2, "{files:?}");
 }
 
+/// An output written in layout version 1 (`source=<s>/date=<d>/part-00000.parquet`) is moved to
+/// version 2 by the next run, days outside its window included, and reads the same.
+#[test]
+fn a_run_moves_an_output_of_layout_version_1() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let rows = |dir: &Path| {
+        let mut r: Vec<String> = read_dir(&dir.join("out/metrics"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|s| format!("{:?}", s.row))
+            .collect();
+        r.sort();
+        r
+    };
+    let all = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"];
+    assert_eq!(kpipe(dir.path(), &all).status.code(), Some(0));
+    let before = rows(dir.path());
+    // What version 1 wrote: the same files under folder names.
+    let out = dir.path().join("out");
+    let mut moved = 0;
+    for (tree, folder, sub) in [("metrics", "source=", "date="), ("kpis", "grain=", "period=")] {
+        for file in parquet_files(&out.join(tree)).unwrap_or_else(|e| panic!("{e}")) {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let (key, day) =
+                name.trim_end_matches(".parquet").split_once('.').unwrap_or_else(|| panic!("{name}"));
+            let v1 = out.join(tree).join(format!("{folder}{key}")).join(format!("{sub}{day}"));
+            std::fs::create_dir_all(&v1).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::rename(&file, v1.join("part-00000.parquet")).unwrap_or_else(|e| panic!("{e}"));
+            moved += 1;
+        }
+    }
+    assert!(moved > 2, "{moved}");
+
+    let one_day = ["run", "-c", "kpipe.toml", "--from", "2026-03-02", "--to", "2026-03-02"];
+    let run = kpipe(dir.path(), &one_day);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(rows(dir.path()), before, "the moved output reads differently");
+    for tree in ["metrics", "kpis"] {
+        for entry in std::fs::read_dir(out.join(tree)).unwrap_or_else(|e| panic!("{e}")) {
+            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            assert!(entry.path().is_file(), "a folder is left in {tree}/: {}", entry.path().display());
+        }
+    }
+    assert!(out.join("metrics/sheet.2026-03-01.parquet").is_file(), "a day outside the window is moved too");
+    assert!(out.join("kpis/month.2026-03-01.parquet").is_file());
+}
+
 #[test]
 fn a_failing_source_does_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -226,7 +275,11 @@ fn a_killed_run_leaves_no_partial_file() {
     let check_complete = |when: &str| {
         for entry in walk(&dir.path().join("out/metrics")) {
             let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            assert_eq!(name, "part-00000.parquet", "{when}: unexpected file {}", entry.display());
+            assert!(
+                name.starts_with("sheet.2026-03-") && name.ends_with(".parquet") && name.len() == 24,
+                "{when}: unexpected file {}",
+                entry.display()
+            );
         }
         // Every file under metrics/ opens and reads to the end.
         read_dir(&metrics).unwrap_or_else(|e| panic!("{when}: {e}")).len()

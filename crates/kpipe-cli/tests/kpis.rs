@@ -30,7 +30,7 @@ fn run_writes_kpis_and_kpis_recomputes_and_shows_them() {
     for (grain, period) in
         [("day", "2026-03-02"), ("day", "2026-03-03"), ("week", "2026-03-02"), ("month", "2026-03-01")]
     {
-        let file = dir.path().join(format!("out/kpis/grain={grain}/period={period}/part-00000.parquet"));
+        let file = dir.path().join(format!("out/kpis/{grain}.{period}.parquet"));
         assert!(file.is_file(), "{}", file.display());
     }
 
@@ -95,7 +95,7 @@ fn kpis_can_be_left_to_kpipe_kpis() {
     assert!(!dir.path().join("out/kpis").exists());
     let out = kpipe(dir.path(), &["kpis", "-c", "kpipe.toml", "--from", "2026-03-02", "--to", "2026-03-03"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(dir.path().join("out/kpis/grain=month/period=2026-03-01/part-00000.parquet").is_file());
+    assert!(dir.path().join("out/kpis/month.2026-03-01.parquet").is_file());
 }
 
 #[test]
@@ -108,5 +108,5 @@ fn the_demo_ends_with_a_kpi_table() {
     for kpi in ["ctr ", "cpl ", "nps ", "interest_rate ", "blended_cpl "] {
         assert!(t.lines().any(|l| l.starts_with(kpi) && l.contains("2026-10")), "{kpi}: {t}");
     }
-    assert!(dir.path().join("demo/kpis/grain=week/period=2026-09-28/part-00000.parquet").is_file());
+    assert!(dir.path().join("demo/kpis/week.2026-09-28.parquet").is_file());
 }

@@ -176,7 +176,9 @@ fn summaries(dir: &Path) -> Vec<Run> {
 }
 
 fn published_days(out: &Path) -> usize {
-    std::fs::read_dir(out.join("metrics/source=sheet")).map(|d| d.count()).unwrap_or(0)
+    let files =
+        std::fs::read_dir(out.join("metrics")).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    files.iter().filter(|f| f.file_name().to_string_lossy().starts_with("sheet.")).count()
 }
 
 const SKIPPED: &str = "scheduled run skipped";

@@ -20,33 +20,23 @@ use crate::row::RowRef;
 /// Rows per batch read.
 const BATCH_ROWS: usize = 16 * 1024;
 
-/// One source's day partition.
+/// One source's day file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Partition {
     pub date: NaiveDate,
     pub source: String,
-    /// The keys of its files.
-    pub files: Vec<String>,
+    /// Its key.
+    pub file: String,
 }
 
 /// The day partitions of every source within `window`, oldest first (then by source).
 pub(crate) fn partitions(storage: &Storage, window: DateWindow) -> Result<Vec<Partition>, KpiError> {
-    let sources = storage.list_folders(layout::METRICS).map_err(KpiError::storage)?;
     let mut out = Vec::new();
-    for folder in &sources {
-        let Some(source) = layout::source_of_folder(folder) else { continue };
-        let mut days: std::collections::BTreeMap<NaiveDate, Vec<String>> = std::collections::BTreeMap::new();
-        for entry in storage.list(&layout::source_prefix(source)).map_err(KpiError::storage)? {
-            let Some((partition, name)) = entry.key.rsplit_once('/') else { continue };
-            let Some(date) = partition.rsplit('/').next().and_then(layout::date_of_folder) else { continue };
-            if window.contains(date) && name.ends_with(".parquet") {
-                days.entry(date).or_default().push(entry.key);
-            }
+    for entry in storage.list(layout::METRICS).map_err(KpiError::storage)? {
+        let Some((source, date)) = layout::parse_metric_file(&entry.key) else { continue };
+        if window.contains(date) {
+            out.push(Partition { date, source: source.to_owned(), file: entry.key.clone() });
         }
-        out.extend(days.into_iter().map(|(date, mut files)| {
-            files.sort();
-            Partition { date, source: source.to_owned(), files }
-        }));
     }
     out.sort();
     Ok(out)
@@ -77,20 +67,19 @@ pub(crate) fn read_partition(
     computation: &mut Computation<'_>,
 ) -> Result<(), KpiError> {
     debug_assert_eq!(&Dimensions::NAMES[..], &COLUMNS[4..12]);
-    for key in &p.files {
-        let path = PathBuf::from(storage.describe_key(key));
-        let fail = |message: String| KpiError::Read { path: path.clone(), message };
-        // A local file is read in place; an object is fetched whole (one day of one source).
-        match storage.local_path(key) {
-            Some(local) => {
-                let file = File::open(&local).map_err(KpiError::io("open", &local))?;
-                feed_file(file, &p.source, computation).map_err(fail)?;
-            }
-            None => {
-                let object = storage.get(key).map_err(KpiError::storage)?;
-                let bytes = object.ok_or_else(|| fail("the file is gone".into()))?.bytes;
-                feed_file(bytes, &p.source, computation).map_err(fail)?;
-            }
+    let key = &p.file;
+    let path = PathBuf::from(storage.describe_key(key));
+    let fail = |message: String| KpiError::Read { path: path.clone(), message };
+    // A local file is read in place; an object is fetched whole (one day of one source).
+    match storage.local_path(key) {
+        Some(local) => {
+            let file = File::open(&local).map_err(KpiError::io("open", &local))?;
+            feed_file(file, &p.source, computation).map_err(fail)?;
+        }
+        None => {
+            let object = storage.get(key).map_err(KpiError::storage)?;
+            let bytes = object.ok_or_else(|| fail("the file is gone".into()))?.bytes;
+            feed_file(bytes, &p.source, computation).map_err(fail)?;
         }
     }
     Ok(())

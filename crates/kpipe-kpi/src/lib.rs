@@ -45,9 +45,9 @@ pub use compute::{Computation, ComputeStats, LEVEL_ORDER, OutOfOrder, PeriodRows
 pub use config::{CurrencyRates, KpiDefinitionConfig, KpiSettingsConfig, OneOrMany, Settings, Stage};
 pub use error::KpiError;
 pub use formula::FormulaError;
-pub use output::{KPI_SCHEMA_VERSION, KpiCommit, PART_FILE, kpi_schema, kpis_dir, period_dir};
+pub use output::{KPI_SCHEMA_VERSION, KpiCommit, kpi_schema, kpis_dir, period_file};
 pub use period::{Grain, Scope, Touched};
-pub use read::{read_kpi_dir, read_kpis, read_stored_kpis, read_stored_kpis_below};
+pub use read::{read_kpi_dir, read_kpis, read_stored_kpi_files, read_stored_kpis, stored_periods};
 pub use row::{KpiRow, RowRef};
 pub use show::{format_value, render_table};
 pub use stage::{StageReport, run, run_on};

@@ -57,17 +57,14 @@ pub fn kpi_schema() -> SchemaRef {
     KPI_SCHEMA.clone()
 }
 
-/// The one data file of a period partition.
-pub use kpipe_sink_parquet::layout::PART_FILE;
-
 /// `<output>/kpis` of a local output.
 pub fn kpis_dir(output: &Path) -> PathBuf {
     output.join(layout::KPIS)
 }
 
-/// The folder of a period of a local output.
-pub fn period_dir(output: &Path, grain: Grain, start: NaiveDate) -> PathBuf {
-    layout::local_path(output, &layout::period_partition(grain.as_str(), start))
+/// The file of a period of a local output (`<output>/kpis/<grain>.<start>.parquet`).
+pub fn period_file(output: &Path, grain: Grain, start: NaiveDate) -> PathBuf {
+    layout::local_path(output, &layout::kpi_file(grain.as_str(), start))
 }
 
 pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
@@ -259,7 +256,8 @@ pub(crate) struct KpiWriter {
 impl KpiWriter {
     pub fn open(storage: &Storage, run_id: &str) -> Result<KpiWriter, KpiError> {
         // Only one KPI stage runs on an output at a time: anything staged is from a killed run.
-        let table = StagedTable::open(storage, layout::KPIS, layout::KPIS, run_id).map_err(KpiError::sink)?;
+        let table =
+            StagedTable::open(storage, layout::KPIS, &layout::kpi_files(), run_id).map_err(KpiError::sink)?;
         Ok(KpiWriter { table, format: file_format(run_id)? })
     }
 
@@ -268,14 +266,12 @@ impl KpiWriter {
     /// commit). The period's aggregates are freed once written.
     pub fn stage(&mut self, computation: &mut Computation<'_>, period: EndedPeriod) -> Result<(), KpiError> {
         let period = computation.close(period);
-        let name =
-            format!("grain={}.period={}.parquet.partial", period.grain, period.start.format("%Y-%m-%d"));
-        let mut file = PeriodFile::new(self.table.staging_path(&name), &self.format)?;
+        let key = layout::kpi_file(period.grain.as_str(), period.start);
+        let mut file = PeriodFile::new(self.table.staging_path(&key), &self.format)?;
         computation.emit(&period, &mut file)?;
-        let partition = layout::period_partition(period.grain.as_str(), period.start);
         drop(period);
         if let Some((path, rows)) = file.finish()? {
-            self.table.stage(partition, path, rows);
+            self.table.stage(key, path, rows);
         }
         Ok(())
     }
@@ -286,7 +282,7 @@ impl KpiWriter {
         let mut replaced = BTreeSet::new();
         for &grain in touched.grains() {
             for (start, _) in touched.periods(grain) {
-                replaced.insert(layout::period_partition(grain.as_str(), start));
+                replaced.insert(layout::kpi_file(grain.as_str(), start));
             }
         }
         let published = self.table.publish(layout::KPIS, &replaced).map_err(KpiError::sink)?;
@@ -301,7 +297,7 @@ impl KpiWriter {
 
 #[cfg(test)]
 mod tests {
-    use std::fs::{self, File};
+    use std::fs::File;
 
     use kpipe_core::{Decimal, Unit};
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -337,9 +333,7 @@ mod tests {
     fn a_large_period_is_written_in_bounded_row_groups() {
         let dir = tempfile::tempdir().expect("temp dir");
         let writer = KpiWriter::open(&Storage::local(dir.path()), "t").expect("staging folder");
-        let folder = dir.path().join("period");
-        fs::create_dir(&folder).expect("period folder");
-        let path = folder.join(PART_FILE);
+        let path = dir.path().join("period.parquet");
         let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         let (kpi, platform) = (Label::new("ctr"), Label::new("linkedin"));
         let rows = ROW_GROUP_ROWS + 3;
@@ -353,7 +347,7 @@ mod tests {
         let reader = SerializedFileReader::new(File::open(&path).expect("open")).expect("parquet");
         let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
         assert_eq!(groups, vec![ROW_GROUP_ROWS as i64, 3]);
-        let back = read_kpi_dir(&folder).expect("readable");
+        let back = read_kpi_dir(dir.path()).expect("readable");
         assert_eq!(back.len(), rows);
         for (i, r) in back.iter().enumerate() {
             assert_eq!(r.entity_id.as_deref(), Some(format!("e{i:07}").as_str()), "row {i} in order");
@@ -367,7 +361,7 @@ mod tests {
     fn a_file_carries_the_arrow_schema_statistics_and_metadata() {
         let dir = tempfile::tempdir().expect("temp dir");
         let writer = KpiWriter::open(&Storage::local(dir.path()), "run-7").expect("staging folder");
-        let path = dir.path().join(PART_FILE);
+        let path = dir.path().join("period.parquet");
         let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         let (kpi, platform) = (Label::new("cpc"), Label::new("facebook"));
         for i in [5usize, 900, 12] {
@@ -410,7 +404,7 @@ mod tests {
     fn a_period_without_rows_writes_no_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         let writer = KpiWriter::open(&Storage::local(dir.path()), "t").expect("staging folder");
-        let path = dir.path().join(PART_FILE);
+        let path = dir.path().join("period.parquet");
         let file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         assert_eq!(file.finish().expect("close"), None);
         assert!(!path.exists());

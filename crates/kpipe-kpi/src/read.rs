@@ -24,26 +24,37 @@ pub fn read_kpis(output: &Path, grain: Option<Grain>) -> Result<Vec<KpiRow>, Kpi
 
 /// Every KPI row of an output, local or in an object store (or of one grain).
 pub fn read_stored_kpis(storage: &Storage, grain: Option<Grain>) -> Result<Vec<KpiRow>, KpiError> {
-    let prefix = grain.map_or_else(|| layout::KPIS.to_owned(), |g| layout::grain_prefix(g.as_str()));
-    read_stored_kpis_below(storage, &prefix)
+    let keys: Vec<String> = stored_periods(storage, grain)?.into_iter().map(|(_, key)| key).collect();
+    read_stored_kpi_files(storage, &keys)
 }
 
-/// Every KPI row of the files below `prefix` (a grain's or a period's folder) of an output.
-pub fn read_stored_kpis_below(storage: &Storage, prefix: &str) -> Result<Vec<KpiRow>, KpiError> {
-    let mut rows = Vec::new();
-    for entry in storage.list(prefix).map_err(KpiError::storage)? {
-        if !entry.key.ends_with(".parquet") {
-            continue;
+/// The KPI files of an output (of one grain, or all), by period start then grain: each one's
+/// period start and key.
+pub fn stored_periods(storage: &Storage, grain: Option<Grain>) -> Result<Vec<(NaiveDate, String)>, KpiError> {
+    let mut found = Vec::new();
+    for entry in storage.list(layout::KPIS).map_err(KpiError::storage)? {
+        let Some((name, start)) = layout::parse_kpi_file(&entry.key) else { continue };
+        if grain.is_none_or(|g| g.as_str() == name) {
+            found.push((start, entry.key));
         }
-        let path = PathBuf::from(storage.describe_key(&entry.key));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Every KPI row of the files `keys` of an output.
+pub fn read_stored_kpi_files(storage: &Storage, keys: &[String]) -> Result<Vec<KpiRow>, KpiError> {
+    let mut rows = Vec::new();
+    for key in keys {
+        let path = PathBuf::from(storage.describe_key(key));
         let fail = |message: String| KpiError::Read { path: path.clone(), message };
-        let Some(object) = storage.get(&entry.key).map_err(KpiError::storage)? else { continue };
+        let Some(object) = storage.get(key).map_err(KpiError::storage)? else { continue };
         read_into(object.bytes, &mut rows).map_err(fail)?;
     }
     Ok(rows)
 }
 
-/// Every KPI row of the `*.parquet` files below `dir` (a period's folder, say).
+/// Every KPI row of the `*.parquet` files below `dir`.
 pub fn read_kpi_dir(dir: &Path) -> Result<Vec<KpiRow>, KpiError> {
     let files = kpipe_sink_parquet::read::parquet_files(dir).map_err(KpiError::io("list", dir))?;
     let mut rows = Vec::new();

@@ -86,7 +86,7 @@ fn every_catalog_kpi_at_every_grain_and_scope() {
         ("month", "2026-09-01"),
         ("month", "2026-10-01"),
     ] {
-        let file = dir.path().join(format!("kpis/grain={grain}/period={period}/part-00000.parquet"));
+        let file = dir.path().join(format!("kpis/{grain}.{period}.parquet"));
         assert!(file.is_file(), "{}", file.display());
     }
     assert!(!dir.path().join(".kpipe/staging/kpis").exists());

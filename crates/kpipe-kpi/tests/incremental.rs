@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use common::{day, lines, rows, store};
 use kpipe_core::DateWindow;
-use kpipe_kpi::{Catalog, Grain, Scope, Settings, period_dir, read_kpis};
+use kpipe_kpi::{Catalog, Grain, Scope, Settings, period_file, read_kpis};
 
 fn week_csv(wednesday_clicks: u32) -> String {
     let mut csv = String::from("source,platform,account,level,entity,date,metric,value,currency,channel\n");
@@ -50,7 +50,7 @@ fn a_repulled_day_recomputes_its_whole_week_and_month() {
         .map(|(s, r)| (s, r.into_iter().filter(|r| r.date == day("2026-10-07")).collect::<Vec<_>>()))
         .collect();
     store(out, &by_source, wednesday);
-    let tuesday_file = period_dir(out, Grain::Day, day("2026-10-06")).join("part-00000.parquet");
+    let tuesday_file = period_file(out, Grain::Day, day("2026-10-06"));
     let tuesday_before = std::fs::metadata(&tuesday_file).unwrap().modified().unwrap();
     let report = kpipe_kpi::run(out, &catalog, &settings, wednesday, "second").unwrap();
     // The day, its week and its month: read whole, plus the day before each.
@@ -78,10 +78,10 @@ fn a_repulled_day_recomputes_its_whole_week_and_month() {
 
     // Wednesday's data is withdrawn: its day file goes, its week and month lose it.
     store(out, &BTreeMap::new(), wednesday);
-    std::fs::remove_dir_all(out.join("metrics/source=li/date=2026-10-07")).ok();
+    std::fs::remove_file(out.join("metrics/li.2026-10-07.parquet")).ok();
     let report = kpipe_kpi::run(out, &catalog, &settings, wednesday, "fourth").unwrap();
     assert_eq!((report.commit.periods_written, report.commit.periods_removed), (2, 1));
-    assert!(!period_dir(out, Grain::Day, day("2026-10-07")).exists());
+    assert!(!period_file(out, Grain::Day, day("2026-10-07")).exists());
     assert_eq!(
         ctr(out, Grain::Week, "2026-10-05"),
         "ctr week 2026-10-05 all * - = 0.1 (60 / 600) ratio consideration"
@@ -93,7 +93,7 @@ fn files_staged_by_a_killed_run_are_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
     let stale = dir.path().join(".kpipe/staging/kpis/killed-run");
     std::fs::create_dir_all(&stale).unwrap();
-    std::fs::write(stale.join("grain=day.period=2026-10-05.parquet.partial"), b"half a file").unwrap();
+    std::fs::write(stale.join("day.2026-10-05.parquet.partial"), b"half a file").unwrap();
     let window = DateWindow::day(day("2026-10-05"));
     store(dir.path(), &rows(&week_csv(10)), DateWindow::new(day("2026-10-05"), day("2026-10-11")).unwrap());
     kpipe_kpi::run(dir.path(), &Catalog::builtin(), &Settings::default(), window, "next").unwrap();

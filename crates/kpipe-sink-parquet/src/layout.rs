@@ -2,15 +2,24 @@
 //! to the output (a directory or an object-store prefix), with `/` between folders.
 //!
 //! ```text
-//! metrics/source=<name>/date=<YYYY-MM-DD>/part-00000.parquet   metric rows, one file per source and day
-//! kpis/grain=<g>/period=<YYYY-MM-DD>/part-00000.parquet         KPI rows, one file per grain and period
-//! quarantine/source=<name>/<run_id>.jsonl                        records that could not be used
-//! .kpipe/state/<source>.json                                     one source's ledger and cursors
-//! .kpipe/state.json                                              the state of earlier versions (read, then replaced)
-//! .kpipe/lock                                                    the run lock (a file lock, or a lease object)
-//! .kpipe/staging/<table>/<run_id>/                               files being written (local outputs)
-//! .kpipe/uploads/<table>/<id>.json                               multipart uploads in progress
+//! metrics/<source>.<YYYY-MM-DD>.parquet        metric rows, one file per source and day
+//! kpis/<grain>.<YYYY-MM-DD>.parquet            KPI rows, one file per grain and period (its first day)
+//! quarantine/source=<name>/<run_id>.jsonl      records that could not be used
+//! .kpipe/state/<source>.json                   one source's ledger and cursors
+//! .kpipe/state.json                            the state of earlier versions (read, then replaced)
+//! .kpipe/lock                                  the run lock (a file lock, or a lease object)
+//! .kpipe/staging/<table>/<run_id>/             files being written (local outputs)
+//! .kpipe/uploads/<table>/<id>.json             multipart uploads in progress
 //! ```
+//!
+//! Layout version 2 ([`LAYOUT_VERSION`]). The data files sit directly in `metrics/` and
+//! `kpis/`, named by values that are also columns of every file, because every reader then
+//! opens the folder with its defaults: a folder named `key=value` makes pyarrow, pandas,
+//! Polars, DuckDB and Spark add a partition column of their own type beside the file's column
+//! of the same name, which pandas and pyarrow refuse to merge (string vs dictionary, date32 vs
+//! string), and Spark does not look into folders whose names are not `key=value`. Version 1
+//! named them `metrics/source=<name>/date=<day>/part-00000.parquet` and
+//! `kpis/grain=<g>/period=<day>/part-00000.parquet`; [`crate::migrate`] renames such files.
 //!
 //! Readers never see a partial file: staged files live under `.kpipe/` (or, for object
 //! stores, on the machine's temporary disk) and do not end in `.parquet`.
@@ -19,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-/// The one data file of a partition.
-pub const PART_FILE: &str = "part-00000.parquet";
+/// The version of the layout, as CHANGELOG.md and docs/schema.md number it.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// The folder of kpipe's own objects.
 pub const STATE_DIR: &str = ".kpipe";
@@ -37,49 +46,81 @@ pub const QUARANTINE: &str = "quarantine";
 /// Staging folders of versions before `.kpipe/staging` (removed when found).
 pub const LEGACY_STAGING: &str = ".staging";
 
-/// `metrics/source=<name>`.
-pub fn source_prefix(source: &str) -> String {
-    format!("{METRICS}/source={source}")
+/// What data file names end with.
+const PARQUET: &str = ".parquet";
+
+/// `<name>.<YYYY-MM-DD>.parquet`.
+fn dated_file(name: &str, date: NaiveDate) -> String {
+    format!("{name}.{}{PARQUET}", date.format("%Y-%m-%d"))
 }
 
-/// The source a folder name directly below [`METRICS`] stands for.
-pub fn source_of_folder(folder: &str) -> Option<&str> {
-    folder.strip_prefix("source=")
+/// The name and day of a file named `<name>.<YYYY-MM-DD>.parquet`, `name` being a snake_case
+/// identifier (so it holds no `.`).
+fn parse_dated_file(file: &str) -> Option<(&str, NaiveDate)> {
+    let (name, day) = file.strip_suffix(PARQUET)?.split_once('.')?;
+    kpipe_core::is_identifier(name).then_some(())?;
+    Some((name, parse_day(day)?))
 }
 
-/// `date=<YYYY-MM-DD>`.
-pub fn partition_dir_name(date: NaiveDate) -> String {
-    format!("date={}", date.format("%Y-%m-%d"))
+/// `YYYY-MM-DD` exactly.
+fn parse_day(text: &str) -> Option<NaiveDate> {
+    (text.len() == 10).then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()).flatten()
 }
 
-/// The day a partition folder name stands for.
-pub fn date_of_folder(folder: &str) -> Option<NaiveDate> {
-    folder.strip_prefix("date=")?.parse().ok()
+/// `metrics/<source>.<YYYY-MM-DD>.parquet`: one source's rows of one day.
+pub fn metric_file(source: &str, date: NaiveDate) -> String {
+    format!("{METRICS}/{}", dated_file(source, date))
 }
 
-/// `metrics/source=<name>/date=<YYYY-MM-DD>`.
-pub fn day_partition(source: &str, date: NaiveDate) -> String {
-    format!("{}/{}", source_prefix(source), partition_dir_name(date))
+/// The source and day of a key of the metric tree (`metrics/<source>.<YYYY-MM-DD>.parquet`).
+pub fn parse_metric_file(key: &str) -> Option<(&str, NaiveDate)> {
+    parse_dated_file(key.strip_prefix(METRICS)?.strip_prefix('/')?)
 }
 
-/// `kpis/grain=<g>`.
-pub fn grain_prefix(grain: &str) -> String {
-    format!("{KPIS}/grain={grain}")
+/// The start of the keys of one source's metric files, `metrics/<source>.`.
+pub fn metric_files_of(source: &str) -> String {
+    format!("{METRICS}/{source}.")
 }
 
-/// `kpis/grain=<g>/period=<start>`.
-pub fn period_partition(grain: &str, start: NaiveDate) -> String {
-    format!("{}/period={}", grain_prefix(grain), start.format("%Y-%m-%d"))
+/// `kpis/<grain>.<YYYY-MM-DD>.parquet`: one grain's KPI rows of the period starting `start`.
+pub fn kpi_file(grain: &str, start: NaiveDate) -> String {
+    format!("{KPIS}/{}", dated_file(grain, start))
 }
 
-/// The period start a folder name below a grain stands for.
-pub fn period_of_folder(folder: &str) -> Option<NaiveDate> {
-    folder.strip_prefix("period=")?.parse().ok()
+/// The grain and period start of a key of the KPI tree (`kpis/<grain>.<YYYY-MM-DD>.parquet`).
+pub fn parse_kpi_file(key: &str) -> Option<(&str, NaiveDate)> {
+    parse_dated_file(key.strip_prefix(KPIS)?.strip_prefix('/')?)
 }
 
-/// `<partition>/part-00000.parquet`.
-pub fn part_file(partition: &str) -> String {
-    format!("{partition}/{PART_FILE}")
+/// The start of the keys of the KPI tree's files, `kpis/`.
+pub fn kpi_files() -> String {
+    format!("{KPIS}/")
+}
+
+/// Where layout version 1 put a metric file (`metrics/source=<s>/date=<d>/<file>.parquet`):
+/// its source and day.
+pub fn parse_v1_metric_file(key: &str) -> Option<(&str, NaiveDate)> {
+    let rest = key.strip_prefix(METRICS)?.strip_prefix("/source=")?;
+    let (source, rest) = rest.split_once("/date=")?;
+    let (day, file) = rest.split_once('/')?;
+    (kpipe_core::is_identifier(source) && file.ends_with(PARQUET) && !file.contains('/')).then_some(())?;
+    Some((source, parse_day(day)?))
+}
+
+/// Where layout version 1 put a KPI file (`kpis/grain=<g>/period=<d>/<file>.parquet`): its
+/// grain and period start.
+pub fn parse_v1_kpi_file(key: &str) -> Option<(&str, NaiveDate)> {
+    let rest = key.strip_prefix(KPIS)?.strip_prefix("/grain=")?;
+    let (grain, rest) = rest.split_once("/period=")?;
+    let (day, file) = rest.split_once('/')?;
+    (kpipe_core::is_identifier(grain) && file.ends_with(PARQUET) && !file.contains('/')).then_some(())?;
+    Some((grain, parse_day(day)?))
+}
+
+/// A name for a staged file of a table's `key` (no folder, not ending in `.parquet`).
+pub fn staged_name(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    format!("{name}.partial")
 }
 
 /// `quarantine/source=<name>`.
@@ -122,7 +163,7 @@ pub fn upload_journal(table: &str) -> String {
     format!("{STATE_DIR}/uploads/{table}")
 }
 
-/// The staging and journal name of one source's metric partitions.
+/// The staging and journal name of one source's metric files.
 pub fn metrics_table(source: &str) -> String {
     format!("{METRICS}/{source}")
 }
@@ -139,11 +180,6 @@ pub fn metrics_dir(output: &Path) -> PathBuf {
     output.join(METRICS)
 }
 
-/// `<output>/metrics/source=<name>` of a local output.
-pub fn source_dir(output: &Path, source: &str) -> PathBuf {
-    local_path(output, &source_prefix(source))
-}
-
 /// A probe object for `kpipe check`.
 pub fn probe_object(id: &str) -> String {
     format!("{STATE_DIR}/check-{id}")
@@ -153,15 +189,53 @@ pub fn probe_object(id: &str) -> String {
 mod tests {
     use super::*;
 
+    fn day(text: &str) -> NaiveDate {
+        text.parse().expect("a date")
+    }
+
     #[test]
     fn names_round_trip() {
-        let day = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
-        assert_eq!(day_partition("li", day), "metrics/source=li/date=2026-10-01");
-        assert_eq!(source_of_folder("source=li"), Some("li"));
-        assert_eq!(date_of_folder(&partition_dir_name(day)), Some(day));
-        assert_eq!(period_partition("week", day), "kpis/grain=week/period=2026-10-01");
-        assert_eq!(period_of_folder("period=2026-10-01"), Some(day));
-        assert_eq!(part_file("x"), "x/part-00000.parquet");
+        let d = day("2026-10-01");
+        assert_eq!(metric_file("li", d), "metrics/li.2026-10-01.parquet");
+        assert_eq!(parse_metric_file(&metric_file("li_ads", d)), Some(("li_ads", d)));
+        assert!(metric_file("li", d).starts_with(&metric_files_of("li")));
+        assert_eq!(kpi_file("week", d), "kpis/week.2026-10-01.parquet");
+        assert_eq!(parse_kpi_file("kpis/week.2026-10-01.parquet"), Some(("week", d)));
+        assert!(kpi_file("week", d).starts_with(&kpi_files()));
         assert_eq!(state_object("li"), ".kpipe/state/li.json");
+        assert!(!staged_name(&metric_file("li", d)).ends_with(".parquet"));
+        assert!(!staged_name(&metric_file("li", d)).contains('/'));
+    }
+
+    #[test]
+    fn what_is_not_a_data_file_is_not_parsed() {
+        for key in [
+            "metrics/li.2026-10-01.parquet.partial",
+            "metrics/.li.2026-10-01.parquet.1.tmp",
+            "metrics/Li.2026-10-01.parquet",
+            "metrics/li.2026-1-01.parquet",
+            "metrics/li.2026-02-30.parquet",
+            "metrics/li/2026-10-01.parquet",
+            "kpis/week.2026-10-01.parquet",
+            "metrics/source=li/date=2026-10-01/part-00000.parquet",
+        ] {
+            assert_eq!(parse_metric_file(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn version_1_names() {
+        let d = day("2026-10-01");
+        assert_eq!(
+            parse_v1_metric_file("metrics/source=li/date=2026-10-01/part-00000.parquet"),
+            Some(("li", d))
+        );
+        assert_eq!(
+            parse_v1_kpi_file("kpis/grain=month/period=2026-10-01/part-00000.parquet"),
+            Some(("month", d))
+        );
+        assert_eq!(parse_v1_metric_file("metrics/source=li/date=2026-10-01/_SUCCESS"), None);
+        assert_eq!(parse_v1_metric_file("metrics/li.2026-10-01.parquet"), None);
+        assert_eq!(parse_v1_kpi_file("kpis/grain=month/period=2026-10-01/a/b.parquet"), None);
     }
 }

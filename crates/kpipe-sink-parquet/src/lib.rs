@@ -1,10 +1,10 @@
 //! Writes metric rows to Parquet that a warehouse reads directly.
 //!
-//! Layout: `<output>/metrics/source=<name>/date=<YYYY-MM-DD>/part-00000.parquet`, one file per
-//! source and day, every file with every column of [`metric_schema`]. Why days and one file:
-//! platforms restate recent days, so a run replaces whole days; with one file per day that
-//! replacement is a single `rename`, atomic for readers, and re-running a window can never leave
-//! two copies of a row.
+//! Layout: `<output>/metrics/<source>.<YYYY-MM-DD>.parquet`, one file per source and day, every
+//! file with every column of [`metric_schema`] ([`layout`] says why the folder has no
+//! sub-folders). Why days and one file: platforms restate recent days, so a run replaces whole
+//! days; with one file per day that replacement is a single `rename` (or one upload), atomic for
+//! readers, and re-running a window can never leave two copies of a row.
 //!
 //! Rows are dictionary-encoded column by column as they arrive and written in row groups of up
 //! to a million rows; pages are zstd-compressed where that shrinks them, every column chunk
@@ -14,6 +14,7 @@
 mod columns;
 pub mod encode;
 pub mod layout;
+pub mod migrate;
 pub mod read;
 mod schema;
 pub mod table;

@@ -153,9 +153,9 @@ impl TableFile {
 pub struct Published {
     /// Rows of the published files.
     pub rows: u64,
-    /// Partitions written (new or replaced).
+    /// Files written (new or replaced).
     pub written: usize,
-    /// Partitions removed because the run found nothing for them.
+    /// Files removed because the run found nothing for their day or period.
     pub removed: usize,
     /// The files published, as paths or URLs.
     pub files: Vec<PathBuf>,
@@ -170,18 +170,19 @@ pub struct StagedTable {
     storage: Storage,
     staging: PathBuf,
     journal: String,
-    /// Partition (a folder key) -> its staged file and rows.
+    /// Key of a data file -> its staged file and rows.
     staged: BTreeMap<String, (PathBuf, u64)>,
     done: bool,
 }
 
 impl StagedTable {
     /// Starts staging `table` (a name from [`crate::layout`], such as `metrics/<source>` or
-    /// `kpis`), whose partitions are below `prefix`, for run `run_id`.
+    /// `kpis`) for run `run_id`. `keys_from` is how the keys of the table's files start (such
+    /// as `metrics/<source>.`): uploads in progress to such keys were left by a killed run.
     pub fn open(
         storage: &Storage,
         table: &str,
-        prefix: &str,
+        keys_from: &str,
         run_id: &str,
     ) -> Result<StagedTable, SinkError> {
         let area = storage.staging_dir(&layout::staging_area(table));
@@ -196,60 +197,52 @@ impl StagedTable {
         }
         let journal = layout::upload_journal(table);
         storage
-            .abort_orphaned_uploads(&journal, prefix)
+            .abort_orphaned_uploads(&journal, keys_from)
             .map_err(|e| SinkError::new("cannot clean up an interrupted upload").with_source(e))?;
         let staging = area.join(run_id);
         std::fs::create_dir_all(&staging).map_err(|e| write_error(&staging, "create", e))?;
         Ok(StagedTable { storage: storage.clone(), staging, journal, staged: BTreeMap::new(), done: false })
     }
 
-    /// A path in the staging folder for a file named `name` (not ending in `.parquet`).
-    pub fn staging_path(&self, name: &str) -> PathBuf {
-        self.staging.join(name)
+    /// Where to write the staged file of the data file `key` (a name that does not end in
+    /// `.parquet`, in the staging folder).
+    pub fn staging_path(&self, key: &str) -> PathBuf {
+        self.staging.join(layout::staged_name(key))
     }
 
-    /// Records a finished staged file as the new content of `partition`.
-    pub fn stage(&mut self, partition: String, file: PathBuf, rows: u64) {
-        self.staged.insert(partition, (file, rows));
+    /// Records a finished staged file as the new content of the data file `key`.
+    pub fn stage(&mut self, key: String, file: PathBuf, rows: u64) {
+        self.staged.insert(key, (file, rows));
     }
 
-    /// Partitions staged so far.
+    /// Keys staged so far.
     pub fn staged(&self) -> impl Iterator<Item = &str> {
         self.staged.keys().map(String::as_str)
     }
 
-    /// Publishes the staged files, each replacing its partition's file, and removes the
-    /// partitions of `replaced` that got no file (the run found nothing for them) and any other
-    /// data file in the partitions written. `prefix` is the table's folder (every partition is
-    /// below it). Each partition changes in one step: readers see the old or the new one.
-    pub fn publish(mut self, prefix: &str, replaced: &BTreeSet<String>) -> Result<Published, SinkError> {
+    /// Publishes the staged files, each replacing the file of its key, and removes the files
+    /// of `replaced` that got no staged file (the run found nothing for their day or period).
+    /// `folder` is the table's folder (every key is directly below it). Each file changes in
+    /// one step: readers see the old or the new one.
+    pub fn publish(mut self, folder: &str, replaced: &BTreeSet<String>) -> Result<Published, SinkError> {
         let storage = self.storage.clone();
         let fail = |e: kpipe_storage::StorageError| SinkError::new("cannot publish").with_source(e);
         let mut report = Published::default();
         let staged = std::mem::take(&mut self.staged);
-        for (partition, (file, rows)) in &staged {
-            let key = layout::part_file(partition);
-            storage.publish_file(file, &key, &self.journal).map_err(fail)?;
+        for (key, (file, rows)) in &staged {
+            storage.publish_file(file, key, &self.journal).map_err(fail)?;
             report.rows += rows;
             report.written += 1;
-            report.files.push(PathBuf::from(storage.describe_key(&key)));
+            report.files.push(PathBuf::from(storage.describe_key(key)));
         }
-        let mut removed = BTreeSet::new();
-        for entry in storage.list(prefix).map_err(fail)? {
-            let Some((partition, name)) = entry.key.rsplit_once('/') else { continue };
-            if staged.contains_key(partition) {
-                // Another layout version's files: a partition holds one file.
-                if name != layout::PART_FILE && name.ends_with(".parquet") {
+        if replaced.iter().any(|k| !staged.contains_key(k)) {
+            for entry in storage.list(folder).map_err(fail)? {
+                if replaced.contains(&entry.key) && !staged.contains_key(&entry.key) {
                     storage.delete(&entry.key).map_err(fail)?;
+                    report.removed += 1;
                 }
-            } else if replaced.contains(partition) {
-                removed.insert(partition.to_owned());
             }
         }
-        for partition in &removed {
-            storage.delete_all(partition).map_err(fail)?;
-        }
-        report.removed = removed.len();
         self.discard().map_err(|e| write_error(&self.staging, "clean up", e))?;
         Ok(report)
     }

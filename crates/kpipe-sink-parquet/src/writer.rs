@@ -70,7 +70,7 @@ impl PartitionedWriter {
         let table = StagedTable::open(
             storage,
             &layout::metrics_table(&target.source),
-            &layout::source_prefix(&target.source),
+            &layout::metric_files_of(&target.source),
             &target.run_id,
         )?;
         Ok(PartitionedWriter {
@@ -90,7 +90,7 @@ impl PartitionedWriter {
 
     fn open_partition(&self, date: NaiveDate) -> Result<Partition, SinkError> {
         let staged = match &self.table {
-            Some(table) => table.staging_path(&format!("date={}.parquet.partial", date.format("%Y-%m-%d"))),
+            Some(table) => table.staging_path(&layout::metric_file(&self.target.source, date)),
             None => return Err(SinkError::new("the writer is already committed")),
         };
         let row_group = RowGroupBuilder::new(date)
@@ -221,15 +221,15 @@ impl SinkWriter for PartitionedWriter {
                 // the staging folder.
                 continue;
             }
-            replaced.insert(layout::day_partition(&source, date));
+            replaced.insert(layout::metric_file(&source, date));
             let Some(mut part) = part else { continue };
             part.flush_row_group(&mut self.codec)?;
             if let Some((file, rows)) = part.file.finish()? {
-                table.stage(layout::day_partition(&source, date), file, rows);
+                table.stage(layout::metric_file(&source, date), file, rows);
             }
         }
         self.done = true;
-        let published = table.publish(&layout::source_prefix(&source), &replaced)?;
+        let published = table.publish(layout::METRICS, &replaced)?;
         let stats = CommitStats {
             rows: published.rows,
             partitions_written: published.written,

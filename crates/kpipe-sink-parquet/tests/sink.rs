@@ -6,7 +6,7 @@ use kpipe_core::{
     Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricBatch, MetricName, MetricRow, Sink,
     SinkTarget, Unit,
 };
-use kpipe_sink_parquet::layout::{PART_FILE, source_dir};
+use kpipe_sink_parquet::layout::{local_path, metric_file};
 use kpipe_sink_parquet::read::{parquet_files, read_dir};
 use kpipe_sink_parquet::{ParquetSink, ParquetSinkOptions};
 
@@ -96,7 +96,7 @@ fn every_value_round_trips() {
     let files = parquet_files(&dir.path().join("metrics")).expect("list");
     let expected: Vec<_> = ["2026-03-01", "2026-03-02", "2026-03-03"]
         .iter()
-        .map(|d| source_dir(dir.path(), "li").join(format!("date={d}")).join(PART_FILE))
+        .map(|d| local_path(dir.path(), &metric_file("li", d.parse().expect("a date"))))
         .collect();
     assert_eq!(files, expected);
 }
@@ -107,7 +107,7 @@ fn files_are_zstd_with_statistics_and_every_column() {
     let dir = tempfile::tempdir().expect("tmp");
     let sink = ParquetSink::new(dir.path());
     write(&sink, target("li", "2026-03-01", "2026-03-03", "r"), sample());
-    let file = source_dir(dir.path(), "li").join("date=2026-03-02").join(PART_FILE);
+    let file = dir.path().join("metrics/li.2026-03-02.parquet");
     let reader = SerializedFileReader::new(std::fs::File::open(file).expect("open")).expect("parquet");
     let meta = reader.metadata();
     assert_eq!(meta.file_metadata().schema_descr().num_columns(), 21);
@@ -143,8 +143,7 @@ fn column_chunks_carry_page_encoding_stats() {
         .map(|i| row("2026-03-02", &format!("{}", i % 7), Metric::Clicks.into(), &i.to_string(), None))
         .collect();
     write(&ParquetSink::new(dir.path()), target("li", "2026-03-02", "2026-03-02", "r"), rows);
-    let file = std::fs::File::open(source_dir(dir.path(), "li").join("date=2026-03-02").join(PART_FILE))
-        .expect("open");
+    let file = std::fs::File::open(dir.path().join("metrics/li.2026-03-02.parquet")).expect("open");
     let meta = ParquetMetaDataReader::new()
         .with_metadata_options(Some(ParquetMetaDataOptions::new().with_encoding_stats_as_mask(false)))
         .parse_and_finish(&file)
@@ -237,7 +236,7 @@ fn files_staged_by_a_killed_run_are_cleaned_up() {
     let dir = tempfile::tempdir().expect("tmp");
     let stale = dir.path().join(".kpipe/staging/metrics/li/old-run");
     std::fs::create_dir_all(&stale).expect("mkdir");
-    std::fs::write(stale.join("date=2026-03-01.parquet.partial"), b"PAR1 half a file").expect("write");
+    std::fs::write(stale.join("li.2026-03-01.parquet.partial"), b"PAR1 half a file").expect("write");
     let other = dir.path().join(".kpipe/staging/metrics/fb/old-run");
     std::fs::create_dir_all(&other).expect("mkdir");
     let sink = ParquetSink::new(dir.path());

@@ -102,6 +102,8 @@ pub struct Entry {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was last written, where the store says.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// The output's storage. Cheap to clone.
@@ -234,6 +236,17 @@ impl Storage {
         }
     }
 
+    /// Moves the object `from` to `to`, replacing what `to` held: one rename on a local output
+    /// (its folders fsynced); a copy then a delete on an object store, so that a reader or a
+    /// crash in between finds the object under both keys, never under neither. A missing
+    /// `from` is [`ErrorKind::NotFound`].
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        match &*self.backend {
+            Backend::Local(l) => l.rename(from, to),
+            Backend::Object(o) => o.rename(from, to),
+        }
+    }
+
     /// Every object below `prefix` (a folder, without a trailing `/`), in key order.
     pub fn list(&self, prefix: &str) -> Result<Vec<Entry>, StorageError> {
         let mut found = match &*self.backend {
@@ -276,7 +289,8 @@ impl Storage {
 
     /// Aborts the multipart uploads that processes which did not finish them left: those
     /// journaled under `journal`, and on S3 (whose uploads can be listed) every upload in
-    /// progress of a key below `below`, which catches one started but killed before it was
+    /// progress of a key starting with `below` (a folder ending in `/`, or the start of file
+    /// names such as `metrics/li.`), which catches one started but killed before it was
     /// journaled. Only for keys no other process is writing (the caller holds the run lock).
     /// Returns how many.
     pub fn abort_orphaned_uploads(&self, journal: &str, below: &str) -> Result<usize, StorageError> {

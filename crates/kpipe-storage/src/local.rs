@@ -174,8 +174,12 @@ impl LocalBackend {
                 if kind.is_dir() {
                     pending.push(path);
                 } else if !entry.file_name().to_string_lossy().starts_with('.') {
-                    let size = entry.metadata().map_err(fail("list", &path))?.len();
-                    out.push(Entry { key: self.key_of(&path), size });
+                    let meta = entry.metadata().map_err(fail("list", &path))?;
+                    out.push(Entry {
+                        key: self.key_of(&path),
+                        size: meta.len(),
+                        modified: meta.modified().ok(),
+                    });
                 }
             }
         }
@@ -217,6 +221,18 @@ impl LocalBackend {
         match dir.parent() {
             Some(parent) => sync_dir(parent).or_else(ignore_missing).map_err(fail("sync", parent)),
             None => Ok(()),
+        }
+    }
+
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let (source, target) = (self.path(from), self.path(to));
+        let dir = target.parent().unwrap_or(&self.root);
+        create_dirs(dir).map_err(fail("create", dir))?;
+        fs::rename(&source, &target).map_err(fail("move", &source))?;
+        sync_dir(dir).map_err(fail("sync", dir))?;
+        match source.parent() {
+            Some(old) if old != dir => sync_dir(old).map_err(fail("sync", old)),
+            _ => Ok(()),
         }
     }
 
@@ -275,14 +291,17 @@ mod tests {
         assert!(!staged.exists());
         let mut keys = local.list("m").unwrap();
         keys.sort();
+        assert!(keys.iter().all(|e| e.modified.is_some()));
         assert_eq!(
-            keys,
-            [
-                Entry { key: "m/s=a/d=1/part.parquet".into(), size: 1 },
-                Entry { key: "m/s=b/d=2/part.parquet".into(), size: 2 },
-                Entry { key: "m/s=b/d=3/part.parquet".into(), size: 3 },
-            ]
+            keys.iter().map(|e| (e.key.as_str(), e.size)).collect::<Vec<_>>(),
+            [("m/s=a/d=1/part.parquet", 1), ("m/s=b/d=2/part.parquet", 2), ("m/s=b/d=3/part.parquet", 3)]
         );
+        local.rename("m/s=b/d=3/part.parquet", "m/b.3.parquet").unwrap();
+        assert_eq!(&local.get("m/b.3.parquet").unwrap().unwrap().bytes[..], b"zzz");
+        assert!(local.get("m/s=b/d=3/part.parquet").unwrap().is_none());
+        let gone = local.rename("m/s=b/d=3/part.parquet", "m/b.3.parquet").unwrap_err();
+        assert_eq!(gone.kind(), ErrorKind::NotFound);
+        local.delete("m/b.3.parquet").unwrap();
         let mut folders = local.list_folders("m").unwrap();
         folders.sort();
         assert_eq!(folders, ["s=a", "s=b"]);
@@ -290,7 +309,7 @@ mod tests {
         local.delete_all("m/none").unwrap();
         local.delete("m/s=a/d=1/part.parquet").unwrap();
         local.delete("m/s=a/d=1/part.parquet").unwrap();
-        assert_eq!(local.list("m").unwrap().len(), 1);
+        assert!(local.list("m").unwrap().is_empty());
         assert!(local.list("nothing/here").unwrap().is_empty());
         assert!(local.get("m/none").unwrap().is_none());
     }

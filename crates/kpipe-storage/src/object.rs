@@ -297,7 +297,21 @@ impl ObjectBackend {
         let path = self.path(prefix);
         let listed = self.block(async move { store.list(Some(&path)).try_collect::<Vec<_>>().await })?;
         let metas = listed.map_err(|e| self.fail("list", prefix, e))?;
-        Ok(metas.into_iter().map(|m| Entry { key: self.key_of(&m.location), size: m.size }).collect())
+        Ok(metas
+            .into_iter()
+            .map(|m| Entry {
+                key: self.key_of(&m.location),
+                size: m.size,
+                modified: Some(std::time::SystemTime::from(m.last_modified)),
+            })
+            .collect())
+    }
+
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let store = self.store.clone();
+        let (source, target) = (self.path(from), self.path(to));
+        self.block(async move { store.rename(&source, &target).await })?
+            .map_err(|e| self.fail("move", from, e))
     }
 
     pub(crate) fn list_folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
@@ -446,7 +460,9 @@ impl ObjectBackend {
     pub(crate) fn abort_orphaned_uploads(&self, journal: &str, below: &str) -> Result<usize, StorageError> {
         let mut aborted = self.abort_journaled(journal)?;
         let Some(lister) = self.s3_uploads.clone() else { return Ok(aborted) };
-        let prefix = format!("{}/", self.path(below));
+        // `path` drops a trailing `/`; S3 matches the prefix as a string.
+        let slash = if below.ends_with('/') { "/" } else { "" };
+        let prefix = format!("{}{slash}", self.path(below));
         let listed = self.block(async move { lister.list(&prefix).await })?;
         let open = listed.map_err(|reason| {
             StorageError::new(

@@ -53,8 +53,8 @@ async fn lands_whole(store: Store, sources: &str, expected: &(Vec<crate::support
         let stray: Vec<&String> = keys
             .iter()
             .filter(|k| {
-                !(k.starts_with("metrics/") && k.ends_with("/part-00000.parquet")
-                    || k.starts_with("kpis/") && k.ends_with("/part-00000.parquet")
+                !(layout::parse_metric_file(k).is_some()
+                    || layout::parse_kpi_file(k).is_some()
                     || k.starts_with("quarantine/") && k.ends_with(".jsonl")
                     || k.starts_with(".kpipe/state/") && k.ends_with(".json"))
             })
@@ -135,7 +135,7 @@ fn an_upload_a_killed_process_left_open_is_aborted_by_the_next_writer() {
     // A killed process's upload: started and journaled, one part sent, never completed.
     let multipart = s3.builder().build().expect("an S3 client");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    let key = "orphans/metrics/source=li/date=2026-10-01/part-00000.parquet";
+    let key = "orphans/metrics/li.2026-10-01.parquet";
     let path = object_store::path::Path::from(key);
     let id = runtime.block_on(async {
         use object_store::multipart::MultipartStore;
@@ -148,7 +148,7 @@ fn an_upload_a_killed_process_left_open_is_aborted_by_the_next_writer() {
     let record = serde_json::json!({ "path": key, "upload_id": id });
     storage.put(&format!("{journal}/killed.json"), record.to_string().into()).expect("journaled");
     assert_eq!(open_s3_uploads(&s3), [key]);
-    assert!(storage.get("metrics/source=li/date=2026-10-01/part-00000.parquet").expect("readable").is_none());
+    assert!(storage.get("metrics/li.2026-10-01.parquet").expect("readable").is_none());
 
     // The next writer of the source cleans up before it stages anything.
     let sink = kpipe_sink_parquet::ParquetSink::on(storage.clone());
