@@ -12,4 +12,5 @@
 mod lease;
 mod local_kill;
 mod pipeline;
+mod readers;
 mod support;
