@@ -136,17 +136,6 @@ fn remove_if_empty(storage: &Storage, folder: &str) -> Result<(), StorageError> 
     }
 }
 
-/// Whether layout version 1 files are below `storage` (for commands that only read, which do
-/// not move them).
-pub fn has_version_1_files(storage: &Storage) -> Result<bool, StorageError> {
-    for tree in &TREES {
-        if storage.list_folders(tree.folder)?.iter().any(|f| f.contains('=')) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -171,7 +160,6 @@ mod tests {
         ] {
             storage.put(key, Bytes::from(key.to_owned())).unwrap();
         }
-        assert!(has_version_1_files(&storage).unwrap());
         let done = to_current_layout(&storage).unwrap();
         assert_eq!(done, Migrated { moved: 4, removed: 0 });
         assert_eq!(
@@ -188,7 +176,6 @@ mod tests {
         assert_eq!(&moved.bytes[..], b"metrics/source=li/date=2026-03-02/part-00000.parquet");
         assert!(storage.list_folders("metrics").unwrap().is_empty(), "no version 1 folder is left");
         assert!(storage.list_folders("kpis").unwrap().is_empty());
-        assert!(!has_version_1_files(&storage).unwrap());
         assert!(to_current_layout(&storage).unwrap().is_empty());
     }
 
