@@ -175,3 +175,43 @@ fn an_upload_a_killed_process_left_open_is_aborted_by_the_next_writer() {
     assert!(!Path::new(&staged).exists(), "the staged file is gone");
     assert!(open_s3_uploads(&s3).is_empty());
 }
+
+/// An output of layout version 1 on an object store is moved to version 2 by a server-side copy
+/// then a delete per file, and a second pass finds nothing to do.
+#[test]
+fn an_output_of_layout_version_1_is_moved_on_s3_and_azure() {
+    use kpipe_sink_parquet::migrate::{Migrated, to_current_layout};
+    let s3 = services::s3_server().expect("the S3 server starts");
+    let azure = services::azurite().expect("Azurite starts");
+    for store in [Store::s3(&s3, "v1"), Store::azure(&azure, "v1")] {
+        let storage = store.storage();
+        for key in [
+            "metrics/source=li/date=2026-10-01/part-00000.parquet",
+            "metrics/source=fb/date=2026-10-01/part-00000.parquet",
+            "kpis/grain=month/period=2026-10-01/part-00000.parquet",
+            "quarantine/source=li/r1.jsonl",
+        ] {
+            storage.put(key, bytes::Bytes::from(key.to_owned())).expect("written");
+        }
+        assert_eq!(
+            to_current_layout(&storage).expect("moved"),
+            Migrated { moved: 3, removed: 0 },
+            "{}",
+            store.url
+        );
+        assert_eq!(
+            keys(&storage),
+            [
+                "kpis/month.2026-10-01.parquet",
+                "metrics/fb.2026-10-01.parquet",
+                "metrics/li.2026-10-01.parquet",
+                "quarantine/source=li/r1.jsonl",
+            ],
+            "{}",
+            store.url
+        );
+        let moved = storage.get("metrics/li.2026-10-01.parquet").expect("readable").expect("there");
+        assert_eq!(&moved.bytes[..], b"metrics/source=li/date=2026-10-01/part-00000.parquet");
+        assert!(to_current_layout(&storage).expect("nothing to move").is_empty());
+    }
+}
