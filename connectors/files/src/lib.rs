@@ -3,6 +3,7 @@
 mod config;
 mod metrics;
 mod reader;
+mod records;
 mod social_selling;
 mod source;
 mod survey;
@@ -17,3 +18,6 @@ pub fn factory() -> kpipe_core::ConnectorFactory {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod accounting_tests;

@@ -94,12 +94,6 @@ pub(crate) fn bad_line(
     }
 }
 
-/// The fields of a line, as read, for the quarantine.
-pub(crate) fn raw_line(record: &csv::StringRecord, delimiter: u8) -> String {
-    let sep = char::from(delimiter).to_string();
-    record.iter().collect::<Vec<_>>().join(&sep)
-}
-
 /// A `YYYY-MM-DD` date.
 pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
     let t = text.trim();
@@ -118,13 +112,6 @@ pub(crate) fn parse_count(column: &str, text: &str) -> Result<Option<u32>, Strin
     t.parse::<u32>()
         .map(Some)
         .map_err(|_| format!("`{column}` is `{t}`, expected a whole number of 0 or more"))
-}
-
-/// A CSV reader over `bytes` with the kind's conventions: header on the first line, every line
-/// may have any number of fields (checked by the caller, so that a short line is quarantined
-/// rather than ending the file).
-pub(crate) fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
-    csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(false).from_reader(bytes)
 }
 
 /// Reads a whole file, naming it on failure.

@@ -4,15 +4,30 @@
 use std::path::{Path, PathBuf};
 
 use kpipe_core::{
-    BuildContext, ConfigError, Emitter, Label, MetricRow, PullRequest, Source, SourceError, StreamInfo,
-    is_identifier,
+    BuildContext, ConfigError, DateWindow, Emitter, Label, MetricRow, PullRequest, Source, SourceError,
+    StreamInfo, is_identifier,
 };
 
 use crate::config::{FileKind, FilesConfig};
 use crate::metrics::MetricLines;
-use crate::reader::{Header, bad_line, csv_reader, matching_files, raw_line, read_file};
+use crate::reader::{Header, bad_line, matching_files, parse_date, read_file};
+use crate::records::{RawRecord, Records, record_reader};
 use crate::social_selling::SocialSellingLines;
 use crate::survey::SurveyLines;
+
+/// Why a line of only blanks and delimiters is skipped.
+pub(crate) const BLANK: &str = "blank line(s)";
+/// Why a line dated outside the run's window is skipped.
+pub(crate) const OUTSIDE_WINDOW: &str = "line(s) dated outside the window";
+
+/// What became of a file's lines: `lines` = header + `used` + `quarantined` + `skipped`.
+#[derive(Debug, Default)]
+struct LineTally {
+    lines: u64,
+    used: u64,
+    quarantined: u64,
+    skipped: u64,
+}
 
 /// How one file kind turns lines into rows.
 pub(crate) trait LineKind: Send {
@@ -87,60 +102,109 @@ impl FilesSource {
     async fn read_one(
         &self,
         path: &Path,
+        window: DateWindow,
         kind: &mut dyn LineKind,
         out: &mut Emitter,
     ) -> Result<(), SourceError> {
         let bytes = read_file(path)?;
-        let mut reader = csv_reader(&bytes, self.delimiter);
-        let mut records = reader.records();
-        let header = match records.next() {
-            None => {
-                return Err(SourceError::data(format!(
-                    "{}: the file is empty; expected a header line",
-                    path.display()
-                )));
-            }
-            Some(Err(e)) => {
-                return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display())));
-            }
-            Some(Ok(h)) => {
-                let (required, optional) = kind.columns();
-                Header::read(path, &h, required, optional)?
-            }
-        };
-        kind.start_file(&header).map_err(|e| SourceError::data(format!("{}: {e}", path.display())))?;
+        let mut records = Records::new(&bytes, self.delimiter);
+        let header = self.header(path, records.next(), kind)?;
+        records.expect_fields(header.len());
+        let date_column = header.position("date");
+        let mut tally = LineTally { lines: 1, ..LineTally::default() };
+        let mut fields = csv::StringRecord::new();
         for record in records {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    let reason = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "the line is not valid UTF-8".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    out.quarantine(bad_line(self.stream(), path, line, reason, String::new())).await?;
-                    continue;
+            tally.lines += record.lines;
+            let location = format!("{}:{}", path.display(), record.line);
+            let parsed = if record.unclosed_quote {
+                Err("a quote opened in this line is never closed".to_owned())
+            } else {
+                match record_reader(record.bytes, self.delimiter).read_record(&mut fields) {
+                    Ok(true) => Ok(()),
+                    // An empty line.
+                    Ok(false) => {
+                        fields.clear();
+                        Ok(())
+                    }
+                    Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                        Err("the line is not valid UTF-8".to_owned())
+                    }
+                    Err(e) => Err(format!("the line cannot be read as CSV: {e}")),
                 }
             };
-            let line = record.position().map_or(0, |p| p.line());
-            if record.iter().all(|f| f.trim().is_empty()) {
-                continue; // spreadsheets end with blank lines
+            if let Err(reason) = parsed {
+                out.quarantine(bad_line(self.stream(), path, record.line, reason, record.text())).await?;
+                tally.quarantined += record.lines;
+                continue;
             }
-            let location = format!("{}:{line}", path.display());
-            let rows = if record.len() != header.len() {
-                Err(format!("the line has {} fields, the header {}", record.len(), header.len()))
+            if fields.iter().all(|f| f.trim().is_empty()) {
+                // Spreadsheets end with blank lines, or lines of delimiters only.
+                out.skip(BLANK, record.lines);
+                tally.skipped += record.lines;
+                continue;
+            }
+            if let Some(date) = date_column.and_then(|i| fields.get(i)).and_then(|d| parse_date(d).ok())
+                && !window.contains(date)
+            {
+                tracing::debug!(location = %location, %date, "line dated outside the window");
+                out.skip(OUTSIDE_WINDOW, record.lines);
+                tally.skipped += record.lines;
+                continue;
+            }
+            let rows = if fields.len() != header.len() {
+                Err(format!("the line has {} fields, the header {}", fields.len(), header.len()))
             } else {
-                kind.line(&record, &location)
+                kind.line(&fields, &location)
             };
             match rows {
-                Ok(rows) => out.emit_all(rows).await?,
+                Ok(rows) => {
+                    out.emit_all(rows).await?;
+                    tally.used += record.lines;
+                }
                 Err(reason) => {
-                    let raw = raw_line(&record, self.delimiter);
-                    out.quarantine(bad_line(self.stream(), path, line, reason, raw)).await?;
+                    out.quarantine(bad_line(self.stream(), path, record.line, reason, record.text())).await?;
+                    tally.quarantined += record.lines;
                 }
             }
         }
+        tracing::info!(
+            file = %path.display(),
+            lines = tally.lines,
+            used = tally.used,
+            quarantined = tally.quarantined,
+            skipped = tally.skipped,
+            "file read"
+        );
+        debug_assert_eq!(tally.lines, 1 + tally.used + tally.quarantined + tally.skipped);
         Ok(())
+    }
+
+    /// The header: the file's first record, checked against the kind's columns.
+    fn header(
+        &self,
+        path: &Path,
+        first: Option<RawRecord<'_>>,
+        kind: &mut dyn LineKind,
+    ) -> Result<Header, SourceError> {
+        let Some(first) = first.filter(|r| !r.bytes.is_empty()) else {
+            return Err(SourceError::data(format!(
+                "{}: the file is empty; expected a header line",
+                path.display()
+            )));
+        };
+        let mut names = csv::StringRecord::new();
+        let read = if first.unclosed_quote {
+            Err("a quote opened in it is never closed".to_owned())
+        } else {
+            record_reader(first.bytes, self.delimiter).read_record(&mut names).map_err(|e| e.to_string())
+        };
+        if let Err(e) = read {
+            return Err(SourceError::data(format!("{}: cannot read the header: {e}", path.display())));
+        }
+        let (required, optional) = kind.columns();
+        let header = Header::read(path, &names, required, optional)?;
+        kind.start_file(&header).map_err(|e| SourceError::data(format!("{}: {e}", path.display())))?;
+        Ok(header)
     }
 
     fn files(&self) -> Result<Vec<PathBuf>, SourceError> {
@@ -242,25 +306,7 @@ impl Source for FilesSource {
         let mut kind = self.line_kind();
         for path in &files {
             let bytes = read_file(path)?;
-            let mut reader = csv_reader(&bytes, self.delimiter);
-            let header = match reader.records().next() {
-                Some(Ok(h)) => h,
-                Some(Err(e)) => {
-                    return Err(SourceError::data(format!(
-                        "{}: cannot read the header: {e}",
-                        path.display()
-                    )));
-                }
-                None => {
-                    return Err(SourceError::data(format!(
-                        "{}: the file is empty; expected a header line",
-                        path.display()
-                    )));
-                }
-            };
-            let (required, optional) = kind.columns();
-            let header = Header::read(path, &header, required, optional)?;
-            kind.start_file(&header).map_err(|e| SourceError::data(format!("{}: {e}", path.display())))?;
+            self.header(path, Records::new(&bytes, self.delimiter).next(), kind.as_mut())?;
         }
         Ok(format!(
             "{} file(s) match `{}`, headers are valid for kind {}",
@@ -275,7 +321,7 @@ impl Source for FilesSource {
         tracing::info!(files = files.len(), window = %request.window, "reading files");
         let mut kind = self.line_kind();
         for path in &files {
-            self.read_one(path, kind.as_mut(), out).await?;
+            self.read_one(path, request.window, kind.as_mut(), out).await?;
         }
         out.emit_all(kind.finish()).await
     }

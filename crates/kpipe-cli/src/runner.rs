@@ -330,6 +330,7 @@ struct Drained {
     quarantined_by_stream: BTreeMap<String, u64>,
     completed: BTreeSet<NaiveDate>,
     outside_window: u64,
+    skipped: BTreeMap<String, u64>,
     error: Option<String>,
 }
 
@@ -440,6 +441,7 @@ impl SourceJob {
             Err(e) => return (self.failed(summary, clock, format!("the writer thread failed: {e}")), None),
         };
         summary.rows_outside_window = drained.outside_window;
+        summary.lines_skipped = drained.skipped.clone();
         summary.quarantined = drained.quarantine.count();
         let rows_by_metric = drained.rows_by_metric(None);
         let rows_by_metric_completed = drained.rows_by_metric(Some(&drained.completed));
@@ -551,9 +553,11 @@ fn drain(
     let mut quarantined_by_stream: BTreeMap<String, u64> = BTreeMap::new();
     let mut completed = BTreeSet::new();
     let mut outside_window = 0u64;
+    let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut error = None;
     while let Some(event) = rx.blocking_recv() {
         match event {
+            SourceEvent::Skipped { reason, count } => *skipped.entry(reason).or_default() += count,
             SourceEvent::Completed(days) => completed.extend(days.days().filter(|d| window.contains(*d))),
             SourceEvent::Quarantined(record) => {
                 tracing::debug!(location = %record.location, reason = %record.reason, "record quarantined");
@@ -590,7 +594,17 @@ fn drain(
     // Closing the channel tells the source to stop if we stopped early.
     drop(rx);
     let counts = tally.into_counts();
-    Drained { writer, quarantine, rows, counts, quarantined_by_stream, completed, outside_window, error }
+    Drained {
+        writer,
+        quarantine,
+        rows,
+        counts,
+        quarantined_by_stream,
+        completed,
+        outside_window,
+        skipped,
+        error,
+    }
 }
 
 /// Rows by (day, account, stream, metric) while a source drains: keys are cheap clones of the

@@ -78,6 +78,9 @@ pub struct SourceSummary {
     pub quarantine_file: Option<PathBuf>,
     /// Rows dated outside the window, not written.
     pub rows_outside_window: u64,
+    /// Input lines (or records) the source read and left out on purpose, by reason: with
+    /// `rows_written` and `quarantined`, every line of a files source is accounted for.
+    pub lines_skipped: BTreeMap<String, u64>,
     /// Day partitions written.
     pub partitions_written: usize,
     /// Day partitions removed because the pull found nothing for them.
@@ -121,6 +124,7 @@ impl SourceSummary {
             quarantined: 0,
             quarantine_file: None,
             rows_outside_window: 0,
+            lines_skipped: BTreeMap::new(),
             partitions_written: 0,
             partitions_removed: 0,
             quota_exhausted: false,
@@ -155,6 +159,9 @@ impl SourceSummary {
         }
         self.quarantine_file = later.quarantine_file.or(self.quarantine_file);
         self.rows_outside_window += later.rows_outside_window;
+        for (reason, n) in &later.lines_skipped {
+            *self.lines_skipped.entry(reason.clone()).or_default() += n;
+        }
         self.partitions_written += later.partitions_written;
         self.partitions_removed += later.partitions_removed;
         self.days_pulled += later.days_pulled;
@@ -329,6 +336,10 @@ impl RunSummary {
                     "    {} row(s) dated outside the window were not written",
                     s.rows_outside_window
                 );
+            }
+            if !s.lines_skipped.is_empty() {
+                let each: Vec<String> = s.lines_skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+                let _ = writeln!(out, "    line(s) skipped: {}", each.join(", "));
             }
             if let Some(q) = &s.quarantine_file {
                 let _ = writeln!(out, "    quarantined records: {}", q.display());

@@ -59,6 +59,11 @@ impl Decimal {
         self.0.checked_add(other.0).and_then(Decimal::from_units)
     }
 
+    /// True for a whole number (no fraction).
+    pub const fn is_whole(self) -> bool {
+        self.0 % ONE == 0
+    }
+
     /// True for a value below zero.
     pub const fn is_negative(self) -> bool {
         self.0 < 0

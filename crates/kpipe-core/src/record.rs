@@ -223,6 +223,14 @@ pub enum RowError {
         /// The value.
         value: Decimal,
     },
+    /// A count with a fraction.
+    #[error("metric `{metric}` is a count but the value has a fraction ({value})")]
+    FractionalCount {
+        /// The metric.
+        metric: String,
+        /// The value.
+        value: Decimal,
+    },
 }
 
 impl MetricRow {
@@ -257,6 +265,11 @@ impl MetricRow {
         }
         if self.unit() == Unit::Count && self.value.is_negative() {
             return Err(RowError::NegativeCount { metric: self.metric.to_string(), value: self.value });
+        }
+        // Counts are whole in every platform's reports; a fraction is a unit mistake (a rate
+        // or an average in a count column), refused by every connector alike.
+        if self.unit() == Unit::Count && !self.value.is_whole() {
+            return Err(RowError::FractionalCount { metric: self.metric.to_string(), value: self.value });
         }
         Ok(())
     }
@@ -320,6 +333,8 @@ mod tests {
             Err(RowError::UnexpectedCurrency { .. })
         ));
         assert!(matches!(row(Metric::Clicks, "-1", None).validate(), Err(RowError::NegativeCount { .. })));
+        assert!(matches!(row(Metric::Clicks, "1.5", None).validate(), Err(RowError::FractionalCount { .. })));
+        assert!(row(Metric::Clicks, "2.000", None).validate().is_ok());
         // A refund can make spend negative; that is data, not an error.
         assert!(row(Metric::Spend, "-2E-18", Some("USD")).validate().is_ok());
     }

@@ -299,6 +299,14 @@ pub enum SourceEvent {
     /// Every row of these days has been sent (all streams, all accounts): if the pull stops
     /// early (a daily quota), these days can still be published.
     Completed(DateWindow),
+    /// Input the source read and left out on purpose (blank lines, lines dated outside the
+    /// window), counted by reason in the run summary so that every line read is accounted for.
+    Skipped {
+        /// Why, the same words for every line of the kind.
+        reason: String,
+        /// How many lines (or records).
+        count: u64,
+    },
 }
 
 /// Where a source writes its rows. Rows are validated ([`MetricRow::validate`]), batched, and
@@ -310,6 +318,9 @@ pub struct Emitter {
     batch_rows: usize,
     emitted: u64,
     quarantined: u64,
+    /// Skipped input not yet sent, by reason.
+    skipped: std::collections::BTreeMap<String, u64>,
+    skipped_total: u64,
     /// The stream of the rows emitted from now on.
     stream: Option<Arc<str>>,
     /// The stream of the rows in `pending`: a batch never mixes streams.
@@ -342,6 +353,8 @@ impl Emitter {
             batch_rows,
             emitted: 0,
             quarantined: 0,
+            skipped: std::collections::BTreeMap::new(),
+            skipped_total: 0,
             stream: None,
             pending_stream: None,
         };
@@ -394,6 +407,21 @@ impl Emitter {
         self.tx.send(SourceEvent::Quarantined(record)).await.map_err(|_| SourceError::cancelled())
     }
 
+    /// Counts `count` lines (or records) of input read and left out on purpose, with why (the
+    /// same words for every line of the kind: "blank line", "dated outside the window"). Sent
+    /// with the next [`Emitter::flush`]; the run summary shows them per reason.
+    pub fn skip(&mut self, reason: &str, count: u64) {
+        if count > 0 {
+            *self.skipped.entry(reason.to_owned()).or_default() += count;
+            self.skipped_total += count;
+        }
+    }
+
+    /// Lines or records skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped_total
+    }
+
     /// Declares every day of `window` fully pulled: every row of those days, for every stream
     /// and account of the source, has been emitted. When a pull then stops early (the
     /// platform's daily quota is used up), the pipeline publishes these days and keeps the
@@ -406,7 +434,16 @@ impl Emitter {
 
     /// Sends what is buffered. The pipeline calls it when `pull` returns.
     pub async fn flush(&mut self) -> Result<(), SourceError> {
-        if self.pending.is_empty() { Ok(()) } else { self.send_pending().await }
+        if !self.pending.is_empty() {
+            self.send_pending().await?;
+        }
+        for (reason, count) in std::mem::take(&mut self.skipped) {
+            self.tx
+                .send(SourceEvent::Skipped { reason, count })
+                .await
+                .map_err(|_| SourceError::cancelled())?;
+        }
+        Ok(())
     }
 
     /// Rows sent so far (after validation).
@@ -499,7 +536,7 @@ mod tests {
             match ev {
                 SourceEvent::Rows(b) => rows += b.len(),
                 SourceEvent::Quarantined(q) => reasons.push(q.reason),
-                SourceEvent::Completed(_) => {}
+                SourceEvent::Completed(_) | SourceEvent::Skipped { .. } => {}
             }
         }
         assert_eq!(rows, 2);
@@ -525,7 +562,7 @@ mod tests {
             match ev {
                 SourceEvent::Rows(b) => batches.push((b.stream.as_deref().map(str::to_owned), b.len())),
                 SourceEvent::Quarantined(q) => quarantined.push(q.stream),
-                SourceEvent::Completed(_) => {}
+                SourceEvent::Completed(_) | SourceEvent::Skipped { .. } => {}
             }
         }
         assert_eq!(batches, [(None, 1), (Some("ads".to_owned()), 2)]);

@@ -88,6 +88,7 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
                 SourceEvent::Rows(batch) => rows.extend(batch.rows),
                 SourceEvent::Quarantined(q) => quarantined.push(q),
                 SourceEvent::Completed(days) => completed.push(days),
+                SourceEvent::Skipped { .. } => {}
             }
         }
         (rows, quarantined, completed)
