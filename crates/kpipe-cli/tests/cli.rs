@@ -50,6 +50,13 @@ fn an_unknown_key_names_the_key() {
 }
 
 #[test]
+fn a_rate_limit_of_zero_requests_names_the_key() {
+    let linkedin = "\n[sources.li]\ntype = \"linkedin\"\naccount_ids = [\"508000001\"]\naccess_token = \"t\"\n\
+                    rate_limit = { requests = 0, per_seconds = 1 }\n";
+    expect_config_error(&config(linkedin), "sources.li.rate_limit.requests: is 0; expected 1 or more");
+}
+
+#[test]
 fn an_unknown_type_lists_the_known_ones() {
     expect_config_error(
         &config("").replace("type = \"files\"", "type = \"linkdin\""),

@@ -11,18 +11,26 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Requests allowed per period.
+    /// Requests allowed per period (at least 1).
+    #[serde(deserialize_with = "at_least_one")]
     pub requests: u32,
     /// The period, in seconds.
     #[serde(rename = "per_seconds", with = "secs")]
     pub per: Duration,
     /// Requests that may be sent at once after a quiet spell (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "at_least_one")]
     pub burst: u32,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// A count that must be 1 or more: 0 requests per period would be no pace at all, and a
+/// limiter given one runs at one request per period instead.
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v: u32 = serde::Deserialize::deserialize(d)?;
+    if v == 0 { Err(serde::de::Error::custom("is 0; expected 1 or more")) } else { Ok(v) }
 }
 
 mod secs {
@@ -108,6 +116,16 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_of_zero_requests_is_refused() {
+        let zero = serde_json::from_str::<RateLimit>(r#"{"requests": 0, "per_seconds": 1}"#);
+        assert!(zero.is_err_and(|e| e.to_string().contains("is 0; expected 1 or more")));
+        let burst = serde_json::from_str::<RateLimit>(r#"{"requests": 5, "per_seconds": 1, "burst": 0}"#);
+        assert!(burst.is_err());
+        let ok = serde_json::from_str::<RateLimit>(r#"{"requests": 5, "per_seconds": 1}"#);
+        assert!(ok.is_ok_and(|l| l == RateLimit::new(5, Duration::from_secs(1))));
+    }
 
     #[tokio::test]
     async fn never_more_than_the_limit_in_a_window() {
