@@ -66,6 +66,9 @@ pub enum ScheduleError {
     },
 }
 
+/// The fields of a six-field expression; a five-field one has no seconds.
+const FIELDS: [&str; 6] = ["second", "minute", "hour", "day-of-month", "month", "day-of-week"];
+
 /// A cron expression in a time zone: five fields (minute hour day-of-month month day-of-week),
 /// or six with seconds first.
 #[derive(Debug, Clone)]
@@ -78,8 +81,31 @@ pub struct CronSchedule {
 impl CronSchedule {
     /// Parses `expression`, read in `time_zone`.
     pub fn parse(expression: &str, time_zone: Tz) -> Result<CronSchedule, ScheduleError> {
+        let fail = |reason: String| ScheduleError::Expression { expression: expression.to_owned(), reason };
+        let fields: Vec<&str> = expression.split_whitespace().collect();
+        let names: &[&str] = match fields.len() {
+            5 => &FIELDS[1..],
+            6 => &FIELDS,
+            n => {
+                return Err(fail(format!(
+                    "it has {n} field(s); expected 5 (minute hour day-of-month month day-of-week) \
+                     or 6 (second first)"
+                )));
+            }
+        };
         let cron: Cron = expression.parse().map_err(|e: croner::errors::CronError| {
-            ScheduleError::Expression { expression: expression.to_owned(), reason: e.to_string() }
+            // Name the field: croner's message ("Number out of bounds") does not.
+            let culprit = fields.iter().zip(names).find(|(field, name)| {
+                let mut alone: Vec<&str> = names.iter().map(|_| "*").collect();
+                if let Some(slot) = names.iter().position(|n| n == *name) {
+                    alone[slot] = field;
+                }
+                alone.join(" ").parse::<Cron>().is_err()
+            });
+            match culprit {
+                Some((field, name)) => fail(format!("{name} `{field}`: {e}")),
+                None => fail(e.to_string()),
+            }
         })?;
         Ok(CronSchedule { cron, time_zone, expression: expression.trim().to_owned() })
     }
@@ -210,6 +236,8 @@ pub struct Report {
     pub ran: u64,
     /// Ticks skipped because the output was locked.
     pub skipped: u64,
+    /// Fire times that passed while a run was still going (not run, not queued).
+    pub missed: u64,
     /// Ticks that could not start a run.
     pub failed: u64,
     /// Why it stopped.
@@ -236,7 +264,8 @@ impl Scheduler {
         job: &mut dyn Job,
         signals: &mut mpsc::Receiver<StopSignal>,
     ) -> Result<Report, ScheduleError> {
-        let mut report = Report { ticks: 0, ran: 0, skipped: 0, failed: 0, stopped: Stopped::MaxRuns };
+        let mut report =
+            Report { ticks: 0, ran: 0, skipped: 0, missed: 0, failed: 0, stopped: Stopped::MaxRuns };
         let mut signals_open = true;
         let mut run_now = self.run_now;
         loop {
@@ -326,15 +355,43 @@ impl Scheduler {
                 return Ok(report);
             }
             let now = clock.now();
-            if let Ok(missed) = self.schedule.next_after(fire_at)
-                && missed < now
-            {
+            let missed = self.missed_between(fire_at, now);
+            if let Some(first) = missed.first {
+                report.missed += missed.count;
                 tracing::warn!(
-                    first_missed = %self.schedule.local(missed),
+                    first_missed = %self.schedule.local(first),
+                    missed = missed.count,
                     "the run outlasted the next fire time(s); those are skipped, not queued"
                 );
             }
         }
+    }
+}
+
+/// Fire times that passed during a run.
+struct Missed {
+    first: Option<DateTime<Utc>>,
+    count: u64,
+}
+
+impl Scheduler {
+    /// The fire times after `fired` and before `now` (counted up to a bound: a schedule every
+    /// second and a run of days must not make the count take as long).
+    fn missed_between(&self, fired: DateTime<Utc>, now: DateTime<Utc>) -> Missed {
+        const COUNT_AT_MOST: u64 = 100_000;
+        let mut missed = Missed { first: None, count: 0 };
+        let mut at = fired;
+        while missed.count < COUNT_AT_MOST {
+            match self.schedule.next_after(at) {
+                Ok(next) if next < now => {
+                    missed.first.get_or_insert(next);
+                    missed.count += 1;
+                    at = next;
+                }
+                _ => break,
+            }
+        }
+        missed
     }
 }
 
@@ -499,6 +556,7 @@ pub async fn command(args: ScheduleArgs, after_run: Option<Arc<AfterRunHook>>) -
                 ticks = report.ticks,
                 ran = report.ran,
                 skipped = report.skipped,
+                missed = report.missed,
                 failed = report.failed,
                 "scheduler stopped"
             );
@@ -581,7 +639,13 @@ mod tests {
         );
         let err = CronSchedule::parse("0 3 * *", Tz::UTC).expect_err("four fields");
         assert!(err.to_string().starts_with("`0 3 * *` is not a cron expression: "), "{err}");
-        assert!(CronSchedule::parse("61 * * * *", Tz::UTC).is_err());
+        let err = CronSchedule::parse("61 3 * * *", Tz::UTC).expect_err("minute 61");
+        assert!(err.to_string().contains(": minute `61`: "), "{err}");
+        let err = CronSchedule::parse("0 0 3 * * 9", Tz::UTC).expect_err("day-of-week 9");
+        assert!(err.to_string().contains(": day-of-week `9`: "), "{err}");
+        // Seven fields (a year) would otherwise be taken, and fire hourly.
+        let err = CronSchedule::parse("0 3 * * * * *", Tz::UTC).expect_err("seven fields");
+        assert!(err.to_string().contains("it has 7 field(s); expected 5"), "{err}");
         assert_eq!(
             parse_time_zone("Mars/Olympus").expect_err("no such zone").to_string(),
             "`Mars/Olympus` is not a time zone; expected an IANA name such as UTC, Europe/Berlin or \
@@ -672,7 +736,10 @@ mod tests {
             Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: true, max_runs: Some(3) };
         let (_tx, mut rx) = no_signals();
         let report = scheduler.run(&clock, &mut job, &mut rx).await.expect("ran");
-        assert_eq!(report, Report { ticks: 3, ran: 3, skipped: 0, failed: 0, stopped: Stopped::MaxRuns });
+        assert_eq!(
+            report,
+            Report { ticks: 3, ran: 3, skipped: 0, missed: 0, failed: 0, stopped: Stopped::MaxRuns }
+        );
         let at: Vec<_> = job.ticks.iter().map(|t| t.scheduled_for).collect();
         assert_eq!(
             at,
@@ -696,7 +763,11 @@ mod tests {
             Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: false, max_runs: Some(4) };
         let (_tx, mut rx) = no_signals();
         let report = scheduler.run(&clock, &mut job, &mut rx).await.expect("ran");
-        assert_eq!(report, Report { ticks: 4, ran: 2, skipped: 2, failed: 0, stopped: Stopped::MaxRuns });
+        // Each of the four ticks took 150 s and covered the next two fire times: 8 missed.
+        assert_eq!(
+            report,
+            Report { ticks: 4, ran: 2, skipped: 2, missed: 8, failed: 0, stopped: Stopped::MaxRuns }
+        );
         // 10:01 skipped (taking 150 s: now 10:03:30), so the next is 10:04, not a catch-up of
         // 10:02 and 10:03; and so on.
         let at: Vec<_> = job.ticks.iter().map(|t| t.scheduled_for).collect();
@@ -720,7 +791,10 @@ mod tests {
         let (tx, mut rx) = no_signals();
         tx.send(StopSignal::Terminate).await.expect("sent");
         let report = scheduler.run(&StoppedClock, &mut job, &mut rx).await.expect("stopped");
-        assert_eq!(report, Report { ticks: 0, ran: 0, skipped: 0, failed: 0, stopped: Stopped::Signal });
+        assert_eq!(
+            report,
+            Report { ticks: 0, ran: 0, skipped: 0, missed: 0, failed: 0, stopped: Stopped::Signal }
+        );
         assert!(job.ticks.is_empty());
     }
 
@@ -777,7 +851,10 @@ mod tests {
         assert!(!driver.is_finished());
         release.send(()).expect("released");
         let report = driver.await.expect("joined").expect("stopped");
-        assert_eq!(report, Report { ticks: 1, ran: 1, skipped: 0, failed: 0, stopped: Stopped::Signal });
+        assert_eq!(
+            report,
+            Report { ticks: 1, ran: 1, skipped: 0, missed: 0, failed: 0, stopped: Stopped::Signal }
+        );
         assert!(finished.load(std::sync::atomic::Ordering::SeqCst));
     }
 
