@@ -18,9 +18,10 @@ use oauth2::{
     AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RefreshToken, RequestTokenError, Scope,
     StandardRevocableToken, TokenResponse, TokenUrl,
 };
-use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use sha2::Sha256;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer};
 use url::Url;
 
 use crate::client::HttpClient;
@@ -464,7 +465,7 @@ pub struct ServiceAccountKey {
     client_email: String,
     private_key_id: Option<String>,
     token_uri: String,
-    signing_key: SigningKey<Sha256>,
+    key_pair: RsaKeyPair,
 }
 
 impl std::fmt::Debug for ServiceAccountKey {
@@ -489,20 +490,25 @@ impl ServiceAccountKey {
             // serde's message names the field or position, never the key material.
             HttpError::Auth(format!("the service-account key file is not valid: {e}"))
         })?;
-        use rsa::pkcs1::DecodeRsaPrivateKey;
-        use rsa::pkcs8::DecodePrivateKey;
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(&file.private_key)
-            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(&file.private_key))
-            .map_err(|_| {
-                HttpError::Auth(
-                    "the service-account key's `private_key` is not an RSA private key in PEM".into(),
-                )
-            })?;
+        let not_rsa = || {
+            HttpError::Auth("the service-account key's `private_key` is not an RSA private key in PEM".into())
+        };
+        // Google writes PKCS#8; a key converted with openssl may be PKCS#1. The parsers' own
+        // errors are dropped so that nothing they might quote of the key reaches a message.
+        let pem = file.private_key.as_bytes();
+        let key_pair = match PrivatePkcs8KeyDer::from_pem_slice(pem) {
+            Ok(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()),
+            Err(_) => {
+                let der = PrivatePkcs1KeyDer::from_pem_slice(pem).map_err(|_| not_rsa())?;
+                RsaKeyPair::from_der(der.secret_pkcs1_der())
+            }
+        }
+        .map_err(|_| not_rsa())?;
         Ok(ServiceAccountKey {
             client_email: file.client_email,
             private_key_id: file.private_key_id,
             token_uri: file.token_uri.unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
-            signing_key: SigningKey::<Sha256>::new(key),
+            key_pair,
         })
     }
 
@@ -512,7 +518,7 @@ impl ServiceAccountKey {
     }
 
     /// A signed assertion for `audience`, valid one hour from `now` (seconds since the epoch).
-    pub fn assertion(&self, scope: &str, audience: &str, now: i64) -> String {
+    pub fn assertion(&self, scope: &str, audience: &str, now: i64) -> Result<String, HttpError> {
         let mut header = serde_json::json!({ "alg": "RS256", "typ": "JWT" });
         if let Some(kid) = &self.private_key_id {
             header["kid"] = serde_json::Value::String(kid.clone());
@@ -529,8 +535,12 @@ impl ServiceAccountKey {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let signature = self.signing_key.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+        let mut signature = vec![0; self.key_pair.public().modulus_len()];
+        // ring asks every RSA padding for a random source; PKCS#1 v1.5 draws nothing from it.
+        self.key_pair
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+            .map_err(|_| HttpError::Auth("the service-account assertion could not be signed".into()))?;
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }
 
@@ -559,7 +569,7 @@ impl Grant for JwtBearerGrant {
     fn fetch(&self) -> BoxFuture<'_, Result<Granted, HttpError>> {
         Box::pin(async move {
             let assertion =
-                self.key.assertion(&self.scope, self.token_url.as_str(), chrono::Utc::now().timestamp());
+                self.key.assertion(&self.scope, self.token_url.as_str(), chrono::Utc::now().timestamp())?;
             let response = self
                 .http
                 .post(self.token_url.clone())
@@ -980,5 +990,84 @@ mod authorization_code_tests {
         .expect_err("not a token response");
         server.await.expect("served");
         assert!(!err.to_string().contains("leaked-if-quoted"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod service_account_tests {
+    use base64::engine::general_purpose::STANDARD;
+    use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+
+    use super::*;
+
+    const PKCS8_PEM: &str = include_str!("../../kpipe-sim/tests/fixtures/test-service-account-key.pem");
+    const NOT_RSA: &str =
+        "authentication failed: the service-account key's `private_key` is not an RSA private key in PEM";
+
+    fn key_file(private_key: &str) -> String {
+        serde_json::json!({
+            "client_email": "sa@example.iam.gserviceaccount.com",
+            "private_key_id": "k1",
+            "private_key": private_key,
+        })
+        .to_string()
+    }
+
+    /// The fixture key as PKCS#1: the contents of the PKCS#8 wrapper's privateKey OCTET STRING,
+    /// which for this key start after 26 bytes (SEQUENCE, version, algorithm, OCTET STRING
+    /// headers).
+    fn pkcs1_pem() -> String {
+        let pkcs8 = PrivatePkcs8KeyDer::from_pem_slice(PKCS8_PEM.as_bytes()).expect("fixture");
+        let rsa_private_key = &pkcs8.secret_pkcs8_der()[26..];
+        assert_eq!(rsa_private_key.first(), Some(&0x30), "an RSAPrivateKey SEQUENCE");
+        let body = STANDARD.encode(rsa_private_key);
+        format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n")
+    }
+
+    #[test]
+    fn pkcs8_and_pkcs1_keys_sign_the_same_verifiable_assertion() {
+        let pkcs8 = ServiceAccountKey::from_json(&key_file(PKCS8_PEM)).expect("PKCS#8");
+        let pkcs1 = ServiceAccountKey::from_json(&key_file(&pkcs1_pem())).expect("PKCS#1");
+        let scope = "https://www.googleapis.com/auth/analytics.readonly";
+        let assertion =
+            pkcs8.assertion(scope, "https://oauth2.googleapis.com/token", 1_700_000_000).expect("sign");
+        // RSASSA-PKCS1-v1_5 is deterministic: one key, one signature, whatever its encoding.
+        assert_eq!(
+            pkcs1.assertion(scope, "https://oauth2.googleapis.com/token", 1_700_000_000).expect("sign"),
+            assertion
+        );
+
+        let (signed, signature) = assertion.rsplit_once('.').expect("three parts");
+        let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64url");
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pkcs8.key_pair.public().as_ref())
+            .verify(signed.as_bytes(), &signature)
+            .expect("a valid RS256 signature");
+        let (header, claims) = signed.split_once('.').expect("header and claims");
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("JSON");
+        assert_eq!(header, serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": "k1" }));
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("base64url")).expect("JSON");
+        assert_eq!(claims["iss"], "sa@example.iam.gserviceaccount.com");
+        assert_eq!(claims["exp"], 1_700_003_600);
+    }
+
+    #[test]
+    fn a_key_that_is_not_an_rsa_private_key_in_pem_is_refused_without_echoing_it() {
+        let pkcs1 = pkcs1_pem();
+        let truncated = format!("{}\n-----END RSA PRIVATE KEY-----\n", &pkcs1[..400]);
+        let public = include_str!("../../kpipe-sim/tests/fixtures/test-service-account-key.pub.pem");
+        for private_key in [
+            "",
+            "not a key",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----",
+            truncated.as_str(),
+            public,
+        ] {
+            let err = ServiceAccountKey::from_json(&key_file(private_key)).expect_err("not a key");
+            assert_eq!(err.to_string(), NOT_RSA);
+            assert!(!format!("{err:?}").contains("AAAA"), "{err:?}");
+        }
     }
 }

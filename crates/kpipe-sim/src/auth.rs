@@ -13,13 +13,8 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::HeaderMap;
-use rsa::RsaPublicKey;
-use rsa::pkcs1::DecodeRsaPublicKey;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::Verifier;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio::time::Instant;
 
 use crate::config::{AuthConfig, CannedResponse, JwtBearerConfig, RefreshRotation};
@@ -145,7 +140,7 @@ impl TokenStore {
 /// The parsed JWT-bearer configuration.
 #[derive(Debug)]
 pub(crate) struct JwtVerifier {
-    key: VerifyingKey<Sha256>,
+    key: UnparsedPublicKey<Vec<u8>>,
     issuer: String,
     audience: String,
     max_lifetime: Duration,
@@ -153,12 +148,9 @@ pub(crate) struct JwtVerifier {
 
 impl JwtVerifier {
     pub(crate) fn new(config: &JwtBearerConfig, token_url: &str) -> Result<Self, SimError> {
-        let pem = config.public_key_pem.trim();
-        let key = RsaPublicKey::from_public_key_pem(pem)
-            .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-            .map_err(|e| SimError::PublicKey(e.to_string()))?;
+        let key = rsa_public_key_der(&config.public_key_pem).map_err(SimError::PublicKey)?;
         Ok(Self {
-            key: VerifyingKey::new(key),
+            key: UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key),
             issuer: config.issuer.clone(),
             audience: config.audience.clone().unwrap_or_else(|| token_url.to_owned()),
             max_lifetime: config.max_lifetime,
@@ -178,11 +170,8 @@ impl JwtVerifier {
         if header.get("alg").and_then(Value::as_str) != Some("RS256") {
             return Err("Invalid JWT: the algorithm must be RS256.".to_owned());
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(sig_b64.trim_end_matches('='))
-            .ok()
-            .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
-            .ok_or("Invalid JWT Signature.")?;
+        let signature =
+            URL_SAFE_NO_PAD.decode(sig_b64.trim_end_matches('=')).map_err(|_| "Invalid JWT Signature.")?;
         let signed = &assertion[..header_b64.len() + 1 + claims_b64.len()];
         self.key.verify(signed.as_bytes(), &signature).map_err(|_| "Invalid JWT Signature.".to_owned())?;
 
@@ -212,6 +201,119 @@ impl JwtVerifier {
         }
         Ok(claims)
     }
+}
+
+/// The PKCS#1 `RSAPublicKey` DER of a PEM public key, SPKI ("PUBLIC KEY") or PKCS#1
+/// ("RSA PUBLIC KEY"): the form ring verifies with.
+fn rsa_public_key_der(pem: &str) -> Result<Vec<u8>, String> {
+    let (label, der) = pem_decode(pem)?;
+    let pkcs1 = match label {
+        "PUBLIC KEY" => spki_rsa_public_key(&der)?.to_vec(),
+        "RSA PUBLIC KEY" => der,
+        other => return Err(format!("expected a PUBLIC KEY or RSA PUBLIC KEY PEM, found {other}")),
+    };
+    check_rsa_public_key(&pkcs1)?;
+    Ok(pkcs1)
+}
+
+/// The label and decoded body of the first PEM block in `text`.
+fn pem_decode(text: &str) -> Result<(&str, Vec<u8>), String> {
+    let (_, rest) = text.split_once("-----BEGIN ").ok_or("no PEM BEGIN line")?;
+    let (label, rest) = rest.split_once("-----").ok_or("a malformed PEM BEGIN line")?;
+    let (body, _) = rest
+        .split_once(&format!("-----END {label}-----"))
+        .ok_or_else(|| format!("no END line for the PEM {label}"))?;
+    let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = STANDARD.decode(body).map_err(|e| format!("the PEM {label} is not base64: {e}"))?;
+    Ok((label, der))
+}
+
+const DER_INTEGER: u8 = 0x02;
+const DER_BIT_STRING: u8 = 0x03;
+const DER_NULL: u8 = 0x05;
+const DER_OID: u8 = 0x06;
+const DER_SEQUENCE: u8 = 0x30;
+/// 1.2.840.113549.1.1.1, rsaEncryption.
+const RSA_ENCRYPTION_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+
+/// Splits the DER element of type `tag` at the start of `input` into its contents and what
+/// follows it. Only definite, minimal lengths are DER; a key needs no more than four length bytes.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, rest) = input.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(count);
+        let len = bytes.iter().fold(0u32, |len, &b| (len << 8) | u32::from(b));
+        if bytes.first() == Some(&0) || len < 0x80 {
+            return None;
+        }
+        (usize::try_from(len).ok()?, rest)
+    };
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+/// The `subjectPublicKey` of an RSA SubjectPublicKeyInfo (RFC 5280 §4.1, RFC 3279 §2.3.1).
+fn spki_rsa_public_key(spki: &[u8]) -> Result<&[u8], String> {
+    let malformed = || "the PUBLIC KEY is not a DER SubjectPublicKeyInfo".to_owned();
+    let (info, trailing) = der_element(spki, DER_SEQUENCE).ok_or_else(malformed)?;
+    if !trailing.is_empty() {
+        return Err(malformed());
+    }
+    let (algorithm, rest) = der_element(info, DER_SEQUENCE).ok_or_else(malformed)?;
+    let (bits, rest) = der_element(rest, DER_BIT_STRING).ok_or_else(malformed)?;
+    if !rest.is_empty() {
+        return Err(malformed());
+    }
+    let (oid, parameters) = der_element(algorithm, DER_OID).ok_or_else(malformed)?;
+    if oid != RSA_ENCRYPTION_OID {
+        return Err("the PUBLIC KEY is not an RSA key (rsaEncryption)".to_owned());
+    }
+    // RFC 3279 asks for NULL parameters; some encoders leave them out.
+    let null_or_absent = parameters.is_empty()
+        || der_element(parameters, DER_NULL).is_some_and(|(null, rest)| null.is_empty() && rest.is_empty());
+    if !null_or_absent {
+        return Err(malformed());
+    }
+    // The key is whole bytes: the leading "unused bits" count must be zero.
+    match bits.split_first() {
+        Some((0, key)) => Ok(key),
+        _ => Err(malformed()),
+    }
+}
+
+/// Checks that `der` is an `RSAPublicKey` (RFC 8017 §A.1.1) of a size ring verifies, so that a
+/// wrong key fails when the simulator is configured, not as a refused signature later.
+fn check_rsa_public_key(der: &[u8]) -> Result<(), String> {
+    let malformed = || "the key is not a DER RSAPublicKey".to_owned();
+    let (key, trailing) = der_element(der, DER_SEQUENCE).ok_or_else(malformed)?;
+    let (modulus, rest) = der_element(key, DER_INTEGER).ok_or_else(malformed)?;
+    let (exponent, rest) = der_element(rest, DER_INTEGER).ok_or_else(malformed)?;
+    if !trailing.is_empty() || !rest.is_empty() || exponent.is_empty() {
+        return Err(malformed());
+    }
+    // A positive INTEGER has a clear high bit, behind a zero byte when its magnitude's is set.
+    let magnitude = match modulus {
+        [first, ..] if first & 0x80 != 0 => return Err(malformed()),
+        [0, magnitude @ ..] => magnitude,
+        _ => modulus,
+    };
+    let bits = match magnitude.first() {
+        Some(&top) if top != 0 => magnitude.len() * 8 - top.leading_zeros() as usize,
+        _ => 0,
+    };
+    if !(2048..=8192).contains(&bits) {
+        return Err(format!("RS256 verification takes a 2048- to 8192-bit RSA key, not {bits} bits"));
+    }
+    Ok(())
 }
 
 fn decode_json(part: &str) -> Option<Value> {
@@ -356,5 +458,63 @@ mod tests {
         let err = verifier.verify(&format!("{header}.e30.AAAA"), 0).unwrap_err();
         assert!(err.contains("Signature"), "{err}");
         assert!(JwtVerifier::new(&JwtBearerConfig::new("not a key", "x"), "u").is_err());
+    }
+
+    const SPKI_PEM: &str = include_str!("../tests/fixtures/test-service-account-key.pub.pem");
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", STANDARD.encode(der))
+    }
+
+    #[test]
+    fn spki_and_pkcs1_public_keys_give_the_same_key() {
+        let from_spki = rsa_public_key_der(SPKI_PEM).unwrap();
+        let from_pkcs1 = rsa_public_key_der(&pem("RSA PUBLIC KEY", &from_spki)).unwrap();
+        assert_eq!(from_spki, from_pkcs1);
+        // The fixture's SPKI wraps the key in 24 bytes: SEQUENCE, AlgorithmIdentifier, BIT STRING.
+        let (_, spki) = pem_decode(SPKI_PEM).unwrap();
+        assert_eq!(spki.get(24..), Some(from_spki.as_slice()));
+        let config = JwtBearerConfig::new(pem("RSA PUBLIC KEY", &from_spki), "x");
+        assert!(JwtVerifier::new(&config, "u").is_ok());
+    }
+
+    #[test]
+    fn malformed_public_keys_are_errors() {
+        let (_, spki) = pem_decode(SPKI_PEM).unwrap();
+        // Every truncation, and a trailing byte, are refused without a panic.
+        for len in 0..spki.len() {
+            assert!(rsa_public_key_der(&pem("PUBLIC KEY", &spki[..len])).is_err(), "{len} bytes");
+        }
+        let mut longer = spki.clone();
+        longer.push(0);
+        assert!(rsa_public_key_der(&pem("PUBLIC KEY", &longer)).is_err());
+
+        // rsaEncryption's last arc changed: another algorithm.
+        let mut other_algorithm = spki.clone();
+        other_algorithm[16] = 0x02;
+        let err = rsa_public_key_der(&pem("PUBLIC KEY", &other_algorithm)).unwrap_err();
+        assert!(err.contains("rsaEncryption"), "{err}");
+
+        // Unused bits in the BIT STRING.
+        let mut unused_bits = spki.clone();
+        unused_bits[23] = 1;
+        assert!(rsa_public_key_der(&pem("PUBLIC KEY", &unused_bits)).is_err());
+
+        // A small modulus is refused when configured, not at the first assertion.
+        let small = [0x30, 0x08, 0x02, 0x03, 0x00, 0xc5, 0x21, 0x02, 0x01, 0x03];
+        let err = rsa_public_key_der(&pem("RSA PUBLIC KEY", &small)).unwrap_err();
+        assert!(err.contains("16 bits"), "{err}");
+
+        // A long-form length with a leading zero byte is not DER.
+        assert!(der_element(&[0x30, 0x82, 0x00, 0x81], DER_SEQUENCE).is_none());
+        assert!(der_element(&[0x30, 0x81, 0x05, 0, 0, 0, 0, 0], DER_SEQUENCE).is_none());
+        assert!(der_element(&[0x30, 0x80, 0x00, 0x00], DER_SEQUENCE).is_none());
+
+        let wrong_label = pem("CERTIFICATE", &spki);
+        assert!(rsa_public_key_der(&wrong_label).unwrap_err().contains("CERTIFICATE"));
+        assert!(
+            rsa_public_key_der("-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----").is_err()
+        );
+        assert!(rsa_public_key_der("-----BEGIN PUBLIC KEY-----\nMIIB").is_err());
     }
 }

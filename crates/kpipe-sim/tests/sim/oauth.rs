@@ -11,12 +11,11 @@ use kpipe_sim::platform::{ga4, linkedin};
 use kpipe_sim::{
     AuthConfig, Fault, FaultRule, JWT_BEARER_GRANT, JwtBearerConfig, RefreshRotation, SimConfig, SimServer,
 };
-use rsa::RsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls::pki_types::PrivatePkcs8KeyDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::client;
 
@@ -47,9 +46,12 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn signing_key() -> &'static SigningKey<Sha256> {
-    static KEY: OnceLock<SigningKey<Sha256>> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::new(RsaPrivateKey::from_pkcs8_pem(PRIVATE_KEY).unwrap()))
+fn key_pair() -> &'static RsaKeyPair {
+    static KEY: OnceLock<RsaKeyPair> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let der = PrivatePkcs8KeyDer::from_pem_slice(PRIVATE_KEY.as_bytes()).unwrap();
+        RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap()
+    })
 }
 
 fn sign(header: &Value, claims: &Value) -> String {
@@ -58,8 +60,10 @@ fn sign(header: &Value, claims: &Value) -> String {
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let signature = signing_key().sign(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    let key = key_pair();
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 fn rs256() -> Value {
