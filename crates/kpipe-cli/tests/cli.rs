@@ -56,6 +56,33 @@ fn a_rate_limit_of_zero_requests_names_the_key() {
     expect_config_error(&config(linkedin), "sources.li.rate_limit.requests: is 0; expected 1 or more");
 }
 
+/// A token endpoint that cannot be reached is named, with the cause, once.
+#[test]
+fn an_unreachable_token_endpoint_is_named_with_its_cause_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    let linkedin = format!(
+        "\n[sources.li]\ntype = \"linkedin\"\naccount_ids = [\"508000001\"]\nclient_id = \"c\"\n\
+         client_secret = \"s\"\nrefresh_token = \"r\"\n\
+         token_url = \"http://127.0.0.1:{port}/oauth/v2/accessToken?app=1\"\nbase_url = \"http://127.0.0.1:{port}\"\n"
+    );
+    write(dir.path(), "kpipe.toml", &config(&linkedin));
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    let line =
+        said.lines().find(|l| l.trim_start().starts_with("error: ")).unwrap_or_else(|| panic!("{said}"));
+    let endpoint =
+        format!("the token endpoint http://127.0.0.1:{port}/oauth/v2/accessToken could not be reached: ");
+    assert!(line.contains(&endpoint), "{line}");
+    assert!(line.contains("Connection refused"), "the cause is missing: {line}");
+    assert_eq!(line.matches("could not be reached").count(), 1, "said twice: {line}");
+}
+
 #[test]
 fn an_unknown_type_lists_the_known_ones() {
     expect_config_error(

@@ -194,13 +194,20 @@ pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'static));
 
 impl fmt::Display for ErrorChain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut said = self.0.to_string();
         let mut next = self.0.source();
         while let Some(e) = next {
-            write!(f, ": {e}")?;
+            // Many errors already quote their cause in their own message (`thiserror`'s
+            // `{0}` next to `#[source]`, a wrapper built from `e.to_string()`): a cause said
+            // already is not said twice.
+            let text = e.to_string();
+            if !said.contains(&text) {
+                said.push_str(": ");
+                said.push_str(&text);
+            }
             next = e.source();
         }
-        Ok(())
+        f.write_str(&said)
     }
 }
 
@@ -213,6 +220,16 @@ mod tests {
         let e = SourceError::io("/x/y.csv", std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
         assert_eq!(e.kind(), ErrorKind::Io);
         assert_eq!(ErrorChain(&e).to_string(), "cannot read /x/y.csv: gone");
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let cause = SourceError::data("the token endpoint could not be reached");
+        let e = SourceError::data(format!("authentication failed: {cause}")).with_source(cause);
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            "authentication failed: the token endpoint could not be reached"
+        );
     }
 
     #[test]

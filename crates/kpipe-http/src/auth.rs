@@ -341,7 +341,7 @@ impl Grant for RefreshTokenGrant {
                 .exchange_refresh_token(&refresh)
                 .request_async(&self.http)
                 .await
-                .map_err(token_error)?;
+                .map_err(|e| token_error(e, self.client.token_uri().as_str()))?;
             // Platforms that rotate refresh tokens send a new one; the old one stops working.
             if let Some(rotated) = response.refresh_token()
                 && let Ok(mut slot) = self.refresh_token.write()
@@ -378,7 +378,10 @@ impl Grant for ClientCredentialsGrant {
             for s in &self.scopes {
                 request = request.add_scope(Scope::new(s.clone()));
             }
-            let response = request.request_async(&self.http).await.map_err(token_error)?;
+            let response = request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| token_error(e, self.client.token_uri().as_str()))?;
             Ok(Granted {
                 access_token: Secret::new(response.access_token().secret().clone()),
                 expires_in: response.expires_in(),
@@ -388,8 +391,46 @@ impl Grant for ClientCredentialsGrant {
     }
 }
 
+/// `url` without what it must not show (a query, user info): the token endpoint as messages
+/// name it.
+fn shown_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            u.set_query(None);
+            u.set_fragment(None);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "(the configured token URL)".to_owned(),
+    }
+}
+
+/// Why a request could not be sent, cause after cause ("error sending request: client error
+/// (Connect): tcp connect error: Connection refused"), each said once.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !said.contains(&text) {
+            said.push_str(": ");
+            said.push_str(&text);
+        }
+        next = cause.source();
+    }
+    said
+}
+
+/// The token endpoint at `url` could not be reached.
+fn unreachable(url: &str, e: reqwest::Error) -> HttpError {
+    let e = e.without_url();
+    HttpError::Auth(format!("the token endpoint {} could not be reached: {}", shown_url(url), causes(&e)))
+}
+
 fn token_error<E: std::error::Error + 'static>(
     e: RequestTokenError<E, oauth2::basic::BasicErrorResponse>,
+    url: &str,
 ) -> HttpError {
     match e {
         RequestTokenError::ServerResponse(r) => HttpError::Auth(format!(
@@ -397,9 +438,11 @@ fn token_error<E: std::error::Error + 'static>(
             r.error(),
             r.error_description().map(|d| format!(" ({d})")).unwrap_or_default()
         )),
-        RequestTokenError::Request(e) => {
-            HttpError::Auth(format!("the token endpoint could not be reached: {e}"))
-        }
+        RequestTokenError::Request(e) => HttpError::Auth(format!(
+            "the token endpoint {} could not be reached: {}",
+            shown_url(url),
+            causes(&e)
+        )),
         RequestTokenError::Parse(e, body) => {
             let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
             let holds_tokens = json.as_ref().is_some_and(|v| {
@@ -440,7 +483,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let fail = |e: reqwest::Error| TokenTransportError(e.without_url().to_string());
+            let fail = |e: reqwest::Error| TokenTransportError(causes(&e.without_url()));
             let (parts, body) = request.into_parts();
             let response = self
                 .0
@@ -579,9 +622,7 @@ impl Grant for JwtBearerGrant {
                 ])
                 .send()
                 .await
-                .map_err(|e| {
-                    HttpError::Auth(format!("the token endpoint could not be reached: {}", e.without_url()))
-                })?;
+                .map_err(|e| unreachable(self.token_url.as_str(), e))?;
             let status = response.status();
             let body = response.bytes().await.map_err(|e| {
                 HttpError::Auth(format!("the token endpoint's answer was cut: {}", e.without_url()))
@@ -677,9 +718,7 @@ pub async fn exchange_authorization_code(
         let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         request = request.basic_auth(encode(client_id), Some(encode(client_secret.expose())));
     }
-    let response = request.form(&form).send().await.map_err(|e| {
-        HttpError::Auth(format!("the token endpoint could not be reached: {}", e.without_url()))
-    })?;
+    let response = request.form(&form).send().await.map_err(|e| unreachable(token_url, e))?;
     let status = response.status();
     let body = response
         .bytes()
