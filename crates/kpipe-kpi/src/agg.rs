@@ -1,5 +1,5 @@
 //! Aggregates of one term over a scope and a period, following the metric's additivity
-//! (KPIS.md rule 2).
+//! (docs/kpis.md rule 2).
 
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -1,4 +1,4 @@
-//! The KPI catalog: the built-in definitions of KPIS.md, and the user's `[kpis.<name>]` tables
+//! The KPI catalog: the built-in definitions of docs/kpis.md, and the user's `[kpis.<name>]` tables
 //! on top of them.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ const fn b(name: &'static str, formula: &'static str, stage: Stage, description:
     Builtin { name, formula, stage, unit: None, filter: &[], description }
 }
 
-/// KPIS.md's catalog, in its order.
+/// docs/kpis.md's catalog, in its order.
 const BUILTINS: [Builtin; 26] = [
     b("ctr", "clicks / impressions", Stage::Consideration, "Click-through rate."),
     b("cpc", "spend / clicks", Stage::Consideration, "Cost per click, in the account currency."),
@@ -162,7 +162,7 @@ pub struct KpiDef {
     pub filter: Vec<(String, Vec<String>)>,
     /// What it measures.
     pub description: String,
-    /// True for a definition of KPIS.md's catalog as shipped (not overridden).
+    /// True for a definition of docs/kpis.md's catalog as shipped (not overridden).
     pub builtin: bool,
 }
 
@@ -181,7 +181,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The built-in catalog of KPIS.md.
+    /// The built-in catalog of docs/kpis.md.
     pub fn builtin() -> Catalog {
         // The built-in formulas are tested to compile; an empty catalog would only follow a
         // broken build.
@@ -265,7 +265,7 @@ impl Catalog {
         if errors.is_empty() { Ok(Catalog { kpis, terms }) } else { Err(errors) }
     }
 
-    /// The definitions, built-in ones first in KPIS.md's order, then the user's by name.
+    /// The definitions, built-in ones first in docs/kpis.md's order, then the user's by name.
     pub fn definitions(&self) -> impl Iterator<Item = &KpiDef> {
         self.kpis.iter().map(|k| &k.def)
     }

@@ -10,7 +10,7 @@ use kpipe_core::{ConfigError, Currency, Decimal, Unit};
 use crate::arith::ONE;
 use crate::period::{Grain, Scope};
 
-/// The buyer's-journey stage a KPI reports on (KPIS.md).
+/// The buyer's-journey stage a KPI reports on (docs/kpis.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {

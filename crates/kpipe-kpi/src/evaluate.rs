@@ -1,5 +1,5 @@
 //! A KPI over one scope and period: term aggregates in, numerator, denominator and value out,
-//! with money never added across currencies (KPIS.md rules 3-5).
+//! with money never added across currencies (docs/kpis.md rules 3-5).
 
 use crate::agg::{Agg, Total, Val};
 use crate::arith;

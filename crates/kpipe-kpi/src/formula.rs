@@ -10,7 +10,7 @@
 //! condition = key "=" string { "|" string }
 //! ```
 //!
-//! `×`, `÷` and `−` are accepted for `*`, `/` and `-`, so formulas can be copied from KPIS.md.
+//! `×`, `÷` and `−` are accepted for `*`, `/` and `-`, so formulas can be copied from docs/kpis.md.
 //! Strings take double or single quotes. Positions in errors are 1-based character columns.
 
 use std::fmt;

@@ -1,8 +1,8 @@
-//! The KPI stage: the catalog of KPIS.md as built-in definitions, user definitions from the
+//! The KPI stage: the catalog of docs/kpis.md as built-in definitions, user definitions from the
 //! configuration, and their computation by grain (day, ISO week, month) and scope (entity,
 //! account, platform, all platforms) from the stored metrics.
 //!
-//! The rules of KPIS.md, and how they are kept:
+//! The rules of docs/kpis.md, and how they are kept:
 //!
 //! 1. Ratio of sums: every term of a formula is summed over the scope and period first, then the
 //!    formula is applied once.

@@ -64,7 +64,7 @@ impl fmt::Display for Grain {
     }
 }
 
-/// What a KPI row is computed over (KPIS.md rule 7).
+/// What a KPI row is computed over (docs/kpis.md rule 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
@@ -105,7 +105,7 @@ impl fmt::Display for Scope {
 }
 
 /// The periods a run recomputes: every period of every selected grain that holds a day of the
-/// window, whole (KPIS.md: a re-pulled day changes its week and its month).
+/// window, whole (docs/kpis.md: a re-pulled day changes its week and its month).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Touched {
     window: DateWindow,
