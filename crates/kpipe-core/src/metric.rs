@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// How values of a metric combine across days and entities (KPIS.md, rule 2).
+/// How values of a metric combine across days and entities (docs/kpis.md, rule 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Additivity {

@@ -4,7 +4,7 @@
 //! and every KPI row the stage must write for it (`golden/expected.txt`), all 26 catalog KPIs at
 //! the day, week and month grains and the entity, account, platform and all scopes.
 //!
-//! The expected rows were worked out from the rules of KPIS.md and docs/schema.md ("KPI output")
+//! The expected rows were worked out from the rules of docs/kpis.md and docs/schema.md ("KPI output")
 //! by `golden/expected.py`, a separate implementation that shares no code with the crate; the
 //! values are literal decimals. A few of them, by hand:
 //!

@@ -1,4 +1,4 @@
-# The expected KPI rows of the golden test (../golden.rs), worked out from the rules of KPIS.md
+# The expected KPI rows of the golden test (../golden.rs), worked out from the rules of docs/kpis.md
 # and docs/schema.md ("KPI output") in a separate implementation that shares nothing with the
 # crate: Python's decimal module, one function per rule.
 #
