@@ -48,7 +48,9 @@ fn generated_block(doc: &str, name: &str, want: &str) {
             let updated = format!("{}{want}{}", &text[..start], &text[stop..]);
             std::fs::write(&path, updated).unwrap_or_else(|e| panic!("{e}"));
         } else {
-            panic!("{doc}'s {name} table is out of date: run KPIPE_BLESS=1 cargo test -p kpipe-e2e --test docs");
+            panic!(
+                "{doc}'s {name} table is out of date: run KPIPE_BLESS=1 cargo test -p kpipe-e2e --test docs"
+            );
         }
     }
 }
