@@ -40,15 +40,16 @@ pub fn command(
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: pipeline.output: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let lease = std::time::Duration::from_secs(u64::from(cfg.pipeline.lock_lease_seconds));
     let _lock = match RunLock::acquire(&storage, lease) {
         Ok(l) => l,
         Err(e) => {
+            // As `kpipe run` refused by the lock: nothing ran.
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     if let Err(e) = kpipe_sink_parquet::migrate::to_current_layout(&storage) {

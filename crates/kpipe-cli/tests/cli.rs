@@ -83,6 +83,25 @@ fn an_unreachable_token_endpoint_is_named_with_its_cause_once() {
     assert_eq!(line.matches("could not be reached").count(), 1, "said twice: {line}");
 }
 
+/// `kpipe run` and `kpipe kpis` refused by the output's lock both exit 2 (nothing ran).
+#[test]
+fn a_held_lock_refuses_run_and_kpis_with_the_same_code() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let storage = kpipe_sink_parquet::Storage::local(dir.path().join("out"));
+    let _held = kpipe_cli::lock::RunLock::acquire(&storage, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for args in [
+        &["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"][..],
+        &["kpis", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"][..],
+    ] {
+        let out = kpipe(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{}: {}", args[0], text(&out));
+        assert!(text(&out).contains("another kpipe run is using"), "{}: {}", args[0], text(&out));
+    }
+}
+
 #[test]
 fn an_unknown_type_lists_the_known_ones() {
     expect_config_error(
