@@ -12,7 +12,10 @@ pub const INPUTS: [(&str, &str); 3] = [
 ];
 
 /// The configuration the demo runs with, as a user would write it.
-pub const CONFIG: &str = r#"# Written by `kpipe demo`. Run it again with: kpipe run -c kpipe.toml --from 2026-10-01 --to 2026-10-28
+pub const CONFIG: &str = r#"# Written by `kpipe demo`. The API sources at the end point at the simulated APIs the demo
+# starts, on ports that change with each demo: run the whole demo again with `kpipe demo`, or keep
+# the simulated APIs up with `kpipe demo --serve` and, while it runs, run this file with
+#   kpipe run -c kpipe.toml --from 2026-10-01 --to 2026-10-28
 [pipeline]
 output = "."
 lookback_days = 28

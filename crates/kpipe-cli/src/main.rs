@@ -11,7 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kpipe_cli::backfill::{self, BackfillOptions, Order};
 use kpipe_cli::demo_apis::DemoApis;
 use kpipe_cli::runner::Quiet;
-use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, registry, runner};
+use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, redact, registry, runner};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
 
 mod kpis;
@@ -141,6 +141,10 @@ enum Command {
         /// Also write the run summary as JSON to this file.
         #[arg(long)]
         summary_json: Option<PathBuf>,
+        /// Keep the simulated APIs up after the run (until Ctrl-C or SIGTERM), so that `kpipe run
+        /// -c <output>/kpipe.toml` can run against them from another terminal.
+        #[arg(long)]
+        serve: bool,
     },
     /// What the state says (days written, cursors), and forcing a re-pull.
     #[command(subcommand)]
@@ -226,7 +230,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command, progress)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", redact::text(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -241,7 +245,9 @@ fn init_logging(format: LogFormat, verbose: u8, progress: bool) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Every event is scrubbed of registered secrets on its way to standard error.
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(redact::LogWriter(std::io::stderr));
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
@@ -312,7 +318,7 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             options.full_refresh = full_refresh;
             run(cfg, options, summary_json.as_deref(), progress).await
         }
-        Command::Demo { output, summary_json } => {
+        Command::Demo { output, summary_json, serve } => {
             let apis = DemoApis::start().await.context("cannot start the simulated platform APIs")?;
             let config_path = demo::prepare_with(&output, &apis.sources_toml())
                 .with_context(|| format!("cannot write the demo inputs to {}", output.display()))?;
@@ -330,9 +336,19 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 apis.requests(),
                 apis.over_quota()
             );
-            apis.shutdown().await;
             print!("\n{}", demo::kpi_table(&output));
             println!("\n{}", demo::next_steps(&output));
+            if serve {
+                let (from, to) = demo::window();
+                println!(
+                    "The simulated APIs stay up until Ctrl-C. From another terminal:\n  kpipe run -c {} --from {from} --to {to}",
+                    config_path.display()
+                );
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                wait_for_stop().await;
+            }
+            apis.shutdown().await;
             Ok(code)
         }
         Command::Kpis { config, from, to, show } => {
@@ -342,11 +358,27 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
     }
 }
 
+/// Returns on Ctrl-C (SIGINT) or SIGTERM.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn load_config(path: &Path) -> Option<config::Config> {
     match config::load(path, &|name| std::env::var(name).ok()) {
         Ok(c) => Some(c),
         Err(e) => {
-            eprintln!("configuration error:\n{e}");
+            eprintln!("configuration error:\n{}", redact::text(&e.to_string()));
             None
         }
     }
@@ -363,15 +395,15 @@ async fn run(
     let (mut summary, lock): (RunSummary, _) = match runner::run_locked(cfg, options, observer).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", redact::text(&e.to_string()));
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    print!("{}", summary.render());
+    print!("{}", redact::text(&summary.render()));
     let kpis_ok = kpi_stage.run_under_lock(&mut summary, &lock);
     drop(lock);
     if let Some(path) = summary_json {
-        let json = serde_json::to_vec_pretty(&summary)?;
+        let json = redact::summary_json(&summary)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let code = if kpis_ok || summary.exit_code() != 0 { summary.exit_code() } else { 1 };
@@ -390,15 +422,19 @@ async fn backfill_command(
     let load = || config::load(path, &|name| std::env::var(name).ok()).map_err(|e| e.to_string());
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let outcome =
-        match backfill::backfill(load, options, observer, |summary| print!("{}", summary.render())).await {
+        match backfill::backfill(load, options, observer, |summary| {
+            print!("{}", redact::text(&summary.render()))
+        })
+        .await
+        {
             Ok(o) => o,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", redact::text(&e.to_string()));
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
         };
     if let Some(reason) = &outcome.stopped {
-        println!("backfill stopped: {reason}");
+        println!("backfill stopped: {}", redact::text(reason));
         if let (Some(first), Some(last)) = (outcome.remaining.first(), outcome.remaining.last()) {
             println!("  {} chunk(s) left, {} .. {}", outcome.remaining.len(), first, last);
         }
@@ -430,7 +466,7 @@ async fn check(path: &Path, warn_days: Option<u32>, json: bool) -> anyhow::Resul
     let (cfg, records) = match config::load_with_token_records(path, &|name| std::env::var(name).ok()) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("configuration error:\n{e}");
+            eprintln!("configuration error:\n{}", redact::text(&e.to_string()));
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
@@ -458,20 +494,20 @@ async fn check(path: &Path, warn_days: Option<u32>, json: bool) -> anyhow::Resul
             SourceCheck::skipped(&s.name, &s.kind)
         };
         if !json {
-            print!("{}", checked.render());
+            print!("{}", redact::text(&checked.render()));
         }
         checks.push(checked);
     }
     let output = check_output(&cfg, &shown);
     if !json {
-        print!("{}", output.render());
+        print!("{}", redact::text(&output.render()));
     }
     let report =
         CheckReport::new(&shown, judged_at.unwrap_or_else(chrono::Utc::now), checks).with_output(output);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&redact::json(&report)?)?);
     } else {
-        println!("{}", report.tally());
+        println!("{}", redact::text(&report.tally()));
     }
     Ok(ExitCode::from(report.exit_code))
 }

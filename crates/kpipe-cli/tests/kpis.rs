@@ -110,3 +110,40 @@ fn the_demo_ends_with_a_kpi_table() {
     }
     assert!(dir.path().join("demo/kpis/week.2026-09-28.parquet").is_file());
 }
+
+/// What the demo's configuration file says is true: while `kpipe demo --serve` keeps the
+/// simulated APIs up, `kpipe run -c <output>/kpipe.toml` runs the whole pipeline again.
+#[test]
+fn the_demo_configuration_runs_again_while_the_demo_serves() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("demo/kpipe.toml");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_kpipe"))
+        .args(["demo", "--serve", "--output", "demo"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = demo.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut said = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap_or_else(|e| panic!("{e}"));
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("stay up until Ctrl-C") {
+            break;
+        }
+    }
+    assert!(said.contains("stay up until Ctrl-C"), "the demo ended without serving:\n{said}");
+    let header = std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
+    assert!(header.contains("kpipe demo --serve"), "{header}");
+    let again =
+        kpipe(dir.path(), &["run", "-c", "demo/kpipe.toml", "--from", "2026-10-01", "--to", "2026-10-28"]);
+    let _ = demo.kill();
+    let _ = demo.wait();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
