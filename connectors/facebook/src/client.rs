@@ -304,6 +304,44 @@ mod tests {
         assert!(looks_like_error(b"  {\"error\": {}}") && !looks_like_error(b"{\"data\": []}"));
     }
 
+    /// shared/apis/facebook.md §6: a throttling error (#17, subcode 2446079) whose
+    /// `X-Business-Use-Case-Usage` says access is not blocked (`estimated_time_to_regain_access:
+    /// 0`) is retried after a short wait, whatever `X-Ad-Account-Usage.reset_time_duration` (the
+    /// usage score's decay) says; the source stops only when the platform says access returns
+    /// later than the run can wait.
+    #[test]
+    fn a_throttle_stops_the_source_only_when_access_returns_too_late() {
+        use kpipe_http::Classifier;
+        let decide = |regain_minutes: u64| {
+            let classify = classifier(
+                "66782684".into(),
+                Arc::new(UsageBook::default()),
+                ErrorSlot::default(),
+                75.0,
+                Duration::from_secs(600),
+            );
+            let mut headers = http::HeaderMap::new();
+            let buc = serde_json::json!({"66782684": [{"type": "ads_insights", "call_count": 100,
+                "total_cputime": 40, "total_time": 40, "estimated_time_to_regain_access": regain_minutes}]});
+            let account = r#"{"acc_id_util_pct": 100, "reset_time_duration": 3600}"#;
+            headers.insert("x-business-use-case-usage", buc.to_string().parse().expect("a header"));
+            headers.insert("x-ad-account-usage", account.parse().expect("a header"));
+            let body = serde_json::json!({"error": {"message": "(#17) User request limit reached",
+                "type": "OAuthException", "is_transient": true, "code": 17, "error_subcode": 2_446_079,
+                "fbtrace_id": "x"}})
+            .to_string();
+            let outcome = Outcome::Response {
+                status: http::StatusCode::BAD_REQUEST,
+                headers: &headers,
+                body: body.as_bytes(),
+            };
+            classify.classify(&outcome, Decision::GiveUp { kind: ErrorKind::Data })
+        };
+        assert_eq!(decide(0), Decision::Retry { reason: "throttled", after: None });
+        assert_eq!(decide(5), Decision::Retry { reason: "throttled", after: Some(Duration::from_secs(300)) });
+        assert!(matches!(decide(90), Decision::QuotaExhausted { reset_at: Some(_) }));
+    }
+
     /// §1-§2: `paging.next` links embed `access_token`; §5: a Page answers with its token.
     #[test]
     fn tokens_are_scrubbed_from_links_and_json() {

@@ -106,9 +106,13 @@ impl UsageReading {
         [self.app_pct, self.own_pct, objects].into_iter().flatten().filter(|p| p.is_finite()).reduce(f64::max)
     }
 
-    /// How long until access to `object` returns after a throttling error: the platform's
-    /// estimate for the object (or, for a header about other ids, the longest), or the ad
-    /// account's reset time; zero when nothing says.
+    /// How long until access to `object` returns after a throttling error, as Meta estimates
+    /// it: `estimated_time_to_regain_access` (minutes) of the business-use-case entries about
+    /// the object (or, when none is about it, the longest of the others), and of `X-Page-Usage`;
+    /// zero when the platform says access is not blocked. `X-Ad-Account-Usage`'s
+    /// `reset_time_duration` is not used: it is how long the rolling usage score takes to decay
+    /// to zero, not a block, and taking it for one stopped a source for an hour over a
+    /// throttle that lifted at once.
     pub fn regain_access(&self, object: &str) -> Duration {
         let own: Vec<u64> =
             self.objects.iter().filter(|(id, _, _)| id == object).map(|(_, _, m)| *m).collect();
@@ -118,8 +122,7 @@ impl UsageReading {
             own.into_iter().max()
         };
         let minutes = minutes.unwrap_or(0).max(self.own_regain_minutes.unwrap_or(0));
-        let reset = self.reset_seconds.unwrap_or(0);
-        Duration::from_secs(minutes.saturating_mul(60).max(reset))
+        Duration::from_secs(minutes.saturating_mul(60))
     }
 
     /// The pauses this reading calls for at `threshold` percent: `(None, d)` for the app,
@@ -267,7 +270,9 @@ mod tests {
         objects.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(objects, [("10153848260347724".to_owned(), 97.0, 19), ("66782684".to_owned(), 95.0, 0)]);
         assert_eq!(r.regain_access("10153848260347724"), Duration::from_secs(19 * 60));
-        assert_eq!(r.regain_access("66782684"), Duration::from_secs(100));
+        // Its business use case says access is not blocked (0 minutes): the account's
+        // `reset_time_duration` (score decay) is no reason to stop.
+        assert_eq!(r.regain_access("66782684"), Duration::ZERO);
         let pauses = r.pauses("66782684", 90.0);
         assert!(
             pauses.contains(&(Some("66782684".to_owned()), Duration::from_secs(100))),
