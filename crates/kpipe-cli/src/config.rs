@@ -231,6 +231,9 @@ pub fn parse_with_token_records(
         return Err(errors);
     }
     let records = merge_secrets_files(&mut doc, config_dir, &mut secrets, &mut errors);
+    for (key, value) in doc.iter() {
+        register_secret_values(key, value);
+    }
     for key in doc.keys() {
         if !["pipeline", "sources", "kpis", "kpis_settings"].contains(&key.as_str()) {
             errors.push(ConfigError::new(
@@ -250,7 +253,10 @@ pub fn parse_with_token_records(
         }
         Some(value) => match serde_path_to_error::deserialize::<_, PipelineSection>(value) {
             Err(e) => {
-                errors.push(ConfigError::new(e.path().to_string(), e.inner().to_string()).within("pipeline"));
+                errors.push(
+                    ConfigError::from_deserializer(e.path().to_string(), e.inner().to_string())
+                        .within("pipeline"),
+                );
                 None
             }
             Ok(p) => pipeline_config(p, config_dir, &mut errors),
@@ -410,7 +416,9 @@ fn kpi_config(
             None => Some(T::default()),
             Some(Ok(v)) => Some(v),
             Some(Err(e)) => {
-                errors.push(ConfigError::new(e.path().to_string(), e.inner().to_string()).within(at));
+                errors.push(
+                    ConfigError::from_deserializer(e.path().to_string(), e.inner().to_string()).within(at),
+                );
                 None
             }
         }
@@ -436,6 +444,28 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
         Ok(d) if t.len() == 10 => Ok(d),
         _ => Err(format!("`{t}` is not a date; expected YYYY-MM-DD, such as 2026-01-31")),
     }
+}
+
+/// Registers for [`kpipe_core::scrub`] the string values of keys whose names say they hold a
+/// secret (`client_secret`, `[pipeline.storage]`'s `aws_secret_access_key`, ...), whether written
+/// in the file or taken from the environment: connectors read most of them as
+/// [`kpipe_core::Secret`]s, which register themselves, but not all (object store options are
+/// plain text). Other values taken from the environment are not registered: account ids and
+/// paths often come from there, and scrubbing them would rewrite state objects and summaries.
+fn register_secret_values(key: &str, value: &toml::Value) {
+    match value {
+        toml::Value::String(s) if holds_secret(key) => kpipe_core::register_secret(s),
+        toml::Value::Array(items) => items.iter().for_each(|item| register_secret_values(key, item)),
+        toml::Value::Table(table) => table.iter().for_each(|(k, v)| register_secret_values(k, v)),
+        _ => {}
+    }
+}
+
+/// A key named like a secret that holds where one is (`token_url`, `key_file`) or which one
+/// (`aws_access_key_id`) is not one.
+fn holds_secret(key: &str) -> bool {
+    kpipe_core::is_secret_key(key)
+        && !["_url", "_uri", "_file", "_path", "_id", "_ids"].iter().any(|suffix| key.ends_with(suffix))
 }
 
 /// Values that came from the environment, so that no message ever shows one.
@@ -595,6 +625,9 @@ fn merge_secrets_files(
                 }
                 toml::Value::String(v) => {
                     if !v.is_empty() {
+                        // A secrets file holds secrets: whatever its keys are called, their
+                        // values are kept out of every output.
+                        kpipe_core::register_secret(&v);
                         secrets.0.insert(v.clone(), key.clone());
                     }
                     table.insert(key, toml::Value::String(v));

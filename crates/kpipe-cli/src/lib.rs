@@ -9,6 +9,7 @@ pub mod demo_apis;
 pub mod lock;
 pub mod plan;
 pub mod quarantine;
+pub mod redact;
 pub mod registry;
 pub mod runner;
 pub mod schedule;

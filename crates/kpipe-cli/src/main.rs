@@ -421,18 +421,17 @@ async fn backfill_command(
     }
     let load = || config::load(path, &|name| std::env::var(name).ok()).map_err(|e| e.to_string());
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
-    let outcome =
-        match backfill::backfill(load, options, observer, |summary| {
-            print!("{}", redact::text(&summary.render()))
-        })
-        .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("error: {}", redact::text(&e.to_string()));
-                return Ok(ExitCode::from(EXIT_CONFIG));
-            }
-        };
+    let outcome = match backfill::backfill(load, options, observer, |summary| {
+        print!("{}", redact::text(&summary.render()))
+    })
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {}", redact::text(&e.to_string()));
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
     if let Some(reason) = &outcome.stopped {
         println!("backfill stopped: {}", redact::text(reason));
         if let (Some(first), Some(last)) = (outcome.remaining.first(), outcome.remaining.last()) {

@@ -65,6 +65,7 @@ impl QuarantineWriter {
             self.out = Some(BufWriter::new(File::create(&self.partial)?));
         }
         if let Some(out) = self.out.as_mut() {
+            let record = &*crate::redact::quarantined(record);
             serde_json::to_writer(&mut *out, &Line { run_id: &self.run_id, source: &self.source, record })?;
             out.write_all(b"\n")?;
         }

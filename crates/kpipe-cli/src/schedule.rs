@@ -446,7 +446,7 @@ impl RunJob {
             }
             Err(e) => return TickOutcome::Failed { reason: e.to_string() },
         };
-        print!("{}", summary.render());
+        print!("{}", crate::redact::text(&summary.render()));
         let after_ok = after.is_none_or(|after| after(&mut summary, &lock));
         drop(lock);
         if let Some(dir) = &self.summary_dir {
@@ -474,7 +474,7 @@ pub fn write_summary(dir: &Path, summary: &RunSummary) -> std::io::Result<PathBu
     let name = format!("run-{}-{}.json", summary.started_at.format("%Y%m%dT%H%M%SZ"), summary.run_id);
     let path = dir.join(&name);
     let temp = dir.join(format!(".{name}.tmp"));
-    let json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
+    let json = crate::redact::summary_json(summary).map_err(std::io::Error::other)?;
     std::fs::write(&temp, json)?;
     std::fs::rename(&temp, &path)?;
     Ok(path)

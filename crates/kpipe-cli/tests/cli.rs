@@ -56,6 +56,20 @@ fn a_rate_limit_of_zero_requests_names_the_key() {
     expect_config_error(&config(linkedin), "sources.li.rate_limit.requests: is 0; expected 1 or more");
 }
 
+#[test]
+fn a_secret_of_the_wrong_type_is_named_by_its_key_without_its_value() {
+    let linkedin = "\n[sources.li]\ntype = \"linkedin\"\naccount_ids = [\"508000001\"]\nclient_id = \"c\"\n\
+                    client_secret = 12345\nrefresh_token = \"r\"\n";
+    expect_config_error(
+        &config(linkedin),
+        "sources.li.client_secret: invalid type: integer, expected a string",
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "kpipe.toml", &config(linkedin));
+    let said = text(&kpipe(dir.path(), &["check", "-c", "kpipe.toml"]));
+    assert!(!said.contains("12345"), "the value is shown: {said}");
+}
+
 /// A token endpoint that cannot be reached is named, with the cause, once.
 #[test]
 fn an_unreachable_token_endpoint_is_named_with_its_cause_once() {

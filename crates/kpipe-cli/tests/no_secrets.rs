@@ -10,6 +10,9 @@ use kpipe_cli::demo;
 use kpipe_cli::demo_apis::DemoApis;
 use kpipe_sim::platform::facebook;
 
+#[path = "no_secrets/echo.rs"]
+mod echo;
+
 fn every_file_below(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

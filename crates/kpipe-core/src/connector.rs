@@ -49,7 +49,7 @@ impl fmt::Debug for ConnectorFactory {
 fn build_erased<S: Source>(table: toml::Table, cx: &BuildContext) -> Result<Box<dyn DynSource>, ConfigError> {
     let config: S::Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
-        ConfigError::new(path, e.into_inner().to_string())
+        ConfigError::from_deserializer(path, e.into_inner().to_string())
     })?;
     Ok(Box::new(S::build(config, cx)?))
 }

@@ -127,6 +127,20 @@ impl ConfigError {
         ConfigError { path: path.into(), message: message.into() }
     }
 
+    /// An error a deserializer reported at `path`. When a key of the path says that it holds a
+    /// secret ([`crate::is_secret_key`]), the value that serde quotes ("invalid type: integer
+    /// `12345`, expected a string") is left out: a secret put where it does not belong is still
+    /// a secret. The key path, the kind of value found and what was expected are kept.
+    pub fn from_deserializer(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        let path = path.into();
+        let message = message.into();
+        if crate::is_secret_key_path(&path) {
+            ConfigError { message: without_value(&message), path }
+        } else {
+            ConfigError { path, message }
+        }
+    }
+
     /// An optional numeric setting `key`: `default` when absent, an error naming the key when
     /// outside `range`.
     pub fn number_in(
@@ -154,6 +168,22 @@ impl ConfigError {
         };
         ConfigError { path, message: self.message }
     }
+}
+
+/// `message` of a deserializer without the value it quotes.
+fn without_value(message: &str) -> String {
+    const NOT_SHOWN: &str = "(the value is not shown: the key holds a secret)";
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some(at) = rest.rfind(", expected ")
+        {
+            // serde writes the value after its kind: integer `12345`, string "abc".
+            let kind = rest[..at].split(['`', '"', '\'']).next().unwrap_or_default().trim();
+            let kind = if kind.is_empty() { "a value" } else { kind };
+            return format!("{prefix}{kind}{} {NOT_SHOWN}", &rest[at..]);
+        }
+    }
+    if message.contains(['`', '"', '\'']) { format!("is not valid {NOT_SHOWN}") } else { message.to_owned() }
 }
 
 /// A sink could not write or commit.
@@ -237,5 +267,27 @@ mod tests {
         assert_eq!(ConfigError::new("kind", "bad").within("sources.crm").path, "sources.crm.kind");
         assert_eq!(ConfigError::new("[2]", "bad").within("ids").path, "ids[2]");
         assert_eq!(ConfigError::new(".", "bad").within("sources.crm").path, "sources.crm");
+    }
+
+    #[test]
+    fn a_deserializer_error_at_a_secret_key_shows_no_value() {
+        let e = ConfigError::from_deserializer(
+            "client_secret",
+            "invalid type: integer `12345`, expected a string",
+        )
+        .within("sources.li");
+        assert_eq!(e.path, "sources.li.client_secret");
+        assert_eq!(
+            e.message,
+            "invalid type: integer, expected a string (the value is not shown: the key holds a secret)"
+        );
+        let e =
+            ConfigError::from_deserializer("refresh_token", "invalid value: string \"a`b, c\", expected x");
+        assert!(e.message.starts_with("invalid value: string, expected x"), "{}", e.message);
+        let e = ConfigError::from_deserializer("api_key", "no good: `hunter22`");
+        assert!(!e.message.contains("hunter22"), "{}", e.message);
+        // Other keys keep serde's message whole.
+        let e = ConfigError::from_deserializer("page_size", "invalid type: string \"x\", expected u32");
+        assert_eq!(e.message, "invalid type: string \"x\", expected u32");
     }
 }

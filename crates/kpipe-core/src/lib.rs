@@ -27,7 +27,7 @@ pub use label::Label;
 pub use metric::{Additivity, METRICS, Metric, MetricDef, Unit};
 pub use quota::{Pace, QuotaCost, QuotaLeft, RequestEstimate};
 pub use record::{Currency, Dimensions, MetricBatch, MetricName, MetricRow, RowError, is_identifier};
-pub use secret::Secret;
+pub use secret::{REDACTED, Secret, is_secret_key, is_secret_key_path, register as register_secret, scrub};
 pub use sink::{CommitStats, Sink, SinkTarget, SinkWriter};
 pub use source::{
     BoxFuture, CredentialKind, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source,

@@ -583,7 +583,11 @@ impl ServiceAccountKey {
         self.key_pair
             .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
             .map_err(|_| HttpError::Auth("the service-account assertion could not be signed".into()))?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+        let assertion = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature));
+        // The assertion is a credential for its hour: a token endpoint that quotes the request
+        // in its refusal must not get it into a log or a summary.
+        kpipe_core::register_secret(&assertion);
+        Ok(assertion)
     }
 }
 

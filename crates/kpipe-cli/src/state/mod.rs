@@ -236,9 +236,8 @@ impl StateStore {
         if !held.dirty {
             return Ok(());
         }
-        let bytes = file::encode(source, &held.state).map_err(|e| StateError::Corrupt {
-            path: self.storage.describe_key(&key),
-            reason: e.to_string(),
+        let bytes = file::encode(source, &held.state).map(crate::redact::state_object).map_err(|e| {
+            StateError::Corrupt { path: self.storage.describe_key(&key), reason: e.to_string() }
         })?;
         let written = match &held.version {
             Some(version) => self.storage.replace(&key, Bytes::from(bytes), version)?,
