@@ -117,6 +117,9 @@ trait Grant: Send + Sync {
 /// wait for one refresh instead of starting their own.
 pub struct OAuthTokenProvider {
     grant: Box<dyn Grant>,
+    /// How a token request that got no token for a transient reason is tried again: the
+    /// backoff of API requests.
+    retry: crate::RetryPolicy,
     state: tokio::sync::Mutex<Option<(AccessToken, Option<Instant>)>>,
     invalidated: AtomicU64,
     generations: AtomicU64,
@@ -138,10 +141,42 @@ impl OAuthTokenProvider {
         let facts = RwLock::new(TokenFacts::of(grant.credential()));
         OAuthTokenProvider {
             grant,
+            retry: crate::RetryPolicy::default(),
             state: tokio::sync::Mutex::new(None),
             invalidated: AtomicU64::new(0),
             generations: AtomicU64::new(0),
             facts,
+        }
+    }
+
+    /// The same provider retrying its token requests with `policy` (the source's `retry`
+    /// table), instead of the default policy.
+    pub fn with_retry(mut self, policy: crate::RetryPolicy) -> OAuthTokenProvider {
+        self.retry = policy;
+        self
+    }
+
+    /// Asks the grant for a token; an endpoint that cannot be reached, throttles or fails
+    /// (429, 5xx) is asked again after the backoff, up to the policy's attempts. A refusal
+    /// (`invalid_grant`, ...) is final at once.
+    async fn fetch_with_retries(&self) -> Result<Granted, HttpError> {
+        let mut attempt = 1;
+        loop {
+            match self.grant.fetch().await {
+                Err(HttpError::TokenEndpointUnavailable(reason)) if attempt < self.retry.max_attempts => {
+                    let wait = self.retry.backoff(attempt);
+                    tracing::warn!(grant = self.grant.describe(), attempt, ?wait, %reason,
+                        "no token this time; asking again");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(HttpError::TokenEndpointUnavailable(reason)) => {
+                    return Err(HttpError::TokenEndpointUnavailable(format!(
+                        "{reason} ({attempt} attempt(s))"
+                    )));
+                }
+                other => return other,
+            }
         }
     }
 
@@ -211,7 +246,7 @@ impl TokenProvider for OAuthTokenProvider {
                     return Ok(token.clone());
                 }
             }
-            let granted = self.grant.fetch().await?;
+            let granted = self.fetch_with_retries().await?;
             let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
             let token = AccessToken { value: granted.access_token, generation };
             let expires_at = granted.expires_in.map(|d| Instant::now() + d);
@@ -406,30 +441,18 @@ fn shown_url(url: &str) -> String {
     }
 }
 
-/// Why a request could not be sent, cause after cause ("error sending request: client error
-/// (Connect): tcp connect error: Connection refused"), each said once.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut said = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !said.contains(&text) {
-            said.push_str(": ");
-            said.push_str(&text);
-        }
-        next = cause.source();
-    }
-    said
-}
-
 /// The token endpoint at `url` could not be reached.
 fn unreachable(url: &str, e: reqwest::Error) -> HttpError {
     let e = e.without_url();
-    HttpError::Auth(format!("the token endpoint {} could not be reached: {}", shown_url(url), causes(&e)))
+    HttpError::TokenEndpointUnavailable(format!(
+        "the token endpoint {} could not be reached: {}",
+        shown_url(url),
+        kpipe_core::ErrorChain(&e)
+    ))
 }
 
-fn token_error<E: std::error::Error + 'static>(
-    e: RequestTokenError<E, oauth2::basic::BasicErrorResponse>,
+fn token_error(
+    e: RequestTokenError<TokenTransportError, oauth2::basic::BasicErrorResponse>,
     url: &str,
 ) -> HttpError {
     match e {
@@ -438,10 +461,15 @@ fn token_error<E: std::error::Error + 'static>(
             r.error(),
             r.error_description().map(|d| format!(" ({d})")).unwrap_or_default()
         )),
+        RequestTokenError::Request(e) if e.transient => HttpError::TokenEndpointUnavailable(format!(
+            "the token endpoint {} could not be reached: {}",
+            shown_url(url),
+            kpipe_core::ErrorChain(&e)
+        )),
         RequestTokenError::Request(e) => HttpError::Auth(format!(
             "the token endpoint {} could not be reached: {}",
             shown_url(url),
-            causes(&e)
+            kpipe_core::ErrorChain(&e)
         )),
         RequestTokenError::Parse(e, body) => {
             let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
@@ -471,10 +499,20 @@ fn token_error<E: std::error::Error + 'static>(
 /// The oauth2 crate's HTTP client: our shared reqwest client, redirects off.
 struct TokenHttp(reqwest::Client);
 
-/// A token endpoint request that got no response.
+/// A token endpoint request that got no usable response: no answer at all, or a 429 or 5xx
+/// (`transient`), which the same request may get past later.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TokenTransportError(String);
+#[error("{message}")]
+pub struct TokenTransportError {
+    message: String,
+    transient: bool,
+}
+
+/// Whether a token endpoint's status is worth asking again: throttled or a server error, as
+/// for API requests. A 400 (`invalid_grant`, `invalid_client`) is final.
+fn transient_status(status: reqwest::StatusCode) -> bool {
+    status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
 
 impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
     type Error = TokenTransportError;
@@ -483,7 +521,10 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let fail = |e: reqwest::Error| TokenTransportError(causes(&e.without_url()));
+            let fail = |e: reqwest::Error| TokenTransportError {
+                message: kpipe_core::ErrorChain(&e.without_url()).to_string(),
+                transient: true,
+            };
             let (parts, body) = request.into_parts();
             let response = self
                 .0
@@ -493,12 +534,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
                 .send()
                 .await
                 .map_err(fail)?;
+            if transient_status(response.status()) {
+                return Err(TokenTransportError {
+                    message: format!("it answered {}", response.status()),
+                    transient: true,
+                });
+            }
             let mut builder = http::Response::builder().status(response.status());
             for (k, v) in response.headers() {
                 builder = builder.header(k, v);
             }
             let bytes = response.bytes().await.map_err(fail)?;
-            builder.body(bytes.to_vec()).map_err(|e| TokenTransportError(e.to_string()))
+            builder
+                .body(bytes.to_vec())
+                .map_err(|e| TokenTransportError { message: e.to_string(), transient: false })
         })
     }
 }
@@ -631,6 +680,12 @@ impl Grant for JwtBearerGrant {
             let body = response.bytes().await.map_err(|e| {
                 HttpError::Auth(format!("the token endpoint's answer was cut: {}", e.without_url()))
             })?;
+            if transient_status(status) {
+                return Err(HttpError::TokenEndpointUnavailable(format!(
+                    "the token endpoint {} answered {status}",
+                    shown_url(self.token_url.as_str())
+                )));
+            }
             if !status.is_success() {
                 return Err(HttpError::Auth(format!(
                     "the token endpoint refused the assertion ({status}): {}",

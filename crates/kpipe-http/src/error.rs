@@ -56,6 +56,11 @@ pub enum HttpError {
     /// A token could not be obtained or was refused.
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// The token endpoint could not be reached, or answered 429 or 5xx, through every retry:
+    /// nothing says the credentials are wrong, so the failure is transient, not an
+    /// authentication error.
+    #[error("no token: {0}")]
+    TokenEndpointUnavailable(String),
     /// A successful response whose body stayed unreadable (not JSON) after the retries. The
     /// body is kept whole so the connector can quarantine it; it is not in the message.
     #[error("{url}: the response body is not JSON after {attempts} attempt(s)")]
@@ -86,6 +91,7 @@ impl HttpError {
             HttpError::Status { kind, .. } => *kind,
             HttpError::QuotaExhausted { reset_at, .. } => ErrorKind::QuotaExhausted { reset_at: *reset_at },
             HttpError::Auth(_) => ErrorKind::Auth,
+            HttpError::TokenEndpointUnavailable(_) => ErrorKind::Transient,
             HttpError::Decode { .. } | HttpError::Malformed { .. } => ErrorKind::Data,
         }
     }

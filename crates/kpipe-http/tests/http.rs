@@ -445,3 +445,50 @@ fn plain_http_is_refused_off_loopback() {
     let err = ApiClient::builder(&http, "http://api.linkedin.com").expect_err("plain http");
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+/// A token endpoint that answers 503 (or cannot be reached) is asked again with the API
+/// requests' backoff; an `invalid_grant` refusal (RFC 6749 §5.2) is final at once.
+#[tokio::test]
+async fn a_token_endpoint_503_is_retried_and_a_refusal_is_not() {
+    let probe = sim(SimConfig::new(1)).await;
+    let token_path = url::Url::parse(probe.token_url()).expect("a URL").path().to_owned();
+    let sim = sim(SimConfig::new(1)
+        .with_auth(AuthConfig::required())
+        .with_fault(FaultRule::on_requests([1, 2], Fault::server_error(503)).on_path(token_path.clone())))
+    .await;
+    let http = HttpClient::new().expect("client");
+    let provider = |refresh: &str| {
+        OAuthTokenProvider::refresh_token(
+            &http,
+            sim.token_url(),
+            "sim-client",
+            &Secret::new("sim-secret"),
+            &Secret::new(refresh),
+            true,
+        )
+        .expect("provider")
+        .with_retry(fast_retries())
+    };
+    provider("sim-refresh-token").token().await.expect("a token on the third request");
+    assert_eq!(sim.tokens_issued(), 1);
+
+    let refused = provider("a-revoked-refresh-token").token().await.expect_err("refused");
+    assert!(matches!(refused, HttpError::Auth(_)), "{refused}");
+    assert_eq!(refused.kind(), ErrorKind::Auth);
+
+    // Unreachable: every attempt, then a transient error (not an authentication error).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let unreachable = OAuthTokenProvider::refresh_token(
+        &http,
+        &format!("http://{closed}/oauth/v2/accessToken"),
+        "c",
+        &Secret::new("s"),
+        &Secret::new("r"),
+        true,
+    )
+    .expect("provider")
+    .with_retry(fast_retries());
+    let err = unreachable.token().await.expect_err("nothing listens");
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert!(err.to_string().contains("(6 attempt(s))"), "{err}");
+}
