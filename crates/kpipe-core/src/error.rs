@@ -183,6 +183,10 @@ fn without_value(message: &str) -> String {
             return format!("{prefix}{kind}{} {NOT_SHOWN}", &rest[at..]);
         }
     }
+    // These quote key names, not values.
+    if ["unknown field ", "missing field ", "duplicate field "].iter().any(|p| message.starts_with(p)) {
+        return message.to_owned();
+    }
     if message.contains(['`', '"', '\'']) { format!("is not valid {NOT_SHOWN}") } else { message.to_owned() }
 }
 
