@@ -14,6 +14,17 @@ const METRICS_CSV: &str = "date,platform,account,level,entity,metric,value,curre
     2026-03-01,linkedin,508,campaign,c1,impressions,1200,\n\
     2026-03-02,linkedin,508,campaign,c1,impressions,900,\n";
 
+/// The metric rows below `dir/out/metrics`, as text, sorted.
+fn metric_rows(dir: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = read_dir(&dir.join("out/metrics"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|s| format!("{:?}", s.row))
+        .collect();
+    rows.sort();
+    rows
+}
+
 fn expect_config_error(cfg: &str, needle: &str) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
@@ -196,15 +207,7 @@ fn running_twice_yields_the_same_rows() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
     write(dir.path(), "kpipe.toml", &config(""));
-    let rows = |dir: &Path| {
-        let mut r: Vec<String> = read_dir(&dir.join("out/metrics"))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_iter()
-            .map(|s| format!("{:?}", s.row))
-            .collect();
-        r.sort();
-        r
-    };
+    let rows = metric_rows;
     let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"];
     assert_eq!(kpipe(dir.path(), &args).status.code(), Some(0));
     let first = rows(dir.path());
@@ -222,15 +225,7 @@ fn a_run_moves_an_output_of_layout_version_1() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
     write(dir.path(), "kpipe.toml", &config(""));
-    let rows = |dir: &Path| {
-        let mut r: Vec<String> = read_dir(&dir.join("out/metrics"))
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_iter()
-            .map(|s| format!("{:?}", s.row))
-            .collect();
-        r.sort();
-        r
-    };
+    let rows = metric_rows;
     let all = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"];
     assert_eq!(kpipe(dir.path(), &all).status.code(), Some(0));
     let before = rows(dir.path());
