@@ -31,9 +31,13 @@ struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
-    /// More log detail (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// More log detail, one level per -v: from warnings on a terminal (its progress lines say
+    /// the rest) and info elsewhere, to debug and trace. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Less log detail, one level per -q: warnings, then errors only, then none.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -219,7 +223,7 @@ fn main() -> ExitCode {
     malloc::tune();
     let cli = Cli::parse();
     let progress = cli.log_format == LogFormat::Text && std::io::stderr().is_terminal();
-    init_logging(cli.log_format, cli.verbose, progress);
+    init_logging(cli.log_format, log_filter(cli.verbose, cli.quiet, progress));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -236,14 +240,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, verbose: u8, progress: bool) {
+/// The log filter of `-v`/`-q`: kpipe's own events at the chosen level, other crates' (HTTP,
+/// TLS, object store) at warnings until trace, where their detail is what is asked for.
+fn log_filter(verbose: u8, quiet: u8, progress: bool) -> String {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let base: i32 = if progress { 2 } else { 3 };
+    let at = (base + i32::from(verbose) - i32::from(quiet)).clamp(0, 5) as usize;
+    match LEVELS[at] {
+        "trace" => "trace".to_owned(),
+        level if at <= 2 => level.to_owned(),
+        level => format!("warn,kpipe={level}"),
+    }
+}
+
+fn init_logging(format: LogFormat, default: String) {
     use tracing_subscriber::EnvFilter;
-    let default = match (verbose, progress) {
-        (0, true) => "warn",
-        (0, false) | (1, _) => "info",
-        (2, _) => "debug",
-        _ => "trace",
-    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Every event is scrubbed of registered secrets on its way to standard error.
     let builder =

@@ -127,6 +127,29 @@ fn a_held_lock_refuses_run_and_kpis_with_the_same_code() {
     }
 }
 
+/// `-v` and `-q` change what is logged: info by default off a terminal, debug with `-v`,
+/// warnings only with `-q`.
+#[test]
+fn verbose_and_quiet_change_the_log_level() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let run = |flag: Option<&str>| {
+        let mut args = vec!["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-02"];
+        args.extend(flag);
+        let out = kpipe(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let default = run(None);
+    assert!(default.contains(" INFO ") && !default.contains(" DEBUG "), "{default}");
+    let verbose = run(Some("-v"));
+    assert!(verbose.contains(" DEBUG "), "{verbose}");
+    assert!(!verbose.contains("hyper") && !verbose.contains(" TRACE "), "{verbose}");
+    let quiet = run(Some("-q"));
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+}
+
 #[test]
 fn an_unknown_type_lists_the_known_ones() {
     expect_config_error(
