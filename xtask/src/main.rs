@@ -8,7 +8,10 @@
 //!   a Python peer) in release mode; prints one table and appends it to `docs/benchmarks.md`.
 //! - `bench e2e [--scenario NAME]... [--quick]`: some of those scenarios, nothing appended.
 //! - `bench sink|http|kpi [ARGS...]`: one component's benchmark; prints one line per run.
+//! - `fuzz [--target NAME]... [--inputs N] [--seconds S] [--quick]`: the parsers' fuzz targets
+//!   in release mode (1,000,000 inputs each; `--quick`: about a minute in all).
 
+mod fuzz;
 mod new_connector;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +25,11 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("connector-kit") => connector_kit(),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("new-connector") => NewConnector::parse(&args[1..]).and_then(|spec| new_connector(&spec)),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [e2e|sink|http|kpi] [ARGS...] | new-connector NAME [--register]"
+                "usage: cargo xtask ci | bench [e2e|sink|http|kpi] [ARGS...] | fuzz [--quick] [ARGS...] | new-connector NAME [--register]"
             );
             return ExitCode::from(2);
         }
@@ -51,6 +55,8 @@ fn ci() -> Result<(), String> {
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     // The README's test command.
     cargo(&["test", "--workspace", "--locked"])?;
+    // The parsers' fuzz targets, a minute in all.
+    fuzz::fuzz(&["--quick".to_owned()])?;
     // cargo-deny reads the metadata of every platform's dependencies offline: fetch them all
     // first (a build downloads only this platform's).
     cargo(&["fetch", "--locked"])?;

@@ -52,6 +52,42 @@ fn raw_string(raw: Option<&RawValue>) -> Option<String> {
     raw.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
 }
 
+/// Reads the insights page `body` as a listing does, without a client or an emitter: each
+/// element of `data` made rows by `reader` (a refused one is scrubbed for the quarantine, as a
+/// listing does), then the next page's link or cursor. `None` when the body is no page; else
+/// the rows made, the elements refused and where the next page is. A hook for the parsers'
+/// fuzz targets.
+#[doc(hidden)]
+pub fn read_insights_page(
+    body: &[u8],
+    reader: &mut InsightsReader<'_>,
+) -> Option<(usize, usize, Option<String>)> {
+    let page: InsightsPage<'_> = match serde_json::from_slice(body) {
+        Ok(page) => page,
+        Err(_) => {
+            // What the quarantine of an unreadable page holds.
+            let _ = scrub(&String::from_utf8_lossy(body));
+            return None;
+        }
+    };
+    let data = page.data.as_ref()?;
+    let (mut rows, mut refused) = (0, 0);
+    for element in data {
+        match reader.rows(element.get()) {
+            Ok(made) => rows += made.len(),
+            Err(_) => {
+                // The text the listing quarantines.
+                let _ = scrub(element.get());
+                refused += 1;
+            }
+        }
+    }
+    let paging = page.paging.as_ref();
+    let next = raw_string(paging.and_then(|p| p.next))
+        .or_else(|| raw_string(paging.and_then(|p| p.cursors.as_ref()).and_then(|c| c.after)));
+    Some((rows, refused, next))
+}
+
 /// Where the next page of a listing comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum NextPage {

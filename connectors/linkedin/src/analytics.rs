@@ -297,6 +297,38 @@ impl Answer {
     }
 }
 
+/// Reads the ad analytics answer `body` as a pull does, without a client or an emitter: its
+/// `elements` found in place, each made rows (or refused, as the pull quarantines it), and the
+/// same elements merged as the answers of several field groups are. `None` when the body is no
+/// answer; else the rows made and the elements refused. A hook for the parsers' fuzz targets.
+#[doc(hidden)]
+pub fn read_answer(body: String, cx: AnalyticsContext<'_>) -> Option<(usize, usize)> {
+    let answer = Answer::read(body).ok()?;
+    let mut reader = AnalyticsReader::new(cx);
+    let (mut rows, mut refused) = (0, 0);
+    let mut merged = Merged::default();
+    for element in answer.elements() {
+        match reader.rows(&[element]) {
+            Ok(made) => rows += made.len(),
+            Err(_) => refused += 1,
+        }
+        if merged.add(element).is_err() {
+            refused += 1;
+        }
+    }
+    for parts in &merged.elements {
+        match reader.rows(parts) {
+            Ok(made) => rows += made.len(),
+            Err(_) => {
+                // The text the pull quarantines.
+                let _ = element_text(parts);
+                refused += 1;
+            }
+        }
+    }
+    Some((rows, refused))
+}
+
 /// The elements of several field groups' answers merged by entity and day, in first-seen
 /// order; each element is its parts, one per answer that has it. An element that cannot be
 /// placed is quarantined.
