@@ -193,4 +193,9 @@ impl Source for FacebookSource {
     fn restatement_days(&self) -> Option<u32> {
         Some(28)
     }
+
+    /// Ads Insights answers for the last 37 months only (shared/apis/facebook.md).
+    fn history(&self) -> Option<kpipe_core::History> {
+        Some(kpipe_core::History { days: 37 * 365 / 12, rule: "Meta keeps ads insights for 37 months" })
+    }
 }

@@ -135,6 +135,12 @@ impl Source for LinkedInSource {
     fn restatement_days(&self) -> Option<u32> {
         Some(30)
     }
+
+    /// Ad analytics keep about ten years of performance data (demographic pivots two years;
+    /// shared/apis/linkedin.md, "Retention").
+    fn history(&self) -> Option<kpipe_core::History> {
+        Some(kpipe_core::History { days: 3_650, rule: "LinkedIn keeps ad analytics for about ten years" })
+    }
 }
 
 /// The most elements one ad analytics answer of `days` days can hold: every campaign or

@@ -79,6 +79,16 @@ pub enum RunError {
         /// What failed.
         source: kpipe_sink_parquet::StorageError,
     },
+    /// `--from` or `--to` is a day that has begun nowhere yet.
+    #[error("{flag} {day} is in the future: no account's day after {latest} has begun")]
+    FutureDay {
+        /// The option.
+        flag: &'static str,
+        /// Its day.
+        day: NaiveDate,
+        /// Today in the time zone furthest ahead.
+        latest: NaiveDate,
+    },
     /// `--from` is after `--to`.
     #[error("--from {from} is after --to {to}")]
     InvertedWindow {
@@ -107,6 +117,14 @@ impl RunObserver for Quiet {}
 
 /// The window a run covers before each source's `start_date` is applied.
 pub fn run_window(options: &RunOptions, lookback_days: u32) -> Result<DateWindow, RunError> {
+    // Today (UTC) is at most a day behind the earliest time zone (UTC+14): a later day has not
+    // begun for any account, and pulling it would record it as pulled.
+    let latest = options.today.checked_add_days(Days::new(1)).unwrap_or(options.today);
+    for (flag, day) in [("--from", options.from), ("--to", options.to)] {
+        if let Some(day) = day.filter(|d| *d > latest) {
+            return Err(RunError::FutureDay { flag, day, latest });
+        }
+    }
     let yesterday = options.today.checked_sub_days(Days::new(1)).unwrap_or(options.today);
     let window = match (options.from, options.to) {
         (Some(from), Some(to)) => DateWindow::new(from, to),
@@ -173,6 +191,18 @@ pub async fn run_locked(
             summaries.push(summary);
             continue;
         };
+        if let Some(history) = source.source.history()
+            && let Some(oldest) = options.today.checked_sub_days(Days::new(u64::from(history.days)))
+            && source_window.start() < oldest
+        {
+            tracing::warn!(
+                source = %source.name,
+                window = %source_window,
+                oldest = %oldest,
+                "{}: the days before {oldest} will come back empty",
+                history.rule
+            );
+        }
         let plan = match state.lock() {
             Ok(state) => state.plan(&source.name, source_window, options.full_refresh),
             Err(_) => return Err(RunError::StatePoisoned),

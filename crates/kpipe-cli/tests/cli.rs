@@ -150,6 +150,31 @@ fn verbose_and_quiet_change_the_log_level() {
     assert!(!quiet.contains(" INFO "), "{quiet}");
 }
 
+/// A window in the future is refused before anything runs; one older than the platform keeps
+/// data for is warned about.
+#[test]
+fn windows_in_the_future_are_refused_and_beyond_the_platforms_history_warned() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2099-01-01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--to 2099-01-01 is in the future"), "{}", text(&out));
+    assert!(!dir.path().join("out/metrics").exists(), "nothing ran");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let linkedin = format!(
+        "\n[sources.li]\ntype = \"linkedin\"\naccount_ids = [\"508000001\"]\naccess_token = \"t\"\n\
+         base_url = \"http://127.0.0.1:{port}\"\nretry = {{ max_attempts = 1 }}\n"
+    );
+    write(dir.path(), "kpipe.toml", &config(&linkedin));
+    let out = kpipe(dir.path(), &["run", "-c", "kpipe.toml", "--from", "2001-01-01", "--to", "2001-01-02"]);
+    assert!(text(&out).contains("LinkedIn keeps ad analytics for about ten years"), "{}", text(&out));
+}
+
 #[test]
 fn an_unknown_type_lists_the_known_ones() {
     expect_config_error(

@@ -130,7 +130,8 @@ fn the_demo_configuration_runs_again_while_the_demo_serves() {
         .unwrap_or_else(|e| panic!("{e}"));
     let stdout = demo.stdout.take().unwrap_or_else(|| panic!("no stdout"));
     let mut said = String::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap_or_else(|e| panic!("{e}"));
         said.push_str(&line);
         said.push('\n');
@@ -138,6 +139,8 @@ fn the_demo_configuration_runs_again_while_the_demo_serves() {
             break;
         }
     }
+    // Keep its standard output open and read: a closed pipe would end the demo at its next line.
+    std::thread::spawn(move || lines.for_each(drop));
     assert!(said.contains("stay up until Ctrl-C"), "the demo ended without serving:\n{said}");
     let header = std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
     assert!(header.contains("kpipe demo --serve"), "{header}");

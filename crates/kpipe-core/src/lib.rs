@@ -30,8 +30,8 @@ pub use record::{Currency, Dimensions, MetricBatch, MetricName, MetricRow, RowEr
 pub use secret::{REDACTED, Secret, is_secret_key, is_secret_key_path, register as register_secret, scrub};
 pub use sink::{CommitStats, Sink, SinkTarget, SinkWriter};
 pub use source::{
-    BoxFuture, CredentialKind, DynSource, Emitter, PullRequest, Quarantined, RequestTelemetry, Source,
-    SourceEvent, StreamInfo, StreamRequests, TokenFacts,
+    BoxFuture, CredentialKind, DynSource, Emitter, History, PullRequest, Quarantined, RequestTelemetry,
+    Source, SourceEvent, StreamInfo, StreamRequests, TokenFacts,
 };
 pub use transform::{Transform, TransformError};
 pub use window::{DateWindow, InvertedWindow};

@@ -78,6 +78,13 @@ pub trait Source: Send + Sync + Sized + 'static {
         None
     }
 
+    /// How far back the platform keeps what the source reads: a run whose window starts
+    /// earlier is warned that those days come back empty. `None` (the default): as far back as
+    /// the account goes.
+    fn history(&self) -> Option<History> {
+        None
+    }
+
     /// What the source's requests have cost so far (an HTTP connector returns its client's
     /// counters); the run summary reports it per source. Sources that send no requests keep the
     /// default, `None`.
@@ -101,6 +108,15 @@ pub trait Source: Send + Sync + Sized + 'static {
     fn token_facts(&self) -> Option<TokenFacts> {
         None
     }
+}
+
+/// How far back a platform keeps a source's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// Days before today that can still be pulled.
+    pub days: u32,
+    /// The platform's rule, for the warning ("Meta keeps ads insights for 37 months").
+    pub rule: &'static str,
 }
 
 /// The kind of credential a source authenticates with.
@@ -234,6 +250,8 @@ pub trait DynSource: Send + Sync {
     fn estimate_requests(&self, windows: &[DateWindow]) -> Option<RequestEstimate>;
     /// See [`Source::restatement_days`].
     fn restatement_days(&self) -> Option<u32>;
+    /// See [`Source::history`].
+    fn history(&self) -> Option<History>;
     /// See [`Source::token_facts`].
     fn token_facts(&self) -> Option<TokenFacts>;
 }
@@ -269,6 +287,10 @@ impl<S: Source> DynSource for S {
 
     fn restatement_days(&self) -> Option<u32> {
         Source::restatement_days(self)
+    }
+
+    fn history(&self) -> Option<History> {
+        Source::history(self)
     }
 
     fn token_facts(&self) -> Option<TokenFacts> {
