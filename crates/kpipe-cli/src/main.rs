@@ -357,7 +357,7 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 );
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
-                wait_for_stop().await;
+                let _ = wait_for_stop().await;
             }
             apis.shutdown().await;
             Ok(code)
@@ -369,20 +369,28 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
     }
 }
 
+/// A signal that asks kpipe to stop, and the exit code a process ended by it reports.
+#[derive(Debug, Clone, Copy)]
+struct Stop {
+    name: &'static str,
+    code: u8,
+}
+
 /// Returns on Ctrl-C (SIGINT) or SIGTERM.
-async fn wait_for_stop() {
+async fn wait_for_stop() -> Stop {
+    const SIGINT: Stop = Stop { name: "SIGINT", code: 130 };
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => SIGINT,
+                _ = term.recv() => Stop { name: "SIGTERM", code: 143 },
+            };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    SIGINT
 }
 
 fn load_config(path: &Path) -> Option<config::Config> {
@@ -403,7 +411,23 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let kpi_stage = kpis::AfterRun::new(&cfg, &options);
-    let (mut summary, lock): (RunSummary, _) = match runner::run_locked(cfg, options, observer).await {
+    let outcome = tokio::select! {
+        outcome = runner::run_locked(cfg, options, observer) => outcome,
+        stop = wait_for_stop() => {
+            // Dropping the run aborts its sources: their writers see their channels close and
+            // throw their staged files away (the runtime waits for them before the process
+            // ends), and the lock is released. A source that had committed keeps its days.
+            tracing::warn!(signal = stop.name, "run interrupted");
+            eprintln!(
+                "kpipe run: {} received, stopping. Sources that had finished are published and in \
+                 the state; the others publish nothing of this run (their staged files are removed) \
+                 and the next run pulls them.",
+                stop.name
+            );
+            return Ok(ExitCode::from(stop.code));
+        }
+    };
+    let (mut summary, lock): (RunSummary, _) = match outcome {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", redact::text(&e.to_string()));

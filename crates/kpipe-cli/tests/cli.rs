@@ -467,3 +467,53 @@ fn state_show_says_what_was_written_and_state_reset_forgets_days() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("--source nope") && text(&out).contains("sheet"), "{}", text(&out));
 }
+
+/// SIGTERM (or Ctrl-C) stops `kpipe run` with a message and the signal's exit code, removes what
+/// the interrupted sources staged and releases the lock; the next run completes.
+#[test]
+fn a_terminated_run_says_so_cleans_up_and_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut csv = String::from("date,platform,account,level,entity,metric,value,currency\n");
+    for i in 0..400_000u32 {
+        csv.push_str(&format!(
+            "2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n",
+            1 + i % 28,
+            i % 977
+        ));
+    }
+    write(dir.path(), "data/m.csv", &csv);
+    write(dir.path(), "kpipe.toml", &config(""));
+    let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-28"];
+    let mut interrupted = false;
+    for delay_ms in [150u64, 400, 60] {
+        let child = Command::new(env!("CARGO_BIN_EXE_kpipe"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let pid = libc::pid_t::try_from(child.id()).unwrap_or_else(|e| panic!("{e}"));
+        // SAFETY: signalling a child this test started and has not waited for.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        if out.status.code() == Some(0) {
+            continue; // finished before the signal
+        }
+        assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+        assert!(text(&out).contains("SIGTERM received, stopping"), "{}", text(&out));
+        let staged = walk(&dir.path().join("out/.kpipe/staging"));
+        assert!(staged.is_empty(), "left staged: {staged:?}");
+        interrupted = true;
+        break;
+    }
+    assert!(interrupted, "every run finished before its signal: nothing was tested");
+    let again = kpipe(dir.path(), &args);
+    assert_eq!(again.status.code(), Some(0), "the lock was released: {}", text(&again));
+    assert_eq!(metric_rows(dir.path()).len(), 400_000);
+}
