@@ -25,6 +25,20 @@ fn metric_rows(dir: &Path) -> Vec<String> {
     rows
 }
 
+/// A metrics file of `lines` impression counts over March 2026: enough rows for a run to be
+/// stopped half-way.
+fn impressions_csv(lines: u32) -> String {
+    let mut csv = String::from("date,platform,account,level,entity,metric,value,currency\n");
+    for i in 0..lines {
+        csv.push_str(&format!(
+            "2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n",
+            1 + i % 28,
+            i % 977
+        ));
+    }
+    csv
+}
+
 fn expect_config_error(cfg: &str, needle: &str) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
@@ -370,15 +384,7 @@ fn check_fails_for_an_output_that_cannot_be_written_naming_it_and_the_file() {
 #[test]
 fn a_killed_run_leaves_no_partial_file() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut csv = String::from("date,platform,account,level,entity,metric,value,currency\n");
-    for i in 0..200_000u32 {
-        csv.push_str(&format!(
-            "2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n",
-            1 + i % 28,
-            i % 977
-        ));
-    }
-    write(dir.path(), "data/m.csv", &csv);
+    write(dir.path(), "data/m.csv", &impressions_csv(200_000));
     write(dir.path(), "kpipe.toml", &config(""));
     let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-28"];
     let metrics = dir.path().join("out/metrics");
@@ -473,15 +479,7 @@ fn state_show_says_what_was_written_and_state_reset_forgets_days() {
 #[test]
 fn a_terminated_run_says_so_cleans_up_and_releases_the_lock() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut csv = String::from("date,platform,account,level,entity,metric,value,currency\n");
-    for i in 0..400_000u32 {
-        csv.push_str(&format!(
-            "2026-03-{:02},linkedin,508,campaign,c{},impressions,{i},\n",
-            1 + i % 28,
-            i % 977
-        ));
-    }
-    write(dir.path(), "data/m.csv", &csv);
+    write(dir.path(), "data/m.csv", &impressions_csv(400_000));
     write(dir.path(), "kpipe.toml", &config(""));
     let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-28"];
     let mut interrupted = false;
