@@ -1,5 +1,6 @@
 //! `cargo xtask fuzz [--target NAME]... [--inputs N] [--seconds S] [--quick]`: the parsers'
-//! fuzz targets (`crates/kpipe-fuzz`) in release mode, 1,000,000 inputs each by default.
+//! fuzz targets (`crates/kpipe-fuzz`) in release mode, 1,000,000 inputs each by default;
+//! `--quick` (CI's pass) runs the debug build for about a minute in all.
 
 use super::{cargo, release_dir};
 
@@ -35,8 +36,15 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
         // A time budget per target and no input count: the minute is spent whatever the rate.
         pass.extend(["--seconds".into(), format!("{share:.1}"), "--inputs".into(), u64::MAX.to_string()]);
     }
-    cargo(&["build", "--release", "--locked", "-p", "kpipe-fuzz"])?;
-    let exe = release_dir().join("kpipe-fuzz");
+    // The quick pass is a time budget, so the debug build the tests already made serves (CI
+    // then builds nothing in release); full passes want release speed.
+    let exe = if quick {
+        cargo(&["build", "--locked", "-p", "kpipe-fuzz"])?;
+        release_dir().with_file_name("debug").join("kpipe-fuzz")
+    } else {
+        cargo(&["build", "--release", "--locked", "-p", "kpipe-fuzz"])?;
+        release_dir().join("kpipe-fuzz")
+    };
     eprintln!("$ {} {}", exe.display(), pass.join(" "));
     let status = std::process::Command::new(&exe)
         .args(&pass)
