@@ -39,6 +39,14 @@ fn impressions_csv(lines: u32) -> String {
     csv
 }
 
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn expect_config_error(cfg: &str, needle: &str) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
@@ -98,10 +106,7 @@ fn a_secret_of_the_wrong_type_is_named_by_its_key_without_its_value() {
 /// A token endpoint that cannot be reached is named, with the cause, once.
 #[test]
 fn an_unreachable_token_endpoint_is_named_with_its_cause_once() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let port = closed_port();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", METRICS_CSV);
     let linkedin = format!(
@@ -176,10 +181,7 @@ fn windows_in_the_future_are_refused_and_beyond_the_platforms_history_warned() {
     assert!(text(&out).contains("--to 2099-01-01 is in the future"), "{}", text(&out));
     assert!(!dir.path().join("out/metrics").exists(), "nothing ran");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let port = closed_port();
     let linkedin = format!(
         "\n[sources.li]\ntype = \"linkedin\"\naccount_ids = [\"508000001\"]\naccess_token = \"t\"\n\
          base_url = \"http://127.0.0.1:{port}\"\nretry = {{ max_attempts = 1 }}\n"
