@@ -8,6 +8,11 @@
 //! where each platform puts it) when they quote the request; no real API is reached. One token
 //! endpoint path grants an access token instead, so that an access token obtained at run time
 //! travels in `Authorization: Bearer` headers and comes back quoted in the 401 answers.
+//!
+//! One Google Analytics source is granted its token and then answered `200` with a
+//! `batchRunReports` body (Data API v1beta, `BatchRunReportsResponse`) that holds no report but
+//! quotes the request: the source quarantines that body as it came and ends with its state
+//! written, so the quarantine and the state objects are checked too, not only errors.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -41,6 +46,9 @@ const PRIVATE_KEY: &str = include_str!("../../../kpipe-sim/tests/fixtures/test-s
 /// The path of the token endpoint that grants; every other request is refused.
 const GRANTING_TOKEN_PATH: &str = "/granting/oauth/v1/token";
 
+/// The API path prefix of the Google Analytics source whose answers are readable JSON.
+const ANSWERING_API_PREFIX: &str = "/answering/";
+
 /// Every request the echo server got, as it echoed it.
 type Seen = Arc<Mutex<Vec<String>>>;
 
@@ -69,6 +77,13 @@ async fn echo(
                 "expires_in": 1800,
                 "refresh_token": HUBSPOT_REFRESH_TOKEN,
             }),
+        );
+    }
+    if path.starts_with(ANSWERING_API_PREFIX) {
+        // A `BatchRunReportsResponse` without the reports asked for: quarantined whole.
+        return json(
+            StatusCode::OK,
+            serde_json::json!({ "reports": [], "kind": "analyticsData#batchRunReports", "echo": echoed }),
         );
     }
     let body_text = String::from_utf8_lossy(&body);
@@ -109,16 +124,26 @@ fn leaked(text: &str) -> Option<&'static str> {
     PLANTED.into_iter().chain(["eyJhbGciOiJSUzI1NiIs"]).find(|secret| text.contains(secret))
 }
 
-fn config(dir: &Path, base: &str) -> PathBuf {
-    let key = serde_json::json!({
+fn service_account_key(token_uri: &str) -> String {
+    serde_json::json!({
         "type": "service_account",
         "project_id": "kpipe-test",
         "private_key_id": "0123456789abcdef",
         "private_key": PRIVATE_KEY,
         "client_email": "reader@kpipe-test.iam.gserviceaccount.com",
-        "token_uri": format!("{base}/token"),
-    });
-    std::fs::write(dir.join("ga-key.json"), key.to_string()).expect("a key file");
+        "token_uri": token_uri,
+    })
+    .to_string()
+}
+
+fn config(dir: &Path, base: &str) -> PathBuf {
+    std::fs::write(dir.join("ga-key.json"), service_account_key(&format!("{base}/token")))
+        .expect("a key file");
+    std::fs::write(
+        dir.join("ga-granted-key.json"),
+        service_account_key(&format!("{base}{GRANTING_TOKEN_PATH}")),
+    )
+    .expect("a key file");
     let text = format!(
         r#"[pipeline]
 output = "out"
@@ -157,6 +182,12 @@ type = "google_analytics"
 property_ids = ["123456789"]
 credentials_file = "ga-key.json"
 base_url = "{base}"
+
+[sources.ga_answered]
+type = "google_analytics"
+property_ids = ["987654321"]
+credentials_file = "ga-granted-key.json"
+base_url = "{base}{ANSWERING_API_PREFIX}"
 "#
     );
     let path = dir.join("kpipe.toml");
@@ -228,12 +259,24 @@ async fn no_secret_in_anything_left_behind_when_every_server_quotes_the_request(
     assert_eq!(leaked(&summary_text), None, "{summary_text}");
 
     // State objects, quarantine files, and whatever else the run wrote.
-    let mut checked = 0;
-    for file in every_file_below(&dir.path().join("out")) {
-        let text = String::from_utf8_lossy(&std::fs::read(&file).expect("readable")).into_owned();
+    let written = every_file_below(&dir.path().join("out"));
+    for file in &written {
+        let text = String::from_utf8_lossy(&std::fs::read(file).expect("readable")).into_owned();
         assert_eq!(leaked(&text), None, "{} holds a secret:\n{text}", file.display());
-        checked += 1;
     }
-    assert!(checked > 0, "the run wrote nothing under out/");
+    let names: Vec<String> = written.iter().map(|f| f.display().to_string()).collect();
+    let quarantine = written
+        .iter()
+        .find(|f| f.to_string_lossy().contains("quarantine/source=ga_answered/"))
+        .unwrap_or_else(|| panic!("no quarantine file for the answered source: {names:?}"));
+    let quarantined = std::fs::read_to_string(quarantine).expect("the quarantine");
+    assert!(
+        quarantined.contains("batchRunReports") && quarantined.contains("[redacted]"),
+        "the quarantined body quotes the request, its bearer token redacted:\n{quarantined}"
+    );
+    assert!(
+        written.iter().any(|f| f.to_string_lossy().ends_with(".kpipe/state/ga_answered.json")),
+        "the answered source's state was written: {names:?}"
+    );
     server.abort();
 }
