@@ -11,6 +11,7 @@ pub mod plan;
 pub mod quarantine;
 pub mod redact;
 pub mod registry;
+pub mod run_progress;
 pub mod runner;
 pub mod schedule;
 pub mod state;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use kpipe_cli::backfill::{self, BackfillOptions, Order};
 use kpipe_cli::demo_apis::DemoApis;
+use kpipe_cli::run_progress::RunProgress;
 use kpipe_cli::runner::Quiet;
 use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, redact, registry, runner};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
@@ -409,20 +410,27 @@ async fn run(
     summary_json: Option<&Path>,
     progress: bool,
 ) -> anyhow::Result<ExitCode> {
-    let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
+    let bars: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
+    let selected = cfg
+        .sources
+        .iter()
+        .filter(|s| s.enabled && options.only.as_ref().is_none_or(|only| *only == s.name))
+        .map(|s| s.name.clone());
+    let run_progress = Arc::new(RunProgress::new(bars, selected));
     let kpi_stage = kpis::AfterRun::new(&cfg, &options);
     let outcome = tokio::select! {
-        outcome = runner::run_locked(cfg, options, observer) => outcome,
+        outcome = runner::run_locked(cfg, options, run_progress.clone()) => outcome,
         stop = wait_for_stop() => {
             // Dropping the run aborts its sources: their writers see their channels close and
             // throw their staged files away (the runtime waits for them before the process
             // ends), and the lock is released. A source that had committed keeps its days.
             tracing::warn!(signal = stop.name, "run interrupted");
-            eprintln!(
-                "kpipe run: {} received, stopping. Sources that had finished are published and in \
-                 the state; the others publish nothing of this run (their staged files are removed) \
-                 and the next run pulls them.",
-                stop.name
+            eprint!(
+                "kpipe run: {} received, stopping. Published windows are in the output and the state; \
+                 an interrupted window publishes nothing of this run (its staged files are removed) \
+                 and the next run pulls it.\n{}",
+                stop.name,
+                redact::text(&run_progress.report())
             );
             return Ok(ExitCode::from(stop.code));
         }

@@ -482,7 +482,12 @@ fn state_show_says_what_was_written_and_state_reset_forgets_days() {
 fn a_terminated_run_says_so_cleans_up_and_releases_the_lock() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write(dir.path(), "data/m.csv", &impressions_csv(400_000));
-    write(dir.path(), "kpipe.toml", &config(""));
+    write(dir.path(), "small/m.csv", METRICS_CSV);
+    write(
+        dir.path(),
+        "kpipe.toml",
+        &config("\n[sources.small]\ntype = \"files\"\nkind = \"metrics\"\npath = \"small/*.csv\"\n"),
+    );
     let args = ["run", "-c", "kpipe.toml", "--from", "2026-03-01", "--to", "2026-03-28"];
     let mut interrupted = false;
     for delay_ms in [150u64, 400, 60] {
@@ -507,6 +512,18 @@ fn a_terminated_run_says_so_cleans_up_and_releases_the_lock() {
         }
         assert_eq!(out.status.code(), Some(143), "{}", text(&out));
         assert!(text(&out).contains("SIGTERM received, stopping"), "{}", text(&out));
+        // Each source is named with what it published; the large one was still pulling.
+        let said = text(&out);
+        let line = |name: &str| said.lines().find(|l| l.trim_start().starts_with(name)).map(str::to_owned);
+        let sheet = line("sheet ").unwrap_or_else(|| panic!("no line for `sheet`:\n{said}"));
+        assert!(sheet.contains("interrupted while pulling 2026-03-01..=2026-03-28"), "{said}");
+        let small = line("small ").unwrap_or_else(|| panic!("no line for `small`:\n{said}"));
+        assert!(
+            ["published 2026-03-01..=2026-03-28 (3 rows)", "interrupted while pulling", "not started"]
+                .iter()
+                .any(|state| small.contains(state)),
+            "{said}"
+        );
         let staged = walk(&dir.path().join("out/.kpipe/staging"));
         assert!(staged.is_empty(), "left staged: {staged:?}");
         interrupted = true;
@@ -515,5 +532,5 @@ fn a_terminated_run_says_so_cleans_up_and_releases_the_lock() {
     assert!(interrupted, "every run finished before its signal: nothing was tested");
     let again = kpipe(dir.path(), &args);
     assert_eq!(again.status.code(), Some(0), "the lock was released: {}", text(&again));
-    assert_eq!(metric_rows(dir.path()).len(), 400_000);
+    assert_eq!(metric_rows(dir.path()).len(), 400_003);
 }
