@@ -242,11 +242,8 @@ pub fn read_source(
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail("", format!("cannot read the configuration file: {e}")))?;
-    // The parser's message quotes the offending line; a literal secret there is the user's own
-    // mistake, but still not ours to print, so only the position is kept.
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let at = e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default();
-        fail("", format!("not valid TOML{at}"))
+        fail("", format!("not valid TOML: {}", crate::redact::toml_syntax_error(&text, &e)))
     })?;
     let at = format!("sources.{name}");
     let sources = match doc.get("sources") {

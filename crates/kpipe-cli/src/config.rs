@@ -220,7 +220,7 @@ pub fn parse_with_token_records(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, RefreshTokenRecords), Vec<ConfigError>> {
     let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        vec![ConfigError::new("", format!("not valid TOML: {}", e.to_string().trim()))]
+        vec![ConfigError::new("", format!("not valid TOML: {}", crate::redact::toml_syntax_error(text, &e)))]
     })?;
     let mut secrets = Secrets::default();
     let mut errors = Vec::new();
@@ -463,7 +463,7 @@ fn register_secret_values(key: &str, value: &toml::Value) {
 
 /// A key named like a secret that holds where one is (`token_url`, `key_file`) or which one
 /// (`aws_access_key_id`) is not one.
-fn holds_secret(key: &str) -> bool {
+pub(crate) fn holds_secret(key: &str) -> bool {
     kpipe_core::is_secret_key(key)
         && !["_url", "_uri", "_file", "_path", "_id", "_ids"].iter().any(|suffix| key.ends_with(suffix))
 }
@@ -602,10 +602,13 @@ fn merge_secrets_files(
             }
         };
         warn_if_readable_by_others(&path);
-        // The parser's message quotes the offending line, which may hold a secret.
-        let Ok(mut file) = text.parse::<toml::Table>() else {
-            errors.push(ConfigError::new(at, format!("{shown} is not valid TOML (`key = \"value\"` lines)")));
-            continue;
+        let mut file = match text.parse::<toml::Table>() {
+            Ok(file) => file,
+            Err(e) => {
+                let why = crate::redact::toml_syntax_error_in_secrets_file(&text, &e);
+                errors.push(ConfigError::new(at, format!("{shown} is not valid TOML: {why}")));
+                continue;
+            }
         };
         match RefreshTokenRecord::take_from(&mut file) {
             Ok(Some(record)) => {
@@ -683,6 +686,14 @@ mod tests {
         assert_eq!(c.pipeline.lookback_days, 28);
         assert_eq!(c.sources.len(), 1);
         assert_eq!(c.sources[0].kind, "files");
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_is_reported_by_line_without_the_secret_on_it() {
+        let errs = errors(&format!("{OK}client_secret = \"literal-secret-0c2e\naccount_ids = []\n"));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("not valid TOML") && errs[0].contains("line 7"), "{errs:?}");
+        assert!(!errs[0].contains("literal-secret-0c2e"), "{errs:?}");
     }
 
     #[test]

@@ -42,6 +42,63 @@ pub fn state_object(bytes: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// The TOML parser's message for `text`, which quotes the offending line (and often its
+/// neighbours), with the value of every secret-named key in the document taken out. Nothing is
+/// registered yet when a file does not parse, so [`scrub`] alone would pass a literal
+/// `client_secret = "..."` through; the line number, caret and reason stay.
+pub fn toml_syntax_error(text: &str, error: &toml::de::Error) -> String {
+    toml_error_without(text, error, crate::config::holds_secret)
+}
+
+/// [`toml_syntax_error`] for a secrets file, where every value is taken out.
+pub fn toml_syntax_error_in_secrets_file(text: &str, error: &toml::de::Error) -> String {
+    toml_error_without(text, error, |_| true)
+}
+
+fn toml_error_without(text: &str, error: &toml::de::Error, secret: impl Fn(&str) -> bool) -> String {
+    let mut values = values_in_unparsed_toml(text, secret);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut message = error.to_string().trim().to_owned();
+    for value in values {
+        message = message.replace(value, "[redacted]");
+    }
+    message
+}
+
+/// The values written after `key =` on any line of `text` (inline tables too) whose key is
+/// `secret`, read without a TOML parser: the document is broken, so a string may be unclosed
+/// (then the rest of the line is its value).
+fn values_in_unparsed_toml(text: &str, secret: impl Fn(&str) -> bool) -> Vec<&str> {
+    let mut values = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(eq) = rest.find('=') {
+            let key = rest[..eq].trim_end().trim_end_matches(['"', '\'']);
+            let key_start = key.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            let key = key_start.map_or(key, |i| &key[i + 1..]);
+            let after = rest[eq + 1..].trim_start();
+            let (value, next) = match after.chars().next() {
+                Some(quote @ ('"' | '\'')) => {
+                    let inner = after.trim_start_matches(quote);
+                    match inner.find(quote) {
+                        Some(end) => (&inner[..end], &inner[end + 1..]),
+                        None => (inner, ""),
+                    }
+                }
+                _ => {
+                    let end = after.find([',', '}', ' ', '\t', '#']).unwrap_or(after.len());
+                    (&after[..end], &after[end..])
+                }
+            };
+            if secret(key) && !value.is_empty() {
+                values.push(value);
+            }
+            rest = next;
+        }
+    }
+    values
+}
+
 /// A quarantined record as written to the quarantine: `raw` is the record as received (a
 /// server's answer), `reason` and `location` may quote it.
 pub fn quarantined(record: &Quarantined) -> Cow<'_, Quarantined> {
@@ -138,6 +195,39 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+
+    fn syntax_error(text: &str) -> String {
+        let error = text.parse::<toml::Table>().expect_err("not valid TOML");
+        toml_syntax_error(text, &error)
+    }
+
+    #[test]
+    fn a_toml_syntax_error_keeps_its_position_but_not_a_secret_on_the_quoted_line() {
+        let unclosed =
+            "[sources.li]\ntype = \"linkedin\"\nclient_secret = \"unclosed-secret-4d1f\naccount_ids = []\n";
+        let message = syntax_error(unclosed);
+        assert!(!message.contains("unclosed-secret-4d1f"), "{message}");
+        assert!(message.contains("line 3") && message.contains("[redacted]"), "{message}");
+
+        let trailing = "[sources.hs]\naccess_token = 'private-app-token-77' junk\n";
+        let message = syntax_error(trailing);
+        assert!(!message.contains("private-app-token-77") && message.contains("line 2"), "{message}");
+
+        let inline = "[pipeline]\nstorage = { aws_secret_access_key = \"storage-key-0a9b\", region = }\n";
+        let message = syntax_error(inline);
+        assert!(!message.contains("storage-key-0a9b") && message.contains("line 2"), "{message}");
+
+        let bare = "[sources.li]\nrefresh_token = bare-refresh-token-31\n";
+        let message = syntax_error(bare);
+        assert!(!message.contains("bare-refresh-token-31"), "{message}");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_keeps_values_that_are_not_secrets() {
+        let text = "[sources.li]\ntoken_url = \"http://127.0.0.1:9/token\"\naccount_ids = [\"5\"\n";
+        let message = syntax_error(text);
+        assert!(!message.contains("[redacted]"), "{message}");
+    }
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>);
