@@ -64,7 +64,8 @@ pub struct LinkedInConfig {
     /// Elements per listing page, 1 to 1000 (default 100).
     pub page_size: Option<u32>,
     /// Days per ad analytics request at most, 1 to 366 (default 31); fewer are asked when the
-    /// accounts are large enough for a response to approach the element cap.
+    /// accounts are large enough for a response to approach the element cap, and never more
+    /// than [`fields::MAX_REACH_DAYS`], beyond which LinkedIn leaves reach out.
     pub days_per_request: Option<u32>,
     /// LinkedIn's silent truncation point of an ad analytics response (default 15,000).
     pub response_element_cap: Option<u32>,
@@ -231,12 +232,14 @@ impl LinkedInConfig {
                 DEFAULT_PAGE_SIZE,
                 1..=MAX_PAGE_SIZE,
             )?,
+            // LinkedIn serves `approximateMemberReach` (reach) only for ranges of up to 92 days.
             days_per_request: ConfigError::number_in(
                 "days_per_request",
                 self.days_per_request,
                 DEFAULT_DAYS_PER_REQUEST,
                 1..=366,
-            )?,
+            )?
+            .min(fields::MAX_REACH_DAYS),
             response_element_cap: ConfigError::number_in(
                 "response_element_cap",
                 self.response_element_cap,
@@ -271,6 +274,13 @@ mod tests {
         assert_eq!(s.account_ids, [508_000_001, 508_000_002]);
         assert_eq!((s.api_version.as_str(), s.page_size, s.days_per_request), (DEFAULT_API_VERSION, 100, 31));
         assert_eq!(s.fields.len(), 13);
+    }
+
+    #[test]
+    fn requests_never_span_more_days_than_linkedin_serves_reach_for() {
+        assert_eq!(config("days_per_request = 92").unwrap().days_per_request, 92);
+        assert_eq!(config("days_per_request = 366").unwrap().days_per_request, fields::MAX_REACH_DAYS);
+        assert!(config("days_per_request = 367").unwrap_err().to_string().contains("days_per_request"));
     }
 
     #[test]

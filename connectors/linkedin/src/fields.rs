@@ -36,6 +36,13 @@ pub struct AnalyticsField {
     pub kind: FieldKind,
 }
 
+/// The field `reach` is read from. LinkedIn deprecated `approximateUniqueImpressions` in January
+/// 2024 for this one, which it serves only for requests of at most [`MAX_REACH_DAYS`] days.
+pub const REACH_FIELD: &str = "approximateMemberReach";
+
+/// The longest `dateRange`, in days, for which LinkedIn serves [`REACH_FIELD`].
+pub const MAX_REACH_DAYS: u32 = 92;
+
 /// The canonical mapping, in README order.
 pub const CANONICAL: [(&str, Metric, FieldKind); 13] = [
     ("impressions", Metric::Impressions, FieldKind::Count),
@@ -50,7 +57,7 @@ pub const CANONICAL: [(&str, Metric, FieldKind); 13] = [
     ("costInLocalCurrency", Metric::Spend, FieldKind::LocalMoney),
     ("externalWebsiteConversions", Metric::Conversions, FieldKind::Count),
     ("oneClickLeads", Metric::Leads, FieldKind::Count),
-    ("approximateUniqueImpressions", Metric::Reach, FieldKind::Unique),
+    (REACH_FIELD, Metric::Reach, FieldKind::Unique),
 ];
 
 /// Fields a configuration may add with `extra_fields`, written as `linkedin.<snake_case>`.
@@ -125,6 +132,11 @@ pub fn snake_case(camel: &str) -> String {
 
 /// The extra field called `name`, or why it cannot be pulled.
 pub fn extra(name: &str) -> Result<AnalyticsField, String> {
+    if name == "approximateUniqueImpressions" {
+        return Err(format!(
+            "`{name}` is deprecated by LinkedIn; `reach` is pulled from its replacement `{REACH_FIELD}`"
+        ));
+    }
     if let Some((api, metric, _)) = CANONICAL.iter().find(|(api, _, _)| *api == name) {
         return Err(format!("`{api}` is already pulled as `{}`", metric.name()));
     }
@@ -161,6 +173,16 @@ mod tests {
         for (api, _, _) in EXTRAS {
             assert!(extra(api).is_ok(), "{api}");
         }
+    }
+
+    #[test]
+    fn reach_comes_from_the_member_reach_field_not_the_deprecated_one() {
+        let reach: Vec<_> = canonical().into_iter().filter(|f| f.metric == Metric::Reach.into()).collect();
+        assert_eq!(reach.len(), 1);
+        assert_eq!((reach[0].api, reach[0].kind), ("approximateMemberReach", FieldKind::Unique));
+        assert!(canonical().iter().all(|f| f.api != "approximateUniqueImpressions"));
+        assert!(extra("approximateUniqueImpressions").unwrap_err().contains("deprecated"));
+        assert!(extra("approximateMemberReach").unwrap_err().contains("already pulled as `reach`"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ async fn analytics_requests_use_restli_encoding_and_version_headers() {
              &accounts=List(urn%3Ali%3AsponsoredAccount%3A508000001)\
              &fields=dateRange,pivotValues,impressions,clicks,landingPageClicks,likes,comments,shares,\
              follows,totalEngagements,videoViews,costInLocalCurrency,externalWebsiteConversions,\
-             oneClickLeads,approximateUniqueImpressions"
+             oneClickLeads,approximateMemberReach"
         )
     );
     assert_eq!(first.header("linkedin-version"), Some(kpipe_connector_linkedin::config::DEFAULT_API_VERSION));
@@ -279,7 +279,7 @@ async fn net_follower_losses_are_quarantined_and_followers_stay_exact() {
     pulled.totals().assert_eq(&expected(&api, SEED, w), "losses");
 }
 
-/// §3.1: reach (`approximateUniqueImpressions`) is written per entity and day exactly as the
+/// §3.1: reach (`approximateMemberReach`) is written per entity and day exactly as the
 /// API gave it, as the canonical unique metric: a campaign's reach is not the sum of its
 /// creatives' reach, and nothing sums days.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,14 +296,9 @@ async fn reach_is_written_per_day_as_the_api_gave_it() {
     let mut overlapping = 0;
     for account in &api.accounts {
         for (pivot, level) in [(Pivot::Campaign, "campaign"), (Pivot::Creative, "creative")] {
-            for element in api.ad_analytics(
-                SEED,
-                account.id,
-                pivot,
-                w.start(),
-                w.end(),
-                &["approximateUniqueImpressions"],
-            ) {
+            for element in
+                api.ad_analytics(SEED, account.id, pivot, w.start(), w.end(), &["approximateMemberReach"])
+            {
                 elements += 1;
                 let entity = element.entity_urn.rsplit(':').next().unwrap();
                 let rows: Vec<_> = reach
@@ -311,10 +306,7 @@ async fn reach_is_written_per_day_as_the_api_gave_it() {
                     .filter(|r| r.level == level && r.entity_id == entity && r.date == element.date)
                     .collect();
                 assert_eq!(rows.len(), 1, "one reach row per entity and day");
-                assert_eq!(
-                    rows[0].value.to_string(),
-                    element.values["approximateUniqueImpressions"].to_string()
-                );
+                assert_eq!(rows[0].value.to_string(), element.values["approximateMemberReach"].to_string());
             }
         }
         // Campaign reach is the API's, not the sum of its creatives'.

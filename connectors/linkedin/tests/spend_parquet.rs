@@ -29,10 +29,10 @@ async fn spend_decimals_survive_the_trip_to_parquet() {
         json!({"paging": {"start": 0, "count": 10, "links": []}, "elements": [
             {"pivotValues": ["urn:li:sponsoredCampaign:508000001001"], "dateRange": range,
              "impressions": 19464, "clicks": 106, "costInLocalCurrency": "24.457317520310493",
-             "approximateUniqueImpressions": 15877},
+             "approximateMemberReach": 15877},
             {"pivotValues": ["urn:li:sponsoredCampaign:508000001002"], "dateRange": range,
              "impressions": 0, "clicks": 0, "costInLocalCurrency": "-2E-18",
-             "approximateUniqueImpressions": 0}
+             "approximateMemberReach": 0}
         ]}),
     );
     let config =

@@ -212,7 +212,7 @@ mod tests {
                "impressions": 19464, "clicks": 106, "landingPageClicks": 98, "likes": 12, "comments": 1,
                "shares": 2, "follows": 3, "totalEngagements": 130, "videoViews": 0,
                "costInLocalCurrency": "99.99999999999996", "costInUsd": "99.99999999999996",
-               "externalWebsiteConversions": 0, "oneClickLeads": 4, "approximateUniqueImpressions": 15877})
+               "externalWebsiteConversions": 0, "oneClickLeads": 4, "approximateMemberReach": 15877})
     }
 
     #[test]
@@ -236,7 +236,7 @@ mod tests {
         let mut element = fixture();
         let object = element.as_object_mut().unwrap();
         object.remove("clicks");
-        object.remove("approximateUniqueImpressions");
+        object.remove("approximateMemberReach");
         object.insert("oneClickLeads".into(), Value::Null);
         let rows = rows(element).unwrap();
         assert_eq!(rows.len(), 12);

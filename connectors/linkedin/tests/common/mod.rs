@@ -30,7 +30,7 @@ pub const AD_FIELDS: [(&str, Metric); 13] = [
     ("costInLocalCurrency", Metric::Spend),
     ("externalWebsiteConversions", Metric::Conversions),
     ("oneClickLeads", Metric::Leads),
-    ("approximateUniqueImpressions", Metric::Reach),
+    ("approximateMemberReach", Metric::Reach),
 ];
 
 pub fn day(text: &str) -> NaiveDate {

@@ -185,8 +185,9 @@ enum FieldKind {
 
 fn kind_of(field: &str) -> FieldKind {
     match field {
-        "approximateUniqueImpressions" => FieldKind::Reach,
-        "averageDwellTime" | "audiencePenetration" | "approximateMemberReach" => FieldKind::Float,
+        // The current reach field and the one it replaced (deprecated by LinkedIn in 2024).
+        "approximateMemberReach" | "approximateUniqueImpressions" => FieldKind::Reach,
+        "averageDwellTime" | "audiencePenetration" => FieldKind::Float,
         f if f.ends_with("InLocalCurrency") || f.ends_with("InUsd") => FieldKind::Money,
         _ => FieldKind::Count,
     }
@@ -279,7 +280,7 @@ impl CreativeDay {
             "videoViews" => self.video_views,
             "externalWebsiteConversions" => self.conversions,
             "oneClickLeads" => self.leads,
-            "approximateUniqueImpressions" => self.reach,
+            "approximateMemberReach" | "approximateUniqueImpressions" => self.reach,
             other => {
                 let mut rng = SimRng::derive(seed, other, day_key(self.id, day));
                 count(&mut rng, self.impressions / 50 + 3)
@@ -347,7 +348,6 @@ fn float_value(seed: u64, field: &str, entity: u64, day: NaiveDate) -> Value {
     let mut rng = SimRng::derive(seed, field, day_key(entity, day));
     let value = match field {
         "averageDwellTime" => (rng.next_f64() * 12.0 * 100.0).round() / 100.0,
-        "approximateMemberReach" => (rng.next_f64() * 5_000.0).round(),
         _ => (rng.next_f64() * 10_000.0).round() / 1_000_000.0,
     };
     json!(value)
@@ -533,7 +533,7 @@ mod tests {
     #[test]
     fn campaigns_are_the_sum_of_their_creatives() {
         let account = AdAccount::new(508_000_001, "EUR", 3, 3);
-        let fields = ["impressions", "clicks", "costInLocalCurrency", "approximateUniqueImpressions"];
+        let fields = ["impressions", "clicks", "costInLocalCurrency", "approximateMemberReach"];
         let (since, until) = (day("2026-03-01"), day("2026-03-05"));
         let first = day("2026-01-01");
         let by_campaign = ad_analytics(7, &account, first, Pivot::Campaign, since, until, &fields);
@@ -548,8 +548,8 @@ mod tests {
                 .collect();
             let sum = |f: &str| parts.iter().map(|p| p.values[f].as_i64().unwrap()).sum::<i64>();
             assert_eq!(element.values["impressions"].as_i64().unwrap(), sum("impressions"));
-            let reach = element.values["approximateUniqueImpressions"].as_i64().unwrap();
-            assert!(reach <= sum("approximateUniqueImpressions"));
+            let reach = element.values["approximateMemberReach"].as_i64().unwrap();
+            assert!(reach <= sum("approximateMemberReach"));
             assert!(element.values["clicks"].as_i64().unwrap() <= sum("impressions"));
         }
         assert_eq!(by_campaign, ad_analytics(7, &account, first, Pivot::Campaign, since, until, &fields));
