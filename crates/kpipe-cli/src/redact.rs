@@ -74,8 +74,13 @@ fn values_in_unparsed_toml(text: &str, secret: impl Fn(&str) -> bool) -> Vec<&st
         let mut rest = line;
         while let Some(eq) = rest.find('=') {
             let key = rest[..eq].trim_end().trim_end_matches(['"', '\'']);
-            let key_start = key.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'));
-            let key = key_start.map_or(key, |i| &key[i + 1..]);
+            // The key is the run of key characters (all ASCII) just before `=`.
+            let key_len = key
+                .bytes()
+                .rev()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+                .count();
+            let key = &key[key.len() - key_len..];
             let after = rest[eq + 1..].trim_start();
             let (value, next) = match after.chars().next() {
                 Some(quote @ ('"' | '\'')) => {
@@ -216,6 +221,10 @@ mod tests {
         let inline = "[pipeline]\nstorage = { aws_secret_access_key = \"storage-key-0a9b\", region = }\n";
         let message = syntax_error(inline);
         assert!(!message.contains("storage-key-0a9b") && message.contains("line 2"), "{message}");
+
+        // Found by `cargo xtask fuzz`: a key after a multi-byte character.
+        let message = syntax_error("é=\"x\n[a]\nñtoken = \"unclosed-ñ-secret\n");
+        assert!(!message.contains("unclosed-ñ-secret"), "{message}");
 
         let bare = "[sources.li]\nrefresh_token = bare-refresh-token-31\n";
         let message = syntax_error(bare);
