@@ -104,6 +104,7 @@ async fn every_line_is_written_quarantined_or_skipped_whatever_the_corruption() 
         while let Some(event) = rx.recv().await {
             match event {
                 SourceEvent::Rows(batch) => rows += batch.len() as u64,
+                SourceEvent::PeriodRows(batch) => rows += batch.len() as u64,
                 SourceEvent::Quarantined(q) => quarantined.push(q),
                 SourceEvent::Skipped { count, .. } => skipped += count,
                 SourceEvent::Completed(_) => {}

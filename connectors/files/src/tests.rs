@@ -37,7 +37,7 @@ async fn pull(
         match ev {
             SourceEvent::Rows(b) => rows.extend(b.rows),
             SourceEvent::Quarantined(q) => bad.push(q),
-            SourceEvent::Completed(_) | SourceEvent::Skipped { .. } => {}
+            SourceEvent::Completed(_) | SourceEvent::Skipped { .. } | SourceEvent::PeriodRows(_) => {}
         }
     }
     (result.and(flushed), rows, bad)

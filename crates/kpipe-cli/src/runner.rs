@@ -523,6 +523,7 @@ impl SourceJob {
                     debug_assert_eq!(stats.rows, rows);
                 }
                 summary.rows_written = stats.rows;
+                summary.period_rows_written = stats.period_rows;
                 summary.partitions_written = stats.partitions_written;
                 summary.partitions_removed = stats.partitions_removed;
                 summary.set_http(http);
@@ -594,6 +595,12 @@ fn drain(
                 *quarantined_by_stream.entry(record.stream.clone()).or_default() += 1;
                 if let Err(e) = quarantine.write(&record) {
                     error = Some(format!("cannot write the quarantine file: {e}"));
+                    break;
+                }
+            }
+            SourceEvent::PeriodRows(period_rows) => {
+                if let Err(e) = writer.write_periods(&period_rows) {
+                    error = Some(format!("cannot write: {}", ErrorChain(&e)));
                     break;
                 }
             }

@@ -72,6 +72,8 @@ pub struct SourceSummary {
     pub rows_written: u64,
     /// Rows written per metric.
     pub rows_by_metric: BTreeMap<String, u64>,
+    /// Rows of unique metrics over whole weeks and months written (`metrics_period/`).
+    pub period_rows_written: u64,
     /// Records quarantined (bad lines, invalid values).
     pub quarantined: u64,
     /// Where the quarantined records are.
@@ -121,6 +123,7 @@ impl SourceSummary {
             window: None,
             rows_written: 0,
             rows_by_metric: BTreeMap::new(),
+            period_rows_written: 0,
             quarantined: 0,
             quarantine_file: None,
             rows_outside_window: 0,
@@ -150,6 +153,7 @@ impl SourceSummary {
             (a, b) => a.or(b),
         };
         self.rows_written += later.rows_written;
+        self.period_rows_written += later.period_rows_written;
         for (metric, n) in later.rows_by_metric {
             *self.rows_by_metric.entry(metric).or_default() += n;
         }
@@ -329,6 +333,13 @@ impl RunSummary {
                 if shared > 0 {
                     let _ = writeln!(out, "    {shared} request(s) served several streams");
                 }
+            }
+            if s.period_rows_written > 0 {
+                let _ = writeln!(
+                    out,
+                    "    {} period row(s) written: reach and users over whole weeks and months",
+                    s.period_rows_written
+                );
             }
             if s.rows_outside_window > 0 {
                 let _ = writeln!(

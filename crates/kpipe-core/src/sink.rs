@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::SinkError;
+use crate::period::PeriodRow;
 use crate::record::MetricBatch;
 use crate::window::DateWindow;
 
@@ -34,6 +35,20 @@ pub trait SinkWriter: Send {
     /// Writes rows; all of them must lie in the target window.
     fn write(&mut self, batch: &MetricBatch) -> Result<(), SinkError>;
 
+    /// Writes rows of unique metrics over whole weeks and months, kept apart from the day rows.
+    /// [`SinkWriter::commit`] publishes them, each period's file replacing that period's
+    /// previous one; [`SinkWriter::commit_days`] (a pull that stopped early) drops them, as
+    /// some days of their periods were not pulled. A sink that cannot store them refuses them.
+    fn write_periods(&mut self, rows: &[PeriodRow]) -> Result<(), SinkError> {
+        match rows.first() {
+            None => Ok(()),
+            Some(row) => Err(SinkError::new(format!(
+                "this sink does not store period rows ({} of {})",
+                row.row.metric, row.request.period
+            ))),
+        }
+    }
+
     /// Makes what was written visible, replacing the window's previous data.
     fn commit(self: Box<Self>) -> Result<CommitStats, SinkError>;
 
@@ -55,6 +70,8 @@ pub struct CommitStats {
     pub partitions_written: usize,
     /// Day partitions removed because the pull found no rows for those days.
     pub partitions_removed: usize,
+    /// Period rows now visible (unique metrics over weeks and months).
+    pub period_rows: u64,
     /// The files written.
     pub files: Vec<PathBuf>,
 }

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::connector::BuildContext;
 use crate::error::{ConfigError, SourceError};
+use crate::period::PeriodRow;
 use crate::quota::{QuotaLeft, RequestEstimate};
 use crate::record::{MetricBatch, MetricRow};
 use crate::window::DateWindow;
@@ -316,6 +317,8 @@ pub struct Quarantined {
 pub enum SourceEvent {
     /// Rows that passed validation.
     Rows(MetricBatch),
+    /// Unique metrics' values over whole weeks and months ([`crate::period`]), validated.
+    PeriodRows(Vec<PeriodRow>),
     /// A record that did not.
     Quarantined(Quarantined),
     /// Every row of these days has been sent (all streams, all accounts): if the pull stops
@@ -347,6 +350,9 @@ pub struct Emitter {
     stream: Option<Arc<str>>,
     /// The stream of the rows in `pending`: a batch never mixes streams.
     pending_stream: Option<Arc<str>>,
+    /// Period rows not yet sent.
+    pending_periods: Vec<PeriodRow>,
+    periods_emitted: u64,
 }
 
 /// Whether two stream labels are the same one. [`Emitter::set_stream`] keeps the label when the
@@ -379,6 +385,8 @@ impl Emitter {
             skipped_total: 0,
             stream: None,
             pending_stream: None,
+            pending_periods: Vec::new(),
+            periods_emitted: 0,
         };
         (emitter, rx)
     }
@@ -423,6 +431,35 @@ impl Emitter {
         Ok(())
     }
 
+    /// Sends a unique metric's value over a week or month, asked of the platform for that
+    /// period. A row that breaks the rules ([`PeriodRow::validate`]) is quarantined instead.
+    pub async fn emit_period(&mut self, row: PeriodRow) -> Result<(), SourceError> {
+        if let Err(e) = row.validate() {
+            let r = &row.row;
+            let stream = self.stream.as_deref().map_or_else(|| r.level.to_string(), str::to_owned);
+            let location = format!("{} {} {} {}", r.account_id, r.entity_id, row.request.period, r.metric);
+            return self
+                .quarantine(Quarantined { stream, location, reason: e.to_string(), raw: format!("{row:?}") })
+                .await;
+        }
+        self.pending_periods.push(row);
+        if self.pending_periods.len() >= self.batch_rows {
+            self.send_periods().await?;
+        }
+        Ok(())
+    }
+
+    /// Period rows sent so far (after validation).
+    pub fn period_rows_emitted(&self) -> u64 {
+        self.periods_emitted
+    }
+
+    async fn send_periods(&mut self) -> Result<(), SourceError> {
+        let rows = std::mem::take(&mut self.pending_periods);
+        self.periods_emitted += rows.len() as u64;
+        self.tx.send(SourceEvent::PeriodRows(rows)).await.map_err(|_| SourceError::cancelled())
+    }
+
     /// Records a record that could not be read.
     pub async fn quarantine(&mut self, record: Quarantined) -> Result<(), SourceError> {
         self.quarantined += 1;
@@ -458,6 +495,9 @@ impl Emitter {
     pub async fn flush(&mut self) -> Result<(), SourceError> {
         if !self.pending.is_empty() {
             self.send_pending().await?;
+        }
+        if !self.pending_periods.is_empty() {
+            self.send_periods().await?;
         }
         for (reason, count) in std::mem::take(&mut self.skipped) {
             self.tx
@@ -558,7 +598,7 @@ mod tests {
             match ev {
                 SourceEvent::Rows(b) => rows += b.len(),
                 SourceEvent::Quarantined(q) => reasons.push(q.reason),
-                SourceEvent::Completed(_) | SourceEvent::Skipped { .. } => {}
+                SourceEvent::Completed(_) | SourceEvent::Skipped { .. } | SourceEvent::PeriodRows(_) => {}
             }
         }
         assert_eq!(rows, 2);
@@ -584,7 +624,7 @@ mod tests {
             match ev {
                 SourceEvent::Rows(b) => batches.push((b.stream.as_deref().map(str::to_owned), b.len())),
                 SourceEvent::Quarantined(q) => quarantined.push(q.stream),
-                SourceEvent::Completed(_) | SourceEvent::Skipped { .. } => {}
+                SourceEvent::Completed(_) | SourceEvent::Skipped { .. } | SourceEvent::PeriodRows(_) => {}
             }
         }
         assert_eq!(batches, [(None, 1), (Some("ads".to_owned()), 2)]);

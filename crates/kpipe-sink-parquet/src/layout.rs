@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! metrics/<source>.<YYYY-MM-DD>.parquet        metric rows, one file per source and day
+//! metrics_period/<source>.<grain>.<YYYY-MM-DD>.parquet
+//!                                              unique metrics over a week or month (its first day)
 //! kpis/<grain>.<YYYY-MM-DD>.parquet            KPI rows, one file per grain and period (its first day)
 //! quarantine/source=<name>/<run_id>.jsonl      records that could not be used
 //! .kpipe/state/<source>.json                   one source's ledger and cursors
@@ -36,6 +38,9 @@ pub const STATE_DIR: &str = ".kpipe";
 
 /// The metric tree.
 pub const METRICS: &str = "metrics";
+
+/// The tree of unique metrics over whole weeks and months.
+pub const METRICS_PERIOD: &str = "metrics_period";
 
 /// The KPI tree.
 pub const KPIS: &str = "kpis";
@@ -80,6 +85,27 @@ pub fn parse_metric_file(key: &str) -> Option<(&str, NaiveDate)> {
 /// The start of the keys of one source's metric files, `metrics/<source>.`.
 pub fn metric_files_of(source: &str) -> String {
     format!("{METRICS}/{source}.")
+}
+
+/// `metrics_period/<source>.<grain>.<YYYY-MM-DD>.parquet`: one source's unique metrics over
+/// `period`, named by its first day.
+pub fn period_file(source: &str, period: kpipe_core::Period) -> String {
+    format!("{METRICS_PERIOD}/{}", dated_file(&format!("{source}.{}", period.grain), period.start))
+}
+
+/// The source, grain and first day of a key of the period tree.
+pub fn parse_period_file(key: &str) -> Option<(&str, kpipe_core::PeriodGrain, NaiveDate)> {
+    let file = key.strip_prefix(METRICS_PERIOD)?.strip_prefix('/')?;
+    let (source, rest) = file.split_once('.')?;
+    kpipe_core::is_identifier(source).then_some(())?;
+    let (grain, start) = parse_dated_file(rest)?;
+    let grain = kpipe_core::PeriodGrain::from_name(grain)?;
+    (kpipe_core::Period::containing(grain, start).start == start).then_some((source, grain, start))
+}
+
+/// The start of the keys of one source's period files, `metrics_period/<source>.`.
+pub fn period_files_of(source: &str) -> String {
+    format!("{METRICS_PERIOD}/{source}.")
 }
 
 /// `kpis/<grain>.<YYYY-MM-DD>.parquet`: one grain's KPI rows of the period starting `start`.

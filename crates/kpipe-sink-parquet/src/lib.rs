@@ -15,6 +15,7 @@ mod columns;
 pub mod encode;
 pub mod layout;
 pub mod migrate;
+pub mod period;
 pub mod read;
 mod schema;
 pub mod table;

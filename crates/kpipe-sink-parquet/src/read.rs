@@ -99,7 +99,7 @@ pub fn read_stored(storage: &kpipe_storage::Storage, prefix: &str) -> Result<Vec
     Ok(rows)
 }
 
-fn decode(batch: &RecordBatch, out: &mut Vec<StoredRow>) -> Result<(), String> {
+pub(crate) fn decode(batch: &RecordBatch, out: &mut Vec<StoredRow>) -> Result<(), String> {
     if batch.schema().fields() != metric_schema().fields() {
         return Err("the file does not have the metric schema".into());
     }

@@ -7,7 +7,7 @@ use kpipe_core::Dimensions;
 use kpipe_core::decimal::{PRECISION, SCALE};
 
 /// Version of the column layout, written to each file's key-value metadata.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 static METRIC_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
-use kpipe_core::{CommitStats, MetricBatch, MetricRow, SinkError, SinkTarget, SinkWriter};
+use kpipe_core::{CommitStats, MetricBatch, MetricRow, Period, PeriodRow, SinkError, SinkTarget, SinkWriter};
 use kpipe_storage::Storage;
 
 use crate::ParquetSinkOptions;
@@ -43,6 +43,10 @@ pub(crate) struct PartitionedWriter {
     shared: Arc<BufferedBytes>,
     /// This writer's part of it, as last reported.
     reported: usize,
+    /// Period rows by period, written at commit (they are few: a value per entity, unique
+    /// metric and period).
+    periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
+    storage: Storage,
     done: bool,
 }
 
@@ -84,6 +88,8 @@ impl PartitionedWriter {
             by_slot: Vec::new(),
             shared,
             reported: 0,
+            periods: std::collections::BTreeMap::new(),
+            storage: storage.clone(),
             done: false,
         })
     }
@@ -200,9 +206,25 @@ impl SinkWriter for PartitionedWriter {
         self.bound_memory()
     }
 
-    fn commit(self: Box<Self>) -> Result<CommitStats, SinkError> {
+    fn write_periods(&mut self, rows: &[PeriodRow]) -> Result<(), SinkError> {
+        for row in rows {
+            self.periods.entry(row.request.period).or_default().push(row.clone());
+        }
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<CommitStats, SinkError> {
+        let periods = std::mem::take(&mut self.periods);
+        let (storage, lineage, zstd_level) =
+            (self.storage.clone(), self.lineage.clone(), self.options.zstd_level);
         let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
-        self.commit_days(&all)
+        let mut stats = self.commit_days(&all)?;
+        if !periods.is_empty() {
+            let published = publish_periods(&storage, &lineage, zstd_level, periods)?;
+            stats.period_rows = published.rows;
+            stats.files.extend(published.files);
+        }
+        Ok(stats)
     }
 
     fn commit_days(
@@ -235,6 +257,7 @@ impl SinkWriter for PartitionedWriter {
             partitions_written: published.written,
             partitions_removed: published.removed,
             files: published.files,
+            period_rows: 0,
         };
         tracing::debug!(
             source = %source,
@@ -249,6 +272,34 @@ impl SinkWriter for PartitionedWriter {
     fn abort(mut self: Box<Self>) -> Result<(), SinkError> {
         self.discard_staging().map_err(|e| SinkError::new("cannot remove the staged files").with_source(e))
     }
+}
+
+/// Publishes each period's rows as one file, replacing that period's earlier file: after the
+/// day files, so that a reader never finds a period value newer than the days it covers.
+fn publish_periods(
+    storage: &Storage,
+    lineage: &Lineage,
+    zstd_level: i32,
+    periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
+) -> Result<crate::table::Published, SinkError> {
+    let source = &lineage.source;
+    let mut table = StagedTable::open(
+        storage,
+        &format!("{}/{source}", layout::METRICS_PERIOD),
+        &layout::period_files_of(source),
+        &lineage.run_id,
+    )?;
+    let mut replaced = std::collections::BTreeSet::new();
+    for (period, rows) in periods {
+        let key = layout::period_file(source, period);
+        let bytes = crate::period::encode(&rows, lineage, zstd_level)?;
+        let staged = table.staging_path(&key);
+        std::fs::write(&staged, &bytes)
+            .map_err(|e| SinkError::new(format!("cannot write {}", staged.display())).with_source(e))?;
+        table.stage(key.clone(), staged, rows.len() as u64);
+        replaced.insert(key);
+    }
+    table.publish(layout::METRICS_PERIOD, &replaced)
 }
 
 fn window_days(target: &SinkTarget) -> usize {

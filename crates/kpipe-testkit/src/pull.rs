@@ -1,8 +1,8 @@
 //! Building a source against the simulator and pulling a window into memory.
 
 use kpipe_core::{
-    BuildContext, DateWindow, DynSource, Emitter, MetricRow, PullRequest, Quarantined, RequestTelemetry,
-    SourceError, SourceEvent,
+    BuildContext, DateWindow, DynSource, Emitter, MetricRow, PeriodRow, PullRequest, Quarantined,
+    RequestTelemetry, SourceError, SourceEvent,
 };
 use kpipe_sim::SimServer;
 
@@ -18,6 +18,8 @@ pub struct Pulled {
     pub quarantined: Vec<Quarantined>,
     /// The windows the source declared complete ([`Emitter::complete`]), in order.
     pub completed: Vec<DateWindow>,
+    /// Unique metrics over whole weeks and months ([`Emitter::emit_period`]), in the order sent.
+    pub period_rows: Vec<PeriodRow>,
     /// How `pull` ended.
     pub result: Result<(), SourceError>,
     /// The source's request counters after the pull.
@@ -83,15 +85,17 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
         let mut rows = Vec::new();
         let mut quarantined = Vec::new();
         let mut completed = Vec::new();
+        let mut period_rows = Vec::new();
         while let Some(event) = rx.recv().await {
             match event {
                 SourceEvent::Rows(batch) => rows.extend(batch.rows),
+                SourceEvent::PeriodRows(batch) => period_rows.extend(batch),
                 SourceEvent::Quarantined(q) => quarantined.push(q),
                 SourceEvent::Completed(days) => completed.push(days),
                 SourceEvent::Skipped { .. } => {}
             }
         }
-        (rows, quarantined, completed)
+        (rows, quarantined, completed, period_rows)
     };
     let produce = async move {
         let result = source.pull(&request, &mut out).await;
@@ -99,6 +103,6 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
         drop(out);
         result.and(flushed)
     };
-    let (result, (rows, quarantined, completed)) = tokio::join!(produce, collect);
-    Pulled { rows, quarantined, completed, result, telemetry: source.telemetry() }
+    let (result, (rows, quarantined, completed, period_rows)) = tokio::join!(produce, collect);
+    Pulled { rows, quarantined, completed, period_rows, result, telemetry: source.telemetry() }
 }

@@ -1,0 +1,251 @@
+//! The `metrics_period` table: unique metrics (reach, users) over whole weeks and months, as the
+//! platforms report them for the period. Kept out of `metrics/` so that a query summing `value`
+//! over the day rows never adds a period's value in (docs/schema.md, "Period rows").
+//!
+//! A period file holds every column of the metric schema, `date` being the period's first day,
+//! then `grain`, `period_end`, `data_through` and `partial`. Period rows are few (a value per
+//! entity, unique metric and period), so they are built with Arrow's builders and written by
+//! `ArrowWriter` in one row group, rather than by the day files' column encoder.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Date32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use chrono::{Days, NaiveDate};
+use kpipe_core::decimal::{PRECISION, SCALE};
+use kpipe_core::{Dimensions, Period, PeriodGrain, PeriodRequest, PeriodRow, SinkError};
+use kpipe_storage::Storage;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{WriterProperties, WriterVersion};
+
+use crate::columns::Lineage;
+use crate::layout;
+use crate::read::StoredRow;
+use crate::schema::{SCHEMA_VERSION, metric_schema};
+
+/// The columns a period file has after the metric schema's.
+pub const PERIOD_COLUMNS: [&str; 4] = ["grain", "period_end", "data_through", "partial"];
+
+static PERIOD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = metric_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend([
+        Field::new("grain", DataType::Utf8, false),
+        Field::new("period_end", DataType::Date32, false),
+        Field::new("data_through", DataType::Date32, false),
+        Field::new("partial", DataType::Boolean, false),
+    ]);
+    Arc::new(Schema::new(fields))
+});
+
+/// The schema of the period files.
+pub fn period_schema() -> SchemaRef {
+    PERIOD_SCHEMA.clone()
+}
+
+fn days_since_epoch(date: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN);
+    i32::try_from((date - epoch).num_days()).unwrap_or(i32::MAX)
+}
+
+fn date_from_epoch(days: i32) -> Option<NaiveDate> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    if days >= 0 {
+        epoch.checked_add_days(Days::new(days as u64))
+    } else {
+        epoch.checked_sub_days(Days::new(u64::from(days.unsigned_abs())))
+    }
+}
+
+/// One period's rows as a Parquet file.
+pub(crate) fn encode(rows: &[PeriodRow], lineage: &Lineage, zstd_level: i32) -> Result<Bytes, SinkError> {
+    let fail = |e: &dyn std::fmt::Display| SinkError::new(format!("cannot encode period rows: {e}"));
+    let text = |value: fn(&PeriodRow) -> Option<&str>| -> ArrayRef {
+        let mut b = StringBuilder::new();
+        for row in rows {
+            b.append_option(value(row));
+        }
+        Arc::new(b.finish())
+    };
+    let same = |value: &str| -> ArrayRef {
+        let mut b = StringBuilder::new();
+        rows.iter().for_each(|_| b.append_value(value));
+        Arc::new(b.finish())
+    };
+    let date = |value: fn(&PeriodRow) -> NaiveDate| -> ArrayRef {
+        let mut b = Date32Builder::new();
+        rows.iter().for_each(|r| b.append_value(days_since_epoch(value(r))));
+        Arc::new(b.finish())
+    };
+    let mut columns: Vec<ArrayRef> = vec![
+        text(|r| Some(r.row.platform.as_str())),
+        same(&lineage.source),
+        text(|r| Some(r.row.account_id.as_str())),
+        text(|r| Some(r.row.level.as_str())),
+        text(|r| Some(r.row.entity_id.as_str())),
+        text(|r| r.row.entity_name.as_ref().map(|n| n.as_str())),
+        date(|r| r.row.date),
+    ];
+    for slot in 0..Dimensions::NAMES.len() {
+        let mut b = StringBuilder::new();
+        for row in rows {
+            b.append_option(row.row.dimensions.values()[slot].map(|l| l.as_str()));
+        }
+        columns.push(Arc::new(b.finish()));
+    }
+    let mut value = Decimal128Builder::new();
+    rows.iter().for_each(|r| value.append_value(r.row.value.units()));
+    let value = value.finish().with_precision_and_scale(PRECISION, SCALE as i8).map_err(|e| fail(&e))?;
+    let mut pulled = TimestampMicrosecondBuilder::new();
+    rows.iter().for_each(|_| pulled.append_value(lineage.pulled_at_micros));
+    let mut partial = BooleanBuilder::new();
+    rows.iter().for_each(|r| partial.append_value(r.request.is_partial()));
+    columns.extend([
+        text(|r| Some(r.row.metric.as_str())),
+        Arc::new(value) as ArrayRef,
+        text(|r| Some(r.row.unit().as_str())),
+        text(|r| r.row.currency.as_ref().map(|c| c.as_str())),
+        Arc::new(pulled.finish().with_timezone("UTC")) as ArrayRef,
+        same(&lineage.run_id),
+        text(|r| Some(r.request.period.grain.as_str())),
+        date(|r| r.request.period.end()),
+        date(|r| r.request.through),
+        Arc::new(partial.finish()) as ArrayRef,
+    ]);
+    let batch = RecordBatch::try_new(period_schema(), columns).map_err(|e| fail(&e))?;
+    let level = ZstdLevel::try_new(zstd_level).map_err(|e| fail(&e))?;
+    let props = WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_compression(Compression::ZSTD(level))
+        .set_created_by(format!("kpipe version {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "kpipe.schema_version".to_owned(),
+            SCHEMA_VERSION.to_owned(),
+        )]))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, period_schema(), Some(props)).map_err(|e| fail(&e))?;
+    writer.write(&batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(Bytes::from(bytes))
+}
+
+/// A period row as stored, with its lineage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPeriodRow {
+    /// The configured source that wrote it, the run, and the row (`date`: the period's first day).
+    pub stored: StoredRow,
+    /// The period and the last day its value covers.
+    pub request: PeriodRequest,
+}
+
+/// Every period row of an output (local or in an object store) whose period is of `grain` and
+/// starts in `starts` (both inclusive), for every source.
+pub fn read_period_rows(
+    storage: &Storage,
+    grain: PeriodGrain,
+    starts: (NaiveDate, NaiveDate),
+) -> Result<Vec<StoredPeriodRow>, SinkError> {
+    let listed = storage
+        .list(layout::METRICS_PERIOD)
+        .map_err(|e| SinkError::new("cannot list the period files").with_source(e))?;
+    let mut out = Vec::new();
+    for entry in listed {
+        let Some((_, file_grain, start)) = layout::parse_period_file(&entry.key) else { continue };
+        if file_grain != grain || start < starts.0 || start > starts.1 {
+            continue;
+        }
+        let fail = |e: &dyn std::fmt::Display| {
+            SinkError::new(format!("cannot read {}: {e}", storage.describe_key(&entry.key)))
+        };
+        let Some(object) = storage.get(&entry.key).map_err(|e| fail(&e))? else { continue };
+        decode_file(object.bytes, &mut out).map_err(|e| fail(&e))?;
+    }
+    Ok(out)
+}
+
+fn decode_file(bytes: Bytes, out: &mut Vec<StoredPeriodRow>) -> Result<(), String> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| e.to_string())?
+        .build()
+        .map_err(|e| e.to_string())?;
+    let metric_columns: Vec<usize> = (0..metric_schema().fields().len()).collect();
+    for batch in reader {
+        let batch = batch.map_err(|e| e.to_string())?;
+        if batch.schema().fields() != period_schema().fields() {
+            return Err("the file does not have the period schema".into());
+        }
+        let mut rows = Vec::new();
+        crate::read::decode(&batch.project(&metric_columns).map_err(|e| e.to_string())?, &mut rows)?;
+        let column =
+            |name: &str| batch.column_by_name(name).ok_or_else(|| format!("column `{name}` is missing"));
+        let grain = column("grain")?.as_string::<i32>().clone();
+        let through = column("data_through")?.as_primitive::<Date32Type>().clone();
+        for (i, stored) in rows.into_iter().enumerate() {
+            let grain = PeriodGrain::from_name(grain.value(i))
+                .ok_or_else(|| format!("unknown grain `{}`", grain.value(i)))?;
+            let through = date_from_epoch(through.value(i)).ok_or("`data_through` out of range")?;
+            let period = Period::containing(grain, stored.row.date);
+            if period.start != stored.row.date {
+                return Err(format!("`date` {} is not the first day of a {grain}", stored.row.date));
+            }
+            out.push(StoredPeriodRow { stored, request: PeriodRequest { period, through } });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kpipe_core::{DateWindow, Metric, MetricRow};
+
+    use super::*;
+
+    #[test]
+    fn period_rows_are_written_and_read_back_with_their_period() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+        let window = DateWindow::new(day(2), day(11)).unwrap_or_else(|e| panic!("{e}"));
+        let requests = PeriodRequest::for_window(window);
+        let row = |request: PeriodRequest, value: i64| {
+            PeriodRow::new(
+                request,
+                MetricRow {
+                    platform: "facebook".into(),
+                    account_id: "act_1".into(),
+                    level: "account".into(),
+                    entity_id: "act_1".into(),
+                    entity_name: None,
+                    date: day(2),
+                    dimensions: Dimensions::default(),
+                    metric: Metric::Reach.into(),
+                    value: kpipe_core::Decimal::from_i64(value),
+                    currency: None,
+                },
+            )
+        };
+        let month = *requests.iter().find(|r| r.period.grain == PeriodGrain::Month).unwrap_or(&requests[0]);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let storage = Storage::local(dir.path());
+        let lineage = Lineage::new("fb", "run-1", chrono::Utc::now());
+        let bytes = encode(&[row(month, 4321)], &lineage, 1).unwrap_or_else(|e| panic!("{e}"));
+        storage.put(&layout::period_file("fb", month.period), bytes).unwrap_or_else(|e| panic!("{e}"));
+        let read = read_period_rows(&storage, PeriodGrain::Month, (day(1), day(1)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].request, month);
+        assert!(read[0].request.is_partial());
+        assert_eq!(read[0].stored.row.value, kpipe_core::Decimal::from_i64(4321));
+        assert_eq!((read[0].stored.source.as_str(), read[0].stored.row.date), ("fb", day(1)));
+        assert!(
+            read_period_rows(&storage, PeriodGrain::Week, (day(1), day(31))).unwrap_or_default().is_empty()
+        );
+    }
+}
