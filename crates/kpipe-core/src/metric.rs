@@ -102,7 +102,7 @@ vocabulary! {
     Shares => "shares", Count, Sum, "Shares, reposts and retweets.";
     VideoViews => "video_views", Count, Sum, "Video views as the platform defines a view.";
     Followers => "followers", Count, Snapshot, "Followers at the end of the day (a snapshot: a period takes its last value).";
-    FollowerGains => "follower_gains", Count, Sum, "New followers gained during the day.";
+    FollowerGains => "follower_gains", Count, Sum, "Followers gained during the day: the net change (follows minus unfollows, negative on days with more unfollows) where the platform reports a net change, the new follows where it reports only those.";
     Mentions => "mentions", Count, Sum, "Mentions of the organization or page.";
     Posts => "posts", Count, Sum, "Posts published.";
     Spend => "spend", Currency, Sum, "Amount spent, in the account currency.";

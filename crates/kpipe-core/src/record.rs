@@ -263,7 +263,10 @@ impl MetricRow {
                 });
             }
         }
-        if self.unit() == Unit::Count && self.value.is_negative() {
+        // A net change in followers is negative on days with more unfollows than follows
+        // (LinkedIn's organization statistics report it so); every other count is not.
+        let net_change = self.metric == MetricName::Canonical(Metric::FollowerGains);
+        if self.unit() == Unit::Count && self.value.is_negative() && !net_change {
             return Err(RowError::NegativeCount { metric: self.metric.to_string(), value: self.value });
         }
         // Counts are whole in every platform's reports; a fraction is a unit mistake (a rate
@@ -333,6 +336,8 @@ mod tests {
             Err(RowError::UnexpectedCurrency { .. })
         ));
         assert!(matches!(row(Metric::Clicks, "-1", None).validate(), Err(RowError::NegativeCount { .. })));
+        // Follower gains are a net change: more unfollows than follows on a day is data.
+        assert!(row(Metric::FollowerGains, "-3", None).validate().is_ok());
         assert!(matches!(row(Metric::Clicks, "1.5", None).validate(), Err(RowError::FractionalCount { .. })));
         assert!(row(Metric::Clicks, "2.000", None).validate().is_ok());
         // A refund can make spend negative; that is data, not an error.
