@@ -14,10 +14,12 @@ const MULTI: u32 = 1 << 29;
 const OVERFLOW: u32 = 1 << 30;
 /// The period has a starting value (the snapshot on the day before it).
 const HAS_START: u32 = 1 << 31;
-const FLAGS: u32 = MULTI | OVERFLOW | HAS_START;
+/// A unique metric's value for the whole period, as the platform reported it for the period.
+const PERIOD_VALUE: u32 = 1 << 28;
+const FLAGS: u32 = PERIOD_VALUE | MULTI | OVERFLOW | HAS_START;
 /// The count, in the low bits of `Agg::counts`. It saturates: a formula only tells no
-/// contribution, one and several apart, so a count past 2^29 - 1 changes nothing.
-const N_MAX: u32 = (1 << 29) - 1;
+/// contribution, one and several apart, so a count past 2^28 - 1 changes nothing.
+const N_MAX: u32 = (1 << 28) - 1;
 
 /// One term over one scope and one period, as a period holds it, for every cell seen: either
 /// its days, or its starting value (the snapshot on the day before the period). The two are
@@ -78,6 +80,16 @@ impl Agg {
             Additivity::Sum => self.add_sum(value),
         }
         self.add_n(1);
+    }
+
+    /// A unique metric's value over a whole period, from one row at that period (`single`) or
+    /// several (a breakdown, which gives no value).
+    pub fn period_value(value: i128, single: bool) -> Agg {
+        let mut agg = Agg { sum: value, counts: PERIOD_VALUE | 1, last_date: 0 };
+        if !single {
+            agg.counts |= MULTI;
+        }
+        agg
     }
 
     /// Contributions: entity-days (saturating at `N_MAX`).
@@ -178,7 +190,12 @@ impl Total {
         }
         match additivity {
             // Never summed across days or entities: only a single row is a value.
-            Additivity::Unique if grain != Grain::Day || days.n() != 1 || days.has(MULTI) => Val::Null,
+            // A week or month has a value only from a row of the platform's for that period.
+            Additivity::Unique
+                if (grain != Grain::Day && !days.has(PERIOD_VALUE)) || days.n() != 1 || days.has(MULTI) =>
+            {
+                Val::Null
+            }
             _ => Val::Value(days.sum),
         }
     }

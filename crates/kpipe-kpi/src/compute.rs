@@ -17,6 +17,8 @@ use crate::period::{Grain, Scope, Touched};
 use crate::plan::{FilterKey, TermId, TermKind};
 use crate::row::{KpiRow, RowRef, RowSink, RowView};
 
+mod period_values;
+
 /// Levels from the coarsest: at the account scope and above, each metric of an account is taken
 /// on each day from the coarsest level that has it, since finer levels repeat the same numbers
 /// in more detail. Levels not listed rank after these, by name.
@@ -59,6 +61,8 @@ pub struct ComputeStats {
     pub entities: usize,
     /// KPI rows produced.
     pub kpi_rows: u64,
+    /// Period rows read (unique metrics over whole weeks and months).
+    pub period_rows_read: u64,
 }
 
 #[derive(Debug)]
@@ -236,6 +240,7 @@ pub struct Computation<'c> {
     open: [BTreeMap<NaiveDate, PeriodCells>; 3],
     scratch: Scratch,
     stats: ComputeStats,
+    period_values: period_values::PeriodValues,
 }
 
 /// A row dated before a day already finished.
@@ -305,6 +310,7 @@ impl<'c> Computation<'c> {
             open: Default::default(),
             scratch: Scratch::default(),
             stats: ComputeStats::default(),
+            period_values: Default::default(),
         };
         c.conversion.to.push(None);
         c
@@ -687,7 +693,8 @@ impl<'c> Computation<'c> {
     /// A completed period's aggregates, grouped by owner and put in output order.
     pub(crate) fn close(&mut self, period: EndedPeriod) -> ClosedPeriod {
         let EndedPeriod { grain, start, cells } = period;
-        let PeriodCells { end, entity, entity_starts, account, account_starts } = cells;
+        let PeriodCells { end, mut entity, entity_starts, mut account, account_starts } = cells;
+        self.apply_period_values(grain, start, &mut entity, &mut account);
         let used = entity.iter().filter(|a| !a.is_empty()).count() + entity_starts.len();
         let mut entries = Vec::with_capacity(used + account.len() + account_starts.len());
         self.order_cells();

@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
-use kpipe_core::{Currency, DateWindow, Decimal, Dimensions};
+use kpipe_core::{Currency, DateWindow, Decimal, Dimensions, PeriodGrain};
 use kpipe_sink_parquet::{Storage, layout};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -15,6 +15,7 @@ use parquet::file::reader::ChunkReader;
 
 use crate::compute::Computation;
 use crate::error::KpiError;
+use crate::period::Grain;
 use crate::row::RowRef;
 
 /// Rows per batch read.
@@ -40,6 +41,35 @@ pub(crate) fn partitions(storage: &Storage, window: DateWindow) -> Result<Vec<Pa
     }
     out.sort();
     Ok(out)
+}
+
+/// Feeds `computation` the stored period rows (unique metrics over whole weeks and months) of
+/// the periods it produces; returns how many period files' rows were read.
+pub(crate) fn read_period_rows(
+    storage: &Storage,
+    computation: &mut Computation<'_>,
+) -> Result<u64, KpiError> {
+    let mut read = 0;
+    let grains: Vec<Grain> = computation.touched().grains().to_vec();
+    for grain in grains {
+        let period_grain = match grain {
+            Grain::Day => continue,
+            Grain::Week => PeriodGrain::Week,
+            Grain::Month => PeriodGrain::Month,
+        };
+        let periods = computation.touched().periods(grain);
+        let (Some(first), Some(last)) = (periods.first(), periods.last()) else { continue };
+        let rows =
+            kpipe_sink_parquet::period::read_period_rows(storage, period_grain, (first.0, last.0)).map_err(
+                |e| KpiError::Read { path: PathBuf::from(layout::METRICS_PERIOD), message: e.to_string() },
+            )?;
+        for stored in &rows {
+            let row = RowRef::from_row(&stored.stored.row);
+            computation.add_period_row(&stored.stored.source, grain, stored.request.period.start, &row);
+            read += 1;
+        }
+    }
+    Ok(read)
 }
 
 const COLUMNS: [&str; 15] = [

@@ -55,6 +55,7 @@ pub fn run_on(
     let mut computation = Computation::new(catalog, settings, window);
     let read_window = computation.read_window();
     let partitions = input::partitions(storage, read_window)?;
+    input::read_period_rows(storage, &mut computation)?;
     tracing::info!(window = %window, read = %read_window, partitions = partitions.len(), "computing KPIs");
     let mut writer = KpiWriter::open(storage, run_id)?;
     let mut done = Vec::new();

@@ -159,3 +159,84 @@ li,linkedin,510,campaign,c5,2026-10-05,clicks,1000,,
         "no conversions, no row"
     );
 }
+
+/// Week and month KPIs over a unique metric take the platform's value for the period (the
+/// `metrics_period` table), at the scope it was given for; without one they stay empty, never a
+/// sum of days. Days: Monday 2026-10-05 to Sunday 2026-10-11, reach 100 a day for the account
+/// and 60 for campaign c1, 10 likes a day on c1; the week's reach is 450 (account) and 300 (c1),
+/// October's so far (partial, through 2026-10-11) 460 and 310.
+#[test]
+fn week_and_month_unique_values_come_from_period_rows_not_from_days() {
+    use kpipe_core::{PeriodGrain, PeriodRequest, PeriodRow};
+
+    let dir = tempfile::tempdir().expect("test setup");
+    let window = DateWindow::new(day("2026-10-05"), day("2026-10-11")).expect("test setup");
+    let mut csv = String::from("source,platform,account,level,entity,date,metric,value,currency,channel\n");
+    for d in 5..=11 {
+        csv.push_str(&format!("fb,facebook,act_1,account,act_1,2026-10-{d:02},reach,100,,\n"));
+        csv.push_str(&format!("fb,facebook,act_1,campaign,c1,2026-10-{d:02},reach,60,,\n"));
+        csv.push_str(&format!("fb,facebook,act_1,campaign,c1,2026-10-{d:02},likes,10,,\n"));
+    }
+    let by_source = rows(&csv);
+    let kpis = r#"[reach_rate]
+formula = "likes / reach"
+stage = "consideration"
+"#;
+    let defs: std::collections::BTreeMap<String, KpiDefinitionConfig> =
+        toml::from_str(kpis).expect("test setup");
+    let catalog = Catalog::new(&defs).expect("definitions compile");
+    let settings = Settings { grains: vec![Grain::Week, Grain::Month], ..Settings::default() };
+    let compute = |with_periods: bool| {
+        let sink = kpipe_sink_parquet::ParquetSink::new(dir.path());
+        let target = SinkTarget {
+            source: "fb".into(),
+            window,
+            run_id: "r".into(),
+            pulled_at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).expect("test setup"),
+        };
+        let mut w = sink.open(target).expect("test setup");
+        w.write(&MetricBatch::new(by_source["fb"].clone())).expect("test setup");
+        if with_periods {
+            let mut period_rows = Vec::new();
+            for request in PeriodRequest::for_window(window) {
+                let week = request.period.grain == PeriodGrain::Week;
+                for (level, entity, value) in [
+                    ("account", "act_1", if week { 450 } else { 460 }),
+                    ("campaign", "c1", if week { 300 } else { 310 }),
+                ] {
+                    let mut r = row(entity, None, Metric::Reach, value);
+                    r.level = Label::new(level);
+                    period_rows.push(PeriodRow::new(request, r));
+                }
+            }
+            w.write_periods(&period_rows).expect("test setup");
+        }
+        w.commit().expect("test setup");
+        kpipe_kpi::run(dir.path(), &catalog, &settings, window, "t").expect("the KPI stage runs");
+        lines(&read_kpis(dir.path(), None).expect("KPI files read back"))
+    };
+
+    let without = compute(false);
+    for grain in ["week 2026-10-05", "month 2026-10-01"] {
+        for scope in ["entity facebook:fb/act_1/campaign/c1", "account facebook:fb/act_1"] {
+            let got = pick(&without, &format!("reach_rate {grain} {scope} "));
+            assert_eq!(got.len(), 1, "{without:#?}");
+            assert!(got[0].contains(" = - ("), "no period value, no KPI value: {}", got[0]);
+        }
+    }
+
+    let with = compute(true);
+    let expect = [
+        ("week 2026-10-05", "entity facebook:fb/act_1/campaign/c1", "0.233333333333333333 (70 / 300)"),
+        ("week 2026-10-05", "account facebook:fb/act_1", "0.155555555555555556 (70 / 450)"),
+        ("month 2026-10-01", "entity facebook:fb/act_1/campaign/c1", "0.225806451612903226 (70 / 310)"),
+        ("month 2026-10-01", "account facebook:fb/act_1", "0.152173913043478261 (70 / 460)"),
+    ];
+    for (grain, scope, value) in expect {
+        let got = pick(&with, &format!("reach_rate {grain} {scope} "));
+        assert_eq!(got.len(), 1, "{with:#?}");
+        assert!(got[0].contains(&format!(" = {value} ")), "{} should be {value}", got[0]);
+    }
+    // The sum of the days (700 for the account) is never used.
+    assert!(!with.iter().any(|l| l.contains("/ 700)") || l.contains("/ 420)")), "{with:#?}");
+}

@@ -1,0 +1,101 @@
+//! Unique metrics over whole weeks and months, as the platforms report them for the period
+//! (the `metrics_period` table). A week's reach is not the sum of its days (docs/kpis.md rule 2):
+//! from days alone a unique term over a week or month has no value; with the platform's value
+//! for the period, it has that one, at the scope the platform gave it for.
+
+use chrono::NaiveDate;
+use kpipe_core::Additivity;
+
+use super::{Agg, Computation, DayAgg, FxMap, Grain, RowRef, accepts, key, level_before, unkey};
+
+/// The period values read, by period: per cell (entity, term, currency), the rows of its least
+/// broken-down breakdown, as for a day.
+#[derive(Debug, Default)]
+pub(super) struct PeriodValues {
+    by_period: std::collections::HashMap<(Grain, NaiveDate), FxMap<u64, DayAgg>>,
+}
+
+impl Computation<'_> {
+    /// Adds a stored period row: the value of a unique metric over the whole period of `grain`
+    /// that starts on `start`, written by `source`. Rows of periods the computation does not
+    /// produce, and of metrics that are not unique, are not used.
+    pub fn add_period_row(&mut self, source: &str, grain: Grain, start: NaiveDate, row: &RowRef<'_>) {
+        self.stats.period_rows_read += 1;
+        let catalog = self.catalog;
+        let Some(&(lo, hi)) = self.metric_terms.get(row.metric) else { return };
+        if grain == Grain::Day || !self.touched.contains(grain, start) {
+            return;
+        }
+        let entity = self.intern_entity(source, row);
+        let mut mask: u16 = 0;
+        for (i, d) in row.dimensions.iter().enumerate() {
+            if d.is_some() {
+                mask |= 1 << i;
+            }
+        }
+        let rank = ((mask.count_ones() as u16) << 8) | mask;
+        let currency = match row.currency {
+            None => 0,
+            Some(c) => self.intern_currency(c),
+        };
+        for i in lo..hi {
+            let t = self.term_lists[i];
+            let term = catalog.terms.get(t);
+            if term.additivity != Additivity::Unique
+                || (!term.filter.is_empty() && !accepts(&term.filter.0, source, row))
+            {
+                continue;
+            }
+            let values = self.period_values.by_period.entry((grain, start)).or_default();
+            values.entry(key(entity, t, currency)).or_insert(DayAgg::EMPTY).push(rank, row.value.units());
+        }
+    }
+
+    /// Puts the period's own values of unique terms in place of what its days gave (no value,
+    /// as days of a unique metric do not add up). An entity's cell takes its entity's value; an
+    /// account's cell takes the value of the account's coarsest entity that has one, when
+    /// exactly one entity is of that level (the account itself, usually): several campaigns'
+    /// reach do not add up to the account's either.
+    pub(super) fn apply_period_values(
+        &mut self,
+        grain: Grain,
+        start: NaiveDate,
+        entity: &mut Vec<Agg>,
+        account: &mut FxMap<u64, Agg>,
+    ) {
+        let Some(values) = self.period_values.by_period.remove(&(grain, start)) else { return };
+        let rolls_up = self.account_scope || self.platform_scope || self.all_scope;
+        let mut values: Vec<(u64, DayAgg)> = values.into_iter().collect();
+        values.sort_unstable_by_key(|(k, _)| *k);
+        // Per account cell: the coarsest level seen, how many entities of it, and its value.
+        let mut coarsest: FxMap<u64, ((u32, u32), u32, Agg)> = FxMap::default();
+        for (k, d) in values {
+            let (e, t, c) = unkey(k);
+            let agg =
+                if d.overflow { Agg::period_value(0, false) } else { Agg::period_value(d.sum, d.rows == 1) };
+            if self.entity_scope {
+                let id = self.cell_id(k) as usize;
+                if entity.len() <= id {
+                    entity.resize(id + 1, Agg::default());
+                }
+                entity[id] = agg;
+            }
+            if rolls_up {
+                let info = &self.entities[e as usize];
+                let ak = key(info.account_ix, t, c);
+                match coarsest.get_mut(&ak) {
+                    Some((rank, n, _)) if *rank == info.level_rank => *n += 1,
+                    Some(seen) if !level_before(&self.level_names, info.level_rank, seen.0) => {}
+                    _ => {
+                        coarsest.insert(ak, (info.level_rank, 1, agg));
+                    }
+                }
+            }
+        }
+        for (ak, (_, entities, agg)) in coarsest {
+            if entities == 1 {
+                account.insert(ak, agg);
+            }
+        }
+    }
+}
