@@ -6,6 +6,11 @@
 //! ask emits a [`PeriodRow`] per period; they are stored apart from the day rows (the
 //! `metrics_period` table of docs/schema.md), so that nobody summing `value` over the day rows
 //! ever adds a period's value in.
+//!
+//! A snapshot metric (`followers`) in a period row is the period's opening value: the snapshot
+//! at the end of the day before the period's first day. Growth over a period divides by it
+//! (`follower_gains / start(followers)`), and a run whose window starts with the period has not
+//! pulled that day.
 
 use std::fmt;
 
@@ -139,7 +144,8 @@ impl PeriodRequest {
     }
 }
 
-/// A unique metric's value over a whole period: `row` holds it, dated the period's first day.
+/// A unique metric's value over a whole period, or a snapshot metric's opening value (at the end
+/// of the day before the period): `row` holds it, dated the period's first day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodRow {
     /// The period and the days the value covers.
@@ -154,8 +160,11 @@ pub enum PeriodRowError {
     /// The row itself breaks the schema's rules.
     #[error(transparent)]
     Row(#[from] RowError),
-    /// Only unique metrics need a period's own value; the others are computed from days.
-    #[error("metric `{0}` is not a unique metric: its period value is computed from the days")]
+    /// Only unique metrics need a period's own value, and snapshots an opening one; sums are
+    /// computed from days.
+    #[error(
+        "metric `{0}` is neither a unique nor a snapshot metric: its period value is computed from the days"
+    )]
     NotUnique(String),
     /// The row is not dated the period's first day.
     #[error("the row is dated {date}, not the first day of {period}")]
@@ -186,7 +195,7 @@ impl PeriodRow {
     pub fn validate(&self) -> Result<(), PeriodRowError> {
         self.row.validate()?;
         let unique = match &self.row.metric {
-            MetricName::Canonical(m) => m.additivity() == Additivity::Unique,
+            MetricName::Canonical(m) => m.additivity() != Additivity::Sum,
             MetricName::Extra { .. } => false,
         };
         if !unique {
@@ -260,6 +269,8 @@ mod tests {
         let mut clicks = PeriodRow::new(request, row);
         clicks.row.metric = Metric::Clicks.into();
         assert_eq!(clicks.validate(), Err(PeriodRowError::NotUnique("clicks".into())));
+        clicks.row.metric = Metric::Followers.into();
+        assert_eq!(clicks.validate(), Ok(()), "a snapshot's opening value");
         clicks.row.metric = Metric::Reach.into();
         clicks.request.through = day("2026-04-01");
         assert!(matches!(clicks.validate(), Err(PeriodRowError::ThroughOutside { .. })));

@@ -693,8 +693,9 @@ impl<'c> Computation<'c> {
     /// A completed period's aggregates, grouped by owner and put in output order.
     pub(crate) fn close(&mut self, period: EndedPeriod) -> ClosedPeriod {
         let EndedPeriod { grain, start, cells } = period;
-        let PeriodCells { end, mut entity, entity_starts, mut account, account_starts } = cells;
+        let PeriodCells { end, mut entity, mut entity_starts, mut account, mut account_starts } = cells;
         self.apply_period_values(grain, start, &mut entity, &mut account);
+        self.apply_period_openings(grain, start, &mut entity_starts, &mut account_starts);
         let used = entity.iter().filter(|a| !a.is_empty()).count() + entity_starts.len();
         let mut entries = Vec::with_capacity(used + account.len() + account_starts.len());
         self.order_cells();

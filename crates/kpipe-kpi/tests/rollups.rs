@@ -240,3 +240,52 @@ stage = "consideration"
     // The sum of the days (700 for the account) is never used.
     assert!(!with.iter().any(|l| l.contains("/ 700)") || l.contains("/ 420)")), "{with:#?}");
 }
+
+/// A period's opening snapshot comes from the stored day before it, or, when that day is not
+/// stored (the window starts with the period), from the opening value the connector wrote as a
+/// period row: follower growth over a week then has its denominator.
+#[test]
+fn follower_growth_takes_the_opening_value_of_a_period_row_when_the_day_before_is_not_stored() {
+    use kpipe_core::{PeriodGrain, PeriodRequest, PeriodRow};
+
+    let dir = tempfile::tempdir().expect("test setup");
+    let window = DateWindow::new(day("2026-10-05"), day("2026-10-11")).expect("test setup");
+    let mut csv = String::from("source,platform,account,level,entity,date,metric,value,currency,channel\n");
+    for d in 5..=11 {
+        csv.push_str(&format!("li,linkedin,o1,organization,o1,2026-10-{d:02},follower_gains,5,,\n"));
+        csv.push_str(&format!(
+            "li,linkedin,o1,organization,o1,2026-10-{d:02},followers,{},,\n",
+            1000 + 5 * (d - 4)
+        ));
+    }
+    let sink = kpipe_sink_parquet::ParquetSink::new(dir.path());
+    let target = SinkTarget {
+        source: "li".into(),
+        window,
+        run_id: "r".into(),
+        pulled_at: chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).expect("test setup"),
+    };
+    let mut w = sink.open(target).expect("test setup");
+    w.write(&MetricBatch::new(rows(&csv)["li"].clone())).expect("test setup");
+    let opening: Vec<PeriodRow> = PeriodRequest::for_window(window)
+        .into_iter()
+        .filter(|r| r.period.grain == PeriodGrain::Week)
+        .map(|request| {
+            let mut r = row("o1", None, Metric::Followers, 1000);
+            (r.platform, r.account_id, r.level) = ("linkedin".into(), "o1".into(), "organization".into());
+            PeriodRow::new(request, r)
+        })
+        .collect();
+    w.write_periods(&opening).expect("test setup");
+    w.commit().expect("test setup");
+    let defs = std::collections::BTreeMap::new();
+    let catalog = Catalog::new(&defs).expect("the built-in catalog");
+    let settings = Settings { grains: vec![Grain::Week], ..Settings::default() };
+    kpipe_kpi::run(dir.path(), &catalog, &settings, window, "t").expect("the KPI stage runs");
+    let all = lines(&read_kpis(dir.path(), None).expect("KPI files read back"));
+    for scope in ["entity linkedin:li/o1/organization/o1", "account linkedin:li/o1"] {
+        let got = pick(&all, &format!("follower_growth_rate week 2026-10-05 {scope} "));
+        assert_eq!(got.len(), 1, "{all:#?}");
+        assert!(got[0].contains(" = 0.035 (35 / 1000) "), "{}", got[0]);
+    }
+}

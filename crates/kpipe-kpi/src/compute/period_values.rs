@@ -9,10 +9,12 @@ use kpipe_core::Additivity;
 use super::{Agg, Computation, DayAgg, FxMap, Grain, RowRef, accepts, key, level_before, unkey};
 
 /// The period values read, by period: per cell (entity, term, currency), the rows of its least
-/// broken-down breakdown, as for a day.
+/// broken-down breakdown, as for a day. Unique terms' values, and snapshot terms' opening values
+/// (read by `start(...)`), apart.
 #[derive(Debug, Default)]
 pub(super) struct PeriodValues {
     by_period: std::collections::HashMap<(Grain, NaiveDate), FxMap<u64, DayAgg>>,
+    openings: std::collections::HashMap<(Grain, NaiveDate), FxMap<u64, DayAgg>>,
 }
 
 impl Computation<'_> {
@@ -41,12 +43,15 @@ impl Computation<'_> {
         for i in lo..hi {
             let t = self.term_lists[i];
             let term = catalog.terms.get(t);
-            if term.additivity != Additivity::Unique
-                || (!term.filter.is_empty() && !accepts(&term.filter.0, source, row))
-            {
+            let values = match term.additivity {
+                Additivity::Unique => &mut self.period_values.by_period,
+                Additivity::Snapshot if term.needs_start => &mut self.period_values.openings,
+                _ => continue,
+            };
+            if !term.filter.is_empty() && !accepts(&term.filter.0, source, row) {
                 continue;
             }
-            let values = self.period_values.by_period.entry((grain, start)).or_default();
+            let values = values.entry((grain, start)).or_default();
             values.entry(key(entity, t, currency)).or_insert(DayAgg::EMPTY).push(rank, row.value.units());
         }
     }
@@ -64,6 +69,15 @@ impl Computation<'_> {
         account: &mut FxMap<u64, Agg>,
     ) {
         let Some(values) = self.period_values.by_period.remove(&(grain, start)) else { return };
+        self.apply_unique_values(values, entity, account);
+    }
+
+    fn apply_unique_values(
+        &mut self,
+        values: FxMap<u64, DayAgg>,
+        entity: &mut Vec<Agg>,
+        account: &mut FxMap<u64, Agg>,
+    ) {
         let rolls_up = self.account_scope || self.platform_scope || self.all_scope;
         let mut values: Vec<(u64, DayAgg)> = values.into_iter().collect();
         values.sort_unstable_by_key(|(k, _)| *k);
@@ -96,6 +110,51 @@ impl Computation<'_> {
             if entities == 1 {
                 account.insert(ak, agg);
             }
+        }
+    }
+}
+
+impl Computation<'_> {
+    /// Gives a period's snapshot terms the opening values the platform reported where the day
+    /// before the period is not stored (a window that starts with the period): per entity, and
+    /// per account the sum over its coarsest entities, as a stored day would have given.
+    pub(super) fn apply_period_openings(
+        &mut self,
+        grain: Grain,
+        start: NaiveDate,
+        entity_starts: &mut FxMap<u32, Agg>,
+        account_starts: &mut FxMap<u64, Agg>,
+    ) {
+        let Some(values) = self.period_values.openings.remove(&(grain, start)) else { return };
+        let rolls_up = self.account_scope || self.platform_scope || self.all_scope;
+        let mut values: Vec<(u64, DayAgg)> = values.into_iter().collect();
+        values.sort_unstable_by_key(|(k, _)| *k);
+        let mut coarsest: FxMap<u64, ((u32, u32), Agg)> = FxMap::default();
+        for (k, d) in values {
+            let (e, t, c) = unkey(k);
+            let mut opening = Agg::default();
+            opening.add_start(d.sum);
+            if d.overflow {
+                opening = Agg::period_value(0, false);
+            }
+            if self.entity_scope {
+                let id = self.cell_id(k);
+                entity_starts.entry(id).or_insert(opening);
+            }
+            if rolls_up {
+                let info = &self.entities[e as usize];
+                let ak = key(info.account_ix, t, c);
+                match coarsest.get_mut(&ak) {
+                    Some((rank, sum)) if *rank == info.level_rank => sum.add_start(d.sum),
+                    Some(seen) if !level_before(&self.level_names, info.level_rank, seen.0) => {}
+                    _ => {
+                        coarsest.insert(ak, (info.level_rank, opening));
+                    }
+                }
+            }
+        }
+        for (ak, (_, opening)) in coarsest {
+            account_starts.entry(ak).or_insert(opening);
         }
     }
 }
