@@ -24,7 +24,7 @@ const fn b(name: &'static str, formula: &'static str, stage: Stage, description:
 }
 
 /// docs/kpis.md's catalog, in its order.
-const BUILTINS: [Builtin; 26] = [
+const BUILTINS: [Builtin; 28] = [
     b("ctr", "clicks / impressions", Stage::Consideration, "Click-through rate."),
     b("cpc", "spend / clicks", Stage::Consideration, "Cost per click, in the account currency."),
     b("cpm", "spend / impressions * 1000", Stage::Awareness, "Cost per thousand impressions."),
@@ -42,6 +42,21 @@ const BUILTINS: [Builtin; 26] = [
         "(likes + comments + shares) / reach",
         Stage::Consideration,
         "Interactions relative to the people reached.",
+    ),
+    Builtin {
+        name: "frequency",
+        formula: "impressions / reach",
+        stage: Stage::Awareness,
+        // Times each person reached saw the content, on average: a count, not a fraction.
+        unit: Some(Unit::Count),
+        filter: &[],
+        description: "Impressions per person reached: how often each person saw the content, on average.",
+    },
+    b(
+        "cost_per_reach",
+        "spend / reach",
+        Stage::Awareness,
+        "Spend per person reached, in the account currency.",
     ),
     Builtin {
         name: "amplification_rate",
@@ -376,10 +391,10 @@ mod tests {
     #[test]
     fn the_builtin_catalog_is_kpis_md() {
         let c = Catalog::new(&BTreeMap::new()).unwrap();
-        assert_eq!(c.len(), 26);
+        assert_eq!(c.len(), 28);
         let names: Vec<&str> = c.definitions().map(|d| d.name.as_str()).collect();
         assert_eq!(names[..5], ["ctr", "cpc", "cpm", "cpl", "cpa"]);
-        assert_eq!(names[25], "interest_rate");
+        assert_eq!(names[27], "interest_rate");
         let unit = |n: &str| c.get(n).map(|d| d.unit);
         assert_eq!(unit("ctr"), Some(Unit::Ratio));
         assert_eq!(unit("cpc"), Some(Unit::Currency));
@@ -389,7 +404,9 @@ mod tests {
         assert_eq!(unit("brand_awareness"), Some(Unit::Count));
         assert_eq!(unit("nps"), Some(Unit::Score));
         assert!(c.definitions().all(|d| d.builtin));
-        assert_eq!(Catalog::builtin().len(), 26);
+        assert_eq!(unit("frequency"), Some(Unit::Count));
+        assert_eq!(unit("cost_per_reach"), Some(Unit::Currency));
+        assert_eq!(Catalog::builtin().len(), 28);
     }
 
     #[test]
@@ -400,7 +417,7 @@ mod tests {
              [ctr]\nscale = 100\nunit = \"score\"\n[cpm]\nenabled = false\n",
         )
         .unwrap();
-        assert_eq!(c.len(), 26);
+        assert_eq!(c.len(), 28);
         assert!(c.get("cpm").is_none());
         let ctr = c.get("ctr").unwrap();
         assert_eq!((ctr.scale.to_string().as_str(), ctr.unit, ctr.builtin), ("100", Unit::Score, false));

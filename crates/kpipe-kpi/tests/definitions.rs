@@ -60,7 +60,7 @@ stage = "awareness"
 "#,
     )
     .unwrap();
-    assert_eq!(c.len(), 28);
+    assert_eq!(c.len(), 30);
     let def = c.get("linkedin_engagement").unwrap();
     assert_eq!((def.stage, def.unit, def.builtin), (Stage::Consideration, Unit::Score, false));
     let all = compute(&c);
@@ -89,7 +89,7 @@ fn a_user_definition_overrides_a_builtin_one() {
     // CTR from landing-page clicks, as a percentage; keys left out (stage) keep the built-in's.
     let c =
         catalog("[ctr]\nformula = \"link_clicks / impressions\"\nscale = 100\nunit = \"score\"\n").unwrap();
-    assert_eq!(c.len(), 26);
+    assert_eq!(c.len(), 28);
     let ctr = c.get("ctr").unwrap();
     assert_eq!(
         (ctr.formula.as_str(), ctr.stage, ctr.builtin),

@@ -1,7 +1,7 @@
 //! The golden test: a hand-built metrics dataset (`golden/metrics.csv`: LinkedIn ads in EUR and
 //! organic, Facebook in USD, HubSpot, GA4 channels, a social-selling log and a survey; days on
 //! both sides of a month end inside one ISO week; zero denominators; reach, users and followers)
-//! and every KPI row the stage must write for it (`golden/expected.txt`), all 26 catalog KPIs at
+//! and every KPI row the stage must write for it (`golden/expected.txt`), all 28 catalog KPIs at
 //! the day, week and month grains and the entity, account, platform and all scopes.
 //!
 //! The expected rows were worked out from the rules of docs/kpis.md and docs/schema.md ("KPI output")

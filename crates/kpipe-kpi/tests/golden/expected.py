@@ -54,6 +54,8 @@ KPIS = [
  ('cpa','decision','currency', T('spend'), T('conversions')),
  ('engagement_rate','consideration','ratio', ENG, T('impressions')),
  ('content_engagement_rate','consideration','ratio', sum_of('likes','comments','shares'), T('reach')),
+ ('frequency','awareness','count', T('impressions'), T('reach')),
+ ('cost_per_reach','awareness','currency', T('spend'), T('reach')),
  ('amplification_rate','consideration','count', T('shares'), T('posts')),
  ('follower_growth_rate','awareness','ratio', T('follower_gains'), S('followers')),
  ('conversion_rate','decision','ratio', T('conversions'), T('clicks')),
