@@ -125,6 +125,7 @@ impl AfterRun {
                     window: report.window,
                     read_window: Some(report.read_window),
                     metric_rows_read: report.stats.rows_read,
+                    without_period_value: report.stats.without_period_value.clone(),
                     rows_written: report.commit.rows,
                     periods_written: report.commit.periods_written,
                     periods_removed: report.commit.periods_removed,
@@ -140,6 +141,7 @@ impl AfterRun {
                     window,
                     read_window: None,
                     metric_rows_read: 0,
+                    without_period_value: Default::default(),
                     rows_written: 0,
                     periods_written: 0,
                     periods_removed: 0,
@@ -164,6 +166,17 @@ fn stage(
 
 /// One line about what the stage did.
 pub fn report_line(r: &StageReport) -> String {
+    let mut empty = String::new();
+    for (what, entities) in &r.stats.without_period_value {
+        let mut parts = what.splitn(3, ' ');
+        let (platform, metric, grain) = (parts.next(), parts.next(), parts.next());
+        empty.push_str(&format!(
+            "\n  {} {} by {}: no period value from the platform for {entities} entity-period(s); KPIs over it stay empty there",
+            platform.unwrap_or_default(),
+            metric.unwrap_or_default(),
+            grain.unwrap_or_default(),
+        ));
+    }
     format!(
         "kpis {}..{}: {} row(s) in {} period file(s), {} removed (from {} metric rows of {}..{}) in {:.1}s",
         r.window.start(),
@@ -175,7 +188,7 @@ pub fn report_line(r: &StageReport) -> String {
         r.read_window.start(),
         r.read_window.end(),
         r.duration_ms as f64 / 1000.0,
-    )
+    ) + &empty
 }
 
 /// The terminal table of the latest `grain` period per KPI, over all platforms and per platform.

@@ -246,6 +246,9 @@ pub struct KpiStageSummary {
     pub read_window: Option<DateWindow>,
     /// Metric rows read.
     pub metric_rows_read: u64,
+    /// Per `<platform> <metric> <grain>` of a unique metric: entities with days in a week or
+    /// month but no value from the platform for it, so that KPIs over it are empty there.
+    pub without_period_value: BTreeMap<String, u64>,
     /// KPI rows now in the touched periods' files.
     pub rows_written: u64,
     /// Period files written.

@@ -92,6 +92,11 @@ impl Agg {
         agg
     }
 
+    /// Whether it holds a unique metric's value for a whole period.
+    pub fn is_period_value(&self) -> bool {
+        self.has(PERIOD_VALUE)
+    }
+
     /// Contributions: entity-days (saturating at `N_MAX`).
     fn n(&self) -> u32 {
         self.counts & N_MAX

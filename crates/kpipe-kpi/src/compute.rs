@@ -63,6 +63,10 @@ pub struct ComputeStats {
     pub kpi_rows: u64,
     /// Period rows read (unique metrics over whole weeks and months).
     pub period_rows_read: u64,
+    /// Per `<platform> <metric> <grain>`: entities with days of a unique metric in a week or
+    /// month but no value for the period (their source wrote no period row): KPIs over it are
+    /// empty there.
+    pub without_period_value: BTreeMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -696,6 +700,7 @@ impl<'c> Computation<'c> {
         let PeriodCells { end, mut entity, mut entity_starts, mut account, mut account_starts } = cells;
         self.apply_period_values(grain, start, &mut entity, &mut account);
         self.apply_period_openings(grain, start, &mut entity_starts, &mut account_starts);
+        self.count_without_period_value(grain, &entity);
         let used = entity.iter().filter(|a| !a.is_empty()).count() + entity_starts.len();
         let mut entries = Vec::with_capacity(used + account.len() + account_starts.len());
         self.order_cells();

@@ -79,6 +79,13 @@ pub fn run_on(
         commit,
         duration_ms: clock.elapsed().as_millis() as u64,
     };
+    for (what, entities) in &report.stats.without_period_value {
+        tracing::warn!(
+            %what, entities,
+            "no period value: the source wrote no week or month row of this unique metric, so KPIs over it \
+             stay empty there (a sum of days would count people twice)"
+        );
+    }
     tracing::info!(
         rows = report.commit.rows,
         periods_written = report.commit.periods_written,

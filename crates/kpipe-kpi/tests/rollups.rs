@@ -212,11 +212,15 @@ stage = "consideration"
             w.write_periods(&period_rows).expect("test setup");
         }
         w.commit().expect("test setup");
-        kpipe_kpi::run(dir.path(), &catalog, &settings, window, "t").expect("the KPI stage runs");
-        lines(&read_kpis(dir.path(), None).expect("KPI files read back"))
+        let report =
+            kpipe_kpi::run(dir.path(), &catalog, &settings, window, "t").expect("the KPI stage runs");
+        (lines(&read_kpis(dir.path(), None).expect("KPI files read back")), report.stats.without_period_value)
     };
 
-    let without = compute(false);
+    let (without, why) = compute(false);
+    // The stage says why those values are empty: two entities (the account, c1), a week, a month.
+    assert_eq!(why.get("facebook reach week"), Some(&2), "{why:?}");
+    assert_eq!(why.get("facebook reach month"), Some(&2), "{why:?}");
     for grain in ["week 2026-10-05", "month 2026-10-01"] {
         for scope in ["entity facebook:fb/act_1/campaign/c1", "account facebook:fb/act_1"] {
             let got = pick(&without, &format!("reach_rate {grain} {scope} "));
@@ -225,7 +229,8 @@ stage = "consideration"
         }
     }
 
-    let with = compute(true);
+    let (with, why) = compute(true);
+    assert!(why.is_empty(), "{why:?}");
     let expect = [
         ("week 2026-10-05", "entity facebook:fb/act_1/campaign/c1", "0.233333333333333333 (70 / 300)"),
         ("week 2026-10-05", "account facebook:fb/act_1", "0.155555555555555556 (70 / 450)"),

@@ -158,3 +158,28 @@ impl Computation<'_> {
         }
     }
 }
+
+impl Computation<'_> {
+    /// Counts the entities whose unique terms have days in a week or month but no value for it,
+    /// so that the stage can say why those KPI values are empty.
+    pub(super) fn count_without_period_value(&mut self, grain: Grain, entity: &[Agg]) {
+        if grain == Grain::Day {
+            return;
+        }
+        let catalog = self.catalog;
+        for (id, agg) in entity.iter().enumerate() {
+            if agg.is_empty() || agg.is_period_value() {
+                continue;
+            }
+            let Ok(id) = u32::try_from(id) else { continue };
+            let (e, t, _) = unkey(self.cells.key(id));
+            let term = catalog.terms.get(t);
+            if term.additivity != Additivity::Unique {
+                continue;
+            }
+            let crate::plan::TermKind::Metric(metric) = &term.kind else { continue };
+            let platform = &self.entities[e as usize].platform;
+            *self.stats.without_period_value.entry(format!("{platform} {metric} {grain}")).or_default() += 1;
+        }
+    }
+}
