@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Timelike, Utc, Weekday};
+use chrono::{DateTime, Days, TimeZone, Timelike, Utc};
+use chrono_tz::America::Los_Angeles;
 use kpipe_core::ErrorKind;
 use kpipe_http::{Decision, FnClassifier, Outcome};
 use serde_json::Value;
@@ -85,34 +86,18 @@ pub fn next_hour(now: DateTime<Utc>) -> DateTime<Utc> {
     hour_start.map_or(now, |t| t + chrono::Duration::hours(1))
 }
 
-fn nth_sunday(year: i32, month: u32, n: u32) -> Option<NaiveDate> {
-    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, u8::try_from(n).ok()?)
-}
-
-/// Whether US Pacific time is on daylight saving time at `utc`: from the second Sunday of March,
-/// 2:00 PST (10:00 UTC), to the first Sunday of November, 2:00 PDT (09:00 UTC).
-fn pacific_dst(utc: DateTime<Utc>) -> bool {
-    let year = utc.year();
-    let (Some(start), Some(end)) = (nth_sunday(year, 3, 2), nth_sunday(year, 11, 1)) else { return false };
-    let at = |day: NaiveDate, hour: u32| day.and_hms_opt(hour, 0, 0).map(|t| Utc.from_utc_datetime(&t));
-    match (at(start, 10), at(end, 9)) {
-        (Some(start), Some(end)) => utc >= start && utc < end,
-        _ => false,
-    }
-}
-
-/// The next midnight in US Pacific time, when GA4's daily property tokens return.
+/// The next midnight in US Pacific time (`America/Los_Angeles`, daylight saving time included),
+/// when GA4's daily property tokens return.
 pub fn next_pacific_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
-    let offset = if pacific_dst(now) { 7 } else { 8 };
-    let local_today = (now - chrono::Duration::hours(offset)).date_naive();
-    let Some(tomorrow) = local_today.checked_add_days(Days::new(1)) else { return now };
-    // Clocks change at 2:00, so midnight has the offset of the day before's evening.
-    let evening = tomorrow.and_hms_opt(0, 0, 0).map(|t| Utc.from_utc_datetime(&t));
-    let offset = match evening {
-        Some(t) if pacific_dst(t + chrono::Duration::hours(7)) => 7,
-        _ => 8,
+    let pacific = Los_Angeles;
+    let Some(tomorrow) = now.with_timezone(&pacific).date_naive().checked_add_days(Days::new(1)) else {
+        return now;
     };
-    tomorrow.and_hms_opt(0, 0, 0).map_or(now, |t| Utc.from_utc_datetime(&t) + chrono::Duration::hours(offset))
+    // Los Angeles changes its clocks at 2:00: every day has exactly one midnight.
+    tomorrow
+        .and_hms_opt(0, 0, 0)
+        .and_then(|midnight| pacific.from_local_datetime(&midnight).earliest())
+        .map_or(now, |t| t.with_timezone(&Utc))
 }
 
 /// Which property quota a 429 `RESOURCE_EXHAUSTED` says is used up.
@@ -326,6 +311,38 @@ mod tests {
         assert_eq!(next_pacific_midnight(at("2026-03-08T20:00:00Z")), at("2026-03-09T07:00:00Z"));
         assert_eq!(next_pacific_midnight(at("2026-10-31T20:00:00Z")), at("2026-11-01T07:00:00Z"));
         assert_eq!(next_pacific_midnight(at("2026-11-01T20:00:00Z")), at("2026-11-02T08:00:00Z"));
+    }
+
+    #[test]
+    fn the_daily_reset_is_midnight_pacific_on_change_days() {
+        for (now, midnight) in [
+            // 2026-03-08 (23 hours): 23:59 PST the evening before, midnight itself, 01:59 PST
+            // and 03:00 PDT.
+            ("2026-03-08T07:59:00Z", "2026-03-08T08:00:00Z"),
+            ("2026-03-08T08:00:00Z", "2026-03-09T07:00:00Z"),
+            ("2026-03-08T09:59:00Z", "2026-03-09T07:00:00Z"),
+            ("2026-03-08T10:00:00Z", "2026-03-09T07:00:00Z"),
+            ("2026-03-09T06:59:59Z", "2026-03-09T07:00:00Z"),
+            // 2026-11-01 (25 hours): 23:59 PDT the evening before, 01:30 PDT and 01:30 PST, the
+            // day's last minute.
+            ("2026-11-01T06:59:00Z", "2026-11-01T07:00:00Z"),
+            ("2026-11-01T08:30:00Z", "2026-11-02T08:00:00Z"),
+            ("2026-11-01T09:30:00Z", "2026-11-02T08:00:00Z"),
+            ("2026-11-02T07:59:00Z", "2026-11-02T08:00:00Z"),
+        ] {
+            assert_eq!(next_pacific_midnight(at(now)), at(midnight), "{now}");
+        }
+        // The day's tokens learned on a change day hold until that midnight.
+        let pacer = PropertyPacer::new(1);
+        let now = at("2026-11-01T10:00:00Z");
+        assert_eq!(pacer.admit(now), Admission::Go);
+        let spent = PropertyQuota {
+            tokens_per_day: Some(QuotaStatus { consumed: 5, remaining: 0 }),
+            ..PropertyQuota::default()
+        };
+        pacer.answered(Some(&spent), now);
+        assert_eq!(pacer.admit(now), Admission::DailyExhausted { reset_at: at("2026-11-02T08:00:00Z") });
+        assert_eq!(pacer.admit(at("2026-11-02T08:00:00Z")), Admission::Go);
     }
 
     #[test]

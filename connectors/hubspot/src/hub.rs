@@ -85,7 +85,7 @@ impl Hub {
         self.api.token_facts()
     }
 
-    /// The pacing state, which needs the portal's UTC offset for its midnight.
+    /// The pacing state, which needs the portal's time zone for its midnight.
     pub fn usage(&self) -> &Usage {
         &self.usage
     }

@@ -1,5 +1,7 @@
 //! The source: configuration checks and the pull loop over slices of the window.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use kpipe_core::{
     BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestEstimate, RequestTelemetry, Source,
     SourceError, StreamInfo,
@@ -117,6 +119,8 @@ pub struct HubSpotSource {
     page_size: u32,
     /// The limits it keeps to, for [`Source::estimate_requests`].
     pub(crate) limits: Limits,
+    /// Whether the portal's unknown `timeZone` was reported already.
+    zone_warned: AtomicBool,
 }
 
 impl Source for HubSpotSource {
@@ -206,6 +210,7 @@ impl Source for HubSpotSource {
             pipelines: config.pipelines,
             page_size,
             limits,
+            zone_warned: AtomicBool::new(false),
         })
     }
 
@@ -243,7 +248,7 @@ impl Source for HubSpotSource {
         Ok(format!(
             "portal {} ({}, {}): {} readable",
             portal.id,
-            portal.time_zone,
+            portal.zone(),
             portal.currency.as_str(),
             readable.join(", ")
         ))
@@ -309,9 +314,20 @@ impl HubSpotSource {
     async fn portal(&self) -> Result<Portal, SourceError> {
         let response = self.hub.send(&ApiRequest::get("account-info/v3/details")).await?;
         let portal = Portal::from_details(&response.body)?;
-        self.hub.usage().set_offset(portal.offset_ms);
+        if let Some(unknown) = portal.unknown_zone()
+            && !self.zone_warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                portal = %portal.id,
+                time_zone = unknown,
+                offset = %portal.zone(),
+                "the portal's time zone is not an IANA zone: its days are cut at the fixed UTC offset \
+                 the account details report, without daylight saving time"
+            );
+        }
+        self.hub.usage().set_zone(portal.zone());
         self.hub.usage().set_portal(portal.id.as_str());
-        tracing::debug!(portal = %portal.id, zone = %portal.time_zone, "portal details read");
+        tracing::debug!(portal = %portal.id, zone = %portal.zone(), "portal details read");
         Ok(portal)
     }
 

@@ -8,13 +8,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kpipe_core::QuotaLeft;
 
-use crate::portal::Portal;
+use crate::portal::Zone;
 
 /// HubSpot's burst interval, until a response says otherwise.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -36,6 +35,8 @@ struct State {
     daily_remaining: Option<u64>,
     /// When this source's requests were sent, within the longest interval seen.
     sent: VecDeque<Instant>,
+    /// The portal's zone, for its days and midnight (UTC until the account details are read).
+    zone: Zone,
     /// The portal day `sent_today` counts, and the count.
     today: Option<NaiveDate>,
     sent_today: u64,
@@ -56,35 +57,26 @@ pub enum Admission {
     DailyLimit(Option<DateTime<Utc>>),
 }
 
-/// Today's date at the portal, `offset_ms` from UTC.
-fn portal_day(offset_ms: i64) -> Option<NaiveDate> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis().saturating_add(offset_ms))
-        .map(|t| t.date_naive())
-}
-
 /// Shared by the requests of one source and by its response classifier.
 #[derive(Debug)]
 pub struct Usage {
     state: Mutex<State>,
-    offset_ms: AtomicI64,
     daily_limit: Option<u64>,
 }
 
 impl Usage {
     /// Pacing with an optional cap on this source's requests per portal day.
     pub fn new(daily_limit: Option<u64>) -> Usage {
-        Usage { state: Mutex::new(State::default()), offset_ms: AtomicI64::new(0), daily_limit }
+        Usage { state: Mutex::new(State::default()), daily_limit }
     }
 
-    /// The portal's UTC offset, for its midnight. The requests counted so far stay counted:
-    /// they were sent on the portal's current day, whichever date the offset assumed before
-    /// made of it (learning the offset between the two midnights must not reset the count).
-    pub fn set_offset(&self, offset_ms: i64) {
-        if self.offset_ms.swap(offset_ms, Ordering::Relaxed) != offset_ms {
-            let mut state = self.lock();
-            if state.today.is_some() {
-                state.today = portal_day(offset_ms);
-            }
+    /// The portal's zone, for its days and midnight. The requests counted so far stay counted:
+    /// they were sent on the portal's current day, whichever date the zone assumed before made
+    /// of it (learning the zone between the two midnights must not reset the count).
+    pub fn set_zone(&self, zone: Zone) {
+        let mut state = self.lock();
+        if std::mem::replace(&mut state.zone, zone) != zone && state.today.is_some() {
+            state.today = zone.day_of(Utc::now().timestamp_millis());
         }
     }
 
@@ -103,7 +95,13 @@ impl Usage {
 
     /// When the daily limit resets: the portal's next midnight.
     pub fn daily_reset(&self) -> Option<DateTime<Utc>> {
-        Portal::next_midnight(self.offset_ms.load(Ordering::Relaxed), Utc::now())
+        self.daily_reset_after(Utc::now())
+    }
+
+    /// The portal's first midnight after `now`.
+    pub fn daily_reset_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let zone = self.lock().zone;
+        zone.next_midnight(now)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -139,8 +137,9 @@ impl Usage {
 
     /// Whether the next request may go now. `Go` records it as sent.
     pub fn admit(&self, now: Instant) -> Admission {
-        let portal_day = portal_day(self.offset_ms.load(Ordering::Relaxed));
+        let utc_now = Utc::now();
         let mut state = self.lock();
+        let portal_day = state.zone.day_of(utc_now.timestamp_millis());
         if state.today != portal_day {
             state.today = portal_day;
             state.sent_today = 0;
@@ -149,7 +148,7 @@ impl Usage {
         }
         if state.daily_remaining == Some(0) || self.daily_limit.is_some_and(|limit| state.sent_today >= limit)
         {
-            return Admission::DailyLimit(self.daily_reset());
+            return Admission::DailyLimit(state.zone.next_midnight(utc_now));
         }
         let keep = state.window.map_or(DEFAULT_INTERVAL, |w| w.interval);
         while state.sent.front().is_some_and(|t| now.saturating_duration_since(*t) >= keep) {
@@ -229,17 +228,17 @@ mod tests {
         assert_eq!(usage.admit(start + Duration::from_millis(1_100)), Admission::Go);
     }
 
-    /// The portal's offset becomes known after the first answers; when its date differs from
+    /// The portal's zone becomes known after the first answers; when its date differs from
     /// UTC's (between the two midnights), the requests already sent still count.
     #[test]
-    fn learning_the_portals_offset_keeps_the_days_count() {
+    fn learning_the_portals_zone_keeps_the_days_count() {
         let now = Instant::now();
         let into_utc_day = Utc::now().timestamp_millis().rem_euclid(86_400_000);
         // An offset that puts the portal on the previous date, whatever the time of day.
         let yesterday = -(into_utc_day + 3_600_000);
         let budget = Usage::new(Some(3));
         assert_eq!(budget.admit(now), Admission::Go);
-        budget.set_offset(yesterday);
+        budget.set_zone(Zone::Fixed(yesterday));
         assert_eq!(budget.admit(now), Admission::Go);
         assert_eq!(budget.admit(now), Admission::Go);
         assert!(matches!(budget.admit(now), Admission::DailyLimit(_)), "a fourth request went");
@@ -248,16 +247,42 @@ mod tests {
     #[test]
     fn daily_limits_stop_before_the_refused_request() {
         let usage = Usage::new(None);
-        usage.set_offset(-18_000_000);
+        usage.set_zone(Zone::Named(chrono_tz::America::New_York));
         let now = Instant::now();
         assert_eq!(usage.admit(now), Admission::Go);
         usage.observe(headers(190, 189, 10_000, Some(0)));
-        assert!(matches!(usage.admit(now), Admission::DailyLimit(Some(_))));
+        let before = Utc::now();
+        let Admission::DailyLimit(Some(reset)) = usage.admit(now) else { panic!("the limit did not stop") };
+        let after = Utc::now();
+        // The reset is New York's next midnight.
+        let midnight = |t| Zone::Named(chrono_tz::America::New_York).next_midnight(t);
+        assert!(midnight(before) == Some(reset) || midnight(after) == Some(reset), "{reset}");
 
         let budget = Usage::new(Some(2));
         assert_eq!(budget.admit(now), Admission::Go);
         assert_eq!(budget.admit(now), Admission::Go);
         assert!(matches!(budget.admit(now), Admission::DailyLimit(_)));
+    }
+
+    #[test]
+    fn the_daily_limit_resets_at_the_portals_midnight_on_change_days() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+        let usage = Usage::new(Some(1));
+        for (zone, now, reset) in [
+            // New York: 2026-03-08 has 23 hours, 2026-11-01 has 25.
+            (chrono_tz::America::New_York, "2026-03-08T04:30:00Z", "2026-03-08T05:00:00Z"),
+            (chrono_tz::America::New_York, "2026-03-08T12:00:00Z", "2026-03-09T04:00:00Z"),
+            (chrono_tz::America::New_York, "2026-11-01T03:30:00Z", "2026-11-01T04:00:00Z"),
+            (chrono_tz::America::New_York, "2026-11-01T12:00:00Z", "2026-11-02T05:00:00Z"),
+            // Berlin: 2026-03-29 has 23 hours, 2026-10-25 has 25.
+            (chrono_tz::Europe::Berlin, "2026-03-28T22:30:00Z", "2026-03-28T23:00:00Z"),
+            (chrono_tz::Europe::Berlin, "2026-03-29T10:00:00Z", "2026-03-29T22:00:00Z"),
+            (chrono_tz::Europe::Berlin, "2026-10-24T21:30:00Z", "2026-10-24T22:00:00Z"),
+            (chrono_tz::Europe::Berlin, "2026-10-25T10:00:00Z", "2026-10-25T23:00:00Z"),
+        ] {
+            usage.set_zone(Zone::Named(zone));
+            assert_eq!(usage.daily_reset_after(at(now)), Some(at(reset)), "{zone} at {now}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HubSpot source against the simulator, beyond the conformance suite: the search ceiling,
-//! token lifetimes, throttling and daily limits, unreadable records, and the configuration.
+//! token lifetimes, throttling and daily limits, unreadable records, the configuration, and the
+//! portal's days across daylight saving time.
 //! Each module names the section of `shared/apis/hubspot.md` its shapes follow.
 //!
 //! One test binary (modules below) to keep link time down.
@@ -12,6 +13,7 @@ mod efficiency;
 mod records;
 mod search_ceiling;
 mod throttling;
+mod time_zones;
 mod tokens;
 
 use std::sync::Arc;

@@ -290,6 +290,14 @@ fn days(first: NaiveDate, last: NaiveDate) -> impl Iterator<Item = NaiveDate> {
     first.iter_days().take_while(move |d| *d <= last)
 }
 
+/// The portal's midnight starting `day` and the day's length in milliseconds (23 or 25 hours on
+/// the days clocks change).
+fn portal_day(api: &HubSpotApi, day: NaiveDate) -> (i64, u64) {
+    let start = api.portal.day_start_ms(day);
+    let end = day.checked_add_days(Days::new(1)).map_or(start + DAY_MS, |next| api.portal.day_start_ms(next));
+    (start, u64::try_from(end - start).unwrap_or(DAY_MS as u64))
+}
+
 fn day_rng(seed: u64, label: &str, day: NaiveDate) -> SimRng {
     SimRng::derive(seed, label, u64::try_from(day.num_days_from_ce()).unwrap_or(0))
 }
@@ -304,17 +312,16 @@ fn quantize(ms: i64, granularity: i64) -> i64 {
 }
 
 fn contacts(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
-    let offset = api.portal.utc_offset_minutes;
     let mut out = Vec::new();
     let mut next_id = 1001;
     for day in days(api.first_day, api.last_day) {
         let mut rng = day_rng(seed, "hubspot-contacts", day);
         let (low, high) = api.contacts_per_day;
-        let start = day_start_ms(day, offset);
+        let (start, length) = portal_day(api, day);
         for _ in 0..rng.range(low, high + 1) {
             let id = next_id;
             next_id += 1;
-            let created = start + rng.range(0, DAY_MS as u64) as i64;
+            let created = start + rng.range(0, length) as i64;
             let modified = match api.bulk_modified_at {
                 Some(at) => at,
                 None => {
@@ -362,7 +369,6 @@ fn contacts(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
 }
 
 fn deals(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
-    let offset = api.portal.utc_offset_minutes;
     let mut out = Vec::new();
     let mut next_id = 5001;
     if api.pipelines.is_empty() {
@@ -371,13 +377,13 @@ fn deals(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
     for day in days(api.first_day, api.last_day) {
         let mut rng = day_rng(seed, "hubspot-deals", day);
         let (low, high) = api.deals_per_day;
-        let start = day_start_ms(day, offset);
+        let (start, length) = portal_day(api, day);
         let poisoned_day = api.poisoned_deal_days.contains(&day);
         for n in 0..rng.range(low, high + 1) {
             let id = next_id;
             next_id += 1;
             let pipeline = &api.pipelines[rng.range(0, api.pipelines.len() as u64) as usize];
-            let created = start + rng.range(0, DAY_MS as u64) as i64;
+            let created = start + rng.range(0, length) as i64;
             let cents = rng.range(50_000, 5_000_000);
             let amount = if cents.is_multiple_of(100) {
                 (cents / 100).to_string()
@@ -425,18 +431,17 @@ fn deals(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
 }
 
 fn feedback(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
-    let offset = api.portal.utc_offset_minutes;
     let mut out = Vec::new();
     let mut next_id = 9001;
     for day in days(api.first_day, api.last_day) {
-        let start = day_start_ms(day, offset);
+        let (start, length) = portal_day(api, day);
         for survey in &api.surveys {
             let mut rng = day_rng(seed, &format!("hubspot-feedback-{}", survey.id), day);
             let (low, high) = api.responses_per_day;
             for _ in 0..rng.range(low, high + 1) {
                 let id = next_id;
                 next_id += 1;
-                let created = start + rng.range(0, DAY_MS as u64) as i64;
+                let created = start + rng.range(0, length) as i64;
                 let modified = created + rng.range(0, 600_000) as i64;
                 let roll = rng.range(0, 100);
                 let (value, group) = match survey.kind {
@@ -486,14 +491,13 @@ fn feedback(api: &HubSpotApi, seed: u64) -> Vec<CrmRecord> {
 }
 
 fn submissions(api: &HubSpotApi, seed: u64, form: &super::Form) -> Vec<FormSubmission> {
-    let offset = api.portal.utc_offset_minutes;
     let mut out = Vec::new();
     for day in days(api.first_day.max(form.created), api.last_day) {
         let mut rng = day_rng(seed, &format!("hubspot-form-{}", form.guid), day);
-        let start = day_start_ms(day, offset);
+        let (start, length) = portal_day(api, day);
         let (low, high) = form.per_day;
         for _ in 0..rng.range(low, high + 1) {
-            let submitted = start + rng.range(0, DAY_MS as u64) as i64;
+            let submitted = start + rng.range(0, length) as i64;
             let id = rng.hex(16);
             out.push(FormSubmission {
                 conversion_id: format!(

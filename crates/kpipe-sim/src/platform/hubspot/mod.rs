@@ -19,13 +19,14 @@
 //! points there; search results have no associations and search responses carry no rate-limit
 //! headers, while every other route sends `X-HubSpot-RateLimit-*` (and the daily pair for
 //! private-app tokens, §8). Errors use the envelope `{"status":"error","message",
-//! "correlationId","category"}`; the 429s carry `policyName` (§8). Days are the portal's: the
-//! portal has a fixed UTC offset ([`Portal::utc_offset_minutes`]).
+//! "correlationId","category"}`; the 429s carry `policyName` (§8). Days are the portal's, cut at
+//! its midnight: US and EU zones keep daylight saving time (`zone.rs`), any other zone has a fixed
+//! UTC offset ([`Portal::utc_offset_minutes`]); the account details report the offset in force.
 //!
 //! The generic machinery enforces limits: [`burst_quota`], [`search_quota`] and [`daily_quota`]
 //! are quota rules answered with HubSpot's bodies. Not simulated: the CRM list and read
-//! endpoints, associations, the email events API, archived forms, and time zones with daylight
-//! saving time (the real API reports the current offset).
+//! endpoints, associations, the email events API, archived forms, and the daylight saving time of
+//! zones outside the US and the EU.
 
 mod data;
 mod routes;
@@ -34,6 +35,7 @@ mod search;
 mod tests;
 mod truth;
 mod usage;
+mod zone;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -65,9 +67,11 @@ pub const SEARCH_RESULT_CEILING: u64 = 10_000;
 pub struct Portal {
     /// `portalId` (the Hub ID).
     pub id: u64,
-    /// `timeZone`, e.g. `US/Eastern`.
+    /// `timeZone`, e.g. `US/Eastern`: a US or EU zone named in `zone.rs` keeps daylight saving
+    /// time.
     pub time_zone: String,
-    /// The zone's offset east of UTC, in minutes; the simulated zone has no daylight saving time.
+    /// The zone's standard offset east of UTC, in minutes (its winter offset, for a zone with
+    /// daylight saving time).
     pub utc_offset_minutes: i32,
     /// `companyCurrency`.
     pub currency: String,

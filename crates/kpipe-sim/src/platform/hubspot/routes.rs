@@ -9,7 +9,7 @@ use axum::response::Response;
 use chrono::Days;
 use serde_json::{Map, Value, json};
 
-use super::data::{EmailDay, day_start_ms, iso, parse_ms};
+use super::data::{EmailDay, iso, parse_ms};
 use super::{HubSpotState, StageOutcome, error, validation_error};
 use crate::config::CannedResponse;
 use crate::platform::test_routes::{decode_position, encode_position};
@@ -71,7 +71,8 @@ fn paged(base: &str, path: &str, items: Vec<Value>, offset: usize, limit: usize,
 /// `GET /account-info/v3/details`.
 pub(super) async fn account_details(State(state): State<Arc<HubSpotState>>) -> Response {
     let portal = &state.api.portal;
-    let minutes = portal.utc_offset_minutes;
+    // The offset in force now, as HubSpot reports it.
+    let minutes = portal.offset_minutes_at(chrono::Utc::now().timestamp_millis());
     let sign = if minutes < 0 { '-' } else { '+' };
     ok(json!({
         "portalId": portal.id,
@@ -131,13 +132,13 @@ pub(super) async fn forms(State(state): State<Arc<HubSpotState>>, RawQuery(query
         Ok(p) => p,
         Err(e) => return bad_request(&e),
     };
-    let offset_minutes = state.api.portal.utc_offset_minutes;
+    let portal = &state.api.portal;
     let items = state
         .api
         .forms
         .iter()
         .map(|form| {
-            let created = iso(day_start_ms(form.created, offset_minutes) + 9 * 3_600_000);
+            let created = iso(portal.day_start_ms(form.created) + 9 * 3_600_000);
             json!({"id": form.guid, "name": form.name, "formType": "hubspot",
                    "createdAt": created, "updatedAt": created, "archived": false,
                    "fieldGroups": [{"groupType": "default_group", "richTextType": "text",
@@ -180,13 +181,13 @@ pub(super) async fn emails(State(state): State<Arc<HubSpotState>>, RawQuery(quer
         Ok(p) => p,
         Err(e) => return bad_request(&e),
     };
-    let offset_minutes = state.api.portal.utc_offset_minutes;
+    let portal = &state.api.portal;
     let items = state
         .api
         .emails
         .iter()
         .map(|email| {
-            let sent = iso(day_start_ms(email.published, offset_minutes) + 10 * 3_600_000);
+            let sent = iso(portal.day_start_ms(email.published) + 10 * 3_600_000);
             json!({"id": email.id.to_string(), "name": email.name, "subject": email.name,
                    "state": "PUBLISHED", "type": "BATCH_EMAIL", "publishDate": sent,
                    "createdAt": sent, "updatedAt": sent, "archived": false})
@@ -246,13 +247,13 @@ fn statistics(days: &[&EmailDay]) -> Value {
 }
 
 fn days_in<'a>(state: &'a HubSpotState, start: i64, end: i64, ids: &[u64]) -> Vec<&'a EmailDay> {
-    let offset = state.api.portal.utc_offset_minutes;
+    let portal = &state.api.portal;
     state
         .data
         .email_days
         .iter()
         .filter(|d| ids.is_empty() || ids.contains(&d.email_id))
-        .filter(|d| (start..end).contains(&day_start_ms(d.day, offset)))
+        .filter(|d| (start..end).contains(&portal.day_start_ms(d.day)))
         .collect()
 }
 
@@ -286,7 +287,7 @@ pub(super) async fn histogram(State(state): State<Arc<HubSpotState>>, RawQuery(q
         (Ok(range), Ok(ids)) => (range, ids),
         (Err(e), _) | (_, Err(e)) => return bad_request(&e),
     };
-    let offset = state.api.portal.utc_offset_minutes;
+    let portal = &state.api.portal;
     let mut by_day: BTreeMap<chrono::NaiveDate, Vec<&EmailDay>> = BTreeMap::new();
     for day in days_in(&state, start, end, &ids) {
         by_day.entry(day.day).or_default().push(day);
@@ -295,7 +296,7 @@ pub(super) async fn histogram(State(state): State<Arc<HubSpotState>>, RawQuery(q
         .iter()
         .map(|(day, days)| {
             let next = day.checked_add_days(Days::new(1)).unwrap_or(*day);
-            let (start, end) = (iso(day_start_ms(*day, offset)), iso(day_start_ms(next, offset)));
+            let (start, end) = (iso(portal.day_start_ms(*day)), iso(portal.day_start_ms(next)));
             json!({"interval": {"start": start, "end": end}, "aggregations": statistics(days)})
         })
         .collect();

@@ -51,8 +51,8 @@ async fn search(sim: &SimServer, object: &str, body: Value) -> (u16, http::Heade
     (status, headers, response.json().await.unwrap())
 }
 
-fn window_filters(property: &str, since: &str, until: &str, offset: i32) -> Value {
-    let ms = |d: &str| day_start_ms(day(d), offset).to_string();
+fn window_filters(property: &str, since: &str, until: &str, portal: &Portal) -> Value {
+    let ms = |d: &str| portal.day_start_ms(day(d)).to_string();
     json!([{"filters": [
         {"propertyName": property, "operator": "GTE", "value": ms(since)},
         {"propertyName": property, "operator": "LT", "value": ms(until)}]}])
@@ -65,8 +65,11 @@ async fn account_details_give_the_portal_its_zone_and_currency() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["portalId"], 24_839_204);
     assert_eq!(body["timeZone"], "US/Eastern");
-    assert_eq!(body["utcOffset"], "-05:00");
-    assert_eq!(body["utcOffsetMilliseconds"], -18_000_000);
+    // The offset in force now: -05:00, or -04:00 on daylight saving time.
+    let minutes = small().portal.offset_minutes_at(chrono::Utc::now().timestamp_millis());
+    assert!(minutes == -300 || minutes == -240, "{minutes}");
+    assert_eq!(body["utcOffset"], format!("-0{}:00", -minutes / 60));
+    assert_eq!(body["utcOffsetMilliseconds"], i64::from(minutes) * 60_000);
     assert_eq!(body["companyCurrency"], "USD");
     // A private-app token sees the burst and the daily headers (§8).
     assert_eq!(headers["x-hubspot-ratelimit-max"], "190");
@@ -110,7 +113,7 @@ async fn oauth_tokens_live_thirty_minutes_and_see_no_daily_headers() {
 async fn search_filters_sorts_and_pages_with_string_properties() {
     let api = small();
     let sim = start(api.clone()).await;
-    let filters = window_filters("createdate", "2026-10-02", "2026-10-04", -300);
+    let filters = window_filters("createdate", "2026-10-02", "2026-10-04", &api.portal);
     let mut after = Value::Null;
     let mut seen = Vec::new();
     let mut last_modified = 0;
@@ -144,7 +147,7 @@ async fn search_filters_sorts_and_pages_with_string_properties() {
         .contacts
         .iter()
         .filter(|c| {
-            let d = local_day(c.created_ms, -300);
+            let d = api.portal.local_day(c.created_ms);
             d == day("2026-10-02") || d == day("2026-10-03")
         })
         .map(|c| c.id.to_string())
@@ -212,7 +215,7 @@ async fn search_requests_beyond_the_documented_limits_are_refused() {
 async fn deals_are_found_by_close_date_and_won_stage() {
     let api = HubSpotApi { first_day: day("2026-09-01"), ..small() };
     let sim = start(api.clone()).await;
-    let mut filters = window_filters("closedate", "2026-10-03", "2026-10-06", -300);
+    let mut filters = window_filters("closedate", "2026-10-03", "2026-10-06", &api.portal);
     filters[0]["filters"]
         .as_array_mut()
         .unwrap()
@@ -227,9 +230,9 @@ async fn deals_are_found_by_close_date_and_won_stage() {
         .iter()
         .filter(|d| {
             d.get("hs_is_closed_won") == Some("true")
-                && d.get("closedate")
-                    .and_then(parse_ms)
-                    .is_some_and(|ms| (day("2026-10-03")..day("2026-10-06")).contains(&local_day(ms, -300)))
+                && d.get("closedate").and_then(parse_ms).is_some_and(|ms| {
+                    (day("2026-10-03")..day("2026-10-06")).contains(&api.portal.local_day(ms))
+                })
         })
         .map(|d| d.id.to_string())
         .collect();

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use super::data::{CrmRecord, local_day, parse_ms};
+use super::data::{CrmRecord, parse_ms};
 use super::{HubSpotApi, SurveyKind};
 
 /// One row a connector must write.
@@ -79,7 +79,7 @@ fn money(cents: i128) -> String {
 impl HubSpotApi {
     fn day_of(&self, record: &CrmRecord, property: &str) -> Option<NaiveDate> {
         let ms = parse_ms(record.get(property)?)?;
-        Some(local_day(ms, self.portal.utc_offset_minutes))
+        Some(self.portal.local_day(ms))
     }
 
     /// The deals whose `amount` is not a number and that a search for `since..=until` finds
@@ -192,11 +192,10 @@ impl HubSpotApi {
         }
 
         // Forms: every day from creation on.
-        let offset = self.portal.utc_offset_minutes;
         for (form, submissions) in self.forms.iter().zip(&data.submissions) {
             let mut counts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
             for s in submissions {
-                *counts.entry(local_day(s.submitted_ms, offset)).or_default() += 1;
+                *counts.entry(self.portal.local_day(s.submitted_ms)).or_default() += 1;
             }
             for day in since.max(form.created).iter_days().take_while(|d| *d <= until) {
                 let n = counts.get(&day).copied().unwrap_or(0);
