@@ -270,9 +270,9 @@ fn hubspot_minimum(
     since: chrono::NaiveDate,
     until: chrono::NaiveDate,
 ) -> u64 {
-    let offset = api.portal.utc_offset_minutes;
-    let start = hubspot::day_start_ms(since, offset);
-    let end = until.succ_opt().map_or(i64::MAX, |d| hubspot::day_start_ms(d, offset));
+    // The portal's days, daylight saving time included, as the connector cuts them.
+    let start = api.portal.day_start_ms(since);
+    let end = until.succ_opt().map_or(i64::MAX, |d| api.portal.day_start_ms(d));
     let created_within = |records: &[hubspot::CrmRecord]| {
         records.iter().filter(|r| (start..end).contains(&r.created_ms)).count()
     };
