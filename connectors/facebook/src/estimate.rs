@@ -6,6 +6,7 @@
 use kpipe_core::{DateWindow, RequestEstimate};
 
 use crate::page_insights::MAX_DAYS_PER_REQUEST;
+use crate::periods::{MAX_RANGES_PER_REQUEST, time_ranges, whole_weeks};
 use crate::source::FacebookSource;
 
 impl FacebookSource {
@@ -15,6 +16,9 @@ impl FacebookSource {
         let accounts = self.accounts.len() as u64;
         let pages = self.pages.len() as u64;
         let levels = self.settings.levels.len() as u64;
+        let account_reach = if self.account_reach_needed() { accounts } else { 0 };
+        let period_levels = self.period_levels().len() as u64;
+        let page_reach = self.page_reach_metric(None).is_some();
         let mut estimate = RequestEstimate::exactly(0);
         let mut by_runs = false;
         for window in windows {
@@ -32,6 +36,21 @@ impl FacebookSource {
                 // Every metric of a Page in one request per range of at most 90 days.
                 let ranges = part.num_days().div_ceil(MAX_DAYS_PER_REQUEST);
                 estimate.add(pages * ranges, Some(pages * ranges));
+                // The account's own daily reach, a synchronous report per account.
+                estimate.add(account_reach, (account_reach == 0).then_some(0));
+            }
+            // Reach over every week and month the window touches: one report per account and
+            // period level, the periods in it (`time_ranges`, up to 50 a request).
+            let ranges = time_ranges(&kpipe_core::PeriodRequest::for_window(*window)).len();
+            let chunks = ranges.div_ceil(MAX_RANGES_PER_REQUEST) as u64;
+            let reports = accounts * period_levels * chunks;
+            estimate.add(reports, (reports == 0).then_some(0));
+            // A Page's weekly reach: one request per 90 days of the weeks that have ended.
+            let weeks = whole_weeks(*window);
+            if let (true, Some(first), Some(last)) = (page_reach, weeks.first(), weeks.last()) {
+                let sundays = (last.through - first.through).num_days().unsigned_abs() + 1;
+                let ranges = pages * sundays.div_ceil(MAX_DAYS_PER_REQUEST);
+                estimate.add(ranges, Some(ranges));
             }
         }
         if accounts > 0 {
@@ -81,14 +100,41 @@ mod tests {
         let s = source(r#""act_101", "102""#);
         // 2 accounts x 3 levels, one page each; the Page's token, one range.
         let e = s.estimate(&[window("2026-10-01", "2026-10-03")]);
-        assert_eq!((e.min_requests, e.max_requests), (6 + 1 + 1, None));
-        // 61 days: report runs over slices of 30 days (3 slices), 3 requests at least each.
+        // And each account's daily reach (2), and its reach per period at the account and the
+        // three levels (2 x 4).
+        assert_eq!((e.min_requests, e.max_requests), (6 + 1 + 1 + 2 + 2 * 4, None));
+        // 61 days: report runs over slices of 30 days (3 slices), 3 requests at least each, and
+        // the daily reach of each account in each slice; the periods once.
         let e = s.estimate(&[window("2026-08-01", "2026-09-30")]);
-        assert_eq!(e.min_requests, 3 * 6 * 3 + 1 + 3);
+        assert_eq!(e.min_requests, 3 * 6 * 3 + 1 + 3 + 3 * 2 + 2 * 4);
         let pages_only = source("");
         let e = pages_only.estimate(&[window("2026-01-01", "2026-12-31")]);
         // 365 days in 30-day slices: 13 slices, each one range of Page insights.
         assert_eq!((e.min_requests, e.max_requests), (1 + 13, Some(1 + 13)));
+        // A year: 65 periods, two requests per account and period level.
+        let e = s.estimate(&[window("2026-01-01", "2026-12-31")]);
+        assert_eq!(e.min_requests, 13 * 6 * 3 + 1 + 13 + 13 * 2 + 2 * 4 * 2);
         assert!(e.daily_quota.is_none() && e.pace.is_some());
+    }
+
+    #[test]
+    fn the_account_level_has_its_daily_reach_and_a_page_reach_metric_its_weeks() {
+        let config = toml::from_str(concat!(
+            "access_token = \"t\"\nad_account_ids = [\"1\"]\npage_ids = [\"200\"]\n",
+            "levels = [\"account\", \"campaign\"]\n",
+            "page_metrics = [\"page_media_view\", \"page_total_media_view_unique\"]"
+        ))
+        .unwrap();
+        let cx = BuildContext { source_name: "fb".into(), config_dir: std::env::temp_dir() };
+        let s = FacebookSource::build(config, &cx).unwrap();
+        // 2026-10-28..2026-11-03: 2 reports, no separate daily reach; the periods at the account
+        // and campaign levels (2); the Page token, its days, and its one whole week (1).
+        let e = s.estimate(&[window("2026-10-28", "2026-11-03")]);
+        assert_eq!(e.min_requests, 2 + 2 + 1 + 1 + 1);
+        // 2026-01-01..2026-06-30: 26 whole weeks (the first from 2025-12-29); their Sundays span
+        // 176 days, two requests.
+        let e = s.estimate(&[window("2026-01-01", "2026-06-30")]);
+        let slices = 181_u64.div_ceil(30);
+        assert_eq!(e.min_requests, slices * 2 * 3 + 2 + 1 + slices + 2);
     }
 }

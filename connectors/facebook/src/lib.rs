@@ -3,7 +3,8 @@
 //!
 //! The modules: [`config`] is the `[sources.<name>]` table, [`source`] runs a pull, [`listing`]
 //! pages synchronous reports, [`reports`] drives asynchronous report runs for large windows,
-//! [`page_insights`] reads Page metrics, [`client`] and [`usage`] talk to the API (error codes,
+//! [`page_insights`] reads Page metrics, `periods` asks for reach over whole weeks and months,
+//! [`client`] and [`usage`] talk to the API (error codes,
 //! usage headers, pauses), [`mapping`] and [`normalize`] turn Meta's fields into metric rows.
 //! Endpoints, permissions, token types and the mapping tables are in this crate's README.
 
@@ -15,6 +16,7 @@ pub mod mapping;
 pub mod normalize;
 pub mod page_insights;
 mod pause;
+mod periods;
 pub mod reports;
 pub mod source;
 pub mod usage;

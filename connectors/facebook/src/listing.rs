@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use futures::StreamExt;
-use kpipe_core::{DateWindow, Emitter, Quarantined, SourceError};
+use kpipe_core::{
+    DateWindow, Emitter, Metric, MetricName, MetricRow, PeriodRequest, PeriodRow, Quarantined, SourceError,
+};
 use kpipe_http::{ApiClient, ApiRequest, ApiResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -88,6 +90,50 @@ pub fn read_insights_page(
     Some((rows, refused, next))
 }
 
+/// What the elements of an insights listing become.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    /// Day rows (`time_increment=1`).
+    Days,
+    /// The reach of each entity over each of these periods' days, from a report over their
+    /// ranges (`time_ranges`): period rows.
+    Periods(&'a [PeriodRequest]),
+}
+
+/// One synchronous insights listing: the account (its index), the level of its rows, its first
+/// request (without `limit`) and what its rows become.
+#[derive(Debug)]
+pub(crate) struct Listing<'a> {
+    pub(crate) account: usize,
+    pub(crate) level: Level,
+    pub(crate) first: ApiRequest,
+    pub(crate) rows: Rows<'a>,
+}
+
+/// Emits the period rows of one element of a report over ranges: its `reach` (dated its first
+/// day, through `stop`) for every period asked for whose days are that range (a week and a
+/// month may share one). `Ok(Err(reason))` when the range is none of them.
+async fn emit_periods(
+    requests: &[PeriodRequest],
+    rows: Vec<MetricRow>,
+    stop: chrono::NaiveDate,
+    out: &mut Emitter,
+) -> Result<Result<(), String>, SourceError> {
+    let reach = MetricName::from(Metric::Reach);
+    let Some(start) = rows.first().map(|r| r.date) else { return Ok(Ok(())) };
+    let matching: Vec<&PeriodRequest> =
+        requests.iter().filter(|r| r.period.start == start && r.through == stop).collect();
+    if matching.is_empty() {
+        return Ok(Err(format!("the row covers {start}..={stop}, which is none of the periods asked for")));
+    }
+    for request in matching {
+        for row in rows.iter().filter(|r| r.metric == reach) {
+            out.emit_period(PeriodRow::new(*request, row.clone())).await?;
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// Where the next page of a listing comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum NextPage {
@@ -141,31 +187,60 @@ fn first_page(first: &ApiRequest, limit: u32) -> ApiRequest {
 }
 
 impl FacebookSource {
-    /// Every account's synchronous report at every level for `range`, emitted account by
-    /// account and level by level, as [`Self::sync_report`] one after the other would; the
-    /// first pages of up to `concurrency` of them are asked for at once. `Ok(false)` when a page
-    /// was quarantined.
+    /// Every account's synchronous report at every level for `range`, then each account's daily
+    /// reach (when the `account` level is not pulled), emitted account by account and level by
+    /// level, as [`Self::sync_report`] one after the other would; the first pages of up to
+    /// `concurrency` of them are asked for at once. `Ok(false)` when a page was quarantined.
     pub(crate) async fn sync_reports(
         &self,
         range: DateWindow,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
-        let levels = &self.settings.levels;
-        // Jobs by index: closures over borrowed items would not make a `Send` future here.
-        let jobs = (0..self.accounts.len()).flat_map(|a| (0..levels.len()).map(move |l| (a, l)));
+        let mut listings = Vec::new();
+        for (index, account) in self.accounts.iter().enumerate() {
+            for level in &self.settings.levels {
+                let first = self.report_request(account, *level, range);
+                listings.push(Listing { account: index, level: *level, first, rows: Rows::Days });
+            }
+        }
+        listings.extend(self.account_reach_listings(range));
+        self.read_listings(listings, out).await
+    }
+
+    /// `listings` read in order; the first pages of up to `concurrency` of them are asked for at
+    /// once. `Ok(false)` when a page was quarantined.
+    pub(crate) async fn read_listings(
+        &self,
+        listings: Vec<Listing<'_>>,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
         let in_flight = usize::try_from(self.settings.concurrency).unwrap_or(1).max(1);
-        let mut firsts = futures::stream::iter(jobs)
-            .map(|(a, l)| async move {
-                let (account, level) = (&self.accounts[a], levels[l]);
-                let first = self.report_request(account, level, range);
-                let request = first_page(&first, account.page_size()).stream(ADS_STREAM);
-                let answer = account.call(&self.book, self.max_wait, request, &self.token).await;
-                (a, l, first, answer)
+        // By index, each future owning its request: closures over borrowed items would not
+        // make a `Send` future here.
+        let firsts =
+            listings.iter().map(|l| (l.account, first_page(&l.first, self.accounts[l.account].page_size())));
+        let mut firsts = futures::stream::iter(firsts.enumerate().collect::<Vec<_>>())
+            .map(|(i, (a, request))| async move {
+                let account = &self.accounts[a];
+                let answer =
+                    account.call(&self.book, self.max_wait, request.stream(ADS_STREAM), &self.token).await;
+                (i, answer)
             })
             .buffered(in_flight);
         let mut whole = true;
-        while let Some((a, l, first, answer)) = firsts.next().await {
-            whole &= self.read_insights_from(&self.accounts[a], levels[l], first, Some(answer), out).await?;
+        while let Some((i, answer)) = firsts.next().await {
+            let listing = &listings[i];
+            let account = &self.accounts[listing.account];
+            whole &= self
+                .read_insights_from(
+                    account,
+                    listing.level,
+                    listing.first.clone(),
+                    Some(answer),
+                    listing.rows,
+                    out,
+                )
+                .await?;
         }
         Ok(whole)
     }
@@ -211,7 +286,7 @@ impl FacebookSource {
         first: ApiRequest,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
-        self.read_insights_from(account, level, first, None, out).await
+        self.read_insights_from(account, level, first, None, Rows::Days, out).await
     }
 
     /// [`Self::read_insights`], with the answer to the first page when it was asked for
@@ -222,6 +297,7 @@ impl FacebookSource {
         level: Level,
         first: ApiRequest,
         mut first_answer: Option<Result<ApiResponse, CallError>>,
+        rows: Rows<'_>,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
         let mut reader = InsightsReader::new(&account.id, level, &self.settings.actions);
@@ -286,8 +362,18 @@ impl FacebookSource {
                 return Ok(false);
             };
             for (index, element) in data.iter().enumerate() {
-                match reader.rows(element.get()) {
-                    Ok(rows) => out.emit_all(rows).await?,
+                let read = match rows {
+                    Rows::Days => match reader.rows(element.get()) {
+                        Ok(made) => Ok(out.emit_all(made).await?),
+                        Err(reason) => Err(reason),
+                    },
+                    Rows::Periods(requests) => match reader.range_rows(element.get()) {
+                        Ok((made, stop)) => emit_periods(requests, made, stop, out).await?,
+                        Err(reason) => Err(reason),
+                    },
+                };
+                match read {
+                    Ok(()) => {}
                     Err(reason) => {
                         out.quarantine(Quarantined {
                             stream: ADS_STREAM.into(),

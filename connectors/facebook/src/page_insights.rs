@@ -8,13 +8,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kpipe_core::{DateWindow, Emitter, Quarantined, Secret, SourceError};
+use kpipe_core::{
+    DateWindow, Emitter, Metric, MetricName, PeriodRequest, PeriodRow, Quarantined, Secret, SourceError,
+};
 use kpipe_http::ApiRequest;
 use serde_json::Value;
 
 use crate::client::{CallError, ErrorClass, GraphError, GraphObject, data_of, scrub};
 use crate::listing::quarantine_or_fail;
-use crate::normalize::{PageContext, page_rows};
+use crate::normalize::{PageContext, page_rows, page_week_values};
+use crate::periods::whole_weeks;
 use crate::source::FacebookSource;
 
 /// The stream of Page insights rows.
@@ -103,7 +106,7 @@ impl FacebookSource {
             };
             let mut groups = vec![metrics];
             while let Some(group) = groups.pop() {
-                match self.page_request(page, range, &group, &token).await {
+                match self.page_request(page, range, &group, "day", &token).await {
                     Ok((location, body)) => whole &= emit_page(&body, &location, &cx, out).await?,
                     Err(e) if e.class() == Some(ErrorClass::InvalidParameter) => {
                         let graph = e.graph.clone();
@@ -147,19 +150,87 @@ impl FacebookSource {
         ))
     }
 
-    /// One Page insights request; the redacted URL and the body.
+    /// The configured Page metric that is Page reach (`page_total_media_view_unique`, or the
+    /// retired `page_impressions_unique`), unless the API refused it in this pull.
+    pub(crate) fn page_reach_metric(&self, run: Option<&PageRun>) -> Option<String> {
+        let reach = MetricName::from(Metric::Reach);
+        let metrics = &self.settings.page_metrics;
+        metrics
+            .names()
+            .find(|m| metrics.metric(m) == Some(&reach) && !run.is_some_and(|r| r.rejected.contains(*m)))
+            .map(str::to_owned)
+    }
+
+    /// The Page's reach over each ISO week of `window` that has ended, as period rows, when a
+    /// Page reach metric is configured. Meta's `period=week` value is a rolling week: the one
+    /// whose `end_time` closes a Sunday covers Monday to Sunday (Pacific days, as the Page's day
+    /// rows), so one request per 90 days from the first such Sunday to the last gives every
+    /// whole week; a week still running has no such value and calendar months none at all
+    /// (`days_28` is a rolling 28 days). `Ok(false)` when a response was quarantined.
+    pub(crate) async fn page_week_reach(
+        &self,
+        page: &GraphObject,
+        window: DateWindow,
+        run: &mut PageRun,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
+        let weeks = whole_weeks(window);
+        let (Some(first), Some(last)) = (weeks.first(), weeks.last()) else { return Ok(true) };
+        let Some(metric) = self.page_reach_metric(Some(run)) else { return Ok(true) };
+        let Ok(sundays) = DateWindow::new(first.through, last.through) else { return Ok(true) };
+        let (name, token) = self.page_identity(page, run).await?;
+        let mut whole = true;
+        for range in sundays.slices(MAX_DAYS_PER_REQUEST) {
+            let metrics = [metric.clone()];
+            match self.page_request(page, range, &metrics, "week", &token).await {
+                Ok((location, body)) => {
+                    let cx = PageContext {
+                        page_id: &page.id,
+                        page_name: name.as_deref(),
+                        window: range,
+                        metrics: &self.settings.page_metrics,
+                    };
+                    whole &= emit_page_weeks(&body, &location, &cx, &weeks, out).await?;
+                }
+                Err(e) if e.class() == Some(ErrorClass::InvalidParameter) => {
+                    let said = e.graph.as_ref().map_or_else(|| "(#100)".to_owned(), GraphError::summary);
+                    tracing::warn!(page = %page.id, metric, error = %said,
+                        "the API refuses the weekly value of this Page metric; no weekly Page reach is written");
+                    out.quarantine(Quarantined {
+                        stream: PAGE_STREAM.into(),
+                        location: format!("page {} metric {metric} period week", page.id),
+                        reason: format!(
+                            "the API refuses `{metric}` with period=week {said}: the Page's weekly reach was \
+                             not written; its daily values were pulled"
+                        ),
+                        raw: scrub(&serde_json::json!({"metric": metric, "period": "week"}).to_string()),
+                    })
+                    .await?;
+                    return Ok(false);
+                }
+                Err(e) => {
+                    quarantine_or_fail(e, PAGE_STREAM, out).await?;
+                    whole = false;
+                }
+            }
+        }
+        Ok(whole)
+    }
+
+    /// One Page insights request over `period` values; the redacted URL and the body.
     async fn page_request(
         &self,
         page: &GraphObject,
         range: DateWindow,
         metrics: &[String],
+        period: &str,
         token: &Secret,
     ) -> Result<(String, Value), CallError> {
         // `until` is the first day left out: the API's first value is the `since` day's.
         let until = range.end().succ_opt().unwrap_or(range.end());
         let request = ApiRequest::get(&format!("{}/{}/insights", self.settings.api_version, page.id))
             .query("metric", metrics.join(","))
-            .query("period", "day")
+            .query("period", period)
             .query("since", range.start().to_string())
             .query("until", until.to_string())
             .stream(PAGE_STREAM);
@@ -222,6 +293,49 @@ async fn emit_page(
     for (index, element) in data.iter().enumerate() {
         match page_rows(element, cx) {
             Ok(rows) => out.emit_all(rows).await?,
+            Err(reason) => {
+                out.quarantine(Quarantined {
+                    stream: PAGE_STREAM.into(),
+                    location: format!("{location} element {index}"),
+                    reason,
+                    raw: scrub(&element.to_string()),
+                })
+                .await?;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Emits the weekly values of a `period=week` response that close the last day of one of
+/// `weeks` as that week's period rows; `Ok(false)` when the response had no `data`.
+async fn emit_page_weeks(
+    body: &Value,
+    location: &str,
+    cx: &PageContext<'_>,
+    weeks: &[PeriodRequest],
+    out: &mut Emitter,
+) -> Result<bool, SourceError> {
+    let Some(data) = data_of(body) else {
+        out.quarantine(Quarantined {
+            stream: PAGE_STREAM.into(),
+            location: location.to_owned(),
+            reason: "the response has no `data` array".into(),
+            raw: scrub(&body.to_string()),
+        })
+        .await?;
+        return Ok(false);
+    };
+    for (index, element) in data.iter().enumerate() {
+        match page_week_values(element, cx) {
+            Ok(values) => {
+                for (closing, row) in values {
+                    // Only the value closing a week's Sunday covers that week.
+                    if let Some(week) = weeks.iter().find(|w| w.through == closing) {
+                        out.emit_period(PeriodRow::new(*week, row)).await?;
+                    }
+                }
+            }
             Err(reason) => {
                 out.quarantine(Quarantined {
                     stream: PAGE_STREAM.into(),

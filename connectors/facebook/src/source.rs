@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kpipe_core::{
-    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestEstimate, RequestTelemetry, Secret,
-    Source, SourceError, StreamInfo,
+    BuildContext, ConfigError, DateWindow, Emitter, PeriodRequest, PullRequest, RequestEstimate,
+    RequestTelemetry, Secret, Source, SourceError, StreamInfo,
 };
 use kpipe_http::{ApiClient, ApiRequest, HttpClient, RateLimit, RateLimiter};
 use serde_json::Value;
@@ -83,11 +83,12 @@ impl Source for FacebookSource {
             StreamInfo {
                 name: ADS_STREAM,
                 description: "Daily ads insights per campaign, ad set and ad: impressions, reach, clicks, \
-                              spend, actions",
+                              spend, actions; the account's daily reach; reach per week and month",
             },
             StreamInfo {
                 name: PAGE_STREAM,
-                description: "Daily Page insights: media views, post engagements, new followers, followers",
+                description: "Daily Page insights: media views, post engagements, new followers, followers; \
+                              weekly Page reach when configured",
             },
         ]
     }
@@ -147,6 +148,8 @@ impl Source for FacebookSource {
                         whole &= self.report_by_runs(account, *level, slice, out).await?;
                     }
                 }
+                // The account's daily reach is a row a day: a synchronous report is enough.
+                whole &= self.read_listings(self.account_reach_listings(slice), out).await?;
             } else {
                 whole &= self.sync_reports(slice, out).await?;
             }
@@ -158,6 +161,18 @@ impl Source for FacebookSource {
                 out.complete(slice).await?;
             } else {
                 tracing::warn!(%slice, "part of this slice was quarantined; its days are not declared done");
+            }
+        }
+        // Reach over the weeks and months the window touches, published with the window.
+        let periods = PeriodRequest::for_window(window);
+        out.set_stream(ADS_STREAM);
+        if !self.period_reach(&periods, out).await? {
+            tracing::warn!(%window, "part of the period reach was quarantined");
+        }
+        out.set_stream(PAGE_STREAM);
+        for page in &self.pages {
+            if !self.page_week_reach(page, window, &mut pages, out).await? {
+                tracing::warn!(page = %page.id, %window, "part of the Page's weekly reach was not written");
             }
         }
         Ok(())

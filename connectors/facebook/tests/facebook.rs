@@ -3,17 +3,26 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use common::{FacebookHarness, LEVELS, SEED, Scope, expected, window};
-use kpipe_core::{Currency, Decimal, DynSource, ErrorKind};
+use kpipe_core::{Currency, Decimal, DynSource, ErrorKind, Period, PeriodGrain, PeriodRequest};
 use kpipe_sim::platform::facebook::{
     self, DEFAULT_AD_ACCOUNTS, DEFAULT_PAGE, FacebookGraph, InsightsLevel, ReportRunBehaviour, UsageBudget,
 };
-use kpipe_sim::{CannedResponse, Fault, FaultRule, SimConfig, SimServer};
+use kpipe_sim::{CannedResponse, Fault, FaultRule, RecordedRequest, SimConfig, SimServer};
 use kpipe_testkit::{Harness, Pulled, Setup, build_source, pull};
 
 const ACCOUNT: &str = DEFAULT_AD_ACCOUNTS[0];
+
+/// Whether `request` (a first or a next page) asks for the daily rows (`time_increment=1`) of
+/// `level`, rather than reach per period (`time_ranges`) or another level's.
+fn daily_report_of(request: &RecordedRequest, level: &str) -> bool {
+    let query = request.query.as_deref().unwrap_or_default();
+    query.contains(&format!("level={level}&")) && query.contains("time_increment=1")
+}
 
 fn one_account(levels: &[(InsightsLevel, &'static str)]) -> Scope {
     Scope { accounts: vec![ACCOUNT], levels: levels.to_vec(), pages: vec![], ..Scope::default() }
@@ -95,6 +104,7 @@ async fn a_failed_one_day_run_is_read_synchronously() {
         .requests()
         .iter()
         .filter(|r| r.method == "GET" && r.path == format!("/v25.0/act_{ACCOUNT}/insights"))
+        .filter(|r| daily_report_of(r, "campaign"))
         .count();
     assert_eq!(synchronous, 1);
 }
@@ -141,8 +151,11 @@ async fn paging_next_is_followed_across_three_pages_and_stops_when_absent() {
     assert!((5..=6).contains(&rows), "two campaigns over three days: {rows} rows make three pages of two");
     let (sim, pulled, _) = run(&h, |c| c, Setup { page_size: Some(2) }, days).await;
     assert_exact(&h, &pulled, days, "three pages");
-    let pages: Vec<_> =
-        sim.requests().into_iter().filter(|r| r.path == format!("/v25.0/act_{ACCOUNT}/insights")).collect();
+    let pages: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("/v25.0/act_{ACCOUNT}/insights") && daily_report_of(r, "campaign"))
+        .collect();
     assert_eq!(pages.len(), 3);
     for (i, page) in pages.iter().enumerate() {
         let query = page.query.clone().unwrap_or_default();
@@ -246,6 +259,7 @@ async fn reduce_the_amount_of_data_halves_the_page_size() {
     let limits: Vec<String> = sim
         .requests()
         .iter()
+        .filter(|r| daily_report_of(r, "ad"))
         .filter_map(|r| {
             r.query.as_deref().and_then(|q| q.split('&').find(|p| p.starts_with("limit=")).map(str::to_owned))
         })
@@ -337,6 +351,26 @@ async fn the_demo_table_pulls_the_default_simulator() {
     pulled.expect_ok("demo");
     assert!(pulled.quarantined.is_empty(), "{:?}", pulled.quarantined);
     pulled.totals().assert_eq(&expected(&FacebookGraph::default(), 7, days, &Scope::default()), "demo");
+    // Reach per week and month (Ad Account Insights, `time_ranges`) after the report runs.
+    let graph = FacebookGraph::default();
+    let mut truth = 0;
+    for request in PeriodRequest::for_window(days) {
+        for account in DEFAULT_AD_ACCOUNTS {
+            for (level, label) in [(InsightsLevel::Account, "account"), (InsightsLevel::Adset, "ad_set")] {
+                for row in graph.range_insights(7, account, level, request.period.start, request.through) {
+                    let found = pulled.period_rows.iter().find(|p| {
+                        p.request == request
+                            && p.row.account_id.as_ref() == account
+                            && p.row.level.as_ref() == label
+                            && p.row.entity_id.as_ref() == row.entity_id()
+                    });
+                    assert_eq!(found.map(|p| p.row.value), Some(Decimal::from_i64(row.reach as i64)));
+                    truth += 1;
+                }
+            }
+        }
+    }
+    assert!(truth > 0 && pulled.period_rows.len() > truth, "campaigns and ads have period rows too");
 }
 
 /// §4: when every configured Page metric is refused, the configuration is wrong: the source
@@ -370,4 +404,245 @@ async fn the_account_level_is_available() {
     let (_sim, pulled, _) = run(&h, |c| c, Setup::default(), days).await;
     assert_exact(&h, &pulled, days, "account level");
     assert!(pulled.rows.iter().all(|r| r.entity_id.as_ref() == ACCOUNT && r.level.as_ref() == "account"));
+}
+
+/// The parameters of `request`, decoded.
+fn params_of(request: &RecordedRequest) -> Vec<(String, String)> {
+    kpipe_sim::query_pairs(request.query.as_deref().unwrap_or_default())
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// A period row's place: account, level, entity, period.
+type PeriodKey = (String, String, String, Period);
+
+/// Reach per ISO week and calendar month, shaped after Meta's Ad Account Insights reference
+/// (`GET /act_{id}/insights`, parameters `level` and `time_ranges`: "Array of time range
+/// objects ... Each time range will have one result set ... If `time_ranges` is specified,
+/// `date_preset`, `time_range` and `time_increment` are ignored"; every row has `date_start` and
+/// `date_stop`), and the Page's weekly reach after the Page Insights reference (`period=week`,
+/// one rolling weekly value per day, `end_time` closing its last day). Over a window of two whole
+/// weeks and a running one, across the end of February: at the account, campaign, ad set and ad
+/// levels and for the Page, every period's value is the simulator's truth, which is below the
+/// sum of the days (a summing connector fails); the running week and month are partial; the
+/// account's own daily reach arrives as day rows; and the requests are those the estimate
+/// predicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reach_per_week_and_month_is_the_platforms_own_value() {
+    let scope = Scope {
+        page_metrics: vec![("page_media_view", "impressions"), ("page_total_media_view_unique", "reach")],
+        ..Scope::default()
+    };
+    let extra = r#"
+        page_metrics = ["page_media_view", "page_total_media_view_unique"]
+        async_reports = { after_days = 30 }
+    "#;
+    let h = FacebookHarness::custom(FacebookGraph::default(), scope, extra);
+    let days = window("2026-02-25", "2026-03-10");
+    let (sim, pulled, source) = run(&h, |c| c, Setup::default(), days).await;
+    // Day rows, the account's daily reach among them, exactly.
+    assert_exact(&h, &pulled, days, "periods");
+    let account_reach =
+        pulled.rows.iter().filter(|r| r.level.as_ref() == "account" && r.metric.as_str() == "reach").count();
+    assert_eq!(account_reach, 2 * 14, "both accounts' reach on each day");
+
+    let requests = PeriodRequest::for_window(days);
+    let shown: Vec<String> =
+        requests.iter().map(|r| format!("{} {} {}", r.period.grain, r.period.start, r.through)).collect();
+    assert_eq!(
+        shown,
+        [
+            "week 2026-02-23 2026-03-01",
+            "week 2026-03-02 2026-03-08",
+            "week 2026-03-09 2026-03-10",
+            "month 2026-02-01 2026-02-28",
+            "month 2026-03-01 2026-03-10",
+        ]
+    );
+    let mut truth: BTreeMap<PeriodKey, (Decimal, Option<String>, NaiveDate)> = BTreeMap::new();
+    let levels = [
+        (InsightsLevel::Account, "account"),
+        (InsightsLevel::Campaign, "campaign"),
+        (InsightsLevel::Adset, "ad_set"),
+        (InsightsLevel::Ad, "ad"),
+    ];
+    for account in DEFAULT_AD_ACCOUNTS {
+        for (level, label) in levels {
+            for request in &requests {
+                let (since, through) = (request.period.start, request.through);
+                let daily = h.graph.insights(SEED, account, level, since, through);
+                for row in h.graph.range_insights(SEED, account, level, since, through) {
+                    let own: Vec<u64> =
+                        daily.iter().filter(|d| d.entity_id() == row.entity_id()).map(|d| d.reach).collect();
+                    if own.len() >= 2 {
+                        assert!(row.reach < own.iter().sum::<u64>(), "the truth is not the sum of the days");
+                    }
+                    let key =
+                        (account.to_owned(), label.to_owned(), row.entity_id().to_owned(), request.period);
+                    let name = Some(row.entity_name().to_owned());
+                    truth.insert(key, (Decimal::from_i64(row.reach as i64), name, through));
+                }
+            }
+        }
+    }
+    for week in requests.iter().filter(|r| r.period.grain == PeriodGrain::Week && !r.is_partial()) {
+        let value = h
+            .graph
+            .page_week_metric(SEED, DEFAULT_PAGE, "page_total_media_view_unique", week.through)
+            .expect("the Page had data");
+        let key = (DEFAULT_PAGE.to_owned(), "page".to_owned(), DEFAULT_PAGE.to_owned(), week.period);
+        truth.insert(key, (Decimal::from_i64(value as i64), Some("Acme Outdoor".to_owned()), week.through));
+    }
+    let mut got: BTreeMap<PeriodKey, (Decimal, Option<String>, NaiveDate)> = BTreeMap::new();
+    for p in &pulled.period_rows {
+        let r = &p.row;
+        assert_eq!((r.metric.as_str(), r.date), ("reach", p.request.period.start), "{p:?}");
+        assert_eq!(p.request.is_partial(), p.request.through < p.request.period.end());
+        let key = (r.account_id.to_string(), r.level.to_string(), r.entity_id.to_string(), p.request.period);
+        let name = r.entity_name.as_deref().map(str::to_owned);
+        assert!(got.insert(key, (r.value, name, p.request.through)).is_none(), "written twice: {p:?}");
+    }
+    assert_eq!(got.len(), truth.len());
+    assert_eq!(got, truth, "every period's reach is the platform's own");
+    // The running week and month are partial, up to the window's last day; the others whole.
+    let partial: Vec<String> = pulled
+        .period_rows
+        .iter()
+        .filter(|p| p.request.is_partial())
+        .map(|p| format!("{} {} {}", p.request.period.grain, p.request.period.start, p.request.through))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(partial, ["month 2026-03-01 2026-03-10", "week 2026-03-09 2026-03-10"]);
+    // A whole week inside the window: its reach is below the sum of the pulled days' reach.
+    let week = requests[1];
+    for p in pulled.period_rows.iter().filter(|p| p.request == week && p.row.level.as_ref() == "account") {
+        let summed: Decimal = pulled
+            .rows
+            .iter()
+            .filter(|r| {
+                r.level.as_ref() == "account"
+                    && r.entity_id == p.row.entity_id
+                    && r.metric.as_str() == "reach"
+            })
+            .filter(|r| week.days().contains(r.date))
+            .fold(Decimal::ZERO, |total, r| total.checked_add(r.value).unwrap_or(total));
+        assert!(p.row.value < summed, "{} is not below the days' {summed}", p.row.value);
+    }
+    // The Page has no monthly reach (`days_28` is a rolling 28 days) nor a running week's.
+    assert!(!got.keys().any(|(_, level, _, period)| level == "page" && period.grain == PeriodGrain::Month));
+
+    // One request per account and level for every period, the ranges in `time_ranges`.
+    let sent = sim.requests();
+    let per_period: Vec<Vec<(String, String)>> =
+        sent.iter().map(params_of).filter(|p| param(p, "time_ranges").is_some()).collect();
+    assert_eq!(per_period.len(), 2 * 4, "one request per account and level");
+    for params in &per_period {
+        let ranges: serde_json::Value =
+            serde_json::from_str(param(params, "time_ranges").unwrap_or_default())
+                .expect("time_ranges is JSON");
+        assert_eq!(ranges.as_array().map(Vec::len), Some(5));
+        assert_eq!(ranges[0], serde_json::json!({"since": "2026-02-23", "until": "2026-03-01"}));
+        assert!(param(params, "time_increment").is_none() && param(params, "time_range").is_none());
+        assert!(param(params, "fields").is_some_and(|f| f.ends_with(",reach,date_start,date_stop")));
+    }
+    let daily_reach: Vec<Vec<(String, String)>> = sent
+        .iter()
+        .map(params_of)
+        .filter(|p| param(p, "level") == Some("account") && param(p, "time_increment") == Some("1"))
+        .collect();
+    assert_eq!(daily_reach.len(), 2);
+    assert_eq!(param(&daily_reach[0], "fields"), Some("account_id,account_name,reach,date_start,date_stop"));
+    let weekly: Vec<Vec<(String, String)>> =
+        sent.iter().map(params_of).filter(|p| param(p, "period") == Some("week")).collect();
+    assert_eq!(weekly.len(), 1);
+    assert_eq!(
+        (param(&weekly[0], "metric"), param(&weekly[0], "since"), param(&weekly[0], "until")),
+        (Some("page_total_media_view_unique"), Some("2026-03-01"), Some("2026-03-09"))
+    );
+    // The plan's estimate is what was sent: every listing fits a page.
+    let estimate = source.estimate_requests(&[days]).expect("an estimate");
+    assert_eq!(sent.len() as u64, estimate.min_requests, "{estimate:?}");
+}
+
+/// Ad Account Insights reference (`time_ranges`): through report runs, the periods are still
+/// asked for once per account and level, synchronously, and equal the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reach_per_period_follows_a_pull_through_report_runs() {
+    let h = FacebookHarness::custom(FacebookGraph::default(), one_account(&LEVELS[..1]), &report_runs(5));
+    let days = window("2026-03-30", "2026-04-02");
+    let (sim, pulled, source) = run(&h, |c| c, Setup::default(), days).await;
+    assert_exact(&h, &pulled, days, "report runs");
+    let mut rows = 0;
+    for request in PeriodRequest::for_window(days) {
+        for (level, label) in [(InsightsLevel::Account, "account"), (InsightsLevel::Campaign, "campaign")] {
+            for row in h.graph.range_insights(SEED, ACCOUNT, level, request.period.start, request.through) {
+                let p = pulled
+                    .period_rows
+                    .iter()
+                    .find(|p| {
+                        p.request == request
+                            && p.row.level.as_ref() == label
+                            && p.row.entity_id.as_ref() == row.entity_id()
+                    })
+                    .unwrap_or_else(|| panic!("no {label} row for {}", request.period));
+                assert_eq!(p.row.value, Decimal::from_i64(row.reach as i64));
+                rows += 1;
+            }
+        }
+    }
+    assert_eq!(pulled.period_rows.len(), rows);
+    // The estimate counts one poll per run; the simulator's runs finish on the second.
+    let sent = sim.requests();
+    let runs = sent.iter().filter(|r| r.method == "POST").count();
+    let polls = sent
+        .iter()
+        .filter(|r| r.method == "GET" && !r.path.contains("act_") && !r.path.ends_with("/insights"))
+        .count();
+    assert_eq!((runs, polls), (1, 2));
+    let estimate = source.estimate_requests(&[days]).expect("an estimate");
+    assert_eq!((sent.len() - (polls - runs)) as u64, estimate.min_requests, "{estimate:?}");
+}
+
+/// Ad Account Insights reference (`time_ranges`, one result set per range asked): a period
+/// answer that cannot be read is quarantined like a day page (a row over a range not asked
+/// for, a body without `data`), the day rows stay whole and their days complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_period_answer_is_quarantined_like_a_day_page() {
+    let h = FacebookHarness::custom(FacebookGraph::default(), one_account(&LEVELS[..1]), "");
+    let days = h.window();
+    let stray = serde_json::json!({"data": [{"account_id": ACCOUNT, "account_name": "Acme Outdoor US",
+        "reach": "900", "date_start": "2026-03-03", "date_stop": "2026-03-05"}], "paging": {}});
+    let path = format!("/v25.0/act_{ACCOUNT}/insights");
+    // The campaigns' days, the account's daily reach, then the account's and the campaigns'
+    // periods.
+    let (sim, pulled, _) = run(
+        &h,
+        |c| {
+            c.with_fault(FaultRule::on_request(3, Fault::respond(200, stray)).on_path(path.clone()))
+                .with_fault(
+                    FaultRule::on_request(4, Fault::respond(200, serde_json::json!({"paging": {}})))
+                        .on_path(path.clone()),
+                )
+        },
+        Setup::default(),
+        days,
+    )
+    .await;
+    pulled.expect_ok("unreadable periods");
+    pulled.totals().assert_eq(&expected(&h.graph, SEED, days, &h.scope), "unreadable periods");
+    assert!(days.days().all(|d| pulled.completed.iter().any(|w| w.contains(d))));
+    let reasons: Vec<&str> = pulled.quarantined.iter().map(|q| q.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains("2026-03-03..=2026-03-05, which is none of the periods asked for"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("no `data` array"), "{reasons:?}");
+    assert!(pulled.period_rows.is_empty(), "{:?}", pulled.period_rows);
+    let asked: Vec<bool> =
+        sim.requests().iter().map(|r| params_of(r).iter().any(|(k, _)| k == "time_ranges")).collect();
+    assert_eq!(asked, [false, false, true, true]);
 }

@@ -200,13 +200,25 @@ impl<'a> InsightsReader<'a> {
 
     /// The metric rows of one insights element (its JSON text), or why it cannot be read.
     pub fn rows(&mut self, element: &str) -> Result<Vec<MetricRow>, String> {
+        self.read(element, true).map(|(rows, _)| rows)
+    }
+
+    /// The metric rows of one element of a report over whole ranges (`time_ranges`, one result
+    /// set per range), dated the range's first day (`date_start`), and the range's last day
+    /// (`date_stop`); or why the element cannot be read.
+    pub fn range_rows(&mut self, element: &str) -> Result<(Vec<MetricRow>, NaiveDate), String> {
+        self.read(element, false)
+    }
+
+    /// The rows of `element` and its `date_stop`; `daily` refuses an element spanning days.
+    fn read(&mut self, element: &str, daily: bool) -> Result<(Vec<MetricRow>, NaiveDate), String> {
         // Checked first: serde would also read a struct from an array, by position.
         if !element.trim_start().starts_with('{') {
             return Err("the element is not a JSON object".into());
         }
         let row: InsightsElement<'_> =
             serde_json::from_str(element).map_err(|e| format!("the element cannot be read: {e}"))?;
-        let date = self.date(&row)?;
+        let (date, stop) = self.dates(&row, daily)?;
         if let Some(account) = text(row.account_id)
             && account != self.account_id
         {
@@ -254,11 +266,16 @@ impl<'a> InsightsReader<'a> {
             return Err("the row has money (spend or action values) but no `account_currency`".into());
         }
         self.last_rows = rows.len();
-        Ok(rows)
+        Ok((rows, stop))
     }
 
-    /// The row's day: a single day, as daily rows (`time_increment=1`) were asked for.
-    fn date(&mut self, element: &InsightsElement<'_>) -> Result<NaiveDate, String> {
+    /// The row's first and last day. With `daily`, a single day, as daily rows
+    /// (`time_increment=1`) were asked for; else a range, `date_stop` not before `date_start`.
+    fn dates(
+        &mut self,
+        element: &InsightsElement<'_>,
+        daily: bool,
+    ) -> Result<(NaiveDate, NaiveDate), String> {
         let start = text(element.date_start).ok_or("`date_start` is missing")?;
         let day = match &self.last_day {
             (known, Some(day)) if *known == *start => *day,
@@ -271,14 +288,18 @@ impl<'a> InsightsReader<'a> {
                 day
             }
         };
-        if let Some(stop) = text(element.date_stop)
-            && stop != start
-        {
+        let Some(stop) = text(element.date_stop).filter(|stop| *stop != start) else { return Ok((day, day)) };
+        if daily {
             return Err(format!(
                 "the row spans {start}..{stop}; daily rows (time_increment=1) were asked for"
             ));
         }
-        Ok(day)
+        let last = NaiveDate::parse_from_str(&stop, "%Y-%m-%d")
+            .map_err(|_| format!("`date_stop` {stop:?} is not YYYY-MM-DD"))?;
+        if last < day {
+            return Err(format!("the row ends ({stop}) before it starts ({start})"));
+        }
+        Ok((day, last))
     }
 
     /// The `entity_id` and `entity_name` labels of the row, shared with the entity's earlier
@@ -426,6 +447,31 @@ mod tests {
         e.as_object_mut().unwrap().remove("account_currency");
         assert!(insights_rows(&e, &mut reader(&mapping)).unwrap_err().contains("account_currency"));
         assert!(insights_rows(&json!([1]), &mut reader(&mapping)).is_err());
+    }
+
+    /// Ad Account Insights reference, `time_ranges`: one row per entity and range, `date_start`
+    /// and `date_stop` its first and last day.
+    #[test]
+    fn a_row_over_a_range_is_dated_its_first_day_with_its_last() {
+        let mapping = ActionMapping::default();
+        let row = json!({"account_id": "798085168510957", "account_name": "Acme",
+                         "campaign_id": "23854404676180548", "campaign_name": "Spring Sale",
+                         "reach": "1204", "date_start": "2026-03-02", "date_stop": "2026-03-08"});
+        let (rows, stop) = reader(&mapping).range_rows(&row.to_string()).unwrap();
+        assert_eq!(stop, NaiveDate::from_ymd_opt(2026, 3, 8).unwrap());
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].metric.as_str(), rows[0].value.to_string()), ("reach", "1204".to_owned()));
+        assert_eq!(rows[0].date, NaiveDate::from_ymd_opt(2026, 3, 2).unwrap());
+        assert!(reader(&mapping).rows(&row.to_string()).unwrap_err().contains("daily rows"));
+        let mut one_day = row.clone();
+        one_day["date_stop"] = json!("2026-03-02");
+        assert_eq!(reader(&mapping).range_rows(&one_day.to_string()).unwrap().1, rows[0].date);
+        let mut inverted = row.clone();
+        inverted["date_stop"] = json!("2026-03-01");
+        assert!(reader(&mapping).range_rows(&inverted.to_string()).unwrap_err().contains("before it starts"));
+        let mut bad = row;
+        bad["date_stop"] = json!("8 March");
+        assert!(reader(&mapping).range_rows(&bad.to_string()).unwrap_err().contains("`date_stop`"));
     }
 
     fn with_actions(actions: Value) -> Value {

@@ -6,7 +6,7 @@ mod insights;
 mod page;
 
 pub use insights::InsightsReader;
-pub use page::{PageContext, page_day, page_rows};
+pub use page::{PageContext, page_day, page_rows, page_week_values};
 
 use kpipe_core::Decimal;
 use serde_json::Value;
@@ -98,6 +98,19 @@ impl Level {
     }
 }
 
+impl Level {
+    /// The `fields` of a request for this level's reach only: the ids and names that make a
+    /// row's entity (as [`Level::fields`] has them), `reach`, and the days the row covers.
+    pub fn reach_fields(self) -> String {
+        let mut fields = vec!["account_id", "account_name"];
+        if self != Level::Account {
+            fields.extend([self.id_field(), self.name_field()]);
+        }
+        fields.extend(["reach", "date_start", "date_stop"]);
+        fields.join(",")
+    }
+}
+
 /// A number the API sent as a string (`"14.35"`) or, where it sends numbers, as a JSON number.
 pub(crate) fn decimal(value: &Value, what: &str) -> Result<Decimal, String> {
     match value {
@@ -140,5 +153,10 @@ mod tests {
         assert_eq!(Level::Account.fields().matches("account_id").count(), 1);
         assert_eq!(Level::from_config("adset"), Some(Level::AdSet));
         assert_eq!(Level::AdSet.label(), "ad_set");
+        assert_eq!(
+            Level::Campaign.reach_fields(),
+            "account_id,account_name,campaign_id,campaign_name,reach,date_start,date_stop"
+        );
+        assert_eq!(Level::Account.reach_fields(), "account_id,account_name,reach,date_start,date_stop");
     }
 }

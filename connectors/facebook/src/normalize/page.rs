@@ -76,6 +76,46 @@ pub fn page_rows(element: &Value, cx: &PageContext<'_>) -> Result<Vec<MetricRow>
     Ok(out)
 }
 
+/// The values of one element of a `period=week` Page insights response: each a count over the
+/// seven days that end on the day its `end_time` closes, returned with that day and as a row
+/// dated that day (a unique metric's weekly value is one number, never a breakdown). Values
+/// closing outside `cx.window` are left out.
+pub fn page_week_values(
+    element: &Value,
+    cx: &PageContext<'_>,
+) -> Result<Vec<(NaiveDate, MetricRow)>, String> {
+    let name = element.get("name").and_then(Value::as_str).ok_or("the element has no metric `name`")?;
+    let metric = cx.metrics.metric(name).ok_or_else(|| format!("metric `{name}` was not asked for"))?;
+    match element.get("period").and_then(Value::as_str) {
+        Some("week") => {}
+        other => return Err(format!("`{name}` has period {other:?}; `week` was asked for")),
+    }
+    let values = match element.get("values") {
+        None => return Ok(Vec::new()),
+        Some(v) => v.as_array().ok_or_else(|| format!("`{name}`: `values` is not an array"))?,
+    };
+    let mut out: Vec<(NaiveDate, MetricRow)> = Vec::new();
+    for (i, entry) in values.iter().enumerate() {
+        let end_time = entry
+            .get("end_time")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("`{name}` value {i} has no `end_time`"))?;
+        let date = page_day(end_time)?;
+        if out.iter().any(|(d, _)| *d == date) {
+            return Err(format!("`{name}` has two weekly values closing {date}"));
+        }
+        if !cx.window.contains(date) {
+            continue;
+        }
+        let what = format!("`{name}` over the week closing {date}");
+        match entry.get("value") {
+            None | Some(Value::Null) => {}
+            Some(v) => out.push((date, row(cx, date, metric.clone(), count(v, &what)?))),
+        }
+    }
+    Ok(out)
+}
+
 fn snake(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
@@ -157,5 +197,37 @@ mod tests {
         let bad = json!({"name": "page_follows",
                          "values": [{"value": "many", "end_time": "2024-06-27T07:00:00+0000"}]});
         assert!(page_rows(&bad, &cx).unwrap_err().contains("page_follows"));
+    }
+
+    /// The Page insights reference shows a `week` value for every day (`"period": "week"`,
+    /// `values` with daily `end_time`s): a rolling week ending on the day each closes.
+    #[test]
+    fn weekly_values_are_read_with_the_day_they_close() {
+        let metrics = PageMetrics::new(&["page_total_media_view_unique".to_owned()]).unwrap();
+        let cx = PageContext {
+            page_id: "298712583335639",
+            page_name: Some("Acme"),
+            window: DateWindow::new(day("2026-03-08"), day("2026-03-15")).unwrap(),
+            metrics: &metrics,
+        };
+        let weekly = json!({"name": "page_total_media_view_unique", "period": "week", "values": [
+            {"value": 5100, "end_time": "2026-03-09T07:00:00+0000"},
+            {"value": 5230, "end_time": "2026-03-10T07:00:00+0000"},
+            {"value": 4990, "end_time": "2026-03-16T07:00:00+0000"},
+            {"value": 4000, "end_time": "2026-03-17T07:00:00+0000"}
+        ]});
+        let values = page_week_values(&weekly, &cx).unwrap();
+        let got: Vec<(NaiveDate, String, String)> =
+            values.iter().map(|(d, r)| (*d, r.metric.to_string(), r.value.to_string())).collect();
+        assert_eq!(
+            got,
+            [
+                (day("2026-03-08"), "reach".to_owned(), "5100".to_owned()),
+                (day("2026-03-09"), "reach".to_owned(), "5230".to_owned()),
+                (day("2026-03-15"), "reach".to_owned(), "4990".to_owned()),
+            ]
+        );
+        let daily = json!({"name": "page_total_media_view_unique", "period": "day", "values": []});
+        assert!(page_week_values(&daily, &cx).unwrap_err().contains("`week` was asked for"));
     }
 }

@@ -76,10 +76,17 @@ impl Default for Scope {
     }
 }
 
-/// The rows of `scope` for `window` from the simulator's data.
+/// The rows of `scope` for `window` from the simulator's data: each level's daily rows, and the
+/// account's daily reach (level `account`) when that level is not pulled.
 pub fn expected(graph: &FacebookGraph, seed: u64, window: DateWindow, scope: &Scope) -> Totals {
     let mut totals = Totals::new();
     for account in &scope.accounts {
+        if !scope.levels.iter().any(|(level, _)| *level == InsightsLevel::Account) {
+            for row in graph.insights(seed, account, InsightsLevel::Account, window.start(), window.end()) {
+                let key = RowKey::new(account, "account", account, row.date, "reach", None);
+                totals.insert(key, Decimal::from_i64(row.reach as i64));
+            }
+        }
         let currency = graph.ad_account(account).expect("a simulated account").currency.clone();
         for (level, label) in &scope.levels {
             for row in graph.insights(seed, account, *level, window.start(), window.end()) {

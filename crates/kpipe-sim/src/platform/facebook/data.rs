@@ -5,6 +5,14 @@
 //! Ad-level figures are drawn per ad and day; ad sets, campaigns and the account add their
 //! children up, except reach, which counts unique people and is drawn between the largest child
 //! and the children's sum (people overlap across ads).
+//!
+//! Over a range of days ([`range_insights`], what `time_ranges` or `time_increment=all_days`
+//! return), the additive figures are the days' sums and reach is drawn again, people overlapping
+//! across days too: an ad's between its largest day and the sum of its days; an ad set's,
+//! campaign's or account's between the larger of its largest day and its ads' largest range
+//! reach, and the smaller of the sum of its days and the sum of its ads' range reach. Both
+//! intervals are never empty, and with two days or more of delivery the value is below the sum
+//! of the days.
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Serialize;
@@ -138,8 +146,10 @@ pub struct InsightsRow {
     pub adset: Option<Entity>,
     /// The ad (level ad).
     pub ad: Option<Entity>,
-    /// The day, in the account's time zone (`date_start` = `date_stop`).
+    /// The day, in the account's time zone; the first day of a row over a range.
     pub date: NaiveDate,
+    /// The last day the row covers (`date_stop`): `date` for a daily row.
+    pub date_stop: NaiveDate,
     /// Times shown.
     pub impressions: u64,
     /// Unique people reached.
@@ -434,6 +444,115 @@ pub fn insights(
     rows
 }
 
+/// A value drawn between `low` and `high` (both included, `low` when `high` is not above it),
+/// never `high` itself when it is above `low`: 20 % to 80 % of the way, from `key` and the range.
+fn between(seed: u64, key: &str, since: NaiveDate, until: NaiveDate, low: u64, high: u64) -> u64 {
+    if high <= low {
+        return low;
+    }
+    let share = SimRng::derive(seed, "facebook-range-reach", hash_label(&format!("{key}/{since}/{until}")))
+        .range(20, 81);
+    low + (high - low) * share / 100
+}
+
+/// The id of the entity `ad_row` (a daily ad row) counts towards at `level`.
+fn key_at(ad_row: &InsightsRow, level: InsightsLevel) -> &str {
+    let entity = match level {
+        InsightsLevel::Account => return ad_row.account_id.as_str(),
+        InsightsLevel::Campaign => &ad_row.campaign,
+        InsightsLevel::Adset => &ad_row.adset,
+        InsightsLevel::Ad => &ad_row.ad,
+    };
+    entity.as_ref().map_or("", |e| e.id.as_str())
+}
+
+/// The largest and the sum of `values`.
+fn largest_and_sum(values: impl IntoIterator<Item = u64>) -> (u64, u64) {
+    values.into_iter().fold((0, 0), |(max, sum), v| (max.max(v), sum + v))
+}
+
+/// One row per entity of `account` at `level` that delivered between `since` and `until`
+/// (inclusive), over that whole range: what a report with `time_increment=all_days`, or one
+/// range of `time_ranges`, returns. Sums of the days, reach drawn as the module says. Ordered by
+/// entity id; `date` is `since` and `date_stop` `until`, whatever days the entity delivered.
+#[must_use]
+pub fn range_insights(
+    seed: u64,
+    structure: &Structure,
+    account: &SimAdAccount,
+    level: InsightsLevel,
+    since: NaiveDate,
+    until: NaiveDate,
+) -> Vec<InsightsRow> {
+    let ads = insights(seed, structure, account, InsightsLevel::Ad, since, until);
+    // Each ad's reach over the range, between its largest day and the sum of its days.
+    let mut ad_ids: Vec<&str> = ads.iter().map(|r| key_at(r, InsightsLevel::Ad)).collect();
+    ad_ids.sort_unstable();
+    ad_ids.dedup();
+    let ad_reach: Vec<(&str, u64)> = ad_ids
+        .iter()
+        .map(|id| {
+            let (max, sum) =
+                largest_and_sum(ads.iter().filter(|r| key_at(r, InsightsLevel::Ad) == *id).map(|r| r.reach));
+            (*id, between(seed, id, since, until, max, sum))
+        })
+        .collect();
+    let days = if level == InsightsLevel::Ad {
+        ads.clone()
+    } else {
+        insights(seed, structure, account, level, since, until)
+    };
+    let mut keys: Vec<&str> = days.iter().map(InsightsRow::entity_id).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = Vec::with_capacity(keys.len());
+    for key in keys {
+        let own: Vec<&InsightsRow> = days.iter().filter(|r| r.entity_id() == key).collect();
+        let Some(first) = own.first() else { continue };
+        let (largest_day, sum_of_days) = largest_and_sum(own.iter().map(|r| r.reach));
+        let reach = if level == InsightsLevel::Ad {
+            ad_reach.iter().find(|(id, _)| *id == key).map_or(largest_day, |(_, r)| *r)
+        } else {
+            let mut children: Vec<&str> = ads
+                .iter()
+                .filter(|r| key_at(r, level) == key)
+                .map(|r| key_at(r, InsightsLevel::Ad))
+                .collect();
+            children.sort_unstable();
+            children.dedup();
+            let (largest_child, sum_of_children) =
+                largest_and_sum(ad_reach.iter().filter(|(id, _)| children.contains(id)).map(|(_, r)| *r));
+            between(seed, key, since, until, largest_day.max(largest_child), sum_of_days.min(sum_of_children))
+        };
+        let mut row = (*first).clone();
+        row.date = since;
+        row.date_stop = until;
+        row.reach = reach;
+        row.impressions = own.iter().map(|r| r.impressions).sum();
+        row.clicks = own.iter().map(|r| r.clicks).sum();
+        row.inline_link_clicks = own.iter().map(|r| r.inline_link_clicks).sum();
+        row.spend_cents = own.iter().map(|r| r.spend_cents).sum();
+        row.actions = summed(own.iter().map(|r| &r.actions));
+        row.action_values_cents = summed(own.iter().map(|r| &r.action_values_cents));
+        rows.push(row);
+    }
+    rows
+}
+
+/// Lists of counts by type added up, types in the order first met.
+fn summed<'a>(lists: impl Iterator<Item = &'a Vec<(String, u64)>>) -> Vec<(String, u64)> {
+    let mut total: Vec<(String, u64)> = Vec::new();
+    for list in lists {
+        for (kind, n) in list {
+            match total.iter_mut().find(|(k, _)| k == kind) {
+                Some((_, sum)) => *sum += n,
+                None => total.push((kind.clone(), *n)),
+            }
+        }
+    }
+    total
+}
+
 /// An ad with its campaign and ad set.
 type Branch = (Entity, Entity, Entity);
 
@@ -461,6 +580,7 @@ fn row_of(
         adset: keep(InsightsLevel::Adset, &node.1),
         ad: keep(InsightsLevel::Ad, &node.2),
         date,
+        date_stop: date,
         impressions: d.impressions,
         reach: d.reach,
         clicks: d.clicks,
@@ -638,6 +758,35 @@ pub fn page_metric(seed: u64, page: &str, metric: &str, day: NaiveDate) -> Optio
     Some(PageValue::Count(count))
 }
 
+/// The Page metrics whose `period=week` value the simulator serves: unique people, not the sum
+/// of the week's days.
+pub const PAGE_WEEK_METRICS: [&str; 1] = ["page_total_media_view_unique"];
+
+/// The `period=week` value of `metric` (one of [`PAGE_WEEK_METRICS`]) for `page` closing on
+/// `last_day`: the people over the seven days ending that day (a rolling week, as the Graph API
+/// gives one every day), between the largest of those days and their sum, below the sum when two
+/// days or more had data. `None` before the Page had data.
+#[must_use]
+pub fn page_week_metric(seed: u64, page: &str, metric: &str, last_day: NaiveDate) -> Option<u64> {
+    if !PAGE_WEEK_METRICS.contains(&metric) {
+        return None;
+    }
+    let first_day = last_day.checked_sub_days(Days::new(6))?;
+    let mut daily = Vec::with_capacity(7);
+    let mut day = first_day;
+    while day <= last_day {
+        if let Some(PageValue::Count(n)) = page_metric(seed, page, metric, day) {
+            daily.push(n);
+        }
+        day = day.checked_add_days(Days::new(1))?;
+    }
+    if daily.is_empty() {
+        return None;
+    }
+    let (largest, sum) = largest_and_sum(daily);
+    Some(between(seed, &format!("{page}/{metric}"), first_day, last_day, largest, sum))
+}
+
 /// Whether Pacific time is on daylight saving time at midnight starting `day`: from the second
 /// Sunday of March (the switch is at 2 am, so that day still starts on standard time) to the
 /// first Sunday of November (which starts on daylight time).
@@ -715,6 +864,76 @@ mod tests {
             insights(7, &SHAPE, &account(), InsightsLevel::Ad, day("2019-01-01"), day("2019-12-31"))
                 .is_empty()
         );
+    }
+
+    /// A range's reach lies between its largest day and the sum of its days (below the sum
+    /// with two days or more), and a parent's between its largest ad and its ads' sum; the
+    /// additive figures are the days' sums.
+    #[test]
+    fn reach_over_a_range_is_below_the_sum_of_its_days_and_within_its_ads() {
+        let (since, until) = (day("2026-02-23"), day("2026-03-08"));
+        for level in InsightsLevel::ALL {
+            let days = insights(7, &SHAPE, &account(), level, since, until);
+            let ranges = range_insights(7, &SHAPE, &account(), level, since, until);
+            assert!(!ranges.is_empty());
+            for range in &ranges {
+                let own: Vec<&InsightsRow> =
+                    days.iter().filter(|r| r.entity_id() == range.entity_id()).collect();
+                let (largest, sum) = largest_and_sum(own.iter().map(|r| r.reach));
+                assert!(own.len() >= 2, "{level:?}: every entity delivers on several days");
+                assert!(
+                    range.reach >= largest && range.reach < sum,
+                    "{level:?} {}: {} not in {largest}..{sum}",
+                    range.entity_id(),
+                    range.reach
+                );
+                assert_eq!(range.impressions, own.iter().map(|r| r.impressions).sum::<u64>());
+                assert_eq!(range.spend_cents, own.iter().map(|r| r.spend_cents).sum::<u64>());
+                assert_eq!((range.date, range.date_stop), (since, until));
+            }
+        }
+        let ads = range_insights(7, &SHAPE, &account(), InsightsLevel::Ad, since, until);
+        let accounts = range_insights(7, &SHAPE, &account(), InsightsLevel::Account, since, until);
+        let (largest_ad, ads_sum) = largest_and_sum(ads.iter().map(|r| r.reach));
+        assert!(accounts[0].reach >= largest_ad && accounts[0].reach <= ads_sum);
+        assert!(
+            range_insights(7, &SHAPE, &account(), InsightsLevel::Ad, day("2019-01-01"), day("2019-01-31"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_range_of_one_day_is_that_day() {
+        let d = day("2026-03-04");
+        let daily = insights(7, &SHAPE, &account(), InsightsLevel::Campaign, d, d);
+        let range = range_insights(7, &SHAPE, &account(), InsightsLevel::Campaign, d, d);
+        let reach = |rows: &[InsightsRow]| {
+            rows.iter().map(|r| (r.entity_id().to_owned(), r.reach)).collect::<Vec<_>>()
+        };
+        assert_eq!(reach(&daily), reach(&range));
+    }
+
+    #[test]
+    fn a_pages_weekly_unique_value_is_below_the_sum_of_its_days() {
+        let sunday = day("2026-03-08");
+        let week = page_week_metric(3, "200", "page_total_media_view_unique", sunday).unwrap();
+        let daily: Vec<u64> = (0..7)
+            .filter_map(|back| {
+                match page_metric(
+                    3,
+                    "200",
+                    "page_total_media_view_unique",
+                    sunday - chrono::TimeDelta::days(back),
+                ) {
+                    Some(PageValue::Count(n)) => Some(n),
+                    _ => None,
+                }
+            })
+            .collect();
+        let (largest, sum) = largest_and_sum(daily);
+        assert!(week >= largest && week < sum, "{week} not in {largest}..{sum}");
+        assert_eq!(page_week_metric(3, "200", "page_media_view", sunday), None);
+        assert_eq!(page_week_metric(3, "200", "page_total_media_view_unique", day("2024-12-31")), None);
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! a string, list metrics as `{action_type, value}` arrays, empty fields omitted), and the
 //! `{"data": [...], "paging": {"cursors": {...}, "next": "<absolute URL>"}}` envelope whose
 //! `next` carries the original parameters, `access_token` and `after`.
+//!
+//! Days or ranges, as Meta's Ad Account Insights reference has them: `time_increment=1` gives
+//! a row per entity and day; `time_increment=all_days` (the default) one per entity over
+//! `time_range`; `time_ranges=[{"since","until"},...]` one per entity and range ("Each time range
+//! will have one result set"), `time_range` and `time_increment` then ignored. `date_start` and
+//! `date_stop` are the row's first and last day. `monthly` and N-day increments are not served.
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
@@ -61,6 +67,8 @@ pub(crate) struct ReportSpec {
     pub(crate) since: NaiveDate,
     pub(crate) until: NaiveDate,
     pub(crate) windows: Vec<String>,
+    /// `None` for daily rows; else the ranges each entity has one row over, in order.
+    pub(crate) ranges: Option<Vec<(NaiveDate, NaiveDate)>>,
 }
 
 /// One page of a listing: how many rows and from where.
@@ -101,29 +109,38 @@ pub(crate) fn report_spec(params: &[(String, String)]) -> Result<ReportSpec, Can
              https://developers.facebook.com/docs/marketing-api/reference/ads-insights/ for all valid values"
         )));
     }
-    match param(params, "time_increment") {
-        Some("1") => {}
-        other => {
-            return Err(invalid(&format!(
-                "the simulator serves daily rows only: time_increment must be 1, got {}",
-                other.unwrap_or("none (all_days)")
-            )));
+    let (since, until, ranges) = match param(params, "time_ranges") {
+        // `time_range` and `time_increment` are ignored then.
+        Some(list) => {
+            let list: Vec<Value> = serde_json::from_str(list).map_err(|_| {
+                invalid("param time_ranges must be a JSON array of {\"since\", \"until\"} objects")
+            })?;
+            let ranges = list.iter().map(|r| range_of(r, "time_ranges[]")).collect::<Result<Vec<_>, _>>()?;
+            let since = ranges.iter().map(|r| r.0).min();
+            let until = ranges.iter().map(|r| r.1).max();
+            let (Some(since), Some(until)) = (since, until) else {
+                return Err(invalid("param time_ranges must hold at least one range"));
+            };
+            (since, until, Some(ranges))
         }
-    }
-    let range = param(params, "time_range").ok_or_else(|| invalid("param time_range is required"))?;
-    let range: Value = serde_json::from_str(range)
-        .map_err(|_| invalid("param time_range must be a JSON object {\"since\":..., \"until\":...}"))?;
-    let date = |key: &str| {
-        range
-            .get(key)
-            .and_then(Value::as_str)
-            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-            .ok_or_else(|| invalid(&format!("time_range.{key} must be a date YYYY-MM-DD")))
+        None => {
+            let range = param(params, "time_range").ok_or_else(|| invalid("param time_range is required"))?;
+            let range: Value = serde_json::from_str(range).map_err(|_| {
+                invalid("param time_range must be a JSON object {\"since\":..., \"until\":...}")
+            })?;
+            let (since, until) = range_of(&range, "time_range")?;
+            let whole = match param(params, "time_increment") {
+                Some("1") => false,
+                None | Some("all_days") => true,
+                Some(other) => {
+                    return Err(invalid(&format!(
+                        "the simulator serves time_increment 1 and all_days only, got {other}"
+                    )));
+                }
+            };
+            (since, until, whole.then(|| vec![(since, until)]))
+        }
     };
-    let (since, until) = (date("since")?, date("until")?);
-    if until < since {
-        return Err(invalid("time_range.until must not be before time_range.since"));
-    }
     let windows: Vec<String> = match param(params, "action_attribution_windows") {
         None => Vec::new(),
         Some(text) => serde_json::from_str(text)
@@ -132,7 +149,23 @@ pub(crate) fn report_spec(params: &[(String, String)]) -> Result<ReportSpec, Can
     if let Some(bad) = windows.iter().find(|w| !ATTRIBUTION_WINDOWS.contains(&w.as_str())) {
         return Err(invalid(&format!("{bad} is not a valid action attribution window")));
     }
-    Ok(ReportSpec { level, fields, since, until, windows })
+    Ok(ReportSpec { level, fields, since, until, windows, ranges })
+}
+
+/// The `since` and `until` days of a `{"since": "YYYY-MM-DD", "until": "YYYY-MM-DD"}` object.
+fn range_of(range: &Value, what: &str) -> Result<(NaiveDate, NaiveDate), CannedResponse> {
+    let date = |key: &str| {
+        range
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .ok_or_else(|| invalid(&format!("{what}.{key} must be a date YYYY-MM-DD")))
+    };
+    let (since, until) = (date("since")?, date("until")?);
+    if until < since {
+        return Err(invalid(&format!("{what}.until must not be before {what}.since")));
+    }
+    Ok((since, until))
 }
 
 /// Reads `limit` and `after`.
@@ -222,9 +255,8 @@ pub(crate) fn render(row: &InsightsRow, spec: &ReportSpec) -> Value {
             out.insert(field.clone(), value);
         }
     }
-    let date = Value::String(row.date.to_string());
-    out.insert("date_start".into(), date.clone());
-    out.insert("date_stop".into(), date);
+    out.insert("date_start".into(), Value::String(row.date.to_string()));
+    out.insert("date_stop".into(), Value::String(row.date_stop.to_string()));
     Value::Object(out)
 }
 
@@ -304,9 +336,34 @@ mod tests {
         let mut bad = ok.clone();
         bad.push(("fields".into(), "spend,likes".into()));
         assert_eq!(report_spec(&bad).unwrap_err().body["error"]["code"], 100);
-        let mut bad = ok;
-        bad.push(("time_increment".into(), "all_days".into()));
-        assert!(report_spec(&bad).is_err());
+        let mut whole = ok.clone();
+        whole.push(("time_increment".into(), "all_days".into()));
+        let spec = report_spec(&whole).unwrap();
+        assert_eq!(spec.ranges, Some(vec![(spec.since, spec.until)]));
+        let mut monthly = ok.clone();
+        monthly.push(("time_increment".into(), "monthly".into()));
+        assert!(report_spec(&monthly).is_err());
+        // `time_ranges` wins over `time_range` and `time_increment` (the Ad Account Insights
+        // reference).
+        let mut ranges = ok;
+        ranges.push((
+            "time_ranges".into(),
+            r#"[{"since":"2026-03-02","until":"2026-03-08"},{"since":"2026-03-01","until":"2026-03-09"}]"#
+                .into(),
+        ));
+        let spec = report_spec(&ranges).unwrap();
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            spec.ranges,
+            Some(vec![(d("2026-03-02"), d("2026-03-08")), (d("2026-03-01"), d("2026-03-09"))])
+        );
+        assert_eq!((spec.since, spec.until), (d("2026-03-01"), d("2026-03-09")));
+        let mut empty = ranges.clone();
+        empty.push(("time_ranges".into(), "[]".into()));
+        assert!(report_spec(&empty).is_err());
+        let mut inverted = ranges;
+        inverted.push(("time_ranges".into(), r#"[{"since":"2026-03-09","until":"2026-03-01"}]"#.into()));
+        assert!(report_spec(&inverted).is_err());
         assert_eq!(page_spec(&pairs(&[("limit", "0")]), 25, 500).unwrap_err().status, 400);
         assert_eq!(page_spec(&[], 25, 500).unwrap(), PageSpec { limit: 25, offset: 0 });
     }

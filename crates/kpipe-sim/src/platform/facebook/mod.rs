@@ -4,11 +4,13 @@
 //! |---|---|
 //! | `GET /{v}/act_{id}?fields=` | the ad account: `id`, `account_id`, `name`, `currency`, ... |
 //! | `GET /{v}/act_{id}/insights?level=&fields=&time_range=&time_increment=1` | daily rows (§2) |
+//! | `GET /{v}/act_{id}/insights?level=&fields=&time_ranges=[...]` (or `time_range` with `time_increment=all_days`) | one row per entity and range |
 //! | `POST /{v}/act_{id}/insights` (JSON or form body) | `{"report_run_id": "..."}` (§3) |
 //! | `GET /{v}/{report_run_id}` | `async_status`, `async_percent_completion`, ... (§3) |
 //! | `GET /{v}/{report_run_id}/insights?limit=&after=` | the run's rows, paged like the synchronous report |
 //! | `GET /{v}/{page_id}?fields=name,access_token` | the Page and its access token |
 //! | `GET /{v}/{page_id}/insights?metric=&period=day&since=&until=` | Page insights (§4) |
+//! | `GET /{v}/{page_id}/insights?metric=page_total_media_view_unique&period=week&since=&until=` | rolling weekly values |
 //!
 //! Every answer of these routes carries the usage headers of §6 (`X-App-Usage`, and per
 //! business object `X-Business-Use-Case-Usage` with `X-Ad-Account-Usage` or `X-Page-Usage`),
@@ -19,8 +21,9 @@
 //!
 //! [`FacebookGraph::default`] serves two ad accounts (USD in Los Angeles, EUR in Berlin) with two
 //! campaigns of two ad sets of two ads each, delivering on most days from [`FIRST_DAY`] on, and
-//! one Page. The truth tests compare against is [`FacebookGraph::insights`] and
-//! [`FacebookGraph::page_metric`].
+//! one Page. The truth tests compare against is [`FacebookGraph::insights`],
+//! [`FacebookGraph::range_insights`] (reach over a week or month), [`FacebookGraph::page_metric`]
+//! and [`FacebookGraph::page_week_metric`].
 
 mod data;
 mod insights;
@@ -43,7 +46,7 @@ use serde_json::{Value, json};
 
 pub use data::{
     ActionStat, CUSTOM_CONVERSION, Entity, FIRST_DAY, InsightsLevel, InsightsRow, PAGE_METRICS,
-    PageMetricDef, PageValue, SimAdAccount, SimPage, Structure, money, page_end_time,
+    PAGE_WEEK_METRICS, PageMetricDef, PageValue, SimAdAccount, SimPage, Structure, money, page_end_time,
 };
 pub use insights::{ATTRIBUTION_WINDOWS, KNOWN_FIELDS};
 pub use pages::{MAX_PAGE_INSIGHTS_DAYS, invalid_metric};
@@ -324,10 +327,36 @@ impl FacebookGraph {
         }
     }
 
+    /// One row per entity of account `id` at `level` over the whole range `since..=until`, as
+    /// `time_ranges` (or `time_increment=all_days`) returns it: the simulator's truth for a
+    /// period's reach, at least the entity's largest day and below the sum of its days when it
+    /// delivered on two days or more (the module `data` has the rules).
+    #[must_use]
+    pub fn range_insights(
+        &self,
+        seed: u64,
+        id: &str,
+        level: InsightsLevel,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> Vec<InsightsRow> {
+        match self.ad_account(id) {
+            Some(account) => data::range_insights(seed, &self.structure, account, level, since, until),
+            None => Vec::new(),
+        }
+    }
+
     /// The value of Page metric `metric` on `day`, if the Page had data then.
     #[must_use]
     pub fn page_metric(&self, seed: u64, page: &str, metric: &str, day: NaiveDate) -> Option<PageValue> {
         data::page_metric(seed, page, metric, day)
+    }
+
+    /// The `period=week` value of Page metric `metric` closing `last_day` (the seven days
+    /// ending then), for the metrics of [`PAGE_WEEK_METRICS`]: the truth of a Page's weekly reach.
+    #[must_use]
+    pub fn page_week_metric(&self, seed: u64, page: &str, metric: &str, last_day: NaiveDate) -> Option<u64> {
+        data::page_week_metric(seed, page, metric, last_day)
     }
 }
 
@@ -393,6 +422,17 @@ impl GraphState {
                 Err(admission.headers.into_iter().fold(refusal, |c, (k, v)| c.with_header(k, v)))
             }
             None => Ok(admission.headers),
+        }
+    }
+
+    /// The rows a report of account `id` returns: daily rows, or one per entity and range.
+    fn rows_of(&self, id: &str, spec: &insights::ReportSpec) -> Vec<InsightsRow> {
+        match &spec.ranges {
+            None => self.api.insights(self.seed, id, spec.level, spec.since, spec.until),
+            Some(ranges) => ranges
+                .iter()
+                .flat_map(|(since, until)| self.api.range_insights(self.seed, id, spec.level, *since, *until))
+                .collect(),
         }
     }
 
@@ -540,8 +580,7 @@ async fn node_insights(
             };
             let answer = report_spec(&params).and_then(|spec| Ok((spec, state.page_of(&params)?))).map(
                 |(spec, page)| {
-                    let rows =
-                        state.api.insights(state.seed, &account.id, spec.level, spec.since, spec.until);
+                    let rows = state.rows_of(&account.id, &spec);
                     let render = |r: &InsightsRow| render(r, &spec);
                     listing_of(&rows, render, page, &state.link(&node), &params, token.as_deref())
                 },
@@ -562,7 +601,7 @@ async fn node_insights(
             };
             let answer = state.page_of(&params).map(|page| {
                 let spec = &run.spec;
-                let rows = state.api.insights(state.seed, &account, spec.level, spec.since, spec.until);
+                let rows = state.rows_of(&account, spec);
                 listing_of(&rows, |r| render(r, spec), page, &state.link(&id), &params, token.as_deref())
             });
             match answer {

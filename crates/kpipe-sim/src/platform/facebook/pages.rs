@@ -4,11 +4,19 @@
 //! `until` the first day left out; at most 90 days per call; `paging.previous` and `next` shift
 //! the range and are always present. A retired or unknown metric fails the whole request with
 //! `(#100) The value must be a valid insights metric`, which does not name the metric.
+//!
+//! `period=week` is served for the unique metrics of [`PAGE_WEEK_METRICS`]: one value per day,
+//! like the daily ones, each the people of the seven days ending on the day its `end_time`
+//! closes (the rolling week the Page Insights reference shows, `"period": "week"` with a value
+//! per day). Any other period, or `week` for another metric, is refused with `(#100)`.
 
 use chrono::{DateTime, Days, NaiveDate};
 use serde_json::{Value, json};
 
-use super::data::{PAGE_METRICS, PageValue, SimPage, pacific_dst_at_midnight, page_end_time, page_metric};
+use super::data::{
+    PAGE_METRICS, PAGE_WEEK_METRICS, PageValue, SimPage, pacific_dst_at_midnight, page_end_time, page_metric,
+    page_week_metric,
+};
 use super::insights::invalid;
 use crate::config::CannedResponse;
 
@@ -69,15 +77,17 @@ pub(crate) fn page_insights(
             _ => return Err(invalid_metric()),
         }
     }
-    match param(params, "period") {
-        Some("day") => {}
+    let period = match param(params, "period") {
+        Some("day") => "day",
+        Some("week") if defs.iter().all(|d| PAGE_WEEK_METRICS.contains(&d.name)) => "week",
         other => {
             return Err(invalid(&format!(
-                "the simulator serves period=day only, got {}",
+                "the simulator serves period=day, and period=week for {}, only; got {}",
+                PAGE_WEEK_METRICS.join(", "),
                 other.unwrap_or("none")
             )));
         }
-    }
+    };
     let (Some(since), Some(until)) =
         (param(params, "since").and_then(day_of), param(params, "until").and_then(day_of))
     else {
@@ -95,7 +105,11 @@ pub(crate) fn page_insights(
         let mut values = Vec::new();
         let mut day = since;
         while day < until {
-            if let Some(value) = page_metric(seed, &page.id, def.name, day) {
+            let value = match period {
+                "week" => page_week_metric(seed, &page.id, def.name, day).map(PageValue::Count),
+                _ => page_metric(seed, &page.id, def.name, day),
+            };
+            if let Some(value) = value {
                 let value = match value {
                     PageValue::Count(n) => json!(n),
                     PageValue::Breakdown(parts) => {
@@ -109,13 +123,19 @@ pub(crate) fn page_insights(
                 None => break,
             }
         }
+        let (title, description) = match period {
+            "week" => {
+                (def.title.replacen("Daily", "Weekly", 1), def.description.replacen("Daily", "Weekly", 1))
+            }
+            _ => (def.title.to_owned(), def.description.to_owned()),
+        };
         data.push(json!({
             "name": def.name,
-            "period": "day",
+            "period": period,
             "values": values,
-            "title": def.title,
-            "description": def.description,
-            "id": format!("{}/insights/{}/day", page.id, def.name),
+            "title": title,
+            "description": description,
+            "id": format!("{}/insights/{}/{period}", page.id, def.name),
         }));
     }
     let shifted = |from: Option<NaiveDate>, to: Option<NaiveDate>| {
@@ -124,7 +144,7 @@ pub(crate) fn page_insights(
             pairs.push(("access_token", t.to_owned()));
         }
         pairs.push(("metric", metrics.join(",")));
-        pairs.push(("period", "day".to_owned()));
+        pairs.push(("period", period.to_owned()));
         pairs.push(("since", from.map_or(0, unix_of).to_string()));
         pairs.push(("until", to.map_or(0, unix_of).to_string()));
         format!("{link}?{}", crate::encode_query(pairs.iter().map(|(k, v)| (*k, v.as_str()))))
@@ -185,5 +205,35 @@ mod tests {
             ("until", "2026-06-01"),
         ]);
         assert!(page_insights(1, &page, &long, &[], "http://h", None).is_err());
+    }
+
+    /// The Page insights reference: a `week` value per day, each the seven days ending then.
+    #[test]
+    fn weekly_unique_values_are_served_for_each_day() {
+        let page = SimPage::new("200000000000001", "Acme");
+        let ask = |metric: &str| {
+            params(&[
+                ("metric", metric),
+                ("period", "week"),
+                ("since", "2026-03-08"),
+                ("until", "2026-03-16"),
+            ])
+        };
+        let body =
+            page_insights(1, &page, &ask("page_total_media_view_unique"), &[], "http://h", None).unwrap();
+        let element = &body["data"][0];
+        assert_eq!(
+            (element["period"].as_str(), element["title"].as_str()),
+            (Some("week"), Some("Weekly Unique Media Viewers"))
+        );
+        let values = element["values"].as_array().unwrap();
+        assert_eq!(values.len(), 8);
+        let sunday = NaiveDate::from_ymd_opt(2026, 3, 15).unwrap();
+        assert_eq!(values[7]["end_time"], page_end_time(sunday));
+        assert_eq!(
+            values[7]["value"],
+            page_week_metric(1, &page.id, "page_total_media_view_unique", sunday).unwrap()
+        );
+        assert!(page_insights(1, &page, &ask("page_media_view"), &[], "http://h", None).is_err());
     }
 }

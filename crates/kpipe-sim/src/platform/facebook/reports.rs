@@ -144,7 +144,14 @@ mod tests {
 
     fn spec() -> ReportSpec {
         let d = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
-        ReportSpec { level: InsightsLevel::Ad, fields: vec![], since: d, until: d, windows: vec![] }
+        ReportSpec {
+            level: InsightsLevel::Ad,
+            fields: vec![],
+            since: d,
+            until: d,
+            windows: vec![],
+            ranges: None,
+        }
     }
 
     /// shared/apis/facebook.md §3: `async_status` values and an integer percentage.

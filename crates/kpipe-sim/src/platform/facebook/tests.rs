@@ -190,3 +190,50 @@ async fn too_large_pages_are_answered_reduce_the_amount_of_data() {
         get(&sim.url(&format!("/v25.0/act_{account}/insights?{}", report_query("ad", 100)))).await;
     assert_eq!(status, 200);
 }
+
+/// Meta's Ad Account Insights reference: `time_ranges` gives one result set per range (each row
+/// `date_start`..`date_stop` the range), `time_increment=all_days` one over `time_range`; the
+/// reach is the range's own, below the sum of the days.
+#[tokio::test]
+async fn reach_over_ranges_is_one_row_per_entity_and_range() {
+    let sim = start(FacebookGraph::default()).await;
+    let account = DEFAULT_AD_ACCOUNTS[0];
+    let ranges = crate::percent_encode(
+        r#"[{"since":"2026-03-02","until":"2026-03-08"},{"since":"2026-03-01","until":"2026-03-10"}]"#,
+    );
+    let url = sim.url(&format!(
+        "/v25.0/act_{account}/insights?level=campaign&fields=campaign_id,reach,impressions&time_ranges={ranges}\
+         &time_increment=1&limit=100"
+    ));
+    let (status, _, body) = get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["data"].as_array().unwrap();
+    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let graph = FacebookGraph::default();
+    let week = graph.range_insights(11, account, InsightsLevel::Campaign, d("2026-03-02"), d("2026-03-08"));
+    let month = graph.range_insights(11, account, InsightsLevel::Campaign, d("2026-03-01"), d("2026-03-10"));
+    assert_eq!(rows.len(), week.len() + month.len());
+    assert_eq!(
+        (rows[0]["date_start"].as_str(), rows[0]["date_stop"].as_str()),
+        (Some("2026-03-02"), Some("2026-03-08"))
+    );
+    assert_eq!(rows[0]["reach"], week[0].reach.to_string());
+    let last = &rows[rows.len() - 1];
+    assert_eq!(
+        (last["date_start"].as_str(), last["date_stop"].as_str()),
+        (Some("2026-03-01"), Some("2026-03-10"))
+    );
+    let days = graph.insights(11, account, InsightsLevel::Campaign, d("2026-03-02"), d("2026-03-08"));
+    let own = days.iter().filter(|r| r.entity_id() == week[0].entity_id());
+    let (summed_reach, summed_impressions) =
+        own.fold((0, 0), |(r, i), row| (r + row.reach, i + row.impressions));
+    assert!(week[0].reach < summed_reach);
+    assert_eq!(rows[0]["impressions"], summed_impressions.to_string());
+    let whole = crate::percent_encode(r#"{"since":"2026-03-02","until":"2026-03-08"}"#);
+    let (status, _, body) = get(&sim.url(&format!(
+        "/v25.0/act_{account}/insights?level=campaign&fields=reach&time_range={whole}&time_increment=all_days"
+    )))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["reach"], week[0].reach.to_string());
+}
