@@ -45,6 +45,14 @@ impl FacebookSource {
             let chunks = ranges.div_ceil(MAX_RANGES_PER_REQUEST) as u64;
             let reports = accounts * period_levels * chunks;
             estimate.add(reports, (reports == 0).then_some(0));
+            // A Page's followers on the day before each period that starts before the window:
+            // one request per 90 such days.
+            if let (true, Some(days)) =
+                (self.page_followers_metric(None).is_some(), crate::page_openings::opening_days(*window))
+            {
+                let ranges = pages * days.num_days().div_ceil(MAX_DAYS_PER_REQUEST);
+                estimate.add(ranges, Some(ranges));
+            }
             // A Page's weekly reach: one request per 90 days of the weeks that have ended.
             let weeks = whole_weeks(*window);
             if let (true, Some(first), Some(last)) = (page_reach, weeks.first(), weeks.last()) {
@@ -102,18 +110,19 @@ mod tests {
         let e = s.estimate(&[window("2026-10-01", "2026-10-03")]);
         // And each account's daily reach (2), and its reach per period at the account and the
         // three levels (2 x 4).
-        assert_eq!((e.min_requests, e.max_requests), (6 + 1 + 1 + 2 + 2 * 4, None));
+        // And the Page's followers before the periods that start before the window (1).
+        assert_eq!((e.min_requests, e.max_requests), (6 + 1 + 1 + 2 + 2 * 4 + 1, None));
         // 61 days: report runs over slices of 30 days (3 slices), 3 requests at least each, and
         // the daily reach of each account in each slice; the periods once.
         let e = s.estimate(&[window("2026-08-01", "2026-09-30")]);
-        assert_eq!(e.min_requests, 3 * 6 * 3 + 1 + 3 + 3 * 2 + 2 * 4);
+        assert_eq!(e.min_requests, 3 * 6 * 3 + 1 + 3 + 3 * 2 + 2 * 4 + 1);
         let pages_only = source("");
         let e = pages_only.estimate(&[window("2026-01-01", "2026-12-31")]);
         // 365 days in 30-day slices: 13 slices, each one range of Page insights.
-        assert_eq!((e.min_requests, e.max_requests), (1 + 13, Some(1 + 13)));
+        assert_eq!((e.min_requests, e.max_requests), (1 + 13 + 1, Some(1 + 13 + 1)));
         // A year: 65 periods, two requests per account and period level.
         let e = s.estimate(&[window("2026-01-01", "2026-12-31")]);
-        assert_eq!(e.min_requests, 13 * 6 * 3 + 1 + 13 + 13 * 2 + 2 * 4 * 2);
+        assert_eq!(e.min_requests, 13 * 6 * 3 + 1 + 13 + 13 * 2 + 2 * 4 * 2 + 1);
         assert!(e.daily_quota.is_none() && e.pace.is_some());
     }
 

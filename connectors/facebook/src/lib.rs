@@ -15,6 +15,7 @@ pub mod listing;
 pub mod mapping;
 pub mod normalize;
 pub mod page_insights;
+mod page_openings;
 mod pause;
 mod periods;
 pub mod reports;

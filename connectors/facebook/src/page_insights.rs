@@ -48,9 +48,16 @@ fn named_in<'a>(message: &str, group: &'a [String]) -> Vec<&'a String> {
         .collect()
 }
 
+impl PageRun {
+    /// Whether the API refused `metric` in this pull.
+    pub(crate) fn is_rejected(&self, metric: &str) -> bool {
+        self.rejected.contains(metric)
+    }
+}
+
 impl FacebookSource {
     /// The Page's name and the token to read its insights with.
-    async fn page_identity(
+    pub(crate) async fn page_identity(
         &self,
         page: &GraphObject,
         run: &mut PageRun,
@@ -218,7 +225,7 @@ impl FacebookSource {
     }
 
     /// One Page insights request over `period` values; the redacted URL and the body.
-    async fn page_request(
+    pub(crate) async fn page_request(
         &self,
         page: &GraphObject,
         range: DateWindow,

@@ -174,6 +174,9 @@ impl Source for FacebookSource {
             if !self.page_week_reach(page, window, &mut pages, out).await? {
                 tracing::warn!(page = %page.id, %window, "part of the Page's weekly reach was not written");
             }
+            if !self.page_follower_openings(page, window, &mut pages, out).await? {
+                tracing::warn!(page = %page.id, %window, "part of the Page's opening followers was not written");
+            }
         }
         Ok(())
     }

@@ -10,7 +10,8 @@ use chrono::NaiveDate;
 use common::{FacebookHarness, LEVELS, SEED, Scope, expected, window};
 use kpipe_core::{Currency, Decimal, DynSource, ErrorKind, Period, PeriodGrain, PeriodRequest};
 use kpipe_sim::platform::facebook::{
-    self, DEFAULT_AD_ACCOUNTS, DEFAULT_PAGE, FacebookGraph, InsightsLevel, ReportRunBehaviour, UsageBudget,
+    self, DEFAULT_AD_ACCOUNTS, DEFAULT_PAGE, FacebookGraph, InsightsLevel, PageValue, ReportRunBehaviour,
+    UsageBudget,
 };
 use kpipe_sim::{CannedResponse, Fault, FaultRule, RecordedRequest, SimConfig, SimServer};
 use kpipe_testkit::{Harness, Pulled, Setup, build_source, pull};
@@ -645,4 +646,61 @@ async fn an_unreadable_period_answer_is_quarantined_like_a_day_page() {
     let asked: Vec<bool> =
         sim.requests().iter().map(|r| params_of(r).iter().any(|(k, _)| k == "time_ranges")).collect();
     assert_eq!(asked, [false, false, true, true]);
+}
+
+/// Page Insights reference (`page_follows`, `period=day`): the Page's followers on the day before
+/// each period that starts before the window are written as that period's opening value, so that
+/// follower growth over the week and the month has its denominator; periods starting inside the
+/// window take the stored day instead. One request covers those days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pages_followers_before_each_period_are_its_opening_value() {
+    // Synchronous reports, so that every request is one the estimate counts.
+    let h = FacebookHarness::custom(
+        FacebookGraph::default(),
+        Scope::default(),
+        "async_reports = { after_days = 30 }",
+    );
+    let days = window("2026-02-25", "2026-03-10");
+    let (sim, pulled, source) = run(&h, |c| c, Setup::default(), days).await;
+    pulled.expect_ok("openings");
+    let mut got: Vec<(String, NaiveDate, Decimal)> = pulled
+        .period_rows
+        .iter()
+        .filter(|p| p.row.metric.as_str() == "followers")
+        .map(|p| (p.request.period.grain.to_string(), p.request.period.start, p.row.value))
+        .collect();
+    got.sort();
+    let truth = |day: &str| {
+        let day: NaiveDate = day.parse().expect("a day");
+        match h.graph.page_metric(SEED, DEFAULT_PAGE, "page_follows", day) {
+            Some(PageValue::Count(n)) => Decimal::from_i64(n as i64),
+            other => panic!("no follower count on {day}: {other:?}"),
+        }
+    };
+    let d = |s: &str| s.parse::<NaiveDate>().expect("a day");
+    assert_eq!(
+        got,
+        [
+            ("month".to_owned(), d("2026-02-01"), truth("2026-01-31")),
+            ("week".to_owned(), d("2026-02-23"), truth("2026-02-22")),
+        ]
+    );
+    assert!(
+        pulled
+            .period_rows
+            .iter()
+            .filter(|p| p.row.metric.as_str() == "followers")
+            .all(|p| { (p.row.level.as_ref(), p.row.entity_id.as_ref()) == ("page", DEFAULT_PAGE) })
+    );
+    let sent = sim.requests();
+    let openings: Vec<Vec<(String, String)>> = sent
+        .iter()
+        .map(params_of)
+        .filter(|p| param(p, "metric") == Some("page_follows") && param(p, "period") == Some("day"))
+        .filter(|p| param(p, "since") == Some("2026-01-31"))
+        .collect();
+    assert_eq!(openings.len(), 1, "one request for the days before the window");
+    assert_eq!(param(&openings[0], "until"), Some("2026-02-25"));
+    let estimate = source.estimate_requests(&[days]).expect("an estimate");
+    assert_eq!(sent.len() as u64, estimate.min_requests, "{estimate:?}");
 }
