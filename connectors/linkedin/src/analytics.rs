@@ -210,7 +210,7 @@ fn halves(window: DateWindow) -> Option<(DateWindow, DateWindow)> {
     ))
 }
 
-async fn quarantine(
+pub(crate) async fn quarantine(
     out: &mut Emitter,
     location: String,
     reason: String,
@@ -261,7 +261,7 @@ async fn fetch(
 /// An ad analytics answer as received (`shared/apis/linkedin.md` §3.1): the body, and where
 /// each element's JSON text is in it. The elements are read one at a time when their rows are
 /// made, so that no parsed copy of the whole answer is ever held.
-struct Answer {
+pub(crate) struct Answer {
     body: String,
     elements: Vec<Range<usize>>,
 }
@@ -275,7 +275,7 @@ struct AnswerBody<'a> {
 
 impl Answer {
     /// The answer of `body`, or the body back when it has no `elements` array.
-    fn read(body: String) -> Result<Answer, String> {
+    pub(crate) fn read(body: String) -> Result<Answer, String> {
         match Answer::element_spans(&body) {
             Some(elements) => Ok(Answer { body, elements }),
             None => Err(body),
@@ -291,8 +291,13 @@ impl Answer {
         answer.elements?.into_iter().map(|element| json::span(body, element.get())).collect()
     }
 
+    /// How many elements it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.elements.len()
+    }
+
     /// The JSON text of each element, in the order sent.
-    fn elements(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn elements(&self) -> impl Iterator<Item = &str> {
         self.elements.iter().map(|span| self.body.get(span.clone()).unwrap_or_default())
     }
 }

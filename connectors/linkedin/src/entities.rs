@@ -1,8 +1,9 @@
-//! Ad accounts, campaigns and creatives: the currency spend is in, and the names that rows
-//! carry (`shared/apis/linkedin.md` §3.2, §3.3, §4). Campaigns and creatives are listed with
-//! cursor paging: `pageSize`, then `pageToken` from `metadata.nextPageToken` until it is absent.
+//! Ad accounts, campaigns and creatives: the currency spend is in, the names that rows carry,
+//! and the campaign groups of each account's campaigns (`shared/apis/linkedin.md` §3.2, §3.3,
+//! §4). Campaigns and creatives are listed with cursor paging: `pageSize`, then `pageToken` from
+//! `metadata.nextPageToken` until it is absent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use futures::StreamExt;
 use kpipe_core::{Currency, Emitter, Label, Quarantined, SourceError};
@@ -33,6 +34,8 @@ pub struct AdAccount {
     pub campaigns: HashMap<u64, Option<Label>>,
     /// Creative id to name.
     pub creatives: HashMap<u64, Option<Label>>,
+    /// The campaign groups its listed campaigns belong to (their `campaignGroup`).
+    pub campaign_groups: BTreeSet<u64>,
 }
 
 impl AdAccount {
@@ -83,15 +86,18 @@ pub async fn ad_account(api: &Api, id: u64) -> Result<AdAccount, SourceError> {
         status: body.get("status").and_then(Value::as_str).unwrap_or("UNKNOWN").to_owned(),
         campaigns: HashMap::new(),
         creatives: HashMap::new(),
+        campaign_groups: BTreeSet::new(),
     })
 }
 
 /// Lists the account's campaigns (every status: finished campaigns still have past days) and
-/// creatives into its name maps. An unreadable element or page is quarantined; the names it
-/// held are then missing from the rows, which keep their ids.
+/// creatives into its name maps, and the campaigns' groups. An unreadable element or page is
+/// quarantined; the names it held are then missing from the rows, which keep their ids.
 pub async fn list_names(api: &Api, account: &mut AdAccount, out: &mut Emitter) -> Result<(), SourceError> {
-    account.campaigns = list(api, listing(api, account.id, Listing::Campaigns), out).await?;
-    account.creatives = list(api, listing(api, account.id, Listing::Creatives), out).await?;
+    let campaigns = list(api, listing(api, account.id, Listing::Campaigns), out).await?;
+    account.campaigns = campaigns.names;
+    account.campaign_groups = campaigns.groups;
+    account.creatives = list(api, listing(api, account.id, Listing::Creatives), out).await?.names;
     Ok(())
 }
 
@@ -117,7 +123,7 @@ fn listing(api: &Api, account: u64, which: Listing) -> ApiRequest {
 /// What one request of [`read_accounts`] gave.
 enum Part {
     Account(AdAccount),
-    Names(Listing, HashMap<u64, Option<Label>>),
+    Names(Listing, Listed),
 }
 
 /// Reads the accounts of `ids` and their names, as [`ad_account`] and [`list_names`] do, with
@@ -148,7 +154,7 @@ pub async fn read_accounts(
         })
         .buffer_unordered(in_flight.max(1));
     let mut accounts: Vec<Option<AdAccount>> = ids.iter().map(|_| None).collect();
-    let mut names: Vec<[HashMap<u64, Option<Label>>; 2]> = ids.iter().map(|_| Default::default()).collect();
+    let mut names: Vec<[Listed; 2]> = ids.iter().map(|_| Default::default()).collect();
     while let Some((position, (read, quarantined))) = reads.next().await {
         for record in quarantined {
             out.quarantine(record).await?;
@@ -165,23 +171,28 @@ pub async fn read_accounts(
         .map(|((account, [campaigns, creatives]), id)| {
             let mut account =
                 account.ok_or_else(|| SourceError::data(format!("ad account {id} was not read")))?;
-            account.campaigns = campaigns;
-            account.creatives = creatives;
+            account.campaigns = campaigns.names;
+            account.campaign_groups = campaigns.groups;
+            account.creatives = creatives.names;
             Ok(account)
         })
         .collect()
 }
 
-async fn list(
-    api: &Api,
-    first: ApiRequest,
-    out: &mut Emitter,
-) -> Result<HashMap<u64, Option<Label>>, SourceError> {
+/// What a listing gave: names by id, and the campaign groups its elements name (campaigns
+/// carry `campaignGroup`, creatives none).
+#[derive(Debug, Default)]
+struct Listed {
+    names: HashMap<u64, Option<Label>>,
+    groups: BTreeSet<u64>,
+}
+
+async fn list(api: &Api, first: ApiRequest, out: &mut Emitter) -> Result<Listed, SourceError> {
     let pagination = Pagination::new(
         PageKind::PageToken { param: "pageToken".into(), next: "/metadata/nextPageToken".into() },
         "/elements",
     );
-    let mut names = HashMap::new();
+    let mut listed = Listed::default();
     let mut pages = api.pages(first, pagination).boxed();
     while let Some(page) = pages.next().await {
         let page = match page {
@@ -195,7 +206,10 @@ async fn list(
         for (index, element) in elements.iter().enumerate() {
             match element.get("id").and_then(numeric_id) {
                 Some(id) => {
-                    names.insert(id, name_of(element));
+                    listed.names.insert(id, name_of(element));
+                    if let Some(group) = element.get("campaignGroup").and_then(numeric_id) {
+                        listed.groups.insert(group);
+                    }
                 }
                 None => {
                     out.quarantine(Quarantined {
@@ -209,7 +223,7 @@ async fn list(
             }
         }
     }
-    Ok(names)
+    Ok(listed)
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! [`concurrent`] keeps several accounts' requests in flight, [`entities`] reads ad accounts,
 //! campaigns and creatives, [`analytics`] and [`organization`] fetch the statistics, [`restli`]
 //! writes LinkedIn's Rest.li 2.0 query syntax, [`fields`] is the field-to-metric table,
-//! [`json`] reads answers in place, [`normalize`] turns API elements into metric rows and
-//! [`estimate`] counts what a pull would send. Endpoints, scopes, version and the mapping are in
+//! [`json`] reads answers in place, [`normalize`] turns API elements into metric rows,
+//! [`period`] asks for reach over whole weeks and months, and [`estimate`] counts what a pull
+//! would send. Endpoints, scopes, version and the mapping are in
 //! this crate's README.
 
 pub mod analytics;
@@ -21,6 +22,7 @@ pub mod fields;
 pub mod json;
 pub mod normalize;
 pub mod organization;
+pub mod period;
 pub mod restli;
 pub mod source;
 

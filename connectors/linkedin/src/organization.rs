@@ -117,13 +117,8 @@ async fn pull_followers(
                 }
                 gains.insert(day, net);
                 if covered.contains(day) {
-                    match follower_gain_row(entity, day, net) {
-                        Ok(row) => out.emit(row).await?,
-                        Err(reason) => {
-                            quarantine(out, FOLLOWERS_STREAM, location.clone(), reason, element.to_string())
-                                .await?
-                        }
-                    }
+                    // Net of unfollows, so negative on some days: written as LinkedIn reports it.
+                    out.emit(follower_gain_row(entity, day, net)).await?;
                 }
             }
             Err(reason) => {

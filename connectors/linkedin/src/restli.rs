@@ -44,6 +44,51 @@ impl Pivot {
     }
 }
 
+/// What reach over a whole week or month is grouped by: the account and the campaign levels
+/// above creatives (`pivot=ACCOUNT`, `CAMPAIGN_GROUP`, `CAMPAIGN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeriodPivot {
+    /// One element per ad account.
+    Account,
+    /// One element per campaign group.
+    CampaignGroup,
+    /// One element per campaign.
+    Campaign,
+}
+
+impl PeriodPivot {
+    /// Every period pivot, in pull order: coarsest first.
+    pub const ALL: [PeriodPivot; 3] =
+        [PeriodPivot::Account, PeriodPivot::CampaignGroup, PeriodPivot::Campaign];
+
+    /// The `pivot=` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodPivot::Account => "ACCOUNT",
+            PeriodPivot::CampaignGroup => "CAMPAIGN_GROUP",
+            PeriodPivot::Campaign => "CAMPAIGN",
+        }
+    }
+
+    /// The `level` column of its rows.
+    pub fn level(self) -> &'static str {
+        match self {
+            PeriodPivot::Account => "account",
+            PeriodPivot::CampaignGroup => "campaign_group",
+            PeriodPivot::Campaign => "campaign",
+        }
+    }
+
+    /// The URN prefix of its entities, `urn:li:sponsoredAccount:`.
+    pub fn urn_prefix(self) -> &'static str {
+        match self {
+            PeriodPivot::Account => "urn:li:sponsoredAccount:",
+            PeriodPivot::CampaignGroup => "urn:li:sponsoredCampaignGroup:",
+            PeriodPivot::Campaign => "urn:li:sponsoredCampaign:",
+        }
+    }
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
@@ -81,6 +126,19 @@ pub fn analytics_query(account: u64, pivot: Pivot, window: DateWindow, fields: &
         pivot.as_str(),
         date_range(window),
         urn_list([account.as_str()]),
+        fields.join(",")
+    )
+}
+
+/// The query of one request for reach over a whole period: several accounts, one pivot, the
+/// days as one value (`timeGranularity=ALL`), these fields.
+pub fn period_query(accounts: &[u64], pivot: PeriodPivot, days: DateWindow, fields: &[&str]) -> String {
+    let urns: Vec<String> = accounts.iter().map(|id| format!("urn:li:sponsoredAccount:{id}")).collect();
+    format!(
+        "q=analytics&pivot={}&timeGranularity=ALL&dateRange={}&accounts={}&fields={}",
+        pivot.as_str(),
+        date_range(days),
+        urn_list(urns.iter().map(String::as_str)),
         fields.join(",")
     )
 }
@@ -126,6 +184,14 @@ mod tests {
             campaign_search_query(),
             "q=search&search=(status:(values:List(ACTIVE,PAUSED,ARCHIVED,COMPLETED,CANCELED,DRAFT,\
              PENDING_DELETION,REMOVED)))"
+        );
+        let week = DateWindow::new(day("2026-10-26"), day("2026-11-01")).unwrap();
+        assert_eq!(
+            period_query(&[1, 2], PeriodPivot::CampaignGroup, week, &["dateRange", "approximateMemberReach"]),
+            "q=analytics&pivot=CAMPAIGN_GROUP&timeGranularity=ALL\
+             &dateRange=(start:(year:2026,month:10,day:26),end:(year:2026,month:11,day:1))\
+             &accounts=List(urn%3Ali%3AsponsoredAccount%3A1,urn%3Ali%3AsponsoredAccount%3A2)\
+             &fields=dateRange,approximateMemberReach"
         );
         assert_eq!(
             statistics_query(2_414_183, 1_711_929_600_000, 1_712_534_400_000),

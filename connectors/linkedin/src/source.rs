@@ -4,6 +4,8 @@
 //! creatives, pulls the company pages' statistics, then walks the window in date slices:
 //! each slice is pulled for every account by campaign and by creative and then declared
 //! complete, so a pull stopped by LinkedIn's daily limit still publishes the finished days.
+//! Last, the reach of every week and month the window touches is asked for as one value each
+//! ([`crate::period`]); those rows are published with the window.
 
 use chrono::Utc;
 use kpipe_core::{
@@ -19,6 +21,7 @@ use crate::entities::{self, AdAccount};
 use crate::estimate;
 use crate::fields::{self, AnalyticsField};
 use crate::organization;
+use crate::period;
 
 /// A configured LinkedIn source.
 #[derive(Debug)]
@@ -67,7 +70,8 @@ impl Source for LinkedInSource {
         vec![
             StreamInfo {
                 name: analytics::ANALYTICS_STREAM,
-                description: "Daily ad analytics of each campaign and creative (level campaign, creative)",
+                description: "Daily ad analytics of each campaign and creative (level campaign, creative), \
+                              and reach of each account, campaign group and campaign by week and month",
             },
             StreamInfo {
                 name: organization::FOLLOWERS_STREAM,
@@ -113,6 +117,10 @@ impl Source for LinkedInSource {
             analytics::pull_accounts(&self.api, &accounts, slice, &self.fields, cap, in_flight, out).await?;
             out.complete(slice).await?;
         }
+        // Reach (a canonical field, always pulled) of every week and month the window touches.
+        let budget = u64::from(self.element_cap) * 2 / 3;
+        let in_flight = concurrent::in_flight_for_elements(self.concurrency, budget);
+        period::pull(&self.api, &accounts, window, cap, in_flight, out).await?;
         Ok(())
     }
 
@@ -183,6 +191,7 @@ mod tests {
             status: "ACTIVE".into(),
             campaigns: (0..campaigns).map(|i| (i, None)).collect::<HashMap<_, _>>(),
             creatives: (0..creatives).map(|i| (i, None)).collect::<HashMap<_, _>>(),
+            campaign_groups: Default::default(),
         }
     }
 

@@ -7,12 +7,17 @@
 
 mod common;
 
-use kpipe_core::{Additivity, DateWindow, ErrorChain, ErrorKind, Metric, MetricName};
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use kpipe_core::{
+    Additivity, DateWindow, Decimal, ErrorChain, ErrorKind, Metric, MetricName, PeriodGrain, PeriodRequest,
+};
 use kpipe_sim::platform::linkedin::{self, LinkedInApi, Pivot};
 use kpipe_sim::{FaultRule, QuotaRule, SimServer};
 use kpipe_testkit::{Totals, pull};
 
-use common::{build, days_ago, expected, expected_ads, sim_config, source_table, start, window};
+use common::{build, day, days_ago, expected, expected_ads, sim_config, source_table, start, window};
 
 const SEED: u64 = 7;
 
@@ -20,8 +25,20 @@ fn ads_only() -> LinkedInApi {
     LinkedInApi { organizations: Vec::new(), ..LinkedInApi::default() }
 }
 
+/// The daily ad analytics requests (`timeGranularity=DAILY`).
 fn analytics_requests(sim: &SimServer) -> Vec<kpipe_sim::RecordedRequest> {
-    sim.requests().into_iter().filter(|r| r.path == "/rest/adAnalytics").collect()
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path == "/rest/adAnalytics" && r.query.as_deref().is_some_and(|q| q.contains("=DAILY")))
+        .collect()
+}
+
+/// The requests for reach over whole weeks and months (`timeGranularity=ALL`).
+fn period_requests(sim: &SimServer) -> Vec<kpipe_sim::RecordedRequest> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.path == "/rest/adAnalytics" && r.query.as_deref().is_some_and(|q| q.contains("=ALL")))
+        .collect()
 }
 
 /// §2: the exact query of an adAnalytics request: literal Rest.li structures, the account URN
@@ -132,6 +149,10 @@ async fn more_than_twenty_fields_are_split_and_merged() {
     assert!(pulled.quarantined.is_empty(), "{:?}", pulled.quarantined);
     let requests = analytics_requests(&sim);
     assert_eq!(requests.len(), 4, "two groups for each pivot");
+    // Reach by week and month needs no extra field: one group each.
+    assert!(period_requests(&sim).iter().all(|r| {
+        r.query.as_deref().unwrap().ends_with("&fields=dateRange,pivotValues,approximateMemberReach")
+    }));
     for r in &requests {
         let fields = r.query.as_deref().unwrap().split("fields=").nth(1).unwrap().split(',').count();
         assert!(fields <= 20, "{fields} fields in {:?}", r.query);
@@ -254,28 +275,34 @@ async fn company_pages_give_gains_followers_and_share_counts() {
     );
 }
 
-/// §3.4: a day that lost followers (net gains below zero) has no `follower_gains` row but a
-/// quarantined record saying why; the followers of every day stay exact.
+/// §3.4: follower gains are net (unfollows included), so a day that lost followers has a
+/// negative `follower_gains` row with LinkedIn's own number, nothing is quarantined, and the
+/// followers of every day stay exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn net_follower_losses_are_quarantined_and_followers_stay_exact() {
-    let api = LinkedInApi { accounts: Vec::new(), negative_follower_gains: true, ..LinkedInApi::default() };
+async fn net_follower_losses_are_written_as_linkedin_reports_them() {
+    let api = LinkedInApi { accounts: Vec::new(), ..LinkedInApi::default() };
+    assert!(api.negative_follower_gains, "the simulator's pages lose followers on some days");
     let sim = start(sim_config(SEED, api.clone())).await;
     let source = build(source_table(&sim, &api, ""));
     let w = DateWindow::new(days_ago(120), days_ago(1)).unwrap();
     let pulled = pull(source.as_ref(), w).await;
     pulled.expect_ok("losses");
+    assert!(pulled.quarantined.is_empty(), "{:?}", pulled.quarantined);
     let losses: Vec<_> = w
         .days()
-        .filter(|d| {
-            let (organic, paid) = api.follower_gains(SEED, 2_414_183, *d);
-            organic + paid < 0
+        .filter_map(|d| {
+            let (organic, paid) = api.follower_gains(SEED, 2_414_183, d);
+            (organic + paid < 0).then_some((d, organic + paid))
         })
         .collect();
     assert!(!losses.is_empty(), "the window holds a day with a net loss");
-    assert_eq!(pulled.quarantined.len(), losses.len(), "{:?}", pulled.quarantined);
-    assert!(
-        pulled.quarantined.iter().all(|q| q.stream == "organization_followers" && q.reason.contains("lost"))
-    );
+    for (d, net) in &losses {
+        let rows: Vec<_> =
+            pulled.rows.iter().filter(|r| r.date == *d && r.metric == Metric::FollowerGains.into()).collect();
+        assert_eq!(rows.len(), 1, "one follower_gains row on {d}");
+        assert_eq!(rows[0].value, kpipe_core::Decimal::from_i64(*net), "{d}");
+        assert!(rows[0].value.is_negative());
+    }
     pulled.totals().assert_eq(&expected(&api, SEED, w), "losses");
 }
 
@@ -354,9 +381,13 @@ async fn requests_per_row_for_ten_accounts_of_fifty_campaigns_over_28_days() {
         telemetry.requests as f64 / rows as f64
     );
     // 10 account reads, 10 campaign searches, 10 creative listings (100 creatives, one page
-    // each), 20 analytics requests (each account by campaign and by creative, 28 days at once).
-    assert_eq!(telemetry.requests, 50);
+    // each), 20 analytics requests (each account by campaign and by creative, 28 days at once),
+    // and reach of the 5 weeks and the month the window touches by account, campaign group and
+    // campaign, all ten accounts in each request (500 campaigns, far below the cap).
+    assert_eq!(telemetry.requests, 68);
     assert_eq!(elements, 20);
+    assert_eq!(period_requests(&sim).len(), 18);
+    println!("{} period rows (reach by week and month)", pulled.period_rows.len());
     pulled.totals().assert_eq(&expected_ads(&api, SEED, w), "requests per row");
 }
 
@@ -450,4 +481,210 @@ async fn unreadable_elements_and_answers_are_quarantined_with_their_text() {
     assert_eq!(value(Metric::Spend).as_deref(), Some("24.457317520310493"));
     assert_eq!(value(Metric::Likes).as_deref(), Some("0"));
     assert_eq!(value(Metric::Reach), None);
+}
+
+/// The pivots reach is asked by for whole periods, and the `level` of their rows.
+const PERIOD_PIVOTS: [(Pivot, &str); 3] =
+    [(Pivot::Account, "account"), (Pivot::CampaignGroup, "campaign_group"), (Pivot::Campaign, "campaign")];
+
+/// A period row's key: grain, first day, level, entity.
+type PeriodKey = (PeriodGrain, NaiveDate, String, String);
+
+/// §3.1, and LinkedIn's reporting pages (learn.microsoft.com/linkedin/marketing/integrations/
+/// ads-reporting/ads-reporting: the analytics finder, one pivot, `timeGranularity=ALL` giving one
+/// element per pivot value over the whole `dateRange`; .../ads-reporting-schema:
+/// `approximateMemberReach` for non-demographic pivots and ranges of at most 92 days): reach of
+/// every week and month the window touches is asked of
+/// LinkedIn as one value per account, campaign group and campaign, and each period row is the
+/// simulator's truth, below the sum of the days a summing implementation would write. The weeks
+/// and the month the window has not finished are partial. The requests are the ones `kpipe plan`
+/// predicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reach_by_week_and_month_is_linkedins_own_value_not_a_sum_of_days() {
+    let api = ads_only();
+    let sim = start(sim_config(SEED, api.clone())).await;
+    let source = build(source_table(&sim, &api, ""));
+    // Wednesday 2026-03-25 to Wednesday 2026-04-08: three weeks (the last one unfinished) and
+    // two months (April unfinished).
+    let w = window("2026-03-25", "2026-04-08");
+    let pulled = pull(source.as_ref(), w).await;
+    pulled.expect_ok("period reach");
+    assert!(pulled.quarantined.is_empty(), "{:?}", pulled.quarantined);
+    pulled.totals().assert_eq(&expected_ads(&api, SEED, w), "period reach (days)");
+
+    let requests = PeriodRequest::for_window(w);
+    assert_eq!(requests.len(), 5);
+    let mut want: BTreeMap<PeriodKey, (String, Decimal)> = BTreeMap::new();
+    for r in &requests {
+        for account in &api.accounts {
+            for (pivot, level) in PERIOD_PIVOTS {
+                for (id, reach) in api.period_reach(SEED, account.id, pivot, r.period.start, r.through) {
+                    let key = (r.period.grain, r.period.start, level.to_owned(), id.to_string());
+                    want.insert(key, (account.id.to_string(), Decimal::from_i64(reach)));
+                }
+            }
+        }
+    }
+    let got: BTreeMap<PeriodKey, (String, Decimal)> = pulled
+        .period_rows
+        .iter()
+        .map(|p| {
+            let r = &p.row;
+            let key = (
+                p.request.period.grain,
+                p.request.period.start,
+                r.level.to_string(),
+                r.entity_id.to_string(),
+            );
+            (key, (r.account_id.to_string(), r.value))
+        })
+        .collect();
+    assert_eq!(got.len(), pulled.period_rows.len(), "one row per entity and period");
+    assert_eq!(got, want, "period reach is the simulator's truth");
+
+    // Each row: reach, dated the period's first day, for the days its request says; names as
+    // the day rows carry them (campaign groups are not listed, so they have none).
+    let mut below_sum: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in &pulled.period_rows {
+        let r = &p.row;
+        assert!(requests.contains(&p.request), "{:?}", p.request);
+        assert_eq!(
+            (r.metric.clone(), r.date, r.currency),
+            (Metric::Reach.into(), p.request.period.start, None)
+        );
+        let account: u64 = r.account_id.parse().unwrap();
+        let id: u64 = r.entity_id.parse().unwrap();
+        let (pivot, level) = PERIOD_PIVOTS.into_iter().find(|(_, l)| *l == r.level.as_str()).unwrap();
+        match pivot {
+            Pivot::Account => assert_eq!(r.entity_name.as_deref(), Some(format!("Ad account {id}").as_str())),
+            Pivot::Campaign => {
+                let name = api.campaigns(account).into_iter().find(|c| c.id == id).map(|c| c.name);
+                assert_eq!(r.entity_name.as_deref(), name.as_deref());
+            }
+            _ => assert_eq!(r.entity_name, None),
+        }
+        // The sum of the days' reach, what adding up daily rows would give.
+        let urn = pivot.urn(id);
+        let days: Vec<i64> = api
+            .ad_analytics(
+                SEED,
+                account,
+                pivot,
+                p.request.period.start,
+                p.request.through,
+                &["approximateMemberReach"],
+            )
+            .into_iter()
+            .filter(|e| e.entity_urn == urn)
+            .map(|e| e.values["approximateMemberReach"].as_i64().unwrap())
+            .collect();
+        let (largest, sum) = (days.iter().copied().max().unwrap(), days.iter().sum::<i64>());
+        let value = r.value.to_f64() as i64;
+        assert!(
+            largest <= value && value <= sum,
+            "{level} {id} {}: {value} outside {largest}..={sum}",
+            p.request.period
+        );
+        if days.iter().filter(|d| **d > 0).count() >= 2 {
+            assert!(value < sum, "{level} {id} {}: {value} is the sum of its days", p.request.period);
+            *below_sum.entry(level).or_default() += 1;
+        }
+    }
+    assert_eq!(below_sum.len(), 3, "every level has periods of several days: {below_sum:?}");
+
+    // The week of 2026-04-06 and April are asked for up to the window's last day: partial.
+    let partial: BTreeSet<(PeriodGrain, NaiveDate)> = pulled
+        .period_rows
+        .iter()
+        .filter(|p| p.request.is_partial())
+        .map(|p| (p.request.period.grain, p.request.period.start))
+        .collect();
+    let expected_partial: BTreeSet<_> =
+        [(PeriodGrain::Week, day("2026-04-06")), (PeriodGrain::Month, day("2026-04-01"))]
+            .into_iter()
+            .collect();
+    assert_eq!(partial, expected_partial);
+    assert!(
+        pulled.period_rows.iter().all(|p| p.request.is_partial() == (p.request.through == day("2026-04-08")))
+    );
+
+    // One request per period and pivot, both accounts in each; exactly what the estimate says.
+    let asked = period_requests(&sim);
+    assert_eq!(asked.len(), requests.len() * 3);
+    assert_eq!(
+        asked[0].query.as_deref(),
+        Some(
+            "q=analytics&pivot=ACCOUNT&timeGranularity=ALL\
+             &dateRange=(start:(year:2026,month:3,day:23),end:(year:2026,month:3,day:29))\
+             &accounts=List(urn%3Ali%3AsponsoredAccount%3A508000001,urn%3Ali%3AsponsoredAccount%3A508000002)\
+             &fields=dateRange,pivotValues,approximateMemberReach"
+        )
+    );
+    let estimate = source.estimate_requests(&[w]).expect("an estimate");
+    let sent = sim.requests().iter().filter(|r| r.path.starts_with("/rest/")).count() as u64;
+    // Accounts 2 x 3, one slice by 2 accounts x 2 pivots, 5 periods x 3 pivots.
+    assert_eq!(sent, 6 + 4 + 15);
+    assert_eq!(estimate.min_requests, sent, "{estimate:?}");
+}
+
+/// §3.1: a period answer is read as a day answer is: an element that cannot be read or placed
+/// is quarantined with its JSON text and the answer's location, the others still make rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_period_elements_are_quarantined_with_their_text() {
+    let api = ads_only();
+    // Monday 2026-03-30 to Tuesday 2026-03-31: the week of 2026-03-30 (partial) and March.
+    let w = window("2026-03-30", "2026-03-31");
+    let range = serde_json::json!({"start": {"year": 2026, "month": 3, "day": 30},
+                                   "end": {"year": 2026, "month": 3, "day": 31}});
+    let unknown = serde_json::json!({"pivotValues": ["urn:li:sponsoredAccount:7"], "dateRange": range,
+                                     "approximateMemberReach": 5});
+    let wrong_pivot = serde_json::json!({"pivotValues": ["urn:li:sponsoredCampaign:508000001001"],
+                                         "dateRange": range, "approximateMemberReach": 5});
+    // The first period request (by account, the week): one good element and the two others.
+    let answer = kpipe_sim::Fault::respond(
+        200,
+        serde_json::json!({"paging": {"start": 0, "count": 10, "links": []}, "elements": [
+            {"pivotValues": ["urn:li:sponsoredAccount:508000001"], "dateRange": range,
+             "approximateMemberReach": 1234},
+            unknown, wrong_pivot
+        ]}),
+    );
+    // Requests 1 to 4 are the days (2 accounts x 2 pivots, one at a time).
+    let config = sim_config(SEED, api.clone())
+        .with_fault(FaultRule::on_request(5, answer).on_path("/rest/adAnalytics"));
+    let sim = start(config).await;
+    let source = build(source_table(&sim, &api, "concurrency = 1"));
+    let pulled = pull(source.as_ref(), w).await;
+    pulled.expect_ok("unreadable period elements");
+    assert!(period_requests(&sim)[0].query.as_deref().unwrap().contains("pivot=ACCOUNT"));
+
+    let q = &pulled.quarantined;
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert!(
+        q.iter().all(|r| r.stream == "ad_analytics" && r.location.contains("timeGranularity=ALL")),
+        "{q:?}"
+    );
+    assert!(
+        q[0].location.ends_with("element 1") && q[0].reason.contains("ad account 7 was not asked for"),
+        "{:?}",
+        q[0]
+    );
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&q[0].raw).unwrap(), unknown);
+    assert!(q[1].location.ends_with("element 2") && q[1].reason.contains("sponsoredAccount"), "{:?}", q[1]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&q[1].raw).unwrap(), wrong_pivot);
+
+    let week_accounts: Vec<_> = pulled
+        .period_rows
+        .iter()
+        .filter(|p| p.request.period.grain == PeriodGrain::Week && p.row.level == "account")
+        .map(|p| (p.row.entity_id.to_string(), p.row.value))
+        .collect();
+    assert_eq!(week_accounts, [("508000001".to_owned(), Decimal::from_i64(1_234))]);
+    // The other requests are answered as usual: March by account has both accounts.
+    let march = pulled
+        .period_rows
+        .iter()
+        .filter(|p| p.request.period.grain == PeriodGrain::Month && p.row.level == "account")
+        .count();
+    assert_eq!(march, 2);
 }

@@ -64,7 +64,7 @@ impl<'t> ElementFields<'t> {
 }
 
 /// The `start` and `end` members of a `dateRange`; none when it is not an object.
-fn range_ends(range: &str) -> (Option<&str>, Option<&str>) {
+pub(crate) fn range_ends(range: &str) -> (Option<&str>, Option<&str>) {
     let (mut start, mut end) = (None, None);
     let read = json::members(range, |key, value| match key {
         "start" => start = Some(value),
@@ -78,7 +78,7 @@ fn range_ends(range: &str) -> (Option<&str>, Option<&str>) {
 }
 
 /// `{"year":2026,"month":10,"day":1}`.
-fn date_of(value: Option<&str>, what: &str) -> Result<NaiveDate, String> {
+pub(crate) fn date_of(value: Option<&str>, what: &str) -> Result<NaiveDate, String> {
     let value = value.ok_or_else(|| format!("no `dateRange.{what}`"))?;
     let (mut year, mut month, mut day) = (None, None, None);
     let read = json::members(value, |key, part| match key {

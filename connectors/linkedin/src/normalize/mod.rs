@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod organization;
+pub mod period;
 
 use chrono::NaiveDate;
 use kpipe_core::{Currency, Decimal, DecimalError, Dimensions, Label, MetricName, MetricRow};
@@ -18,7 +19,7 @@ pub const PLATFORM: &str = "linkedin";
 pub struct Entity {
     /// `account_id`: the ad account, or the organization for page statistics.
     pub account_id: Label,
-    /// `level`: `campaign`, `creative` or `organization`.
+    /// `level`: `account`, `campaign_group`, `campaign`, `creative` or `organization`.
     pub level: Label,
     /// `entity_id`.
     pub entity_id: Label,

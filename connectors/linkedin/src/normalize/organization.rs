@@ -47,17 +47,10 @@ pub fn follower_gain(element: &Value) -> Result<(NaiveDate, i64), String> {
     Ok((day, net))
 }
 
-/// The `follower_gains` row of a day. A net loss has no row: the metric counts gains and
-/// counts are never negative. The loss is not lost, since the day's `followers` reflect it.
-pub fn follower_gain_row(entity: &Entity, day: NaiveDate, net: i64) -> Result<MetricRow, String> {
-    if net < 0 {
-        return Err(format!(
-            "{day} lost {} follower(s) net: `follower_gains` counts gains and cannot be negative; \
-             the day's `followers` snapshot includes the loss",
-            net.unsigned_abs()
-        ));
-    }
-    Ok(entity.row(day, Metric::FollowerGains.into(), Decimal::from_i64(net), None))
+/// The `follower_gains` row of a day: LinkedIn's net gain as it reports it, negative on a day
+/// that lost more followers than it gained.
+pub fn follower_gain_row(entity: &Entity, day: NaiveDate, net: i64) -> MetricRow {
+    entity.row(day, Metric::FollowerGains.into(), Decimal::from_i64(net), None)
 }
 
 /// End-of-day followers of the days of `window`, derived from `total` (followers now) and the
@@ -189,7 +182,9 @@ mod tests {
         let loss = json!({"timeRange": {"start": ms("2024-04-02"), "end": ms("2024-04-03")},
                           "followerGains": {"organicFollowerGain": -5, "paidFollowerGain": 1}});
         assert_eq!(follower_gain(&loss).unwrap(), (day("2024-04-02"), -4));
-        assert!(follower_gain_row(&entity(), day("2024-04-02"), -4).unwrap_err().contains("lost 4"));
+        let row = follower_gain_row(&entity(), day("2024-04-02"), -4);
+        assert_eq!((row.value, &row.metric), (Decimal::from_i64(-4), &Metric::FollowerGains.into()));
+        assert_eq!(row.validate(), Ok(()));
         let week =
             json!({"timeRange": {"start": ms("2024-04-01"), "end": ms("2024-04-08")}, "followerGains": {}});
         assert!(follower_gain(&week).unwrap_err().contains("not one day"));

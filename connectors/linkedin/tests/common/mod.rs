@@ -129,7 +129,8 @@ pub fn expected_ads(api: &LinkedInApi, seed: u64, window: DateWindow) -> Totals 
 }
 
 /// The company page rows of `api` for `window`: the days with statistics in the last 12
-/// months (the simulator's today), net gains, end-of-day followers and the share counts.
+/// months (the simulator's today), net gains (negative on some days), end-of-day followers and
+/// the share counts.
 pub fn expected_organizations(api: &LinkedInApi, seed: u64, window: DateWindow) -> Totals {
     let mut totals = Totals::new();
     let today = api.today();
@@ -137,11 +138,10 @@ pub fn expected_organizations(api: &LinkedInApi, seed: u64, window: DateWindow) 
     for org in &api.organizations {
         let id = org.id.to_string();
         for date in window.days().filter(|d| api.has_statistics(*d) && *d >= earliest) {
+            // Net gains, negative on days that lost followers, as LinkedIn reports them.
             let (organic, paid) = api.follower_gains(seed, org.id, date);
-            if organic + paid >= 0 {
-                let gains = Decimal::from_i64(organic + paid);
-                totals.insert(key(&id, "organization", &id, date, Metric::FollowerGains, None), gains);
-            }
+            let gains = Decimal::from_i64(organic + paid);
+            totals.insert(key(&id, "organization", &id, date, Metric::FollowerGains, None), gains);
             let followers = api.followers_at_end_of(seed, org.id, date);
             totals.insert(
                 key(&id, "organization", &id, date, Metric::Followers, None),

@@ -5,7 +5,7 @@
 //! | `/rest/adAccounts/{id}` | | §3.2 |
 //! | `/rest/adAccounts/{id}/adCampaigns` | `q=search&search=(status:(..))&pageSize&pageToken` | §3.3, §4 |
 //! | `/rest/adAccounts/{id}/creatives` | `q=criteria&pageSize&pageToken` | §4 |
-//! | `/rest/adAnalytics` | `q=analytics&pivot&timeGranularity&dateRange&accounts&fields` | §2, §3.1 |
+//! | `/rest/adAnalytics` | `q=analytics&pivot&timeGranularity&dateRange&accounts&fields` | §2, §3.1; `DAILY` or `ALL` |
 //! | `/rest/organizations/{id}` | | `localizedName` |
 //! | `/rest/networkSizes/{urn}` | `edgeType=COMPANY_FOLLOWED_BY_MEMBER` | §3.4 |
 //! | `/rest/organizationalEntityFollowerStatistics` | `q=organizationalEntity&timeIntervals` | §3.4, §4 |
@@ -22,9 +22,19 @@
 //! Where the notes are unsure, the simulator is strict: `dateRange` and `pivotValues` count
 //! towards the 20 fields, and time-bound share statistics omit `uniqueImpressionsCount`.
 //!
-//! Not simulated: `q=statistics` and `q=attributedRevenueMetrics`, pivots other than CAMPAIGN
-//! and CREATIVE, granularities other than DAILY (analytics) and DAY (organization statistics),
-//! lifetime organization statistics, and query tunneling (§2, 414).
+//! Ad analytics are served by the pivots ACCOUNT, CAMPAIGN_GROUP, CAMPAIGN and CREATIVE, daily
+//! (`DAILY`, one element per entity and day) or over the whole date range (`ALL`, one element
+//! per entity, `dateRange` the range asked for). Reach (`approximateMemberReach`) counts unique
+//! members, so it is no sum at any grain: a campaign's day lies between its largest creative's
+//! and its creatives' sum, a group's and the account's likewise over their children, and an
+//! entity's reach over several days between its largest day and the sum of its days
+//! ([`LinkedInApi::period_reach`] is that truth). As LinkedIn does, reach is left out of every
+//! element when the date range is longer than 92 days.
+//!
+//! Not simulated: `q=statistics` and `q=attributedRevenueMetrics`, other pivots, the MONTHLY and
+//! YEARLY granularities, facets other than `accounts` with the ACCOUNT and CAMPAIGN_GROUP
+//! pivots, granularities other than DAY (organization statistics), lifetime organization
+//! statistics, and query tunneling (§2, 414).
 
 mod data;
 mod organization;
@@ -79,7 +89,8 @@ pub struct LinkedInApi {
     pub max_page_size: u64,
     /// `count` of organization statistics requests that name none.
     pub default_statistics_count: u64,
-    /// Whether some days lose more followers than they gain (net gains below zero).
+    /// Whether some days lose more followers than they gain (net gains below zero, about one
+    /// day in ten), as LinkedIn's net gains do; on by default.
     pub negative_follower_gains: bool,
 }
 
@@ -101,7 +112,7 @@ impl Default for LinkedInApi {
             default_page_size: 100,
             max_page_size: 1_000,
             default_statistics_count: 10,
-            negative_follower_gains: false,
+            negative_follower_gains: true,
         }
     }
 }
@@ -137,6 +148,13 @@ impl LinkedInApi {
         self.account(account).map(data::campaigns).unwrap_or_default()
     }
 
+    /// The campaign groups of an account that hold a campaign, ordered by id (none for an
+    /// unknown account).
+    #[must_use]
+    pub fn campaign_groups(&self, account: u64) -> Vec<u64> {
+        self.account(account).map(data::campaign_groups).unwrap_or_default()
+    }
+
     /// The creatives of an account (none for an unknown one).
     #[must_use]
     pub fn creatives(&self, account: u64) -> Vec<Creative> {
@@ -157,6 +175,47 @@ impl LinkedInApi {
     ) -> Vec<AnalyticsElement> {
         match self.account(account) {
             Some(a) => data::ad_analytics(seed, a, self.first_day, pivot, since, until, fields),
+            None => Vec::new(),
+        }
+    }
+
+    /// The ad analytics of `account` by `pivot` over the days from `since` to `until` as one
+    /// element per entity (`timeGranularity=ALL`), with these metric fields: counts and money
+    /// summed over the days, reach as [`LinkedInApi::period_reach`]; in listing order, before any
+    /// truncation.
+    #[must_use]
+    pub fn ad_analytics_total(
+        &self,
+        seed: u64,
+        account: u64,
+        pivot: Pivot,
+        since: NaiveDate,
+        until: NaiveDate,
+        fields: &[&str],
+    ) -> Vec<AnalyticsElement> {
+        match self.account(account) {
+            Some(a) => data::ad_analytics_total(seed, a, self.first_day, pivot, since, until, fields),
+            None => Vec::new(),
+        }
+    }
+
+    /// The truth of reach over several days: the unique members each entity of `pivot` in
+    /// `account` reached from `since` to `until`, by entity id, for the entities that delivered
+    /// on one of those days. Each value lies between the entity's largest day and the sum of its
+    /// days (strictly below the sum, as a rule, once two days have reach), and between its
+    /// largest child's value over the same days and its children's sum (creatives of a campaign,
+    /// campaigns of a group, groups of the account). What `timeGranularity=ALL` answers.
+    #[must_use]
+    pub fn period_reach(
+        &self,
+        seed: u64,
+        account: u64,
+        pivot: Pivot,
+        since: NaiveDate,
+        until: NaiveDate,
+    ) -> Vec<(u64, i64)> {
+        match self.account(account) {
+            Some(a) => data::period_reach(seed, a, self.first_day, pivot, since, until),
             None => Vec::new(),
         }
     }

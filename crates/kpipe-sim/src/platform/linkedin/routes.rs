@@ -176,7 +176,7 @@ fn campaigns_body(state: &LinkedInState, id: &str, query: &Query) -> Result<Valu
             json!({
                 "id": c.id,
                 "account": format!("urn:li:sponsoredAccount:{}", c.account_id),
-                "campaignGroup": format!("urn:li:sponsoredCampaignGroup:{}", c.account_id * 10 + 1),
+                "campaignGroup": format!("urn:li:sponsoredCampaignGroup:{}", c.group_id),
                 "name": c.name,
                 "status": c.status,
                 "type": "SPONSORED_UPDATES",
@@ -283,11 +283,18 @@ fn is_field_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// `GET /rest/adAnalytics?q=analytics`: one element per entity and day, never paginated, cut
-/// silently at `max_elements` (§3.1).
+/// `GET /rest/adAnalytics?q=analytics`: one element per entity and day (`DAILY`) or per entity
+/// over the date range (`ALL`), never paginated, cut silently at `max_elements` (§3.1).
 pub(super) async fn analytics(State(state): State<Arc<LinkedInState>>, RawQuery(raw): RawQuery) -> Response {
     let query = Query::new(raw.as_deref());
     analytics_body(&state, &query).map_or_else(|refusal| refusal.response(), ok)
+}
+
+/// The longest `dateRange`, in days, for which LinkedIn serves reach.
+const MAX_REACH_DAYS: i64 = 92;
+
+fn is_reach_field(field: &str) -> bool {
+    matches!(field, "approximateMemberReach" | "approximateUniqueImpressions")
 }
 
 fn analytics_body(state: &LinkedInState, query: &Query) -> Result<Value, Refusal> {
@@ -295,15 +302,19 @@ fn analytics_body(state: &LinkedInState, query: &Query) -> Result<Value, Refusal
     let pivot_name =
         query.plain("pivot")?.ok_or_else(|| bad_request("`pivot` is required with q=analytics"))?;
     let pivot = Pivot::parse(&pivot_name).ok_or_else(|| {
-        bad_request(&format!("kpipe-sim serves pivots CAMPAIGN and CREATIVE, not {pivot_name}"))
+        bad_request(&format!(
+            "kpipe-sim serves pivots ACCOUNT, CAMPAIGN_GROUP, CAMPAIGN and CREATIVE, not {pivot_name}"
+        ))
     })?;
     let granularity = query.restli("timeGranularity")?;
     let granularity = granularity
         .as_ref()
         .and_then(|g| g.as_literal().or_else(|| g.get("value").and_then(RestliValue::as_literal)));
-    if granularity != Some("DAILY") {
-        return Err(bad_request("kpipe-sim serves timeGranularity=DAILY only"));
-    }
+    let whole_range = match granularity {
+        Some("DAILY") => false,
+        Some("ALL") => true,
+        _ => return Err(bad_request("kpipe-sim serves timeGranularity=DAILY and ALL only")),
+    };
     let range = query.restli("dateRange")?.ok_or_else(|| bad_request("`dateRange` is required"))?;
     let since = date_of(range.get("start"), "start")?;
     let until = match range.get("end") {
@@ -330,6 +341,14 @@ fn analytics_body(state: &LinkedInState, query: &Query) -> Result<Value, Refusal
     let accounts = facet_ids(query, "accounts", "sponsoredAccount")?;
     let campaigns = facet_ids(query, "campaigns", "sponsoredCampaign")?;
     let creatives = facet_ids(query, "creatives", "sponsoredCreative")?;
+    if matches!(pivot, Pivot::Account | Pivot::CampaignGroup)
+        && (accounts.is_none() || campaigns.is_some() || creatives.is_some())
+    {
+        return Err(bad_request(&format!(
+            "kpipe-sim serves pivot {} with the accounts facet only",
+            pivot.as_str()
+        )));
+    }
     // Without an accounts facet, the accounts are those of the campaigns or creatives named
     // (ids are derived: campaign = account * 1000 + n, creative = campaign * 100 + k).
     let account_ids: Vec<u64> = match (&accounts, &campaigns, &creatives) {
@@ -340,8 +359,14 @@ fn analytics_body(state: &LinkedInState, query: &Query) -> Result<Value, Refusal
             return Err(bad_request("a facet (accounts, campaigns or creatives) is required"));
         }
     };
-    let metrics: Vec<&str> =
-        fields.iter().map(String::as_str).filter(|f| !matches!(*f, "dateRange" | "pivotValues")).collect();
+    // Reach is served only for date ranges of at most 92 days; longer ones leave it out.
+    let reach_served = (until - since).num_days() < MAX_REACH_DAYS;
+    let metrics: Vec<&str> = fields
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !matches!(*f, "dateRange" | "pivotValues"))
+        .filter(|f| reach_served || !is_reach_field(f))
+        .collect();
     let wants = |f: &str| fields.iter().any(|x| x == f);
     let mut elements = Vec::new();
     let mut seen = Vec::new();
@@ -351,10 +376,16 @@ fn analytics_body(state: &LinkedInState, query: &Query) -> Result<Value, Refusal
             continue;
         }
         seen.push(account);
-        for element in state.api.ad_analytics(state.seed, account, pivot, since, until, &metrics) {
+        let answer = if whole_range {
+            state.api.ad_analytics_total(state.seed, account, pivot, since, until, &metrics)
+        } else {
+            state.api.ad_analytics(state.seed, account, pivot, since, until, &metrics)
+        };
+        for element in answer {
             let id = element.entity_urn.rsplit(':').next().and_then(|i| i.parse::<u64>().ok()).unwrap_or(0);
-            let campaign = if pivot == Pivot::Campaign { id } else { id / 100 };
-            if campaigns.as_ref().is_some_and(|c| !c.contains(&campaign))
+            let campaign = if pivot == Pivot::Creative { id / 100 } else { id };
+            if (pivot == Pivot::Campaign || pivot == Pivot::Creative)
+                && campaigns.as_ref().is_some_and(|c| !c.contains(&campaign))
                 || (pivot == Pivot::Creative && creatives.as_ref().is_some_and(|c| !c.contains(&id)))
             {
                 continue;
@@ -364,8 +395,8 @@ fn analytics_body(state: &LinkedInState, query: &Query) -> Result<Value, Refusal
                 object.insert("pivotValues".into(), json!([element.entity_urn]));
             }
             if wants("dateRange") {
-                let date = data::date_object(element.date);
-                object.insert("dateRange".into(), json!({"start": date, "end": date}));
+                let (start, end) = (data::date_object(element.date), data::date_object(element.last));
+                object.insert("dateRange".into(), json!({"start": start, "end": end}));
             }
             object.extend(element.values);
             elements.push(Value::Object(object));

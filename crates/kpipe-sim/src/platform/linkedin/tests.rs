@@ -162,3 +162,53 @@ async fn organization_statistics_are_daily_paged_and_twelve_months_deep() {
     );
     assert_eq!(get(&sim, &url, Some("202610"), true).await.0, 400);
 }
+
+#[tokio::test]
+async fn whole_range_analytics_give_one_element_per_entity_and_its_own_reach() {
+    // §3.1: `timeGranularity=ALL` spans the `dateRange` asked for; reach is served for ranges of
+    // at most 92 days and is the period's own, not a sum of days.
+    let sim = start(api()).await;
+    let accounts =
+        "accounts=List(urn%3Ali%3AsponsoredAccount%3A508000001,urn%3Ali%3AsponsoredAccount%3A508000002)";
+    let url = |pivot: &str, end: &str| {
+        format!(
+            "/rest/adAnalytics?q=analytics&pivot={pivot}&timeGranularity=ALL\
+             &dateRange=(start:(year:2026,month:3,day:1),end:({end}))&{accounts}\
+             &fields=dateRange,pivotValues,approximateMemberReach,impressions"
+        )
+    };
+    let body = ok_get(&sim, &url("ACCOUNT", "year:2026,month:3,day:31")).await;
+    let elements = body["elements"].as_array().unwrap();
+    assert_eq!(elements.len(), 2);
+    assert_eq!(elements[0]["pivotValues"], serde_json::json!(["urn:li:sponsoredAccount:508000001"]));
+    assert_eq!(elements[0]["dateRange"]["end"], serde_json::json!({"year": 2026, "month": 3, "day": 31}));
+    let truth = api().period_reach(11, 508_000_001, Pivot::Account, day("2026-03-01"), day("2026-03-31"));
+    assert_eq!(elements[0]["approximateMemberReach"].as_i64(), Some(truth[0].1));
+
+    let groups = ok_get(&sim, &url("CAMPAIGN_GROUP", "year:2026,month:3,day:31")).await;
+    let urns: Vec<&str> = groups["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pivotValues"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urns,
+        [
+            "urn:li:sponsoredCampaignGroup:5080000011",
+            "urn:li:sponsoredCampaignGroup:5080000012",
+            "urn:li:sponsoredCampaignGroup:5080000021",
+            "urn:li:sponsoredCampaignGroup:5080000022"
+        ]
+    );
+
+    // 93 days: reach is left out, the other fields stay.
+    let long = ok_get(&sim, &url("ACCOUNT", "year:2026,month:6,day:1")).await;
+    let first = &long["elements"][0];
+    assert!(first.get("approximateMemberReach").is_none() && first["impressions"].is_u64(), "{first}");
+    // Account and group pivots are served with the accounts facet only.
+    let by_campaign = "/rest/adAnalytics?q=analytics&pivot=ACCOUNT&timeGranularity=ALL\
+         &dateRange=(start:(year:2026,month:3,day:1),end:(year:2026,month:3,day:2))\
+         &campaigns=List(urn%3Ali%3AsponsoredCampaign%3A508000001001)";
+    assert_eq!(get(&sim, by_campaign, Some("202610"), true).await.0, 400);
+}
