@@ -1,6 +1,7 @@
 //! kpipe connector for Google Analytics 4, on the Analytics Data API v1beta: daily traffic by
-//! channel and source / medium, daily property totals with the unique user counts, and custom
-//! reports of the configured properties.
+//! channel and source / medium, daily property totals with the unique user counts, the unique
+//! user counts of whole weeks and months (period rows), and custom reports of the configured
+//! properties.
 //!
 //! The modules: [`config`] is the `[sources.<name>]` table, [`auth`] turns the credentials into
 //! a token provider, [`reports`] builds the `runReport` requests, [`vocabulary`] maps GA4's

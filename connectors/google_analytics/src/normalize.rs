@@ -1,13 +1,14 @@
 //! Report pages to metric rows. A page's headers are checked against the request and read once
 //! (`metricHeaders[].type` decides how each value is read); then each row becomes one metric row
-//! per metric, or is refused with the reason, for the quarantine.
+//! per metric, or is refused with the reason, for the quarantine. A period report's row becomes
+//! one period row per metric, for the period its `dateRange` names.
 
 use chrono::NaiveDate;
-use kpipe_core::{Currency, Dimensions, Label, Metric, MetricName, MetricRow};
+use kpipe_core::{Currency, Dimensions, Label, MetricName, MetricRow, PeriodRequest, PeriodRow};
 use serde_json::Value;
 
 use crate::pacing::PropertyQuota;
-use crate::reports::{ReportKind, ReportSpec};
+use crate::reports::{DATE_RANGE_DIMENSION, ReportKind, ReportSpec, range_name};
 use crate::vocabulary::{MetricType, PLATFORM, dimension_column, metric_name};
 
 /// One page of a `runReport` answer, its headers read, its rows still as received.
@@ -25,6 +26,8 @@ pub struct ReportPage {
     pub quota: Option<PropertyQuota>,
     /// What `metadata` says about the data's completeness (sampling, thresholding, `(other)`).
     pub caveats: Vec<&'static str>,
+    /// Whether each row ends with the `dateRange` dimension (a period report of several ranges).
+    pub ranged: bool,
 }
 
 fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -47,6 +50,41 @@ pub fn read_page(
     spec: &ReportSpec,
     requested_currency: Option<Currency>,
 ) -> Result<ReportPage, String> {
+    read_page_with(body, spec, &spec.dimensions, requested_currency)
+}
+
+/// Reads one page of a period report over `periods`: with several periods its dimension
+/// headers are the requested ones and `dateRange`; with one, the requested ones (GA4 adds
+/// `dateRange` only for several ranges; a single range labelled all the same is read too).
+pub fn read_period_page(
+    body: &Value,
+    spec: &ReportSpec,
+    periods: &[PeriodRequest],
+    requested_currency: Option<Currency>,
+) -> Result<ReportPage, String> {
+    let mut ranged = spec.dimensions.clone();
+    ranged.push(DATE_RANGE_DIMENSION.to_owned());
+    let labelled = body
+        .get("dimensionHeaders")
+        .and_then(Value::as_array)
+        .and_then(|h| h.last())
+        .and_then(|h| text(h, "/name"))
+        .is_some_and(|name| name == DATE_RANGE_DIMENSION);
+    if periods.len() > 1 || labelled {
+        let mut page = read_page_with(body, spec, &ranged, requested_currency)?;
+        page.ranged = true;
+        Ok(page)
+    } else {
+        read_page_with(body, spec, &spec.dimensions, requested_currency)
+    }
+}
+
+fn read_page_with(
+    body: &Value,
+    spec: &ReportSpec,
+    dimensions: &[String],
+    requested_currency: Option<Currency>,
+) -> Result<ReportPage, String> {
     if !body.is_object() {
         return Err("the report is not a JSON object".into());
     }
@@ -62,8 +100,8 @@ pub fn read_page(
     let metric_headers = headers("metricHeaders");
     // An empty report may come without headers; one with rows must carry them.
     let empty = rows.is_empty() && dimension_names.is_empty() && metric_headers.is_empty();
-    if !empty && dimension_names != spec.dimensions {
-        return Err(format!("dimension headers {dimension_names:?}, expected {:?}", spec.dimensions));
+    if !empty && dimension_names != dimensions {
+        return Err(format!("dimension headers {dimension_names:?}, expected {dimensions:?}"));
     }
     let mut metrics = Vec::with_capacity(spec.metrics.len());
     if !empty {
@@ -75,9 +113,9 @@ pub fn read_page(
             let type_name = text(header, "/type").unwrap_or("METRIC_TYPE_UNSPECIFIED");
             let metric_type = MetricType::parse(type_name)
                 .ok_or_else(|| format!("`{name}` has an unknown type {type_name}"))?;
-            let schema_name = match spec.kind {
-                ReportKind::ReturningUsers => MetricName::from(Metric::ReturningUsers),
-                _ => metric_name(name, metric_type)?,
+            let schema_name = match spec.fixed_metric() {
+                Some(metric) => MetricName::from(metric),
+                None => metric_name(name, metric_type)?,
             };
             metrics.push((schema_name, metric_type));
         }
@@ -98,7 +136,7 @@ pub fn read_page(
         caveats.push("sampled: the values are estimates");
     }
     let quota = body.get("propertyQuota").map(PropertyQuota::read);
-    Ok(ReportPage { metrics, rows, row_count, currency, quota, caveats })
+    Ok(ReportPage { metrics, rows, row_count, currency, quota, caveats, ranged: false })
 }
 
 /// What every row of a page shares.
@@ -127,43 +165,114 @@ pub fn normalize_row(row: &Value, page: &ReportPage, cx: RowContext<'_>) -> Resu
         .into_iter()
         .map(Option::unwrap_or_default)
         .collect();
-    let metric_texts = values(row, "metricValues", page.metrics.len())?;
-    let date = NaiveDate::parse_from_str(dims[0], "%Y%m%d")
-        .map_err(|_| format!("`date` {:?} is not YYYYMMDD", dims[0]))?;
+    let first = dims.first().copied().unwrap_or_default();
+    let date = NaiveDate::parse_from_str(first, "%Y%m%d")
+        .map_err(|_| format!("`date` {first:?} is not YYYYMMDD"))?;
+    let names = spec.dimensions.get(1..).unwrap_or_default();
+    let Some(entity) = entity_of(spec, names, dims.get(1..).unwrap_or_default(), cx.property)? else {
+        return Ok(Vec::new());
+    };
+    metric_rows(row, page, cx, &entity, date)
+}
+
+/// The period rows of one row of a period report over `periods`, or why it cannot be read: the
+/// same entity and metrics as the day report's rows, for the period the row's `dateRange` names.
+pub fn normalize_period_row(
+    row: &Value,
+    page: &ReportPage,
+    cx: RowContext<'_>,
+    periods: &[PeriodRequest],
+) -> Result<Vec<PeriodRow>, String> {
+    let spec = cx.spec;
+    let count = spec.dimensions.len() + usize::from(page.ranged);
+    let dims: Vec<&str> =
+        values(row, "dimensionValues", count)?.into_iter().map(Option::unwrap_or_default).collect();
+    let request = if page.ranged {
+        let name = dims[count - 1];
+        periods
+            .iter()
+            .find(|p| range_name(p) == name)
+            .ok_or_else(|| format!("`dateRange` {name:?} is none of the ranges asked for"))?
+    } else {
+        match periods {
+            [only] => only,
+            _ => return Err(format!("a row without `dateRange` in a report of {} ranges", periods.len())),
+        }
+    };
+    let Some(entity) = entity_of(spec, &spec.dimensions, &dims[..spec.dimensions.len()], cx.property)? else {
+        return Ok(Vec::new());
+    };
+    let rows = metric_rows(row, page, cx, &entity, request.period.start)?;
+    Ok(rows.into_iter().map(|r| PeriodRow::new(*request, r)).collect())
+}
+
+/// Whom a row is about: `level`, `entity_id` and the dimension columns.
+struct Entity {
+    level: Label,
+    entity_id: Label,
+    dimensions: Dimensions,
+}
+
+/// The entity of a row whose dimensions other than `date` are `names` with the values `dims`,
+/// or none for a new-vs-returning row other than `returning`.
+fn entity_of(
+    spec: &ReportSpec,
+    names: &[String],
+    dims: &[&str],
+    property: &str,
+) -> Result<Option<Entity>, String> {
+    let value = |name: &str| names.iter().position(|n| n == name).and_then(|i| dims.get(i)).copied();
+    if matches!(spec.kind, ReportKind::ReturningUsers | ReportKind::TrafficReturningUsers)
+        && value("newVsReturning") != Some("returning")
+    {
+        return Ok(None);
+    }
     let mut dimensions = Dimensions::default();
     let (level, entity_id) = match spec.kind {
-        ReportKind::Traffic => {
-            let (channel, source, medium) = (dims[1], dims[2], dims[3]);
+        ReportKind::Traffic | ReportKind::TrafficReturningUsers => {
+            let channel = value("sessionDefaultChannelGroup").unwrap_or_default();
             if channel.is_empty() {
                 return Err("`sessionDefaultChannelGroup` is empty".into());
             }
             dimensions.channel = Some(Label::new(channel));
-            dimensions.source_medium = Some(Label::from(format!("{source} / {medium}")));
+            // Day rows break the channel group down by source / medium; period rows are the
+            // channel group's.
+            if let (Some(source), Some(medium)) = (value("sessionSource"), value("sessionMedium")) {
+                dimensions.source_medium = Some(Label::from(format!("{source} / {medium}")));
+            }
             ("channel".to_owned(), channel.to_owned())
         }
-        ReportKind::PropertyTotals => ("property".to_owned(), cx.property.to_owned()),
-        ReportKind::ReturningUsers => {
-            if dims[1] != "returning" {
-                return Ok(Vec::new());
-            }
-            ("property".to_owned(), cx.property.to_owned())
+        ReportKind::PropertyTotals | ReportKind::ReturningUsers => {
+            ("property".to_owned(), property.to_owned())
         }
         ReportKind::Custom => {
             let mut entity = Vec::new();
-            for (name, value) in spec.dimensions.iter().zip(&dims).skip(1) {
+            for (name, value) in names.iter().zip(dims) {
                 match dimension_column(name).and_then(|c| dimensions.slot_mut(c)) {
                     Some(slot) => *slot = Some(Label::new(value)),
                     None => entity.push(*value),
                 }
             }
-            let entity_id = if entity.is_empty() { cx.property.to_owned() } else { entity.join(" | ") };
+            let entity_id = if entity.is_empty() { property.to_owned() } else { entity.join(" | ") };
             (spec.name.clone(), entity_id)
         }
     };
-    let (level, entity_id, account) = (Label::from(level), Label::from(entity_id), Label::new(cx.property));
+    Ok(Some(Entity { level: Label::from(level), entity_id: Label::from(entity_id), dimensions }))
+}
+
+/// One metric row per metric of `row`, about `entity`, dated `date`.
+fn metric_rows(
+    row: &Value,
+    page: &ReportPage,
+    cx: RowContext<'_>,
+    entity: &Entity,
+    date: NaiveDate,
+) -> Result<Vec<MetricRow>, String> {
+    let metric_texts = values(row, "metricValues", page.metrics.len())?;
+    let account = Label::new(cx.property);
     let mut rows = Vec::with_capacity(page.metrics.len());
     for ((name, metric_type), (api_name, value)) in
-        page.metrics.iter().zip(spec.metrics.iter().zip(metric_texts))
+        page.metrics.iter().zip(cx.spec.metrics.iter().zip(metric_texts))
     {
         let value = value.ok_or_else(|| format!("`{api_name}` has no value"))?;
         let value = metric_type.read(value).map_err(|e| format!("`{api_name}`: {e}"))?;
@@ -176,11 +285,11 @@ pub fn normalize_row(row: &Value, page: &ReportPage, cx: RowContext<'_>) -> Resu
         rows.push(MetricRow {
             platform: Label::from(PLATFORM),
             account_id: account.clone(),
-            level: level.clone(),
-            entity_id: entity_id.clone(),
+            level: entity.level.clone(),
+            entity_id: entity.entity_id.clone(),
             entity_name: None,
             date,
-            dimensions: dimensions.clone(),
+            dimensions: entity.dimensions.clone(),
             metric: name.clone(),
             value,
             currency,
@@ -308,6 +417,72 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].metric, MetricName::from(Metric::ReturningUsers));
         assert_eq!((rows[0].level.as_str(), rows[0].value.to_string()), ("property", "25".to_owned()));
+    }
+
+    #[test]
+    fn period_rows_belong_to_the_period_their_date_range_names() {
+        let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let window = kpipe_core::DateWindow::new(day("2026-10-28"), day("2026-11-03")).unwrap();
+        let periods = PeriodRequest::for_window(window);
+        let spec = &ReportSpec::traffic().period_reports()[0];
+        // The shape of a report of several date ranges: the requested dimensions, then
+        // `dateRange` valued with the range's name.
+        let body = json!({
+            "dimensionHeaders": [{"name": "sessionDefaultChannelGroup"}, {"name": "dateRange"}],
+            "metricHeaders": [{"name": "totalUsers", "type": "TYPE_INTEGER"},
+                              {"name": "newUsers", "type": "TYPE_INTEGER"}],
+            "rows": [{"dimensionValues": [{"value": "Direct"}, {"value": "month_20261101"}],
+                      "metricValues": [{"value": "120"}, {"value": "45"}]},
+                     {"dimensionValues": [{"value": "Direct"}, {"value": "date_range_7"}],
+                      "metricValues": [{"value": "1"}, {"value": "1"}]}],
+            "rowCount": 2
+        });
+        let page = read_period_page(&body, spec, &periods, None).unwrap();
+        let cx = RowContext { property: "123", spec };
+        let rows = normalize_period_row(&page.rows[0], &page, cx, &periods).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].request, periods[3]);
+        assert!(rows[0].request.is_partial());
+        let r = &rows[1].row;
+        assert_eq!((r.metric.as_str(), r.value.to_string()), ("new_users", "45".to_owned()));
+        assert_eq!(
+            (r.level.as_str(), r.entity_id.as_str(), r.date),
+            ("channel", "Direct", day("2026-11-01"))
+        );
+        assert_eq!(r.dimensions.channel.as_ref().map(Label::as_str), Some("Direct"));
+        assert_eq!(r.dimensions.source_medium, None);
+        assert!(rows.iter().all(|p| p.validate().is_ok()));
+        assert!(
+            normalize_period_row(&page.rows[1], &page, cx, &periods).unwrap_err().contains("date_range_7")
+        );
+        // Without `dateRange`, a report of several ranges is refused; one of a single range reads.
+        let mut plain = body.clone();
+        plain["dimensionHeaders"].as_array_mut().unwrap().pop();
+        assert!(read_period_page(&plain, spec, &periods, None).unwrap_err().contains("dimension headers"));
+        let page = read_period_page(&plain, spec, &periods[..1], None).unwrap();
+        let mut row = plain["rows"][0].clone();
+        row["dimensionValues"].as_array_mut().unwrap().pop();
+        let rows = normalize_period_row(&row, &page, cx, &periods[..1]).unwrap();
+        assert_eq!(rows[0].request, periods[0]);
+        // A channel group's returning users come from its `returning` row only.
+        let returning = &ReportSpec::traffic().period_reports()[1];
+        let body = json!({
+            "dimensionHeaders": [{"name": "sessionDefaultChannelGroup"}, {"name": "newVsReturning"}],
+            "metricHeaders": [{"name": "totalUsers", "type": "TYPE_INTEGER"}],
+            "rows": [{"dimensionValues": [{"value": "Email"}, {"value": "new"}], "metricValues": [{"value": "9"}]},
+                     {"dimensionValues": [{"value": "Email"}, {"value": "returning"}],
+                      "metricValues": [{"value": "4"}]}],
+            "rowCount": 2
+        });
+        let page = read_period_page(&body, returning, &periods[..1], None).unwrap();
+        let cx = RowContext { property: "123", spec: returning };
+        assert!(normalize_period_row(&page.rows[0], &page, cx, &periods[..1]).unwrap().is_empty());
+        let rows = normalize_period_row(&page.rows[1], &page, cx, &periods[..1]).unwrap();
+        assert_eq!(
+            (rows[0].row.metric.as_str(), rows[0].row.entity_id.as_str()),
+            ("returning_users", "Email")
+        );
+        assert_eq!(rows[0].row.value.to_string(), "4");
     }
 
     #[test]

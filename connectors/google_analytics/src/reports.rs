@@ -1,7 +1,8 @@
 //! The reports pulled for every property, and their `runReport` request bodies (Analytics Data
-//! API v1beta, `RunReportRequest`).
+//! API v1beta, `RunReportRequest`): the day reports, and the period reports that ask the unique
+//! user counts of whole weeks and months (one value per period, no `date`).
 
-use kpipe_core::{ConfigError, DateWindow, is_identifier};
+use kpipe_core::{ConfigError, DateWindow, Metric, PeriodRequest, is_identifier};
 use serde_json::{Value, json};
 
 use crate::config::CustomReportConfig;
@@ -13,6 +14,11 @@ pub const MAX_PAGE_SIZE: u32 = 250_000;
 pub const MAX_DIMENSIONS: usize = 9;
 /// Metrics per request at most.
 pub const MAX_METRICS: usize = 10;
+/// `dateRanges` per request at most (`DateRange`: "Requests are allowed up to 4 date ranges").
+pub const MAX_DATE_RANGES: usize = 4;
+/// The dimension GA4 adds after the requested ones when a request has several `dateRanges`,
+/// valued with the range's `name`.
+pub const DATE_RANGE_DIMENSION: &str = "dateRange";
 
 /// What a report's rows are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +29,9 @@ pub enum ReportKind {
     PropertyTotals,
     /// Returning users by day (`newVsReturning`), at the property's level.
     ReturningUsers,
+    /// Returning users by channel group (`newVsReturning`): a period report only, at the traffic
+    /// report's level.
+    TrafficReturningUsers,
     /// A configured report: `level` is its name.
     Custom,
 }
@@ -34,7 +43,7 @@ pub struct ReportSpec {
     pub kind: ReportKind,
     /// Its name: the level of a custom report's rows; quarantine locations name it.
     pub name: String,
-    /// Dimension API names, `date` first.
+    /// Dimension API names, `date` first in a day report; a period report has no `date`.
     pub dimensions: Vec<String>,
     /// Metric API names.
     pub metrics: Vec<String>,
@@ -65,6 +74,68 @@ impl ReportSpec {
         match self.kind {
             ReportKind::Custom => CUSTOM_STREAM,
             _ => &self.name,
+        }
+    }
+
+    /// The period reports of this day report: the unique user counts (`users`, `new_users`,
+    /// `returning_users`) over whole weeks and months of the entities of its rows, without
+    /// `date`, one value per entity, metric and period. The traffic report's entity is the
+    /// channel group (its day rows break it down by source / medium): `totalUsers` and `newUsers`
+    /// by `sessionDefaultChannelGroup`, and the returning users by it and `newVsReturning`. The
+    /// property totals' are `totalUsers` and `newUsers` of the property; the returning users',
+    /// `totalUsers` by `newVsReturning`; a custom report's, the unique metrics among its own
+    /// (`totalUsers`, `newUsers`) by its dimensions, none if it has none.
+    pub fn period_reports(&self) -> Vec<ReportSpec> {
+        let undated = |dimensions: &[String]| -> Vec<String> {
+            dimensions.iter().filter(|d| *d != "date").cloned().collect()
+        };
+        let period = |kind: ReportKind, dimensions: Vec<String>, metrics: &[&str]| ReportSpec {
+            kind,
+            name: self.name.clone(),
+            dimensions,
+            metrics: names(metrics),
+        };
+        match self.kind {
+            ReportKind::Traffic => {
+                let by_channel = names(&["sessionDefaultChannelGroup"]);
+                let by_kind = names(&["sessionDefaultChannelGroup", "newVsReturning"]);
+                vec![
+                    period(ReportKind::Traffic, by_channel, &["totalUsers", "newUsers"]),
+                    period(ReportKind::TrafficReturningUsers, by_kind, &["totalUsers"]),
+                ]
+            }
+            ReportKind::PropertyTotals => {
+                vec![period(ReportKind::PropertyTotals, Vec::new(), &["totalUsers", "newUsers"])]
+            }
+            ReportKind::ReturningUsers => {
+                vec![period(ReportKind::ReturningUsers, undated(&self.dimensions), &["totalUsers"])]
+            }
+            ReportKind::TrafficReturningUsers => Vec::new(),
+            ReportKind::Custom => {
+                let unique: Vec<&str> = self
+                    .metrics
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|m| {
+                        CANONICAL_METRICS
+                            .iter()
+                            .any(|(n, c)| n == m && c.additivity() == kpipe_core::Additivity::Unique)
+                    })
+                    .collect();
+                if unique.is_empty() {
+                    return Vec::new();
+                }
+                vec![period(ReportKind::Custom, undated(&self.dimensions), &unique)]
+            }
+        }
+    }
+
+    /// The metric a report's metric column becomes, when the kind decides it: `totalUsers` of
+    /// the new-vs-returning reports is `returning_users`.
+    pub fn fixed_metric(&self) -> Option<Metric> {
+        match self.kind {
+            ReportKind::ReturningUsers | ReportKind::TrafficReturningUsers => Some(Metric::ReturningUsers),
+            _ => None,
         }
     }
 
@@ -170,8 +241,13 @@ impl ReportSpec {
     /// offset paging is stable, the page as `offset`/`limit` (int64 as strings), and the
     /// property quota returned for pacing.
     pub fn body(&self, window: DateWindow, offset: u64, limit: u64, currency: Option<&str>) -> Value {
+        let range = json!({"startDate": window.start().to_string(), "endDate": window.end().to_string()});
+        self.body_over(vec![range], offset, limit, currency)
+    }
+
+    fn body_over(&self, date_ranges: Vec<Value>, offset: u64, limit: u64, currency: Option<&str>) -> Value {
         let mut body = json!({
-            "dateRanges": [{"startDate": window.start().to_string(), "endDate": window.end().to_string()}],
+            "dateRanges": date_ranges,
             "dimensions": self.dimensions.iter().map(|d| json!({"name": d})).collect::<Vec<_>>(),
             "metrics": self.metrics.iter().map(|m| json!({"name": m})).collect::<Vec<_>>(),
             "orderBys": self
@@ -188,6 +264,39 @@ impl ReportSpec {
         }
         body
     }
+
+    /// The `runReport` body of a period report over `periods` (one to four): one named date
+    /// range per period, each from the period's first day through its `through` day. With
+    /// several ranges GA4 adds the `dateRange` dimension, valued with the range's name, after the
+    /// requested ones (the "Multiple date ranges" section of Google's "Create a report" guide).
+    /// Rows are ordered by the requested dimensions, which GA4 keeps with several ranges.
+    pub fn period_body(
+        &self,
+        periods: &[PeriodRequest],
+        offset: u64,
+        limit: u64,
+        currency: Option<&str>,
+    ) -> Value {
+        let ranges: Vec<Value> = periods
+            .iter()
+            .map(|p| {
+                let days = p.days();
+                json!({
+                    "startDate": days.start().to_string(),
+                    "endDate": days.end().to_string(),
+                    "name": range_name(p),
+                })
+            })
+            .collect();
+        self.body_over(ranges, offset, limit, currency)
+    }
+}
+
+/// The `name` of a period's date range, and so the `dateRange` value of its rows: the grain and
+/// the first day, `week_20261026` or `month_20261001` (names may not begin with `date_range_` or
+/// `RESERVED_`).
+pub fn range_name(request: &PeriodRequest) -> String {
+    format!("{}_{}", request.period.grain, request.period.start.format("%Y%m%d"))
 }
 
 #[cfg(test)]
@@ -212,6 +321,50 @@ mod tests {
         assert_eq!(body["currencyCode"], "EUR");
         assert_eq!(body["returnPropertyQuota"], true);
         assert!(ReportSpec::property_totals().body(window, 0, 1, None).get("currencyCode").is_none());
+    }
+
+    #[test]
+    fn period_bodies_name_one_date_range_per_period_and_ask_no_date() {
+        let day = |d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let window = DateWindow::new(day("2026-10-28"), day("2026-11-03")).unwrap();
+        let periods = PeriodRequest::for_window(window);
+        let reports = ReportSpec::traffic().period_reports();
+        assert_eq!(reports.len(), 2);
+        let body = reports[1].period_body(&periods, 0, 100, None);
+        // `DateRange`: startDate, endDate, name; through the window's last day for open periods.
+        assert_eq!(
+            body["dateRanges"],
+            json!([
+                {"startDate": "2026-10-26", "endDate": "2026-11-01", "name": "week_20261026"},
+                {"startDate": "2026-11-02", "endDate": "2026-11-03", "name": "week_20261102"},
+                {"startDate": "2026-10-01", "endDate": "2026-10-31", "name": "month_20261001"},
+                {"startDate": "2026-11-01", "endDate": "2026-11-03", "name": "month_20261101"},
+            ])
+        );
+        let dimensions: Vec<&str> =
+            body["dimensions"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+        assert_eq!(dimensions, ["sessionDefaultChannelGroup", "newVsReturning"]);
+        assert_eq!(body["metrics"], json!([{"name": "totalUsers"}]));
+        assert_eq!(reports[1].fixed_metric(), Some(Metric::ReturningUsers));
+        let totals = &ReportSpec::property_totals().period_reports()[0];
+        assert_eq!(
+            (totals.dimensions.len(), totals.metrics.clone()),
+            (0, names(&["totalUsers", "newUsers"]))
+        );
+        assert_eq!(ReportSpec::returning_users().period_reports()[0].dimensions, ["newVsReturning"]);
+        // A custom report's period report asks its unique metrics only, or is not made.
+        let users = custom("devices", &["deviceCategory"], &["sessions", "totalUsers"]).unwrap();
+        let period = users.period_reports();
+        assert_eq!(
+            (period[0].dimensions.clone(), period[0].metrics.clone()),
+            (names(&["deviceCategory"]), names(&["totalUsers"]))
+        );
+        assert!(
+            custom("x", &["deviceCategory"], &["sessions", "activeUsers"])
+                .unwrap()
+                .period_reports()
+                .is_empty()
+        );
     }
 
     #[test]

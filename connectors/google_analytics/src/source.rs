@@ -67,6 +67,8 @@ pub struct GoogleAnalyticsSource {
     api: ApiClient,
     properties: Vec<Property>,
     specs: Vec<ReportSpec>,
+    /// The period reports of `specs` ([`ReportSpec::period_reports`]), in the same order.
+    period_specs: Vec<ReportSpec>,
     currency: Option<Currency>,
     page_size: u32,
     days_per_request: u32,
@@ -150,6 +152,7 @@ impl Source for GoogleAnalyticsSource {
             }
             specs.push(spec);
         }
+        let period_specs = specs.iter().flat_map(ReportSpec::period_reports).collect();
         let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let http = HttpClient::new().map_err(|e| ConfigError::new("base_url", e.to_string()))?;
         let provider = token_provider(&config, cx, &http)?;
@@ -172,6 +175,7 @@ impl Source for GoogleAnalyticsSource {
                 .map(|id| Property { id, pacer: PropertyPacer::new(ceiling) })
                 .collect(),
             specs,
+            period_specs,
             currency,
             page_size,
             days_per_request,
@@ -187,12 +191,15 @@ impl Source for GoogleAnalyticsSource {
             StreamInfo {
                 name: "traffic",
                 description: "Daily sessions, engaged sessions, engagement time, page views, key events, \
-                              purchase revenue and new users by channel group and source / medium",
+                              purchase revenue and new users by channel group and source / medium; \
+                              users, new users and returning users of each channel group over whole \
+                              weeks and months",
             },
             StreamInfo {
                 name: "property",
                 description: "Daily property totals, with users and returning users as GA4 counts them \
-                              per day",
+                              per day; and users, new users and returning users of whole weeks and \
+                              months",
             },
         ];
         if self.specs.len() > 3 {

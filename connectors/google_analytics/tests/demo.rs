@@ -50,5 +50,13 @@ async fn the_demo_table_pulls_the_default_properties() {
     let pulled = pull(source.as_ref(), window).await;
     pulled.expect_ok("demo");
     pulled.totals().assert_eq(&expected(&api, 2026, window, &["123456789", "987654321"]), "demo");
-    assert_eq!(pulled.telemetry.as_ref().map(|t| t.requests), Some(2));
+    // One batch of the day reports per property; and the periods the four weeks touch (5 weeks
+    // and October, two groups of date ranges, 4 period reports each: 8 reports in 2 batches)
+    // per property.
+    assert_eq!(pulled.telemetry.as_ref().map(|t| t.requests), Some(2 + 2 * 2));
+    eprintln!("{} day rows, {} period rows", pulled.rows.len(), pulled.period_rows.len());
+    assert_eq!(
+        pulled.period_rows.iter().map(|r| r.request.period).collect::<std::collections::BTreeSet<_>>().len(),
+        6
+    );
 }

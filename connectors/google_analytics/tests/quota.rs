@@ -129,11 +129,13 @@ async fn an_hourly_refusal_is_not_retried_and_stops_when_the_deadline_is_near() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hourly_tokens_are_waited_for_when_the_deadline_allows() {
     // The simulator's hour lasts a second; the source's clock says the hour turns in 2 s, time
-    // enough for the first day's reports even on a busy machine.
+    // enough for the first reports even on a busy machine. Each day's batch costs 3 tokens and
+    // the periods' batch (4 reports) 4: of 7 tokens an hour, what is left after two batches
+    // cannot pay for a third, which waits for the next hour.
     let api = Ga4Api {
         quota: PropertyQuotaLimits {
-            tokens_per_hour: 4,
-            tokens_per_project_per_hour: 4,
+            tokens_per_hour: 7,
+            tokens_per_project_per_hour: 7,
             ..PropertyQuotaLimits::STANDARD
         },
         hour: Duration::from_secs(1),
@@ -153,6 +155,8 @@ async fn hourly_tokens_are_waited_for_when_the_deadline_allows() {
     pulled.totals().assert_eq(&expected(&api, SEED, days, &["123456789"]), "hourly wait");
     assert_eq!(api.monitor().refused_total(), 0);
     assert_eq!(pulled.completed.len(), 2);
+    assert_eq!(api.monitor().requests("123456789"), 3);
+    assert!(!pulled.period_rows.is_empty(), "the periods' batch was not sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

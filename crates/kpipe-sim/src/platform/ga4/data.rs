@@ -199,7 +199,32 @@ fn fact(rng: &mut SimRng, traffic: u64, date: NaiveDate, cell: (usize, usize, us
     }
 }
 
-/// Sums of a group of facts, and what the unique counts need.
+/// Of a group's returning users on one day, the share (in thousandths) of those beyond its
+/// largest cell who were not already counted in another of its cells: the same person comes back
+/// through several channels, devices and countries.
+pub const RETURNING_CELLS_KEPT_PERMILLE: u64 = 600;
+
+/// Of a group's returning users over several days, the share (in thousandths) of those beyond its
+/// busiest day who were not already counted on another day: people who return, return often.
+pub const RETURNING_DAYS_KEPT_PERMILLE: u64 = 550;
+
+/// Of a group's new users over several days, the share (in thousandths) of those beyond its
+/// busiest day who were not already counted on another day: a person who first comes on a phone
+/// and days later on a laptop is new on both days and, once the property's reporting identity
+/// joins the devices, once over the span.
+pub const NEW_DAYS_KEPT_PERMILLE: u64 = 970;
+
+/// The distinct count of the union of parts whose own distinct counts have this `sum` and this
+/// `max`, when `kept_permille` thousandths of the people beyond the largest part were not in it
+/// or another part already. Never less than the largest part, never more than the sum, and
+/// strictly less than the sum when two parts or more have people (`kept_permille < 1000`). It
+/// grows with every part, so a group's count never exceeds the count of a group that holds it.
+pub const fn union_count(sum: u64, max: u64, kept_permille: u64) -> u64 {
+    let rest = sum.saturating_sub(max);
+    max + rest * kept_permille / 1000
+}
+
+/// Sums of a group of facts on one day, and what the unique counts need.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub(crate) sessions: u64,
@@ -211,7 +236,6 @@ pub(crate) struct Totals {
     pub(crate) revenue_cents: u64,
     pub(crate) new_users: u64,
     returning_sum: u64,
-    returning_cells: u64,
     returning_max: u64,
 }
 
@@ -226,27 +250,76 @@ impl Totals {
         self.revenue_cents += f.revenue_cents;
         if f.returning {
             self.returning_sum += f.users;
-            self.returning_cells += 1;
             self.returning_max = self.returning_max.max(f.users);
         } else {
             self.new_users += f.users;
         }
     }
 
-    /// Returning users of the group, each counted once: the same person comes back through
-    /// several channels, devices and days, so the more cells a group spans the more the cells'
-    /// counts overlap. Never less than the largest cell.
+    /// Returning users of the group on its day, each counted once: the largest cell's, and
+    /// [`RETURNING_CELLS_KEPT_PERMILLE`] of the other cells'. Between the largest cell and the
+    /// sum of the cells, and never more for a group than for a group that holds it.
     pub(crate) fn returning_users(&self) -> u64 {
-        if self.returning_cells <= 1 {
-            return self.returning_sum;
-        }
-        let overlap_permille = (30 * (self.returning_cells - 1)).min(400);
-        let unique = self.returning_sum - self.returning_sum * overlap_permille / 1000;
-        unique.max(self.returning_max)
+        union_count(self.returning_sum, self.returning_max, RETURNING_CELLS_KEPT_PERMILLE)
+    }
+}
+
+/// A running sum and maximum of one unique count over days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DaySeries {
+    sum: u64,
+    max: u64,
+}
+
+impl DaySeries {
+    fn add(&mut self, value: u64) {
+        self.sum += value;
+        self.max = self.max.max(value);
     }
 
-    /// Users of the group, each counted once.
+    fn union(&self, kept_permille: u64) -> u64 {
+        union_count(self.sum, self.max, kept_permille)
+    }
+}
+
+/// A group of facts over the days of a report's range: the additive metrics summed over the
+/// days, the unique counts combined from each day's count (a report by `date` has one day per
+/// group, whose counts are that day's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) sums: Totals,
+    new_users: DaySeries,
+    returning_users: DaySeries,
+}
+
+impl Span {
+    /// Adds one day's totals of the group.
+    pub(crate) fn add_day(&mut self, day: &Totals) {
+        let s = &mut self.sums;
+        s.sessions += day.sessions;
+        s.engaged_sessions += day.engaged_sessions;
+        s.engagement_seconds += day.engagement_seconds;
+        s.page_views += day.page_views;
+        s.key_events += day.key_events;
+        s.event_count += day.event_count;
+        s.revenue_cents += day.revenue_cents;
+        self.new_users.add(day.new_users);
+        self.returning_users.add(day.returning_users());
+    }
+
+    /// New users over the span ([`NEW_DAYS_KEPT_PERMILLE`] of those beyond the busiest day).
+    pub(crate) fn new_users(&self) -> u64 {
+        self.new_users.union(NEW_DAYS_KEPT_PERMILLE)
+    }
+
+    /// Returning users over the span ([`RETURNING_DAYS_KEPT_PERMILLE`] of those beyond the
+    /// busiest day).
+    pub(crate) fn returning_users(&self) -> u64 {
+        self.returning_users.union(RETURNING_DAYS_KEPT_PERMILLE)
+    }
+
+    /// Users over the span, each counted once: the new ones and the returning ones.
     pub(crate) fn total_users(&self) -> u64 {
-        self.new_users + self.returning_users()
+        self.new_users() + self.returning_users()
     }
 }

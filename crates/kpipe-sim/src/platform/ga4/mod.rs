@@ -14,8 +14,16 @@
 //! unless `keepEmptyRows`; `limit` (default 10,000, at most 250,000) and `offset` may be strings
 //! or numbers; `rowCount` counts every row of the report. Without `orderBys` the order of the
 //! rows changes from page to page, since the API promises none. Unique counts (`totalUsers`,
-//! `activeUsers`) are computed at the grain asked, never the sum of finer rows. `currencyCode`
-//! converts revenue at fixed rates.
+//! `activeUsers`, `newUsers`, the `returning` row of `newVsReturning`) are computed at the grain
+//! asked, never the sum of finer rows: a group's count on one day lies between its largest cell's
+//! and the cells' sum; over several days (a report without `date`), between its busiest day's and
+//! the days' sum, and below that sum once two days have users ([`Ga4Api::period_users`] is that
+//! truth). `currencyCode` converts revenue at fixed rates.
+//!
+//! A request may have up to four `dateRanges` (`DateRange`): with more than one, each range's
+//! rows come with a last dimension `dateRange` valued with the range's `name` (`date_range_0`,
+//! ... when unnamed; a name may not begin with `date_range_` or `RESERVED_`), as Google's "Create
+//! a report" guide shows under "Multiple date ranges". Each range is counted on its own.
 //!
 //! Property quotas (§6) are enforced per property: concurrent requests in flight, tokens per
 //! hour (per property, and per project per property) and per day, each refusal a 429
@@ -25,7 +33,7 @@
 //! bad request 400 `INVALID_ARGUMENT`. [`auth_config`] makes the token endpoint Google's.
 //!
 //! Not simulated (refused with a 400 naming the field): filters, metric aggregations, cohorts,
-//! comparisons, several date ranges; pivot and realtime reports are not served.
+//! comparisons; `orderBys` on `dateRange`; pivot and realtime reports are not served.
 
 mod data;
 mod property_quota;
@@ -45,10 +53,13 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 pub use data::{CHANNELS, COUNTRIES, DEVICES, DIMENSIONS, METRICS, MetricType, SimProperty, metric_type};
+pub use data::{
+    NEW_DAYS_KEPT_PERMILLE, RETURNING_CELLS_KEPT_PERMILLE, RETURNING_DAYS_KEPT_PERMILLE, union_count,
+};
 pub use property_quota::{Ga4Monitor, PropertyQuotaLimits, QuotaRefusal};
 pub use report::{
-    ApiError, DEFAULT_LIMIT, MAX_DIMENSIONS, MAX_LIMIT, MAX_METRICS, ReportQuery, ReportRow, ReportTable,
-    format_money,
+    ApiError, DATE_RANGE_DIMENSION, DEFAULT_LIMIT, MAX_DATE_RANGES, MAX_DIMENSIONS, MAX_LIMIT, MAX_METRICS,
+    NamedRange, ReportQuery, ReportRow, ReportTable, format_money,
 };
 
 use crate::config::CannedResponse;
@@ -138,6 +149,79 @@ impl Ga4Api {
         let property = self.property(id).ok_or_else(|| permission_denied(id))?;
         report::compute(seed, property, query, (self.first_day, self.last_day))
     }
+
+    /// The report `query` asks over each of `ranges` in one request, as it is served: with
+    /// several ranges, each row's last dimension is its range's name (`dateRange`). The query's
+    /// own `start` and `end` are not used.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ga4Api::report`]; and more than four ranges, or a name used twice.
+    pub fn report_ranges(
+        &self,
+        seed: u64,
+        id: &str,
+        query: &ReportQuery,
+        ranges: &[NamedRange],
+    ) -> Result<ReportTable, ApiError> {
+        let property = self.property(id).ok_or_else(|| permission_denied(id))?;
+        report::compute_ranges(seed, property, query, ranges, (self.first_day, self.last_day))
+    }
+
+    /// The simulator's truth for the unique user counts of property `id` over the days `start`
+    /// to `end` taken as one span (a week, a month), for each value of `dimensions` (none: the
+    /// property's), as a report of those dimensions without `date` serves them: `totalUsers`,
+    /// `newUsers`, and `totalUsers` of the `returning` row of `newVsReturning`. Each value lies
+    /// between the largest single day's and the sum of the days' values, and is below the sum
+    /// when two days or more have users; a dimension value's count is never above the property's.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ga4Api::report`].
+    pub fn period_users(
+        &self,
+        seed: u64,
+        id: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        dimensions: &[&str],
+    ) -> Result<std::collections::BTreeMap<Vec<String>, PeriodUsers>, ApiError> {
+        let mut out: std::collections::BTreeMap<Vec<String>, PeriodUsers> = std::collections::BTreeMap::new();
+        let counts = |t: &ReportTable, i: usize| -> Vec<(Vec<String>, u64)> {
+            t.rows
+                .iter()
+                .map(|r| (r.dimensions.clone(), r.metrics.get(i).and_then(|v| v.parse().ok()).unwrap_or(0)))
+                .collect()
+        };
+        let all =
+            self.report(seed, id, &ReportQuery::new(start, end, dimensions, &["totalUsers", "newUsers"]))?;
+        for (key, users) in counts(&all, 0) {
+            out.entry(key).or_default().users = users;
+        }
+        for (key, new) in counts(&all, 1) {
+            out.entry(key).or_default().new_users = new;
+        }
+        let mut split: Vec<&str> = dimensions.to_vec();
+        split.push("newVsReturning");
+        let by_kind = self.report(seed, id, &ReportQuery::new(start, end, &split, &["totalUsers"]))?;
+        for (mut key, users) in counts(&by_kind, 0) {
+            if key.pop().as_deref() == Some("returning") {
+                out.entry(key).or_default().returning_users = users;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Unique user counts of a group over a span of days ([`Ga4Api::period_users`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeriodUsers {
+    /// `totalUsers`.
+    pub users: u64,
+    /// `newUsers`.
+    pub new_users: u64,
+    /// `totalUsers` of the `returning` row of `newVsReturning` (0 when there is none).
+    pub returning_users: u64,
 }
 
 /// Google's error envelope.
@@ -331,7 +415,13 @@ async fn call(State(state): State<Arc<Ga4State>>, Path(call): Path<String>, body
             Ok(p) => p,
             Err(e) => return error_response(&e),
         };
-        match report::compute(state.seed, &property, &page.query, (api.first_day, api.last_day)) {
+        match report::compute_ranges(
+            state.seed,
+            &property,
+            &page.query,
+            &page.ranges,
+            (api.first_day, api.last_day),
+        ) {
             Ok(table) => reports.push((request, page, table)),
             Err(e) => return error_response(&e),
         }

@@ -9,7 +9,7 @@ use chrono::{Days, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::data::{self, DIMENSIONS, MetricType, SimProperty, Totals};
+use super::data::{self, DIMENSIONS, MetricType, SimProperty, Span, Totals};
 use crate::rng::{hash_label, mix64};
 
 /// Rows per page when the request names no `limit` (notes §2).
@@ -18,6 +18,11 @@ pub const DEFAULT_LIMIT: u64 = 10_000;
 pub const MAX_LIMIT: u64 = 250_000;
 /// Dimensions per request at most (notes §2).
 pub const MAX_DIMENSIONS: usize = 9;
+/// Date ranges per request at most (`DateRange`: "Requests are allowed up to 4 date ranges").
+pub const MAX_DATE_RANGES: usize = 4;
+/// The dimension a report of several date ranges gets after the requested ones, valued with the
+/// range's `name` (`date_range_0`, `date_range_1`, ... for unnamed ranges).
+pub const DATE_RANGE_DIMENSION: &str = "dateRange";
 /// Metrics per request at most (notes §2).
 pub const MAX_METRICS: usize = 10;
 
@@ -70,6 +75,26 @@ impl ReportQuery {
             currency: None,
             keep_empty_rows: false,
         }
+    }
+}
+
+/// One of a request's `dateRanges`, with its name: the value of the [`DATE_RANGE_DIMENSION`]
+/// of its rows when the request has several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRange {
+    /// `name`, or `date_range_<index>` when the request gives none.
+    pub name: String,
+    /// The first day, in the property's time zone.
+    pub start: NaiveDate,
+    /// The last day, inclusive.
+    pub end: NaiveDate,
+}
+
+impl NamedRange {
+    /// A range named `name` from `start` to `end`.
+    #[must_use]
+    pub fn new(name: &str, start: NaiveDate, end: NaiveDate) -> Self {
+        Self { name: name.to_owned(), start, end }
     }
 }
 
@@ -148,7 +173,8 @@ fn format_ratio(numerator: u64, denominator: u64) -> String {
     format!("{}", numerator as f64 / denominator as f64)
 }
 
-fn metric_value(name: &str, t: &Totals, property_currency: &str, currency: &str) -> String {
+fn metric_value(name: &str, span: &Span, property_currency: &str, currency: &str) -> String {
+    let t = &span.sums;
     match name {
         "sessions" => t.sessions.to_string(),
         "engagedSessions" => t.engaged_sessions.to_string(),
@@ -159,8 +185,8 @@ fn metric_value(name: &str, t: &Totals, property_currency: &str, currency: &str)
         "purchaseRevenue" => {
             format_money(convert(t.revenue_cents, property_currency, currency).unwrap_or_default())
         }
-        "newUsers" => t.new_users.to_string(),
-        "totalUsers" | "activeUsers" => t.total_users().to_string(),
+        "newUsers" => span.new_users().to_string(),
+        "totalUsers" | "activeUsers" => span.total_users().to_string(),
         "engagementRate" => format_ratio(t.engaged_sessions, t.sessions),
         "bounceRate" => format_ratio(t.sessions - t.engaged_sessions.min(t.sessions), t.sessions),
         "averageSessionDuration" => format_ratio(t.engagement_seconds, t.sessions),
@@ -231,14 +257,20 @@ pub(crate) fn compute(
         return Err(ApiError::invalid(format!("Currency code {currency} is not supported.")));
     }
 
-    let mut groups: BTreeMap<Vec<String>, Totals> = BTreeMap::new();
+    // Each group's day totals, then the group over the range: additive metrics add up, unique
+    // counts are combined from the days' counts (a group of a report by `date` has one day).
+    let mut groups: BTreeMap<Vec<String>, Span> = BTreeMap::new();
     let from = query.start.max(first_day);
     let to = last_day.map_or(query.end, |l| query.end.min(l));
     let mut day = from;
     while day <= to {
+        let mut today: BTreeMap<Vec<String>, Totals> = BTreeMap::new();
         for fact in data::facts(seed, property, day) {
             let key = query.dimensions.iter().map(|d| fact.dimension(d)).collect();
-            groups.entry(key).or_default().add(&fact);
+            today.entry(key).or_default().add(&fact);
+        }
+        for (key, totals) in today {
+            groups.entry(key).or_default().add_day(&totals);
         }
         match day.checked_add_days(Days::new(1)) {
             Some(next) => day = next,
@@ -247,18 +279,76 @@ pub(crate) fn compute(
     }
     let rows = groups
         .into_iter()
-        .map(|(dimensions, totals)| ReportRow {
+        .map(|(dimensions, span)| ReportRow {
             dimensions,
             metrics: query
                 .metrics
                 .iter()
-                .map(|m| metric_value(m, &totals, &property.currency, &currency))
+                .map(|m| metric_value(m, &span, &property.currency, &currency))
                 .collect(),
         })
         .filter(|row| query.keep_empty_rows || !row.metrics.iter().all(|v| is_zero(v)))
         .collect();
     let days = u64::try_from((query.end - query.start).num_days() + 1).unwrap_or(1);
     Ok(ReportTable { dimensions: query.dimensions.clone(), metrics, rows, currency, days })
+}
+
+/// The report `query` asks over each of `ranges` (its own `start` and `end` are not used): one
+/// range gives that range's report; several give each range's rows with the range's name as the
+/// value of a last dimension [`DATE_RANGE_DIMENSION`], ordered by dimension values. Each range
+/// is computed on its own, so a range's unique counts are those of its days (overlapping ranges
+/// count the shared days in both).
+pub(crate) fn compute_ranges(
+    seed: u64,
+    property: &SimProperty,
+    query: &ReportQuery,
+    ranges: &[NamedRange],
+    bounds: (NaiveDate, Option<NaiveDate>),
+) -> Result<ReportTable, ApiError> {
+    check_ranges(ranges)?;
+    let mut merged: Option<ReportTable> = None;
+    for range in ranges {
+        let query = ReportQuery { start: range.start, end: range.end, ..query.clone() };
+        let mut table = compute(seed, property, &query, bounds)?;
+        if ranges.len() == 1 {
+            return Ok(table);
+        }
+        for row in &mut table.rows {
+            row.dimensions.push(range.name.clone());
+        }
+        match &mut merged {
+            None => {
+                table.dimensions.push(DATE_RANGE_DIMENSION.to_owned());
+                merged = Some(table);
+            }
+            Some(all) => {
+                all.rows.append(&mut table.rows);
+                all.days += table.days;
+            }
+        }
+    }
+    let mut table = merged.ok_or_else(|| ApiError::invalid("A date range is required."))?;
+    table.rows.sort_by(|a, b| a.dimensions.cmp(&b.dimensions));
+    Ok(table)
+}
+
+/// What the API checks of `dateRanges`: one to four, names unique and not reserved.
+fn check_ranges(ranges: &[NamedRange]) -> Result<(), ApiError> {
+    if ranges.is_empty() {
+        return Err(ApiError::invalid("A date range is required."));
+    }
+    if ranges.len() > MAX_DATE_RANGES {
+        return Err(ApiError::invalid(format!(
+            "Requests are limited to {MAX_DATE_RANGES} date ranges; this one has {}.",
+            ranges.len()
+        )));
+    }
+    for (i, range) in ranges.iter().enumerate() {
+        if ranges[..i].iter().any(|r| r.name == range.name) {
+            return Err(ApiError::invalid(format!("The date range name {} is used twice.", range.name)));
+        }
+    }
+    Ok(())
 }
 
 /// An int64 field: a JSON string (as the discovery document encodes it) or a number.
@@ -285,10 +375,10 @@ impl Int64 {
 struct DateRange {
     start_date: String,
     end_date: String,
-    /// Named ranges label their rows with a `dateRange` dimension, which the simulator does
-    /// not serve (one range per request), so the name is read and not used.
-    #[serde(default, rename = "name")]
-    _name: Option<String>,
+    /// The value of the `dateRange` dimension of the range's rows when the request has several
+    /// ranges; `date_range_<index>` when not given.
+    #[serde(default)]
+    name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -362,7 +452,10 @@ pub(crate) struct RunReportRequest {
 /// A request read and checked: the query, the page and the order.
 #[derive(Debug)]
 pub(crate) struct PageRequest {
+    /// The query; its `start` and `end` are the first range's.
     pub(crate) query: ReportQuery,
+    /// Every date range, named.
+    pub(crate) ranges: Vec<NamedRange>,
     offset: u64,
     limit: u64,
     order_bys: Vec<OrderBy>,
@@ -395,13 +488,6 @@ impl RunReportRequest {
         if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
             return Err(ApiError::invalid(format!("kpipe-sim does not simulate `{field}`.")));
         }
-        let [range] = self.date_ranges.as_slice() else {
-            return Err(ApiError::invalid(if self.date_ranges.is_empty() {
-                "A date range is required.".to_owned()
-            } else {
-                "kpipe-sim simulates one date range per request.".to_owned()
-            }));
-        };
         let today = Utc::now().date_naive();
         let day = |text: &str| {
             parse_day(text, today).ok_or_else(|| {
@@ -410,7 +496,22 @@ impl RunReportRequest {
                 ))
             })
         };
-        let (start, end) = (day(&range.start_date)?, day(&range.end_date)?);
+        let mut ranges = Vec::with_capacity(self.date_ranges.len());
+        for (index, range) in self.date_ranges.iter().enumerate() {
+            let name = match &range.name {
+                None => format!("date_range_{index}"),
+                Some(name) if name.starts_with("date_range_") || name.starts_with("RESERVED_") => {
+                    return Err(ApiError::invalid(format!(
+                        "The date range name {name} is invalid: it cannot begin with date_range_ or \
+                         RESERVED_."
+                    )));
+                }
+                Some(name) => name.clone(),
+            };
+            ranges.push(NamedRange { name, start: day(&range.start_date)?, end: day(&range.end_date)? });
+        }
+        check_ranges(&ranges)?;
+        let (start, end) = (ranges[0].start, ranges[0].end);
         let limit = match &self.limit {
             None => DEFAULT_LIMIT,
             Some(l) => match l.value("limit")? {
@@ -463,6 +564,7 @@ impl RunReportRequest {
                 currency: self.currency_code.clone(),
                 keep_empty_rows: self.keep_empty_rows,
             },
+            ranges,
             offset,
             limit,
             order_bys: self.order_bys.clone(),

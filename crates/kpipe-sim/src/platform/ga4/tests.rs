@@ -300,3 +300,162 @@ async fn metadata_lists_what_reports_may_use() {
     assert_eq!(body["name"], format!("properties/{PROPERTY}/metadata"));
     assert!(body["metrics"].as_array().unwrap().iter().any(|m| m["apiName"] == "keyEvents"));
 }
+
+/// Several `dateRanges` (`DateRange`: up to 4, named; "Create a report", "Multiple date
+/// ranges"): each range's rows, labelled by a last `dateRange` dimension.
+#[tokio::test]
+async fn several_date_ranges_label_their_rows_with_a_date_range_dimension() {
+    let sim = start(Ga4Api::default()).await;
+    let mut request = json!({
+        "dateRanges": [{"startDate": "2026-03-02", "endDate": "2026-03-08", "name": "week_20260302"},
+                       {"startDate": "2026-03-01", "endDate": "2026-03-31", "name": "month_20260301"}],
+        "dimensions": [{"name": "sessionDefaultChannelGroup"}],
+        "metrics": [{"name": "totalUsers"}, {"name": "sessions"}],
+        "orderBys": [{"dimension": {"dimensionName": "sessionDefaultChannelGroup"}}],
+        "returnPropertyQuota": true
+    });
+    let (status, body) = post(&sim, &run_report(), &request).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["dimensionHeaders"],
+        json!([{"name": "sessionDefaultChannelGroup"}, {"name": "dateRange"}])
+    );
+    let rows = body["rows"].as_array().unwrap();
+    let api = Ga4Api::default();
+    let mut served = 0;
+    for (name, start, end) in
+        [("week_20260302", "2026-03-02", "2026-03-08"), ("month_20260301", "2026-03-01", "2026-03-31")]
+    {
+        let alone = api
+            .report(
+                7,
+                PROPERTY,
+                &ReportQuery::new(
+                    day(start),
+                    day(end),
+                    &["sessionDefaultChannelGroup"],
+                    &["totalUsers", "sessions"],
+                ),
+            )
+            .unwrap();
+        for row in &alone.rows {
+            let found = rows
+                .iter()
+                .find(|r| {
+                    r["dimensionValues"][0]["value"] == row.dimensions[0].as_str()
+                        && r["dimensionValues"][1]["value"] == name
+                })
+                .unwrap_or_else(|| panic!("{name} {:?}", row.dimensions));
+            assert_eq!(found["metricValues"][0]["value"], row.metrics[0].as_str());
+            assert_eq!(found["metricValues"][1]["value"], row.metrics[1].as_str());
+            served += 1;
+        }
+    }
+    assert_eq!(rows.len(), served);
+    assert_eq!(body["rowCount"].as_u64(), Some(served as u64));
+    // Ordered by the requested dimension, whatever the range.
+    let channels: Vec<&str> =
+        rows.iter().map(|r| r["dimensionValues"][0]["value"].as_str().unwrap()).collect();
+    let mut sorted = channels.clone();
+    sorted.sort_unstable();
+    assert_eq!(channels, sorted);
+    // The truth helper serves the same table.
+    let ranges = [
+        NamedRange::new("week_20260302", day("2026-03-02"), day("2026-03-08")),
+        NamedRange::new("month_20260301", day("2026-03-01"), day("2026-03-31")),
+    ];
+    let query = ReportQuery::new(
+        day("2026-03-01"),
+        day("2026-03-01"),
+        &["sessionDefaultChannelGroup"],
+        &["totalUsers", "sessions"],
+    );
+    assert_eq!(api.report_ranges(7, PROPERTY, &query, &ranges).unwrap().rows.len(), served);
+
+    // Unnamed ranges are date_range_0, date_range_1, ...; one range has no dateRange dimension.
+    request["dateRanges"] = json!([{"startDate": "2026-03-02", "endDate": "2026-03-08"},
+                                   {"startDate": "2026-03-09", "endDate": "2026-03-15"}]);
+    let (_, body) = post(&sim, &run_report(), &request).await;
+    let names: std::collections::BTreeSet<&str> = body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["dimensionValues"][1]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["date_range_0", "date_range_1"]);
+    request["dateRanges"] = json!([{"startDate": "2026-03-02", "endDate": "2026-03-08", "name": "week"}]);
+    let (_, body) = post(&sim, &run_report(), &request).await;
+    assert_eq!(body["dimensionHeaders"], json!([{"name": "sessionDefaultChannelGroup"}]));
+    // Reserved names, a name used twice and a fifth range are refused.
+    for ranges in [
+        json!([{"startDate": "2026-03-02", "endDate": "2026-03-08", "name": "date_range_1"}]),
+        json!([{"startDate": "2026-03-02", "endDate": "2026-03-08", "name": "RESERVED_x"}]),
+        json!([{"startDate": "2026-03-02", "endDate": "2026-03-08", "name": "a"},
+               {"startDate": "2026-03-09", "endDate": "2026-03-15", "name": "a"}]),
+        json!(
+            (0..5).map(|_| json!({"startDate": "2026-03-02", "endDate": "2026-03-08"})).collect::<Vec<_>>()
+        ),
+    ] {
+        request["dateRanges"] = ranges;
+        let (status, body) = post(&sim, &run_report(), &request).await;
+        assert_eq!((status, body["error"]["status"].as_str()), (400, Some("INVALID_ARGUMENT")), "{body}");
+    }
+}
+
+/// A week's or a month's unique users are counted over the span: at least the busiest day's,
+/// at most the days' sum and below it once two days have users, and never more for a channel
+/// than for the property.
+#[test]
+fn period_users_lie_between_the_busiest_day_and_the_sum_of_the_days() {
+    let api = Ga4Api::default();
+    let channel = ["sessionDefaultChannelGroup", "sessionSource", "sessionMedium"];
+    for (start, end) in
+        [("2026-03-02", "2026-03-08"), ("2026-03-01", "2026-03-31"), ("2026-03-30", "2026-03-31")]
+    {
+        for property in ["123456789", "987654321"] {
+            let whole = api.period_users(7, property, day(start), day(end), &[]).unwrap();
+            let whole = whole[&Vec::<String>::new()];
+            for dims in [&[][..], &channel[..]] {
+                let period = api.period_users(7, property, day(start), day(end), dims).unwrap();
+                // Each day's own counts, by group.
+                let mut days: std::collections::BTreeMap<Vec<String>, Vec<PeriodUsers>> = Default::default();
+                let mut d = day(start);
+                while d <= day(end) {
+                    for (key, users) in api.period_users(7, property, d, d, dims).unwrap() {
+                        days.entry(key).or_default().push(users);
+                    }
+                    d = d.succ_opt().unwrap();
+                }
+                assert_eq!(period.len(), days.len());
+                for (key, users) in &period {
+                    let per_day = &days[key];
+                    let pick: [fn(&PeriodUsers) -> u64; 3] =
+                        [|u| u.users, |u| u.new_users, |u| u.returning_users];
+                    for (i, get) in pick.iter().enumerate() {
+                        let values: Vec<u64> = per_day.iter().map(get).collect();
+                        let (max, sum) =
+                            (values.iter().copied().max().unwrap_or(0), values.iter().sum::<u64>());
+                        let value = get(users);
+                        assert!(
+                            max <= value && value <= sum,
+                            "{property} {start} {key:?} metric {i}: {value} not in {max}..={sum}"
+                        );
+                        if values.iter().filter(|v| **v > 0).count() >= 2 {
+                            assert!(
+                                value < sum,
+                                "{property} {start} {key:?} metric {i}: {value} is the days' sum"
+                            );
+                        }
+                        assert!(
+                            value <= get(&whole),
+                            "{property} {start} {key:?} metric {i}: above the property's"
+                        );
+                    }
+                    assert!(users.users >= users.new_users.max(users.returning_users));
+                }
+            }
+        }
+    }
+    assert_eq!(union_count(100, 100, 550), 100);
+    assert_eq!(union_count(300, 100, 550), 210);
+}
