@@ -83,15 +83,23 @@ impl Plan {
         (per_pivot * fewest, per_pivot * self.accounts)
     }
 
-    /// A company page: its name, follower gains from the window's start to today (a bucket a
-    /// day), the follower total, and the window's share statistics; nothing for days older
-    /// than the 12 months LinkedIn keeps.
+    /// A company page: its name, follower gains from the first day of the earliest week or
+    /// month the window touches to today (a bucket a day: the followers before each period are
+    /// derived from them), the follower total, and the window's share statistics; nothing for
+    /// days older than the 12 months LinkedIn keeps.
     fn organization(&self, window: DateWindow, today: NaiveDate) -> (u64, u64) {
         let Ok(covered) = DateWindow::new(window.start().max(earliest_day(today)), window.end().min(today))
         else {
             return (0, 0);
         };
-        let gains = DateWindow::new(covered.start(), today).map_or(1, |w| w.num_days());
+        let from = PeriodRequest::for_window(covered)
+            .iter()
+            .map(|r| r.period.start)
+            .min()
+            .unwrap_or(covered.start())
+            .max(earliest_day(today).succ_opt().unwrap_or(covered.start()))
+            .min(covered.start());
+        let gains = DateWindow::new(from, today).map_or(1, |w| w.num_days());
         let min = 1 + 1 + 1 + 1;
         let max =
             1 + offset_pages(gains, self.page_size) + 1 + offset_pages(covered.num_days(), self.page_size);

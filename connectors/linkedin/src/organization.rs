@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Days, Months, NaiveDate};
 use futures::StreamExt;
-use kpipe_core::{DateWindow, Emitter, Label, Quarantined, SourceError};
+use kpipe_core::{DateWindow, Emitter, Label, PeriodRequest, PeriodRow, Quarantined, SourceError};
 use kpipe_http::{ApiRequest, PageKind, Pagination};
 use serde_json::Value;
 
@@ -103,7 +103,18 @@ async fn pull_followers(
     today: NaiveDate,
     out: &mut Emitter,
 ) -> Result<(), SourceError> {
-    let buckets = buckets(api, FOLLOWER_PATH, id, covered.start(), today, FOLLOWERS_STREAM, out).await?;
+    // The followers on the day before each period that starts before the window open that
+    // period (follower growth divides by them): the gains are asked from the earliest such
+    // period's first day, in the same requests.
+    let openings: Vec<(PeriodRequest, NaiveDate)> = PeriodRequest::for_window(covered)
+        .into_iter()
+        .filter_map(|r| r.period.start.pred_opt().map(|day| (r, day)))
+        .filter(|(_, day)| *day < covered.start() && *day >= earliest_day(today))
+        .collect();
+    let from =
+        openings.iter().map(|(_, day)| *day).min().map_or(covered.start(), |d| d.succ_opt().unwrap_or(d));
+    let buckets =
+        buckets(api, FOLLOWER_PATH, id, from.min(covered.start()), today, FOLLOWERS_STREAM, out).await?;
     let mut gains = BTreeMap::new();
     let mut unreadable = BTreeSet::new();
     // An unreadable bucket of an unknown day lies before the next bucket read (buckets come in
@@ -144,9 +155,16 @@ async fn pull_followers(
         .await;
     }
     let total = network_size(api, id).await?;
-    let series = followers_by_day(total, &gains, &unreadable, covered);
+    let derived = DateWindow::new(from.pred_opt().unwrap_or(from).min(covered.start()), covered.end())
+        .unwrap_or(covered);
+    let series = followers_by_day(total, &gains, &unreadable, derived);
     for (day, followers) in series.followers {
-        out.emit(followers_row(entity, day, followers)).await?;
+        if covered.contains(day) {
+            out.emit(followers_row(entity, day, followers)).await?;
+        }
+        for (request, _) in openings.iter().filter(|(_, opening)| *opening == day) {
+            out.emit_period(PeriodRow::new(*request, followers_row(entity, day, followers))).await?;
+        }
     }
     if let Some(day) = series.underivable_before.filter(|d| *d > covered.start()) {
         let reason = format!(

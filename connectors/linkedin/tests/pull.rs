@@ -261,12 +261,47 @@ async fn company_pages_give_gains_followers_and_share_counts() {
     pulled.expect_ok("pages");
     pulled.totals().assert_eq(&expected(&api, SEED, w), "pages");
     let by_page = |path: &str| sim.requests_for(path);
-    // Gains from the window's start through today (21 days) in pages of 4; shares for 18 days.
-    assert_eq!(by_page("/rest/organizationalEntityFollowerStatistics"), 6);
+    // Gains from the first day of the earliest week or month the window touches (so that the
+    // followers before each period can be derived) through today, in pages of 4; shares for the
+    // window's 18 days.
+    let periods = PeriodRequest::for_window(w);
+    let from = periods.iter().map(|r| r.period.start).min().unwrap();
+    let gain_days = (common::today() - from).num_days() + 1;
+    assert_eq!(by_page("/rest/organizationalEntityFollowerStatistics") as i64, (gain_days + 3) / 4);
     assert_eq!(by_page("/rest/organizationalEntityShareStatistics"), 5);
     assert_eq!(by_page("/rest/networkSizes/urn%3Ali%3Aorganization%3A2414183"), 1);
     let followers = pulled.rows.iter().filter(|r| r.metric == Metric::Followers.into()).count();
     assert_eq!(followers, 18);
+    // Each period that starts before the window opens with the followers of the day before it:
+    // the window's first day's followers less the net gains since that day.
+    let first = pulled
+        .rows
+        .iter()
+        .find(|r| r.metric == Metric::Followers.into() && r.date == w.start())
+        .map(|r| r.value)
+        .unwrap();
+    let mut openings = 0;
+    for request in periods.iter().filter(|r| r.period.start <= w.start()) {
+        let day_before = request.period.start.pred_opt().unwrap();
+        let gained: i64 = DateWindow::new(request.period.start, w.start())
+            .unwrap()
+            .days()
+            .map(|d| {
+                let (organic, paid) = api.follower_gains(SEED, 2_414_183, d);
+                organic + paid
+            })
+            .sum();
+        let want = first.checked_add(kpipe_core::Decimal::from_i64(-gained)).unwrap();
+        let got: Vec<_> = pulled
+            .period_rows
+            .iter()
+            .filter(|p| p.request == *request && p.row.metric == Metric::Followers.into())
+            .collect();
+        assert_eq!(got.len(), 1, "{request:?} of {day_before}");
+        assert_eq!(got[0].row.value, want, "followers at the end of {day_before}");
+        openings += 1;
+    }
+    assert!(openings >= 1, "the window starts inside a week or a month");
     assert!(
         pulled
             .rows
