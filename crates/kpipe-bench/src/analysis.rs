@@ -2,6 +2,7 @@
 //! the rate the platform allows), and the fewest requests the APIs allow for the rows pulled
 //! (largest pages, no redundant call), both computed from the simulator's own data.
 
+use kpipe_core::PeriodRequest;
 use kpipe_sim::platform::facebook::InsightsLevel;
 use kpipe_sim::platform::hubspot::{self, Dataset};
 use kpipe_sim::platform::linkedin::{LinkedInApi, Pivot};
@@ -188,12 +189,31 @@ const HUBSPOT_SUBMISSIONS_PAGE: usize = 50;
 const GA4_BATCH: usize = 5;
 /// kpipe's built-in GA4 reports: traffic, property totals, returning users.
 const GA4_REPORTS: usize = 3;
+/// GA4's period reports: property users and new users, property returning users, the same two
+/// by channel group.
+const GA4_PERIOD_REPORTS: usize = 4;
+/// Date ranges one GA4 report takes.
+const GA4_DATE_RANGES: usize = 4;
+/// Ad accounts one LinkedIn analytics request names.
+const LINKEDIN_ACCOUNTS_PER_REQUEST: usize = 50;
+
+fn insights_level(level: &str) -> InsightsLevel {
+    match level {
+        "campaign" => InsightsLevel::Campaign,
+        "ad_set" => InsightsLevel::Adset,
+        "account" => InsightsLevel::Account,
+        _ => InsightsLevel::Ad,
+    }
+}
 
 /// Requests per row of each platform `plan` pulls, against the fewest its API allows.
 pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec<CallsPerRow> {
     let (since, until) = window();
     let mut out = Vec::new();
     let made = |name: &str| stats.platforms.get(name).map(api_requests).unwrap_or(0);
+    // The weeks and months the window touches: reach and users are asked for each.
+    let periods =
+        kpipe_core::DateWindow::new(since, until).map(PeriodRequest::for_window).unwrap_or_default();
     if let Some(p) = &plan.linkedin {
         let api = LinkedInApi::with_accounts(p.accounts, p.campaigns, p.creatives_per_campaign);
         let mut minimum = 0;
@@ -206,13 +226,19 @@ pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec
                 minimum += pages(elements, LINKEDIN_ELEMENT_CAP);
             }
         }
+        // Reach per week and month: one request per period and pivot (account, campaign group,
+        // campaign), for up to 50 accounts at once.
+        let period_requests =
+            periods.len() * 3 * (p.accounts as usize).div_ceil(LINKEDIN_ACCOUNTS_PER_REQUEST);
+        minimum += period_requests as u64;
         out.push(CallsPerRow {
             platform: "linkedin",
             rows: summary.platform("linkedin").rows,
             requests: made("linkedin"),
             minimum,
             basis: "per account: the account, campaigns and creatives (1,000 a page), analytics by campaign \
-                    and by creative (15,000 elements a response)"
+                    and by creative (15,000 elements a response); per week and month, reach by account, \
+                    campaign group and campaign for 50 accounts a request"
                 .to_owned(),
         });
     }
@@ -221,13 +247,27 @@ pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec
         let mut minimum = 0;
         for id in p.account_ids() {
             for level in p.levels {
-                let level = match *level {
-                    "campaign" => InsightsLevel::Campaign,
-                    "ad_set" => InsightsLevel::Adset,
-                    "account" => InsightsLevel::Account,
-                    _ => InsightsLevel::Ad,
-                };
+                let level = insights_level(level);
                 minimum += pages(graph.insights(SEED, &id, level, since, until).len(), FACEBOOK_MAX_PAGE);
+            }
+            // Reach per week and month: one report per level with every period in
+            // `time_ranges` (the account level too), and the account's daily reach.
+            let mut levels: Vec<InsightsLevel> = p.levels.iter().map(|l| insights_level(l)).collect();
+            if !p.levels.contains(&"account") {
+                levels.push(InsightsLevel::Account);
+                minimum += pages(
+                    graph.insights(SEED, &id, InsightsLevel::Account, since, until).len(),
+                    FACEBOOK_MAX_PAGE,
+                );
+            }
+            let ranges: std::collections::BTreeSet<_> =
+                periods.iter().map(|r| (r.period.start, r.through)).collect();
+            for level in levels {
+                let rows: usize = ranges
+                    .iter()
+                    .map(|(from, through)| graph.range_insights(SEED, &id, level, *from, *through).len())
+                    .sum();
+                minimum += pages(rows, FACEBOOK_MAX_PAGE);
             }
         }
         out.push(CallsPerRow {
@@ -235,7 +275,11 @@ pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec
             rows: summary.platform("facebook").rows,
             requests: made("facebook"),
             minimum,
-            basis: format!("per account and level ({}): insights pages of 5,000 rows", p.levels.join(", ")),
+            basis: format!(
+                "per account and level ({}): insights pages of 5,000 rows; the account's daily reach; per \
+                 level and the account level, one report of every week's and month's reach (time_ranges)",
+                p.levels.join(", ")
+            ),
         });
     }
     if let Some(p) = &plan.hubspot {
@@ -256,8 +300,12 @@ pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec
             platform: "google",
             rows: summary.platform("google_analytics").rows,
             requests: made("google"),
-            minimum: p.properties * pages(GA4_REPORTS, GA4_BATCH),
-            basis: "per property: one batchRunReports of the 3 reports (250,000 rows a page)".to_owned(),
+            minimum: p.properties
+                * (pages(GA4_REPORTS, GA4_BATCH)
+                    + pages(periods.len().div_ceil(GA4_DATE_RANGES) * GA4_PERIOD_REPORTS, GA4_BATCH)),
+            basis: "per property: one batchRunReports of the 3 reports (250,000 rows a page); the users of \
+                    every week and month in 4 period reports, 4 date ranges a report, 5 reports a batch"
+                .to_owned(),
         });
     }
     out

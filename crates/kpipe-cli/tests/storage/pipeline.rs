@@ -55,6 +55,7 @@ async fn lands_whole(store: Store, sources: &str, expected: &(Vec<crate::support
             .filter(|k| {
                 !(layout::parse_metric_file(k).is_some()
                     || layout::parse_kpi_file(k).is_some()
+                    || layout::parse_period_file(k).is_some()
                     || k.starts_with("quarantine/") && k.ends_with(".jsonl")
                     || k.starts_with(".kpipe/state/") && k.ends_with(".json"))
             })
