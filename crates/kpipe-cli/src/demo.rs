@@ -94,18 +94,34 @@ pub fn next_steps(dir: &Path) -> String {
     )
 }
 
-/// The KPIs of the sample month over all platforms and per platform, for the terminal.
+/// The built-in KPIs over a unique metric (reach, users) or a starting snapshot.
+const UNIQUE_KPIS: [&str; 5] = [
+    "content_engagement_rate",
+    "frequency",
+    "cost_per_reach",
+    "follower_growth_rate",
+    "returning_visitor_rate",
+];
+
+/// The KPIs of the sample month over all platforms and per platform, and those over reach and
+/// users per account, for the terminal.
+
 pub fn kpi_table(dir: &Path) -> String {
     use kpipe_kpi::{Catalog, Grain, Scope};
     match kpipe_kpi::read_kpis(dir, Some(Grain::Month)) {
         Ok(mut rows) => {
-            rows.retain(|r| matches!(r.scope, Scope::All | Scope::Platform));
             let catalog = Catalog::builtin();
             let order: Vec<&str> = catalog.definitions().map(|d| d.name.as_str()).collect();
+            // KPIs over reach and users have no value over a platform of several accounts (one
+            // person may be counted by two): they are shown per account.
+            let by_account = kpipe_kpi::render_account_table(&rows, Grain::Month, &UNIQUE_KPIS);
+            rows.retain(|r| matches!(r.scope, Scope::All | Scope::Platform));
             format!(
-                "KPIs of the month (all of them by day, week and month in {}/kpis):\n{}",
+                "KPIs of the month (all of them by day, week and month in {}/kpis):\n{}\n\
+                 Over reach and users, per account (people are not added up across accounts):\n{}",
                 dir.display(),
-                kpipe_kpi::render_table(&rows, Grain::Month, &order)
+                kpipe_kpi::render_table(&rows, Grain::Month, &order),
+                by_account,
             )
         }
         Err(e) => format!("no KPI table: {e}\n"),

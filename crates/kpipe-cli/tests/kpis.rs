@@ -109,6 +109,15 @@ fn the_demo_ends_with_a_kpi_table() {
         assert!(t.lines().any(|l| l.starts_with(kpi) && l.contains("2026-10")), "{kpi}: {t}");
     }
     assert!(dir.path().join("demo/kpis/week.2026-09-28.parquet").is_file());
+    // KPIs over reach, users and starting followers have the month's value per account, from
+    // the platforms' own period values (never a sum of days).
+    let (_, by_account) = t.split_once("Over reach and users, per account").unwrap_or_else(|| panic!("{t}"));
+    for kpi in ["content_engagement_rate ", "frequency ", "follower_growth_rate ", "returning_visitor_rate "] {
+        let line = by_account.lines().find(|l| l.starts_with(kpi)).unwrap_or_else(|| panic!("{kpi}: {t}"));
+        let values: Vec<&str> = line.split_whitespace().skip(2).filter(|v| *v != "-" && *v != "/").collect();
+        assert!(!values.is_empty() && values.iter().all(|v| v.chars().any(|c| c.is_ascii_digit())), "{line}");
+    }
+    assert!(dir.path().join("demo/metrics_period/facebook_ads.month.2026-10-01.parquet").is_file());
 }
 
 /// What the demo's configuration file says is true: while `kpipe demo --serve` keeps the

@@ -49,5 +49,5 @@ pub use output::{KPI_SCHEMA_VERSION, KpiCommit, kpi_schema, kpis_dir, period_fil
 pub use period::{Grain, Scope, Touched};
 pub use read::{read_kpi_dir, read_kpis, read_stored_kpi_files, read_stored_kpis, stored_periods};
 pub use row::{KpiRow, RowRef};
-pub use show::{format_value, render_table};
+pub use show::{format_value, render_account_table, render_table};
 pub use stage::{StageReport, run, run_on};
