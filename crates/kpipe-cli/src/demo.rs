@@ -105,7 +105,6 @@ const UNIQUE_KPIS: [&str; 5] = [
 
 /// The KPIs of the sample month over all platforms and per platform, and those over reach and
 /// users per account, for the terminal.
-
 pub fn kpi_table(dir: &Path) -> String {
     use kpipe_kpi::{Catalog, Grain, Scope};
     match kpipe_kpi::read_kpis(dir, Some(Grain::Month)) {
