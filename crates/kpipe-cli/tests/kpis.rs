@@ -112,7 +112,8 @@ fn the_demo_ends_with_a_kpi_table() {
     // KPIs over reach, users and starting followers have the month's value per account, from
     // the platforms' own period values (never a sum of days).
     let (_, by_account) = t.split_once("Over reach and users, per account").unwrap_or_else(|| panic!("{t}"));
-    for kpi in ["content_engagement_rate ", "frequency ", "follower_growth_rate ", "returning_visitor_rate "] {
+    for kpi in ["content_engagement_rate ", "frequency ", "follower_growth_rate ", "returning_visitor_rate "]
+    {
         let line = by_account.lines().find(|l| l.starts_with(kpi)).unwrap_or_else(|| panic!("{kpi}: {t}"));
         let values: Vec<&str> = line.split_whitespace().skip(2).filter(|v| *v != "-" && *v != "/").collect();
         assert!(!values.is_empty() && values.iter().all(|v| v.chars().any(|c| c.is_ascii_digit())), "{line}");
