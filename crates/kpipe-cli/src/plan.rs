@@ -129,6 +129,13 @@ impl RunPlan {
 impl SourcePlan {
     fn details(&self) -> String {
         let mut out = String::new();
+        if self.days.periods_to_complete > 0 {
+            let _ = writeln!(
+                out,
+                "  {} week(s) or month(s) published partial have ended: their last day is pulled to ask for them whole",
+                self.days.periods_to_complete
+            );
+        }
         if let Some(estimate) = &self.estimate {
             let _ = writeln!(out, "  requests: {}", cost_line(estimate, self.least_seconds));
             for note in &estimate.notes {

@@ -385,7 +385,7 @@ fn committed_rows(counts: &RowCounts, days: BTreeSet<NaiveDate>, streams: Vec<St
             *rows.entry((*day, account.clone(), stream)).or_default() += n;
         }
     }
-    Committed { days, rows, streams }
+    Committed { days, rows, streams, periods: Vec::new() }
 }
 
 /// Per stream, what a commit holds: days pulled, rows written, and the records quarantined.
@@ -517,8 +517,10 @@ impl SourceJob {
             Some(days) => tokio::task::spawn_blocking(move || writer.commit_days(&days)).await,
             None => tokio::task::spawn_blocking(move || writer.commit()).await,
         };
+        let mut to_record = to_record;
         match committed {
             Ok(Ok(stats)) => {
+                to_record.periods.clone_from(&stats.periods);
                 if days.is_none() {
                     debug_assert_eq!(stats.rows, rows);
                 }

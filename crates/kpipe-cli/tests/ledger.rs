@@ -9,8 +9,8 @@ use kpipe_cli::runner::{Quiet, RunOptions, run};
 use kpipe_cli::state::{DayStatus, StateStore};
 use kpipe_cli::summary::SourceStatus;
 use kpipe_core::{
-    BuildContext, ConfigError, DateWindow, Decimal, Dimensions, Emitter, Metric, MetricRow, PullRequest,
-    Source, SourceError, StreamInfo,
+    BuildContext, ConfigError, DateWindow, Decimal, Dimensions, Emitter, Metric, MetricRow, Period,
+    PeriodGrain, PeriodRequest, PeriodRow, PullRequest, Source, SourceError, StreamInfo,
 };
 use kpipe_sink_parquet::Storage;
 
@@ -18,9 +18,12 @@ fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, d).expect("a date")
 }
 
-/// One row per day and account; remembers the windows it was asked for.
+/// One row per day and account; remembers the windows it was asked for. With `periods`, also
+/// the reach of account a1 over every week and month a window touches (its value: the days the
+/// request covers).
 struct Recording {
     asked: Arc<Mutex<Vec<DateWindow>>>,
+    periods: bool,
 }
 
 impl Source for Recording {
@@ -29,7 +32,7 @@ impl Source for Recording {
     const DESCRIPTION: &'static str = "test source";
 
     fn build(_: toml::Table, _: &BuildContext) -> Result<Self, ConfigError> {
-        Ok(Recording { asked: Arc::default() })
+        Ok(Recording { asked: Arc::default(), periods: false })
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
@@ -61,6 +64,21 @@ impl Source for Recording {
                 .await?;
             }
         }
+        for request in PeriodRequest::for_window(request.window).into_iter().filter(|_| self.periods) {
+            let row = MetricRow {
+                platform: "fake".into(),
+                account_id: "a1".into(),
+                level: "account".into(),
+                entity_id: "a1".into(),
+                entity_name: None,
+                date: request.period.start,
+                dimensions: Dimensions::default(),
+                metric: Metric::Reach.into(),
+                value: Decimal::from_i64(request.days().num_days() as i64),
+                currency: None,
+            };
+            out.emit_period(PeriodRow::new(request, row)).await?;
+        }
         Ok(())
     }
 
@@ -70,6 +88,10 @@ impl Source for Recording {
 }
 
 fn config(output: &std::path::Path, asked: &Arc<Mutex<Vec<DateWindow>>>) -> Config {
+    config_with(output, asked, false)
+}
+
+fn config_with(output: &std::path::Path, asked: &Arc<Mutex<Vec<DateWindow>>>, periods: bool) -> Config {
     Config {
         path: output.join("kpipe.toml"),
         pipeline: PipelineConfig::local(output.to_path_buf(), 7),
@@ -79,7 +101,7 @@ fn config(output: &std::path::Path, asked: &Arc<Mutex<Vec<DateWindow>>>) -> Conf
             enabled: true,
             start_date: None,
             restatement_days: None,
-            source: Box::new(Recording { asked: asked.clone() }),
+            source: Box::new(Recording { asked: asked.clone(), periods }),
         }],
         kpis: Default::default(),
     }
@@ -167,4 +189,55 @@ async fn plan_shows_what_a_run_would_pull_without_pulling() {
     let text = plan.render();
     assert!(text.contains("2026-10-08..=2026-10-11") && text.contains("3d"), "{text}");
     assert!(asked.lock().expect("not poisoned").is_empty(), "plan called the source");
+}
+
+/// A week or month published partial is completed by a later run that does not cover its last
+/// day: the ledger remembers it, and the run pulls that day too, which asks for the whole period.
+#[tokio::test]
+async fn a_period_published_partial_is_pulled_whole_by_a_later_run() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let pull = |today: NaiveDate| {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let output = dir.path().to_path_buf();
+        async move {
+            let summary = run(config_with(&output, &asked, true), RunOptions::new(today), Arc::new(Quiet))
+                .await
+                .expect("a run");
+            assert_ne!(summary.sources[0].status, SourceStatus::Failed, "{:?}", summary.sources[0]);
+            let windows = asked.lock().expect("not poisoned").clone();
+            windows
+        }
+    };
+    let storage = Storage::local(dir.path());
+    let partial = || -> Vec<(Period, NaiveDate)> {
+        let state = StateStore::open(&storage).expect("state");
+        state.source("ads").expect("ledger").partial_periods.clone().into_iter().collect()
+    };
+    let week = |d| Period::containing(PeriodGrain::Week, day(d));
+    let october = Period::containing(PeriodGrain::Month, day(1));
+
+    // On the 15th: days 8..=14; the week of the 12th and October are published partial.
+    assert_eq!(pull(day(15)).await, [DateWindow::new(day(8), day(14)).expect("a window")]);
+    assert_eq!(partial(), [(week(12), day(14)), (october, day(14))]);
+
+    // On 4 November: days 28..=3; the 18th, the last day of that week, is pulled as well.
+    let november = |d| NaiveDate::from_ymd_opt(2026, 11, d).expect("a date");
+    let asked = pull(november(4)).await;
+    assert_eq!(asked, [DateWindow::day(day(18)), DateWindow::new(day(28), november(3)).expect("a window")]);
+    let left: Vec<Period> = partial().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        left,
+        [
+            Period::containing(PeriodGrain::Week, november(2)),
+            Period::containing(PeriodGrain::Month, november(2))
+        ]
+    );
+    // The week's and October's files now hold their whole periods.
+    for (grain, start, days) in [(PeriodGrain::Week, day(12), 7), (PeriodGrain::Month, day(1), 31)] {
+        let rows =
+            kpipe_sink_parquet::period::read_period_rows(&storage, grain, (start, start)).expect("readable");
+        assert_eq!(rows.len(), 1, "{grain} {start}");
+        assert!(!rows[0].request.is_partial(), "{:?}", rows[0].request);
+        assert_eq!(rows[0].stored.row.value, Decimal::from_i64(days));
+    }
 }

@@ -55,7 +55,7 @@ impl fmt::Display for PeriodGrain {
 }
 
 /// One ISO week or calendar month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Period {
     /// Week or month.
     pub grain: PeriodGrain,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::SinkError;
-use crate::period::PeriodRow;
+use crate::period::{PeriodRequest, PeriodRow};
 use crate::record::MetricBatch;
 use crate::window::DateWindow;
 
@@ -72,6 +72,8 @@ pub struct CommitStats {
     pub partitions_removed: usize,
     /// Period rows now visible (unique metrics over weeks and months).
     pub period_rows: u64,
+    /// The periods whose files the commit replaced, with the last day each value covers.
+    pub periods: Vec<PeriodRequest>,
     /// The files written.
     pub files: Vec<PathBuf>,
 }

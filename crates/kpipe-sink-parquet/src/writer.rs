@@ -220,6 +220,7 @@ impl SinkWriter for PartitionedWriter {
         let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
         let mut stats = self.commit_days(&all)?;
         if !periods.is_empty() {
+            stats.periods = periods.values().filter_map(|rows| rows.first()).map(|r| r.request).collect();
             let published = publish_periods(&storage, &lineage, zstd_level, periods)?;
             stats.period_rows = published.rows;
             stats.files.extend(published.files);
@@ -258,6 +259,7 @@ impl SinkWriter for PartitionedWriter {
             partitions_removed: published.removed,
             files: published.files,
             period_rows: 0,
+            periods: Vec::new(),
         };
         tracing::debug!(
             source = %source,

@@ -38,6 +38,17 @@ struct SourceFile {
     streams: BTreeMap<String, Vec<Span<StatusOnly>>>,
     #[serde(default)]
     cursors: BTreeMap<String, BTreeMap<String, Cursor>>,
+    /// Weeks and months published partial, with the last day they cover.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    partial_periods: Vec<PartialPeriod>,
+}
+
+/// A week or month whose period rows cover its days only `through` a day.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct PartialPeriod {
+    #[serde(flatten)]
+    period: kpipe_core::Period,
+    through: NaiveDate,
 }
 
 fn spans<T: Clone + PartialEq>(ranges: &DayRanges<T>) -> Vec<Span<T>> {
@@ -72,6 +83,11 @@ pub(crate) fn encode(source: &str, state: &SourceState) -> Result<Vec<u8>, serde
         accounts: state.accounts.iter().map(|(k, r)| (k.clone(), status_spans(r))).collect(),
         streams: state.streams.iter().map(|(k, r)| (k.clone(), status_spans(r))).collect(),
         cursors: state.cursors.clone(),
+        partial_periods: state
+            .partial_periods
+            .iter()
+            .map(|(period, through)| PartialPeriod { period: *period, through: *through })
+            .collect(),
     };
     // One line: state objects of thousands of accounts stay small; `kpipe state show` reads
     // them for people.
@@ -102,6 +118,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(String, SourceState), String> {
             .map(|(k, s)| Ok((k, status_ranges(s)?)))
             .collect::<Result<_, String>>()?,
         cursors: file.cursors,
+        partial_periods: file.partial_periods.into_iter().map(|p| (p.period, p.through)).collect(),
     };
     Ok((file.source, state))
 }

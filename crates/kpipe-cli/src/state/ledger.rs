@@ -5,7 +5,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use kpipe_core::DateWindow;
+use kpipe_core::{DateWindow, Period};
 
 use super::ranges::DayRanges;
 use super::{AccountDays, Committed, DayPlan, is_final};
@@ -56,6 +56,10 @@ pub struct SourceState {
     pub streams: BTreeMap<String, DayRanges<DayStatus>>,
     /// Cursors by stream, then by account.
     pub cursors: BTreeMap<String, BTreeMap<String, Cursor>>,
+    /// Weeks and months whose published period rows are partial, with the last day they cover:
+    /// a run whose window ends after such a period asks for its last day again, so that the
+    /// period is pulled whole.
+    pub partial_periods: BTreeMap<Period, NaiveDate>,
 }
 
 /// Consecutive days of `days` with the same status: (first, last, status).
@@ -125,6 +129,18 @@ impl SourceState {
         if let Some((start, end)) = run {
             plan.pull.extend(DateWindow::new(start, end).ok());
         }
+        // A period published partial has ended by the window's last day: pulling its last day
+        // asks the platform for the whole period again (a pull asks for every period its
+        // window touches), unless a planned window already holds that day.
+        for period in self.partial_periods.keys() {
+            let last = period.end();
+            if last <= window.end() && !plan.pull.iter().any(|w| w.contains(last)) {
+                plan.pull.push(DateWindow::day(last));
+                plan.periods_to_complete += 1;
+            }
+        }
+        plan.pull.sort_by_key(DateWindow::start);
+        plan.pull.dedup();
         plan
     }
 
@@ -169,6 +185,13 @@ impl SourceState {
         }
         self.accounts.retain(|_, r| !r.is_empty());
         self.streams.retain(|_, r| !r.is_empty());
+        for request in &committed.periods {
+            if request.is_partial() {
+                self.partial_periods.insert(request.period, request.through);
+            } else {
+                self.partial_periods.remove(&request.period);
+            }
+        }
         let Some(last) = committed.days.last() else { return };
         for (stream, account) in with_rows.keys().filter_map(|(a, s)| Some((s.as_ref()?, *a))) {
             let fresh = Cursor { through: *last, run_id: run_id.to_owned(), advanced_at: pulled_at };
@@ -256,4 +279,63 @@ fn count(days: impl Iterator<Item = (u64, DayStatus)>) -> (u64, u64) {
         DayStatus::Final => (f + n, p),
         DayStatus::Provisional => (f, p + n),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kpipe_core::{PeriodGrain, PeriodRequest};
+
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 10, d).unwrap_or_default()
+    }
+
+    fn window(a: u32, b: u32) -> DateWindow {
+        DateWindow::new(day(a), day(b)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A commit of `days` that replaced the period rows of every week and month they touch.
+    fn commit(days: DateWindow) -> Committed {
+        Committed {
+            days: days.days().collect(),
+            streams: vec!["ads".into()],
+            periods: PeriodRequest::for_window(days),
+            ..Committed::default()
+        }
+    }
+
+    #[test]
+    fn a_period_published_partial_has_its_last_day_pulled_once_it_has_ended() {
+        let mut state = SourceState::default();
+        // Pulled through Wednesday the 14th: that week (12..=18) and October are partial.
+        state.record(&commit(window(1, 14)), "r1", day(15), Some(28));
+        let week = Period::containing(PeriodGrain::Week, day(14));
+        let month = Period::containing(PeriodGrain::Month, day(14));
+        assert_eq!(state.partial_periods.get(&week), Some(&day(14)));
+        assert_eq!(state.partial_periods.get(&month), Some(&day(14)));
+        assert_eq!(
+            state.partial_periods.len(),
+            2,
+            "the whole weeks are complete: {:?}",
+            state.partial_periods
+        );
+
+        // A run over the 20th to the 21st: the week has ended, and its last day (the 18th) is
+        // pulled too, which asks for the whole week; October has not ended.
+        let plan = state.plan(window(20, 21), false);
+        assert_eq!(plan.pull, [DateWindow::day(day(18)), window(20, 21)]);
+        assert_eq!(plan.periods_to_complete, 1);
+        // A window that holds that day already asks for the week whole.
+        assert_eq!(state.plan(window(15, 21), false).pull, [window(15, 21)]);
+
+        // Once the week is published whole, it is no longer partial; the state file keeps the rest.
+        state.record(&commit(DateWindow::day(day(18))), "r2", day(22), Some(28));
+        assert!(!state.partial_periods.contains_key(&week));
+        assert_eq!(state.partial_periods.get(&month), Some(&day(18)));
+        let bytes = super::super::file::encode("s", &state).unwrap_or_default();
+        let (_, read) = super::super::file::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read.partial_periods, state.partial_periods);
+        assert_eq!(state.plan(window(20, 21), false).pull, [window(20, 21)]);
+    }
 }

@@ -65,6 +65,8 @@ pub struct Committed {
     pub rows: BTreeMap<(NaiveDate, String, Option<String>), u64>,
     /// The streams the source pulled for every one of those days.
     pub streams: Vec<String>,
+    /// The weeks and months whose period rows were replaced, each up to the day it covers.
+    pub periods: Vec<kpipe_core::PeriodRequest>,
 }
 
 /// Days of one account in a window, as the ledger has them.
@@ -85,6 +87,9 @@ pub struct DayPlan {
     pub missing: u64,
     /// Days written but provisional.
     pub provisional: u64,
+    /// Weeks and months published partial that have ended: their last day is pulled again so
+    /// that they are asked for whole.
+    pub periods_to_complete: u64,
     /// Days final and skipped.
     pub skipped_final: u64,
 }
@@ -310,6 +315,7 @@ mod tests {
                 })
                 .collect(),
             streams: vec!["ads".into(), "pages".into()],
+            periods: Vec::new(),
         }
     }
 

@@ -130,6 +130,7 @@ fn a_state_written_concurrently_is_detected_on_s3() {
         days: [day(d)].into_iter().collect(),
         rows: [((day(d), "acct".to_owned(), Some("ads".to_owned())), 1)].into_iter().collect(),
         streams: vec!["ads".into()],
+        periods: Vec::new(),
     };
     let mut first = StateStore::open(&storage).expect("state");
     let mut second = StateStore::open(&storage).expect("state");
