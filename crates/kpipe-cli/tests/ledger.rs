@@ -204,8 +204,7 @@ async fn a_period_published_partial_is_pulled_whole_by_a_later_run() {
                 .await
                 .expect("a run");
             assert_ne!(summary.sources[0].status, SourceStatus::Failed, "{:?}", summary.sources[0]);
-            let windows = asked.lock().expect("not poisoned").clone();
-            windows
+            asked.lock().expect("not poisoned").clone()
         }
     };
     let storage = Storage::local(dir.path());
