@@ -21,6 +21,7 @@ mod periods;
 pub mod reports;
 pub mod source;
 pub mod usage;
+pub mod versions;
 
 pub use config::FacebookConfig;
 pub use source::FacebookSource;

@@ -123,15 +123,22 @@ impl Source for FacebookSource {
                 if body.get("access_token").is_some() { "Page token available" } else { "no Page token" };
             seen.push(format!("page {} ({name}, {token})", page.id));
         }
-        Ok(format!(
+        let mut said = format!(
             "{} object(s) readable with API {}: {}",
             seen.len(),
             self.settings.api_version,
             seen.join(", ")
-        ))
+        );
+        if let Some(notice) = self.version_notice() {
+            said.push_str(&format!("; {notice}"));
+        }
+        Ok(said)
     }
 
     async fn pull(&self, request: &PullRequest, out: &mut Emitter) -> Result<(), SourceError> {
+        if let Some(notice) = self.version_notice() {
+            tracing::warn!(api_version = %self.settings.api_version, "{notice}");
+        }
         let window = request.window;
         let by_runs = window.num_days() > self.settings.reports.after_days;
         let parts = if by_runs { window.slices(self.settings.reports.slice_days) } else { vec![window] };

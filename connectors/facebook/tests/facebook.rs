@@ -320,6 +320,11 @@ async fn check_reads_every_account_and_page() {
     assert!(said.contains(&format!("act_{ACCOUNT} (Acme Outdoor US, USD, America/Los_Angeles)")), "{said}");
     assert!(said.contains(&format!("page {DEFAULT_PAGE} (Acme Outdoor, Page token available)")), "{said}");
     assert!(!said.contains("sim-at-"), "{said}");
+    // v25.0's ads requests are served until 2027-02-23: from 90 days before, the check says so.
+    assert!(
+        said.contains("Meta serves the Marketing API v25.0") && said.contains("set `api_version`"),
+        "{said}"
+    );
 }
 
 /// The table `kpipe demo` writes for Facebook; `{base_url}` is the simulator's.
