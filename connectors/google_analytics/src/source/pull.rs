@@ -418,6 +418,36 @@ fn page_done(state: &mut PullState, key: (usize, usize, usize)) {
     pages_done(&mut state.paging, key);
 }
 
+/// For a report's first page (`offset` 0), the offsets of its other pages, recorded under `key`
+/// to be counted down; and whether this page shows that the report changed while it was paged
+/// (another row count than its first page's, or not the rows a page at this offset must hold).
+fn plan_pages<K: std::hash::Hash + Eq + Copy>(
+    paging: &mut HashMap<K, Paging>,
+    key: K,
+    offset: u64,
+    row_count: u64,
+    rows: usize,
+    limit: u64,
+) -> (Vec<u64>, bool) {
+    let mut offsets = Vec::new();
+    if offset == 0 {
+        let mut next = limit;
+        while next < row_count {
+            offsets.push(next);
+            next += limit;
+        }
+        if !offsets.is_empty() {
+            paging.insert(key, Paging { row_count, pages_left: offsets.len(), seen: HashSet::new() });
+        }
+    }
+    let expected = row_count.saturating_sub(offset).min(limit);
+    let changed = match paging.get(&key) {
+        Some(p) => p.row_count != row_count || rows as u64 != expected,
+        None => rows as u64 != expected,
+    };
+    (offsets, changed)
+}
+
 fn pages_done<K: std::hash::Hash + Eq>(paging: &mut HashMap<K, Paging>, key: K) {
     if let Some(p) = paging.get_mut(&key) {
         p.pages_left = p.pages_left.saturating_sub(1);
@@ -553,24 +583,12 @@ async fn write_period_page(
     }
     let limit = u64::from(source.page_size);
     let key = (at.property, at.item);
-    let mut follow_ups = Vec::new();
-    if at.offset == 0 {
-        let mut offset = limit;
-        while offset < page.row_count {
-            follow_ups.push(Job::PeriodPage { property: at.property, item: at.item, offset });
-            offset += limit;
-        }
-        if !follow_ups.is_empty() {
-            let paging =
-                Paging { row_count: page.row_count, pages_left: follow_ups.len(), seen: HashSet::new() };
-            state.paging.insert(key, paging);
-        }
-    }
-    let expected = page.row_count.saturating_sub(at.offset).min(limit);
-    let changed = match state.paging.get(&key) {
-        Some(p) => p.row_count != page.row_count || page.rows.len() as u64 != expected,
-        None => page.rows.len() as u64 != expected,
-    };
+    let (offsets, changed) =
+        plan_pages(&mut state.paging, key, at.offset, page.row_count, page.rows.len(), limit);
+    let follow_ups: Vec<Job> = offsets
+        .into_iter()
+        .map(|offset| Job::PeriodPage { property: at.property, item: at.item, offset })
+        .collect();
     if changed {
         tracing::warn!(
             location = at.location,
@@ -655,24 +673,12 @@ async fn write_page(
     }
     let limit = u64::from(source.page_size);
     let key = (at.slice, at.property, at.spec);
-    let mut follow_ups = Vec::new();
-    if at.offset == 0 {
-        let mut offset = limit;
-        while offset < page.row_count {
-            follow_ups.push(Job::Page { slice: at.slice, property: at.property, spec: at.spec, offset });
-            offset += limit;
-        }
-        if !follow_ups.is_empty() {
-            let paging =
-                Paging { row_count: page.row_count, pages_left: follow_ups.len(), seen: HashSet::new() };
-            state.paging.insert(key, paging);
-        }
-    }
-    let expected = page.row_count.saturating_sub(at.offset).min(limit);
-    let changed = match state.paging.get(&key) {
-        Some(p) => p.row_count != page.row_count || page.rows.len() as u64 != expected,
-        None => page.rows.len() as u64 != expected,
-    };
+    let (offsets, changed) =
+        plan_pages(&mut state.paging, key, at.offset, page.row_count, page.rows.len(), limit);
+    let follow_ups: Vec<Job> = offsets
+        .into_iter()
+        .map(|offset| Job::Page { slice: at.slice, property: at.property, spec: at.spec, offset })
+        .collect();
     if changed {
         tracing::warn!(
             location = at.location,
