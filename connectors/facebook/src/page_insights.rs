@@ -280,14 +280,15 @@ impl FacebookSource {
     }
 }
 
-/// Emits the rows of one Page insights response; `Ok(false)` when it had no `data`.
-async fn emit_page(
-    body: &Value,
+/// The `data` elements of a Page insights response, or `None` after quarantining a response
+/// without them.
+pub(crate) async fn page_data<'a>(
+    body: &'a Value,
     location: &str,
-    cx: &PageContext<'_>,
     out: &mut Emitter,
-) -> Result<bool, SourceError> {
-    let Some(data) = data_of(body) else {
+) -> Result<Option<&'a Vec<Value>>, SourceError> {
+    let data = data_of(body);
+    if data.is_none() {
         out.quarantine(Quarantined {
             stream: PAGE_STREAM.into(),
             location: location.to_owned(),
@@ -295,20 +296,39 @@ async fn emit_page(
             raw: scrub(&body.to_string()),
         })
         .await?;
-        return Ok(false);
-    };
+    }
+    Ok(data)
+}
+
+/// Quarantines element `index` of the response read from `location`, with why.
+pub(crate) async fn quarantine_element(
+    location: &str,
+    index: usize,
+    reason: String,
+    element: &Value,
+    out: &mut Emitter,
+) -> Result<(), SourceError> {
+    out.quarantine(Quarantined {
+        stream: PAGE_STREAM.into(),
+        location: format!("{location} element {index}"),
+        reason,
+        raw: scrub(&element.to_string()),
+    })
+    .await
+}
+
+/// Emits the rows of one Page insights response; `Ok(false)` when it had no `data`.
+async fn emit_page(
+    body: &Value,
+    location: &str,
+    cx: &PageContext<'_>,
+    out: &mut Emitter,
+) -> Result<bool, SourceError> {
+    let Some(data) = page_data(body, location, out).await? else { return Ok(false) };
     for (index, element) in data.iter().enumerate() {
         match page_rows(element, cx) {
             Ok(rows) => out.emit_all(rows).await?,
-            Err(reason) => {
-                out.quarantine(Quarantined {
-                    stream: PAGE_STREAM.into(),
-                    location: format!("{location} element {index}"),
-                    reason,
-                    raw: scrub(&element.to_string()),
-                })
-                .await?;
-            }
+            Err(reason) => quarantine_element(location, index, reason, element, out).await?,
         }
     }
     Ok(true)
@@ -323,16 +343,7 @@ async fn emit_page_weeks(
     weeks: &[PeriodRequest],
     out: &mut Emitter,
 ) -> Result<bool, SourceError> {
-    let Some(data) = data_of(body) else {
-        out.quarantine(Quarantined {
-            stream: PAGE_STREAM.into(),
-            location: location.to_owned(),
-            reason: "the response has no `data` array".into(),
-            raw: scrub(&body.to_string()),
-        })
-        .await?;
-        return Ok(false);
-    };
+    let Some(data) = page_data(body, location, out).await? else { return Ok(false) };
     for (index, element) in data.iter().enumerate() {
         match page_week_values(element, cx) {
             Ok(values) => {
@@ -343,15 +354,7 @@ async fn emit_page_weeks(
                     }
                 }
             }
-            Err(reason) => {
-                out.quarantine(Quarantined {
-                    stream: PAGE_STREAM.into(),
-                    location: format!("{location} element {index}"),
-                    reason,
-                    raw: scrub(&element.to_string()),
-                })
-                .await?;
-            }
+            Err(reason) => quarantine_element(location, index, reason, element, out).await?,
         }
     }
     Ok(true)

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use kpipe_core::{DateWindow, Emitter, Metric, MetricName, MetricRow, PeriodRequest, PeriodRow, SourceError};
 
-use crate::client::{GraphObject, data_of};
+use crate::client::GraphObject;
 use crate::listing::quarantine_or_fail;
 use crate::normalize::{PageContext, page_rows};
-use crate::page_insights::{MAX_DAYS_PER_REQUEST, PAGE_STREAM, PageRun};
+use crate::page_insights::{MAX_DAYS_PER_REQUEST, PAGE_STREAM, PageRun, page_data, quarantine_element};
 use crate::source::FacebookSource;
 
 /// The days before the window whose snapshot opens a period the window touches, as one range:
@@ -64,18 +64,15 @@ impl FacebookSource {
                 window: range,
                 metrics: &self.settings.page_metrics,
             };
-            let elements = data_of(&body).cloned().unwrap_or_default();
+            let Some(elements) = page_data(&body, &location, out).await? else {
+                whole = false;
+                continue;
+            };
             for (index, element) in elements.iter().enumerate() {
                 match page_rows(element, &cx) {
                     Ok(rows) => snapshots.extend(rows.into_iter().map(|r| (r.date, r))),
                     Err(reason) => {
-                        out.quarantine(kpipe_core::Quarantined {
-                            stream: PAGE_STREAM.into(),
-                            location: format!("{location} element {index}"),
-                            reason,
-                            raw: crate::client::scrub(&element.to_string()),
-                        })
-                        .await?;
+                        quarantine_element(&location, index, reason, element, out).await?;
                         whole = false;
                     }
                 }
