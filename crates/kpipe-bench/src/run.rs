@@ -165,7 +165,7 @@ pub struct KpipeRun {
 
 /// Serves `scenario`, pulls it with kpipe (measured), stops the simulators.
 pub fn pull(options: &Options, scenario: Scenario, plan: &Plan) -> Result<KpipeRun, RunError> {
-    pull_into(options, scenario, plan, None, scenario.name())
+    pull_into(options, scenario, plan, None, "", scenario.name())
 }
 
 /// Where a run writes, when not to a local directory: an object store's URL and the
@@ -189,12 +189,13 @@ fn pull_into(
     scenario: Scenario,
     plan: &Plan,
     object: Option<&ObjectOutput>,
+    pipeline_extra: &str,
     name: &str,
 ) -> Result<KpipeRun, RunError> {
     let dir = options.work_dir.join(name);
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let sims = SimProcess::start(&options.bench, scenario, options.quick)?;
-    let (usage, summary) = kpipe_against(options, plan, &sims.endpoints, &dir, object)?;
+    let (usage, summary) = kpipe_against(options, plan, &sims.endpoints, &dir, object, pipeline_extra)?;
     let stats = sims.stop()?;
     Ok(KpipeRun { usage, summary, stats })
 }
@@ -205,6 +206,7 @@ fn kpipe_against(
     endpoints: &Endpoints,
     dir: &Path,
     object: Option<&ObjectOutput>,
+    pipeline_extra: &str,
 ) -> Result<(Usage, RunSummary), RunError> {
     let output = dir.join("out");
     // Every run starts from an empty output, as the first nightly run of a new setup does.
@@ -213,6 +215,9 @@ fn kpipe_against(
     }
     let mut toml =
         crate::config::kpipe_toml(plan, endpoints, &output).map_err(|e| protocol("the configuration", e))?;
+    if !pipeline_extra.is_empty() {
+        toml = toml.replacen("[pipeline]\n", &format!("[pipeline]\n{pipeline_extra}\n"), 1);
+    }
     if let Some(object) = object {
         let local = format!("output = \"{}\"", output.display().to_string().replace('\\', "\\\\"));
         toml = toml.replacen(&local, &format!("output = \"{}\"", object.url), 1);
@@ -255,6 +260,7 @@ pub fn scenario(options: &Options, scenario: Scenario) -> ScenarioReport {
         Scenario::Memory1M | Scenario::Memory10M => memory(options, scenario),
         Scenario::Peer => peer_side_by_side(options),
         Scenario::S3 => object_store_side_by_side(options),
+        Scenario::Delta => delta_side_by_side(options),
     };
     let mut report = match result {
         Ok(report) => report,
@@ -383,7 +389,7 @@ fn throughput(options: &Options) -> Result<ScenarioReport, RunError> {
 /// 8 MiB, the state and the lease as objects).
 fn object_store_side_by_side(options: &Options) -> Result<ScenarioReport, RunError> {
     let plan = Scenario::S3.plan(options.quick);
-    let local = pull_into(options, Scenario::S3, &plan, None, "s3-local")?;
+    let local = pull_into(options, Scenario::S3, &plan, None, "", "s3-local")?;
     let server = kpipe_testkit::services::s3_server().map_err(|e| protocol("the S3 server", e))?;
     let storage = [
         ("endpoint", server.endpoint()),
@@ -397,7 +403,7 @@ fn object_store_side_by_side(options: &Options) -> Result<ScenarioReport, RunErr
     .collect::<Vec<_>>()
     .join("\n");
     let object = ObjectOutput { url: server.url("bench"), storage };
-    let remote = pull_into(options, Scenario::S3, &plan, Some(&object), "s3-remote")?;
+    let remote = pull_into(options, Scenario::S3, &plan, Some(&object), "", "s3-remote")?;
     let mut report = ScenarioReport::new(Scenario::S3);
     let (l, r) = (local.usage.wall_s, remote.usage.wall_s);
     report.push(Figure::new(
@@ -421,6 +427,41 @@ fn object_store_side_by_side(options: &Options) -> Result<ScenarioReport, RunErr
         format!("{:.1} s / {:.1} s", remote.usage.cpu_s(), local.usage.cpu_s()),
     ));
     report.extend(status_figure(&remote.summary));
+    Ok(report)
+}
+
+/// The CPU-bound pull as Parquet files, then as Delta Lake tables: a Delta commit per source
+/// (and per KPI run) must cost little beside the pull, in CPU and in memory.
+fn delta_side_by_side(options: &Options) -> Result<ScenarioReport, RunError> {
+    let plan = Scenario::Delta.plan(options.quick);
+    let parquet = pull_into(options, Scenario::Delta, &plan, None, "", "delta-parquet")?;
+    let delta = pull_into(options, Scenario::Delta, &plan, None, "format = \"delta\"", "delta-delta")?;
+    let mut report = ScenarioReport::new(Scenario::Delta);
+    report.push(Figure::new(
+        "metric rows (Parquet / Delta)",
+        format!("{} / {}", group(parquet.summary.rows()), group(delta.summary.rows())),
+    ));
+    let (p, d) = (parquet.usage.cpu_s(), delta.usage.cpu_s());
+    report.push(
+        Figure::new(
+            "CPU (user + sys): Delta / Parquet",
+            format!("{d:.1} s / {p:.1} s = {:.2}", d / p.max(f64::EPSILON)),
+        )
+        .target("<= 1.20", Verdict::of(d <= 1.2 * p))
+        .note("the whole kpipe process, KPI stage included"),
+    );
+    report.push(Figure::new(
+        "wall: Delta / Parquet",
+        format!("{:.1} s / {:.1} s", delta.usage.wall_s, parquet.usage.wall_s),
+    ));
+    report.push(
+        Figure::new(
+            "peak RSS: Delta / Parquet",
+            format!("{:.0} MiB / {:.0} MiB", delta.usage.max_rss_mib(), parquet.usage.max_rss_mib()),
+        )
+        .target("< 150 MB", Verdict::of(delta.usage.max_rss_mib() * 1.048_576 < 150.0)),
+    );
+    report.extend(status_figure(&delta.summary));
     Ok(report)
 }
 
@@ -483,7 +524,7 @@ fn peer_side_by_side(options: &Options) -> Result<ScenarioReport, RunError> {
     let dir = options.work_dir.join(Scenario::Peer.name());
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let sims = SimProcess::start(&options.bench, Scenario::Peer, options.quick)?;
-    let (kpipe, summary) = kpipe_against(options, &plan, &sims.endpoints, &dir, None)?;
+    let (kpipe, summary) = kpipe_against(options, &plan, &sims.endpoints, &dir, None, "")?;
     let endpoint =
         sims.endpoints.facebook.clone().ok_or_else(|| protocol("serve", "no Facebook endpoint"))?;
     let script = dir.join("facebook_insights.py");

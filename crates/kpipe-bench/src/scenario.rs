@@ -28,17 +28,21 @@ pub enum Scenario {
     #[value(name = "s3")]
     #[serde(rename = "s3")]
     S3,
+    /// The CPU-bound pull written as Parquet files, then as Delta Lake tables
+    /// (`format = "delta"`): what a commit per source costs in CPU and memory.
+    Delta,
 }
 
 impl Scenario {
     /// Every scenario, in the order `cargo xtask bench` runs them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Quota,
         Scenario::Cpu,
         Scenario::Memory1M,
         Scenario::Memory10M,
         Scenario::Peer,
         Scenario::S3,
+        Scenario::Delta,
     ];
 
     /// The name on the command line and in the table.
@@ -50,6 +54,7 @@ impl Scenario {
             Scenario::Memory10M => "memory-10m",
             Scenario::Peer => "peer",
             Scenario::S3 => "s3",
+            Scenario::Delta => "delta",
         }
     }
 
@@ -80,7 +85,7 @@ impl Scenario {
                 kpi_stage: true,
             },
             // Sized for 10-30 s of the pipeline: about 2.9M metric rows.
-            Scenario::Cpu | Scenario::S3 => Self::bulk(q(6, 1), quick),
+            Scenario::Cpu | Scenario::S3 | Scenario::Delta => Self::bulk(q(6, 1), quick),
             Scenario::Memory1M => Self::bulk(q(2, 1), quick),
             Scenario::Memory10M => Self::bulk(q(20, 2), quick),
             Scenario::Peer => Plan {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use kpipe_core::{BuildContext, ConfigError, DynSource, NaiveDate, is_identifier};
-use kpipe_sink_parquet::{Storage, StorageError};
+use kpipe_sink_parquet::{OutputFormat, Storage, StorageError};
 use kpipe_storage::{OutputLocation, StorageOptions};
 use serde::Deserialize;
 
@@ -33,6 +33,18 @@ struct PipelineSection {
     lookback_days: u32,
     /// No day before this one is ever pulled.
     start_date: Option<String>,
+    /// `parquet` (a file per partition) or `delta` (Delta Lake tables under `delta/`).
+    #[serde(default)]
+    format: FormatName,
+}
+
+/// `[pipeline] format`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FormatName {
+    #[default]
+    Parquet,
+    Delta,
 }
 
 fn default_lookback_days() -> u32 {
@@ -76,6 +88,8 @@ pub struct PipelineConfig {
     /// Seconds an object store's run lock lasts unless renewed (it is renewed while the run
     /// lives; a killed run's lock is taken over once this much time has passed).
     pub lock_lease_seconds: u32,
+    /// How the metric and KPI tables are kept.
+    pub format: OutputFormat,
 }
 
 impl PipelineConfig {
@@ -87,6 +101,7 @@ impl PipelineConfig {
             lookback_days,
             start_date: None,
             lock_lease_seconds: default_lock_lease_seconds(),
+            format: OutputFormat::Parquet,
         }
     }
 
@@ -288,7 +303,9 @@ pub fn parse_with_token_records(
     match (pipeline, errors.is_empty()) {
         (Some(pipeline), true) => {
             sources.sort_by(|a, b| a.name.cmp(&b.name));
-            let config = Config { path: PathBuf::new(), pipeline, sources, kpis: kpis.unwrap_or_default() };
+            let mut kpis = kpis.unwrap_or_default();
+            kpis.settings.output_format = pipeline.format;
+            let config = Config { path: PathBuf::new(), pipeline, sources, kpis };
             Ok((config, records))
         }
         _ => Err(errors.into_iter().map(|e| secrets.redact(e)).collect()),
@@ -343,6 +360,10 @@ fn pipeline_config(
         lookback_days: p.lookback_days,
         start_date,
         lock_lease_seconds: p.lock_lease_seconds,
+        format: match p.format {
+            FormatName::Parquet => OutputFormat::Parquet,
+            FormatName::Delta => OutputFormat::Delta,
+        },
     })
 }
 

@@ -193,14 +193,19 @@ pub fn report_line(r: &StageReport) -> String {
 
 /// The terminal table of the latest `grain` period per KPI, over all platforms and per platform.
 pub fn table(output: &Storage, kpis: &KpiConfig, grain: Grain) -> Result<String, String> {
-    let rows = latest_rows(output, grain).map_err(|e| ErrorChain(&e).to_string())?;
+    let rows =
+        latest_rows(output, kpis.settings.output_format, grain).map_err(|e| ErrorChain(&e).to_string())?;
     let order: Vec<&str> = kpis.catalog.definitions().map(|d| d.name.as_str()).collect();
     Ok(kpipe_kpi::render_table(&rows, grain, &order))
 }
 
 /// The platform and all-platforms rows of the latest periods of `grain`.
-fn latest_rows(output: &Storage, grain: Grain) -> Result<Vec<KpiRow>, kpipe_kpi::KpiError> {
-    let periods = kpipe_kpi::stored_periods(output, Some(grain))?;
+fn latest_rows(
+    output: &Storage,
+    format: kpipe_sink_parquet::OutputFormat,
+    grain: Grain,
+) -> Result<Vec<KpiRow>, kpipe_kpi::KpiError> {
+    let periods = kpipe_kpi::stored_periods(output, format, Some(grain))?;
     let latest: Vec<String> = periods.into_iter().rev().take(SHOW_PERIODS).map(|(_, key)| key).collect();
     let read = kpipe_kpi::read_stored_kpi_files(output, &latest)?;
     let rows = read.into_iter().filter(|r| matches!(r.scope, Scope::All | Scope::Platform)).collect();

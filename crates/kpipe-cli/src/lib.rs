@@ -18,6 +18,7 @@ pub mod state;
 pub mod state_cmd;
 pub mod summary;
 pub mod token_health;
+pub mod vacuum;
 
 pub use config::{Config, ConfigFileError, load, parse_date};
 pub use runner::{RunError, RunObserver, RunOptions, run};

@@ -175,6 +175,19 @@ enum Command {
         )]
         show: Option<kpipe_kpi::Grain>,
     },
+    /// For `format = "delta"`: remove the data files interrupted runs left uncommitted, and the
+    /// files commits removed longer ago than the retention (time travel stays possible within it).
+    Vacuum {
+        /// The configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Keep the files a commit removed within this many hours.
+        #[arg(long, default_value_t = kpipe_cli::vacuum::DEFAULT_RETENTION_HOURS)]
+        retain_hours: u64,
+        /// Only say how many files would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -366,6 +379,14 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
         Command::Kpis { config, from, to, show } => {
             let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
             Ok(kpis::command(&cfg, from, to, show))
+        }
+        Command::Vacuum { config, retain_hours, dry_run } => {
+            let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+            let options = kpipe_cli::vacuum::VacuumOptions {
+                retention: std::time::Duration::from_secs(retain_hours.saturating_mul(3600)),
+                dry_run,
+            };
+            Ok(kpipe_cli::vacuum::command(&cfg, &options))
         }
     }
 }

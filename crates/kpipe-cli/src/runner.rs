@@ -169,7 +169,7 @@ pub async fn run_locked(
     remove_legacy_staging(&storage);
     kpipe_sink_parquet::migrate::to_current_layout(&storage)
         .map_err(|source| RunError::Layout { version: kpipe_sink_parquet::layout::LAYOUT_VERSION, source })?;
-    let sink = Arc::new(ParquetSink::on(storage.clone()));
+    let sink = Arc::new(ParquetSink::on(storage.clone()).with_format(config.pipeline.format));
     let state = Arc::new(Mutex::new(StateStore::open(&storage)?));
     tracing::info!(run_id = %run_id, window = %window, output = %output, "run started");
 

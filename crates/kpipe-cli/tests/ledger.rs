@@ -233,8 +233,13 @@ async fn a_period_published_partial_is_pulled_whole_by_a_later_run() {
     );
     // The week's and October's files now hold their whole periods.
     for (grain, start, days) in [(PeriodGrain::Week, day(12), 7), (PeriodGrain::Month, day(1), 31)] {
-        let rows =
-            kpipe_sink_parquet::period::read_period_rows(&storage, grain, (start, start)).expect("readable");
+        let rows = kpipe_sink_parquet::period::read_period_rows(
+            &storage,
+            kpipe_sink_parquet::OutputFormat::Parquet,
+            grain,
+            (start, start),
+        )
+        .expect("readable");
         assert_eq!(rows.len(), 1, "{grain} {start}");
         assert!(!rows[0].request.is_partial(), "{:?}", rows[0].request);
         assert_eq!(rows[0].stored.row.value, Decimal::from_i64(days));

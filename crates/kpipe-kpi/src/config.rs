@@ -123,11 +123,20 @@ pub struct Settings {
     /// Conversion into a reporting currency, if configured; otherwise KPIs over several
     /// currencies are computed per currency.
     pub currency: Option<CurrencyRates>,
+    /// How the output's tables are kept (`[pipeline] format`): where the metrics are read
+    /// from and the KPIs written to.
+    pub output_format: kpipe_sink_parquet::OutputFormat,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { enabled: true, grains: Grain::ALL.to_vec(), scopes: Scope::ALL.to_vec(), currency: None }
+        Settings {
+            enabled: true,
+            grains: Grain::ALL.to_vec(),
+            scopes: Scope::ALL.to_vec(),
+            currency: None,
+            output_format: kpipe_sink_parquet::OutputFormat::Parquet,
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use kpipe_core::{Currency, DateWindow, Decimal, Dimensions, PeriodGrain};
-use kpipe_sink_parquet::{Storage, layout};
+use kpipe_sink_parquet::table::table_files;
+use kpipe_sink_parquet::{OutputFormat, Storage, layout};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
@@ -31,10 +32,16 @@ pub(crate) struct Partition {
 }
 
 /// The day partitions of every source within `window`, oldest first (then by source).
-pub(crate) fn partitions(storage: &Storage, window: DateWindow) -> Result<Vec<Partition>, KpiError> {
+pub(crate) fn partitions(
+    storage: &Storage,
+    format: OutputFormat,
+    window: DateWindow,
+) -> Result<Vec<Partition>, KpiError> {
     let mut out = Vec::new();
-    for entry in storage.list(layout::METRICS).map_err(KpiError::storage)? {
-        let Some((source, date)) = layout::parse_metric_file(&entry.key) else { continue };
+    let files = table_files(storage, format, layout::METRICS)
+        .map_err(|e| KpiError::Read { path: PathBuf::from(layout::METRICS), message: e.to_string() })?;
+    for entry in files {
+        let Some((source, date)) = layout::parse_metric_file(&entry.logical_key) else { continue };
         if window.contains(date) {
             out.push(Partition { date, source: source.to_owned(), file: entry.key.clone() });
         }
@@ -47,6 +54,7 @@ pub(crate) fn partitions(storage: &Storage, window: DateWindow) -> Result<Vec<Pa
 /// the periods it produces; returns how many period files' rows were read.
 pub(crate) fn read_period_rows(
     storage: &Storage,
+    format: OutputFormat,
     computation: &mut Computation<'_>,
 ) -> Result<u64, KpiError> {
     let mut read = 0;
@@ -60,9 +68,11 @@ pub(crate) fn read_period_rows(
         let periods = computation.touched().periods(grain);
         let (Some(first), Some(last)) = (periods.first(), periods.last()) else { continue };
         let rows =
-            kpipe_sink_parquet::period::read_period_rows(storage, period_grain, (first.0, last.0)).map_err(
-                |e| KpiError::Read { path: PathBuf::from(layout::METRICS_PERIOD), message: e.to_string() },
-            )?;
+            kpipe_sink_parquet::period::read_period_rows(storage, format, period_grain, (first.0, last.0))
+                .map_err(|e| KpiError::Read {
+                    path: PathBuf::from(layout::METRICS_PERIOD),
+                    message: e.to_string(),
+                })?;
         for stored in &rows {
             let row = RowRef::from_row(&stored.stored.row);
             computation.add_period_row(&stored.stored.source, grain, stored.request.period.start, &row);

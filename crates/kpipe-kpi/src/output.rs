@@ -9,7 +9,9 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{Datelike, NaiveDate};
 use kpipe_core::Label;
 use kpipe_core::decimal::{PRECISION, SCALE};
+use kpipe_sink_parquet::OutputFormat;
 use kpipe_sink_parquet::Storage;
+use kpipe_sink_parquet::delta::CommitContext;
 use kpipe_sink_parquet::encode::column::{Codec, DictColumn, Kind};
 use kpipe_sink_parquet::layout;
 use kpipe_sink_parquet::table::{StagedTable, TableFile, TableFormat};
@@ -251,14 +253,16 @@ pub struct KpiCommit {
 pub(crate) struct KpiWriter {
     table: StagedTable,
     format: TableFormat,
+    output_format: OutputFormat,
+    run_id: String,
 }
 
 impl KpiWriter {
-    pub fn open(storage: &Storage, run_id: &str) -> Result<KpiWriter, KpiError> {
+    pub fn open(storage: &Storage, run_id: &str, output_format: OutputFormat) -> Result<KpiWriter, KpiError> {
         // Only one KPI stage runs on an output at a time: anything staged is from a killed run.
         let table =
             StagedTable::open(storage, layout::KPIS, &layout::kpi_files(), run_id).map_err(KpiError::sink)?;
-        Ok(KpiWriter { table, format: file_format(run_id)? })
+        Ok(KpiWriter { table, format: file_format(run_id)?, output_format, run_id: run_id.to_owned() })
     }
 
     /// Computes an ended period's rows and writes them to a file in the staging folder as they
@@ -280,12 +284,22 @@ impl KpiWriter {
     /// any more. Each period is replaced in one step: readers see the old or the new period.
     pub fn commit(self, touched: &Touched) -> Result<KpiCommit, KpiError> {
         let mut replaced = BTreeSet::new();
+        let mut spans = Vec::new();
         for &grain in touched.grains() {
-            for (start, _) in touched.periods(grain) {
+            let periods = touched.periods(grain);
+            if let (Some(first), Some(last)) = (periods.first(), periods.last()) {
+                spans.push(format!("{} {}..{}", grain.as_str(), first.0, last.0));
+            }
+            for (start, _) in periods {
                 replaced.insert(layout::kpi_file(grain.as_str(), start));
             }
         }
-        let published = self.table.publish(layout::KPIS, &replaced).map_err(KpiError::sink)?;
+        let context =
+            CommitContext { run_id: self.run_id, writer: "kpis".to_owned(), window: spans.join(", ") };
+        let published = self
+            .table
+            .publish_as(self.output_format, layout::KPIS, &replaced, &kpi_schema(), &context)
+            .map_err(KpiError::sink)?;
         Ok(KpiCommit {
             rows: published.rows,
             periods_written: published.written,
@@ -332,7 +346,8 @@ mod tests {
     #[test]
     fn a_large_period_is_written_in_bounded_row_groups() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let writer = KpiWriter::open(&Storage::local(dir.path()), "t").expect("staging folder");
+        let writer =
+            KpiWriter::open(&Storage::local(dir.path()), "t", OutputFormat::Parquet).expect("staging folder");
         let path = dir.path().join("period.parquet");
         let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         let (kpi, platform) = (Label::new("ctr"), Label::new("linkedin"));
@@ -360,7 +375,8 @@ mod tests {
     #[test]
     fn a_file_carries_the_arrow_schema_statistics_and_metadata() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let writer = KpiWriter::open(&Storage::local(dir.path()), "run-7").expect("staging folder");
+        let writer = KpiWriter::open(&Storage::local(dir.path()), "run-7", OutputFormat::Parquet)
+            .expect("staging folder");
         let path = dir.path().join("period.parquet");
         let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         let (kpi, platform) = (Label::new("cpc"), Label::new("facebook"));
@@ -403,7 +419,8 @@ mod tests {
     #[test]
     fn a_period_without_rows_writes_no_file() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let writer = KpiWriter::open(&Storage::local(dir.path()), "t").expect("staging folder");
+        let writer =
+            KpiWriter::open(&Storage::local(dir.path()), "t", OutputFormat::Parquet).expect("staging folder");
         let path = dir.path().join("period.parquet");
         let file = PeriodFile::new(path.clone(), &writer.format).expect("file");
         assert_eq!(file.finish().expect("close"), None);

@@ -8,7 +8,7 @@ use arrow_array::types::{Date32Type, Decimal128Type};
 use arrow_array::{Array, RecordBatch};
 use chrono::{Days, NaiveDate};
 use kpipe_core::{Currency, Decimal, Label, Unit};
-use kpipe_sink_parquet::{Storage, layout};
+use kpipe_sink_parquet::{OutputFormat, Storage, layout};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
@@ -19,21 +19,31 @@ use crate::row::KpiRow;
 
 /// Every KPI row stored below `<output>/kpis` of a local output (or of one grain).
 pub fn read_kpis(output: &Path, grain: Option<Grain>) -> Result<Vec<KpiRow>, KpiError> {
-    read_stored_kpis(&Storage::local(output), grain)
+    read_stored_kpis(&Storage::local(output), OutputFormat::Parquet, grain)
 }
 
 /// Every KPI row of an output, local or in an object store (or of one grain).
-pub fn read_stored_kpis(storage: &Storage, grain: Option<Grain>) -> Result<Vec<KpiRow>, KpiError> {
-    let keys: Vec<String> = stored_periods(storage, grain)?.into_iter().map(|(_, key)| key).collect();
+pub fn read_stored_kpis(
+    storage: &Storage,
+    format: OutputFormat,
+    grain: Option<Grain>,
+) -> Result<Vec<KpiRow>, KpiError> {
+    let keys: Vec<String> = stored_periods(storage, format, grain)?.into_iter().map(|(_, key)| key).collect();
     read_stored_kpi_files(storage, &keys)
 }
 
 /// The KPI files of an output (of one grain, or all), by period start then grain: each one's
 /// period start and key.
-pub fn stored_periods(storage: &Storage, grain: Option<Grain>) -> Result<Vec<(NaiveDate, String)>, KpiError> {
+pub fn stored_periods(
+    storage: &Storage,
+    format: OutputFormat,
+    grain: Option<Grain>,
+) -> Result<Vec<(NaiveDate, String)>, KpiError> {
     let mut found = Vec::new();
-    for entry in storage.list(layout::KPIS).map_err(KpiError::storage)? {
-        let Some((name, start)) = layout::parse_kpi_file(&entry.key) else { continue };
+    let files = kpipe_sink_parquet::table::table_files(storage, format, layout::KPIS)
+        .map_err(|e| KpiError::Read { path: PathBuf::from(layout::KPIS), message: e.to_string() })?;
+    for entry in files {
+        let Some((name, start)) = layout::parse_kpi_file(&entry.logical_key) else { continue };
         if grain.is_none_or(|g| g.as_str() == name) {
             found.push((start, entry.key));
         }

@@ -54,10 +54,11 @@ pub fn run_on(
     let clock = Instant::now();
     let mut computation = Computation::new(catalog, settings, window);
     let read_window = computation.read_window();
-    let partitions = input::partitions(storage, read_window)?;
-    input::read_period_rows(storage, &mut computation)?;
+    let format = settings.output_format;
+    let partitions = input::partitions(storage, format, read_window)?;
+    input::read_period_rows(storage, format, &mut computation)?;
     tracing::info!(window = %window, read = %read_window, partitions = partitions.len(), "computing KPIs");
-    let mut writer = KpiWriter::open(storage, run_id)?;
+    let mut writer = KpiWriter::open(storage, run_id, format)?;
     let mut done = Vec::new();
     for p in &partitions {
         if computation.advance(p.date, &mut done)? {

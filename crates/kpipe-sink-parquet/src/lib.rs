@@ -12,6 +12,7 @@
 //! exact types back. Memory is bounded by [`ParquetSinkOptions`], not by the number of rows.
 
 mod columns;
+pub mod delta;
 pub mod encode;
 pub mod layout;
 pub mod migrate;
@@ -31,6 +32,7 @@ use parquet::basic::ZstdLevel;
 use parquet::file::metadata::KeyValue;
 
 pub use schema::{SCHEMA_VERSION, metric_schema};
+pub use table::OutputFormat;
 
 /// Tuning of the Parquet files and of the memory the writer may hold.
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ impl Default for ParquetSinkOptions {
 pub struct ParquetSink {
     storage: Storage,
     options: ParquetSinkOptions,
+    format: OutputFormat,
     buffered: Arc<writer::BufferedBytes>,
 }
 
@@ -71,13 +74,29 @@ impl ParquetSink {
 
     /// A sink writing to `storage`.
     pub fn on(storage: Storage) -> ParquetSink {
-        ParquetSink { storage, options: ParquetSinkOptions::default(), buffered: Arc::default() }
+        ParquetSink {
+            storage,
+            options: ParquetSinkOptions::default(),
+            format: OutputFormat::Parquet,
+            buffered: Arc::default(),
+        }
     }
 
     /// The same sink with other tuning.
     pub fn with_options(mut self, options: ParquetSinkOptions) -> ParquetSink {
         self.options = options;
         self
+    }
+
+    /// The same sink writing `format` (the Parquet layout by default).
+    pub fn with_format(mut self, format: OutputFormat) -> ParquetSink {
+        self.format = format;
+        self
+    }
+
+    /// The format it writes.
+    pub fn format(&self) -> OutputFormat {
+        self.format
     }
 
     /// Bytes held now by the row groups in progress of all writers this sink (and its clones)
@@ -110,6 +129,7 @@ impl Sink for ParquetSink {
             &self.storage,
             target,
             self.options.clone(),
+            self.format,
             self.table_format()?,
             codec,
             Arc::clone(&self.buffered),

@@ -151,15 +151,14 @@ pub struct StoredPeriodRow {
 /// starts in `starts` (both inclusive), for every source.
 pub fn read_period_rows(
     storage: &Storage,
+    format: crate::OutputFormat,
     grain: PeriodGrain,
     starts: (NaiveDate, NaiveDate),
 ) -> Result<Vec<StoredPeriodRow>, SinkError> {
-    let listed = storage
-        .list(layout::METRICS_PERIOD)
-        .map_err(|e| SinkError::new("cannot list the period files").with_source(e))?;
+    let listed = crate::table::table_files(storage, format, layout::METRICS_PERIOD)?;
     let mut out = Vec::new();
     for entry in listed {
-        let Some((_, file_grain, start)) = layout::parse_period_file(&entry.key) else { continue };
+        let Some((_, file_grain, start)) = layout::parse_period_file(&entry.logical_key) else { continue };
         if file_grain != grain || start < starts.0 || start > starts.1 {
             continue;
         }
@@ -237,15 +236,18 @@ mod tests {
         let lineage = Lineage::new("fb", "run-1", chrono::Utc::now());
         let bytes = encode(&[row(month, 4321)], &lineage, 1).unwrap_or_else(|e| panic!("{e}"));
         storage.put(&layout::period_file("fb", month.period), bytes).unwrap_or_else(|e| panic!("{e}"));
-        let read = read_period_rows(&storage, PeriodGrain::Month, (day(1), day(1)))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let read =
+            read_period_rows(&storage, crate::OutputFormat::Parquet, PeriodGrain::Month, (day(1), day(1)))
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(read.len(), 1);
         assert_eq!(read[0].request, month);
         assert!(read[0].request.is_partial());
         assert_eq!(read[0].stored.row.value, kpipe_core::Decimal::from_i64(4321));
         assert_eq!((read[0].stored.source.as_str(), read[0].stored.row.date), ("fb", day(1)));
         assert!(
-            read_period_rows(&storage, PeriodGrain::Week, (day(1), day(31))).unwrap_or_default().is_empty()
+            read_period_rows(&storage, crate::OutputFormat::Parquet, PeriodGrain::Week, (day(1), day(31)))
+                .unwrap_or_default()
+                .is_empty()
         );
     }
 }

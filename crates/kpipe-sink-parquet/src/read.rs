@@ -79,10 +79,28 @@ pub fn read_dir(dir: &Path) -> Result<Vec<StoredRow>, SinkError> {
 /// Reads every metric file (`*.parquet`) below `prefix` of `storage`, local or in an object
 /// store.
 pub fn read_stored(storage: &kpipe_storage::Storage, prefix: &str) -> Result<Vec<StoredRow>, SinkError> {
-    let mut rows = Vec::new();
     let entries =
         storage.list(prefix).map_err(|e| SinkError::new("cannot list the metric files").with_source(e))?;
-    for entry in entries.iter().filter(|e| e.key.ends_with(".parquet")) {
+    read_keys(storage, entries.iter().map(|e| e.key.as_str()).filter(|k| k.ends_with(".parquet")))
+}
+
+/// Every row of the metric table as `format` keeps it: the files of the newest Delta version,
+/// or those below `metrics/`.
+pub fn read_metric_table(
+    storage: &kpipe_storage::Storage,
+    format: crate::OutputFormat,
+) -> Result<Vec<StoredRow>, SinkError> {
+    let files = crate::table::table_files(storage, format, crate::layout::METRICS)?;
+    read_keys(storage, files.iter().map(|f| f.key.as_str()))
+}
+
+fn read_keys<'k>(
+    storage: &kpipe_storage::Storage,
+    keys: impl Iterator<Item = &'k str>,
+) -> Result<Vec<StoredRow>, SinkError> {
+    let mut rows = Vec::new();
+    for key in keys {
+        let entry = kpipe_storage::Entry { key: key.to_owned(), size: 0, modified: None };
         let fail = |e: &dyn std::fmt::Display| {
             SinkError::new(format!("cannot read {}: {e}", storage.describe_key(&entry.key)))
         };

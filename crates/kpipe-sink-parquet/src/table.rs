@@ -148,6 +148,65 @@ impl TableFile {
     }
 }
 
+/// How the output's tables are written: `[pipeline] format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// A Parquet file per partition below `metrics/`, `metrics_period/` and `kpis/`, each
+    /// replaced in one step.
+    #[default]
+    Parquet,
+    /// Delta Lake tables below `delta/` (see [`crate::delta`]), one commit per writer and run.
+    Delta,
+}
+
+impl OutputFormat {
+    /// The configuration's name of the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Parquet => "parquet",
+            OutputFormat::Delta => "delta",
+        }
+    }
+}
+
+/// A file of one of the output's tables, as the readers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEntry {
+    /// The Parquet layout's key of its partition (`metrics/<source>.<day>.parquet`), which
+    /// [`crate::layout`]'s parsers read.
+    pub logical_key: String,
+    /// Where to read it below the output.
+    pub key: String,
+}
+
+/// The files of the table of `folder` (`metrics`, `metrics_period`, `kpis`) as `format` keeps
+/// them: the folder's listing, or the Delta table's newest version.
+pub fn table_files(
+    storage: &Storage,
+    format: OutputFormat,
+    folder: &str,
+) -> Result<Vec<TableEntry>, SinkError> {
+    match format {
+        OutputFormat::Parquet => Ok(storage
+            .list(folder)
+            .map_err(|e| {
+                SinkError::new(format!("cannot list {}", storage.describe_key(folder))).with_source(e)
+            })?
+            .into_iter()
+            .map(|e| TableEntry { logical_key: e.key.clone(), key: e.key })
+            .collect()),
+        OutputFormat::Delta => {
+            let Some(table) = crate::delta::DeltaTableKind::of_folder(folder) else {
+                return Err(SinkError::new(format!("`{folder}` has no Delta table")));
+            };
+            Ok(crate::delta::active_files(storage, table)?
+                .into_iter()
+                .map(|f| TableEntry { logical_key: f.logical_key, key: f.key })
+                .collect())
+        }
+    }
+}
+
 /// What a [`StagedTable::publish`] changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Published {
@@ -245,6 +304,33 @@ impl StagedTable {
         }
         self.discard().map_err(|e| write_error(&self.staging, "clean up", e))?;
         Ok(report)
+    }
+
+    /// Publishes as [`StagedTable::publish`] does in the Parquet layout, or, for
+    /// [`OutputFormat::Delta`], as one commit to the Delta table of `folder` (files of the
+    /// Arrow `schema`) that replaces the partitions of the staged files and of `replaced`.
+    pub fn publish_as(
+        mut self,
+        format: OutputFormat,
+        folder: &str,
+        replaced: &BTreeSet<String>,
+        schema: &Schema,
+        context: &crate::delta::CommitContext,
+    ) -> Result<Published, SinkError> {
+        if format == OutputFormat::Parquet {
+            return self.publish(folder, replaced);
+        }
+        let Some(table) = crate::delta::DeltaTableKind::of_folder(folder) else {
+            return Err(SinkError::new(format!("`{folder}` has no Delta table")));
+        };
+        let files = std::mem::take(&mut self.staged)
+            .into_iter()
+            .map(|(logical_key, (staged, rows))| crate::delta::NewFile { logical_key, staged, rows })
+            .collect();
+        let published =
+            crate::delta::publish(&self.storage, table, schema, files, replaced, context, &self.journal);
+        self.discard().map_err(|e| write_error(&self.staging, "clean up", e))?;
+        published
     }
 
     /// Throws the staged files away; what was published stays as it was.

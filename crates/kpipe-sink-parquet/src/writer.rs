@@ -12,7 +12,7 @@ use crate::ParquetSinkOptions;
 use crate::columns::{Lineage, RowGroupBuilder};
 use crate::encode::column::Codec;
 use crate::layout;
-use crate::table::{StagedTable, TableFile, TableFormat};
+use crate::table::{OutputFormat, StagedTable, TableFile, TableFormat};
 
 struct Partition {
     row_group: RowGroupBuilder,
@@ -32,6 +32,7 @@ pub(crate) struct PartitionedWriter {
     target: SinkTarget,
     lineage: Lineage,
     options: ParquetSinkOptions,
+    output_format: OutputFormat,
     format: TableFormat,
     codec: Codec,
     table: Option<StagedTable>,
@@ -67,6 +68,7 @@ impl PartitionedWriter {
         storage: &Storage,
         target: SinkTarget,
         options: ParquetSinkOptions,
+        output_format: OutputFormat,
         format: TableFormat,
         codec: Codec,
         shared: Arc<BufferedBytes>,
@@ -82,6 +84,7 @@ impl PartitionedWriter {
             partitions: std::iter::repeat_with(|| None).take(window_days(&target)).collect(),
             target,
             options,
+            output_format,
             format,
             codec,
             table: Some(table),
@@ -215,13 +218,13 @@ impl SinkWriter for PartitionedWriter {
 
     fn commit(mut self: Box<Self>) -> Result<CommitStats, SinkError> {
         let periods = std::mem::take(&mut self.periods);
-        let (storage, lineage, zstd_level) =
-            (self.storage.clone(), self.lineage.clone(), self.options.zstd_level);
+        let (storage, lineage, zstd_level, output_format) =
+            (self.storage.clone(), self.lineage.clone(), self.options.zstd_level, self.output_format);
         let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
         let mut stats = self.commit_days(&all)?;
         if !periods.is_empty() {
             stats.periods = periods.values().filter_map(|rows| rows.first()).map(|r| r.request).collect();
-            let published = publish_periods(&storage, &lineage, zstd_level, periods)?;
+            let published = publish_periods(&storage, &lineage, zstd_level, output_format, periods)?;
             stats.period_rows = published.rows;
             stats.files.extend(published.files);
         }
@@ -252,7 +255,14 @@ impl SinkWriter for PartitionedWriter {
             }
         }
         self.done = true;
-        let published = table.publish(layout::METRICS, &replaced)?;
+        let context = crate::delta::CommitContext {
+            run_id: self.target.run_id.clone(),
+            writer: source.clone(),
+            window: self.target.window.to_string(),
+        };
+        let schema = crate::metric_schema();
+        let published =
+            table.publish_as(self.output_format, layout::METRICS, &replaced, &schema, &context)?;
         let stats = CommitStats {
             rows: published.rows,
             partitions_written: published.written,
@@ -282,6 +292,7 @@ fn publish_periods(
     storage: &Storage,
     lineage: &Lineage,
     zstd_level: i32,
+    output_format: OutputFormat,
     periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
 ) -> Result<crate::table::Published, SinkError> {
     let source = &lineage.source;
@@ -292,6 +303,10 @@ fn publish_periods(
         &lineage.run_id,
     )?;
     let mut replaced = std::collections::BTreeSet::new();
+    let window = match (periods.keys().next(), periods.keys().next_back()) {
+        (Some(first), Some(last)) => format!("{}..{}", first.start, last.end()),
+        _ => String::new(),
+    };
     for (period, rows) in periods {
         let key = layout::period_file(source, period);
         let bytes = crate::period::encode(&rows, lineage, zstd_level)?;
@@ -301,7 +316,15 @@ fn publish_periods(
         table.stage(key.clone(), staged, rows.len() as u64);
         replaced.insert(key);
     }
-    table.publish(layout::METRICS_PERIOD, &replaced)
+    let context =
+        crate::delta::CommitContext { run_id: lineage.run_id.clone(), writer: source.clone(), window };
+    table.publish_as(
+        output_format,
+        layout::METRICS_PERIOD,
+        &replaced,
+        &crate::period::period_schema(),
+        &context,
+    )
 }
 
 fn window_days(target: &SinkTarget) -> usize {

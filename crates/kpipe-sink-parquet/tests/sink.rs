@@ -372,3 +372,6 @@ fn large_varied_days_round_trip_exactly() {
     let stored = read_dir(dir.path()).expect("read");
     assert_eq!(sorted(stored.into_iter().map(|s| s.row).collect()), sorted(rows));
 }
+
+#[path = "sink/delta.rs"]
+mod delta;

@@ -300,6 +300,32 @@ impl Storage {
         }
     }
 
+    /// The store under the output and the URL of `key` (a folder) in it, for a table format
+    /// whose library does its own I/O through `object_store` (Delta Lake): the store is rooted
+    /// where the URL's path starts, so that the library's paths and the layer's keys name the
+    /// same objects. A local output is created if missing.
+    pub fn object_store_at(
+        &self,
+        key: &str,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, url::Url), StorageError> {
+        match &*self.backend {
+            Backend::Local(l) => l.object_store_at(key),
+            Backend::Object(o) => o.object_store_at(key),
+        }
+    }
+
+    /// Runs `future` (I/O on [`Storage::object_store_at`]'s store) to completion on the
+    /// layer's I/O threads and waits for it; callable from any thread that may block.
+    pub fn block_on<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        match &*self.backend {
+            Backend::Local(_) => local::block_on(future),
+            Backend::Object(o) => o.block_on(future),
+        }
+    }
+
     /// Checks that the output can be written: creates the directory, or lists, writes, reads
     /// and deletes a probe object under `key`.
     pub fn probe(&self, key: &str) -> Result<(), StorageError> {

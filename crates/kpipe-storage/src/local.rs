@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -69,6 +70,22 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
 impl LocalBackend {
     pub(crate) fn new(root: PathBuf) -> LocalBackend {
         LocalBackend { root }
+    }
+
+    pub(crate) fn object_store_at(
+        &self,
+        key: &str,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, url::Url), StorageError> {
+        let dir = std::path::absolute(self.path(key)).map_err(|e| {
+            StorageError::new("use", self.root.display().to_string(), e.to_string(), ErrorKind::Config)
+        })?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StorageError::new("create", dir.display().to_string(), e.to_string(), ErrorKind::Other)
+        })?;
+        let url = url::Url::from_directory_path(&dir).map_err(|()| {
+            StorageError::new("use", dir.display().to_string(), "not an absolute path", ErrorKind::Config)
+        })?;
+        Ok((Arc::new(object_store::local::LocalFileSystem::new()), url))
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -257,6 +274,36 @@ impl LocalBackend {
 
 fn ignore_missing(e: io::Error) -> io::Result<()> {
     if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
+/// Runs `future` on I/O threads shared by every local output (created on first use): a local
+/// output has no store client of its own to keep them in.
+pub(crate) fn block_on<T: Send + 'static>(
+    future: impl Future<Output = T> + Send + 'static,
+) -> Result<T, StorageError> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("kpipe-storage-local")
+            .enable_all()
+            .build()
+            .ok()
+    });
+    let Some(runtime) = runtime else {
+        return Err(StorageError::new(
+            "start",
+            "the local I/O threads",
+            "the runtime did not start",
+            ErrorKind::Other,
+        ));
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv()
+        .map_err(|_| StorageError::new("finish", "a local I/O call", "it was cancelled", ErrorKind::Other))
 }
 
 #[cfg(test)]

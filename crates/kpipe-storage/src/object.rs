@@ -187,6 +187,29 @@ impl ObjectBackend {
         full.strip_prefix(prefix).map_or(full, |rest| rest.trim_start_matches('/')).to_owned()
     }
 
+    pub(crate) fn object_store_at(&self, key: &str) -> Result<(Arc<dyn ObjectStore>, Url), StorageError> {
+        let scheme = match self.cloud {
+            Cloud::S3 => "s3",
+            Cloud::Gcs => "gs",
+            Cloud::Azure => "az",
+        };
+        // Only the URL's path is used to find objects in `store` (rooted at the bucket); the
+        // host names the bucket for messages.
+        let bucket = Url::parse(&self.url).ok().and_then(|u| u.host_str().map(str::to_owned));
+        let text =
+            format!("{scheme}://{}/{}", bucket.as_deref().unwrap_or("output"), self.path(key).as_ref());
+        let url = Url::parse(&text)
+            .map_err(|e| config_error(&self.url, format!("`{key}` is not a URL path: {e}")))?;
+        Ok((Arc::clone(&self.store), url))
+    }
+
+    pub(crate) fn block_on<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        self.block(future)
+    }
+
     /// Runs `future` on the backend's runtime and waits for it.
     fn block<T: Send + 'static>(
         &self,

@@ -59,9 +59,7 @@ impl S3Uploads {
                 .body(HttpRequestBody::empty())
                 .map_err(|e| e.to_string())?;
             let credential = self.credentials.get_credential().await.map_err(|e| e.to_string())?;
-            AwsAuthorizer::new(&credential, "s3", &self.region)
-                .try_authorize(&mut request, None)
-                .map_err(|e| e.to_string())?;
+            AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut request, None);
             let response = self
                 .client
                 .get(url.as_str())

@@ -34,7 +34,8 @@ fn totals(groups: impl Iterator<Item = (String, Option<Decimal>)>) -> serde_json
 /// kpipe's own totals of an output's two trees.
 fn expected(storage: &Storage) -> serde_json::Value {
     let metrics = kpipe_sink_parquet::read::read_stored(storage, "metrics").expect("the metric files read");
-    let kpis = kpipe_kpi::read_stored_kpis(storage, None).expect("the KPI files read");
+    let kpis = kpipe_kpi::read_stored_kpis(storage, kpipe_sink_parquet::OutputFormat::Parquet, None)
+        .expect("the KPI files read");
     serde_json::json!({
         "metrics": totals(metrics.into_iter().map(|r| (r.row.metric.as_str().to_owned(), Some(r.row.value)))),
         "kpis": totals(kpis.into_iter().map(|r| (r.kpi.to_string(), r.value))),

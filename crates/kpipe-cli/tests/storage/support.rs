@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use kpipe_cli::demo;
-use kpipe_sink_parquet::Storage;
+use kpipe_sink_parquet::{OutputFormat, Storage};
 use kpipe_storage::{OutputLocation, StorageOptions};
 use kpipe_testkit::services::{AzuriteServer, S3Server};
 
@@ -105,6 +105,18 @@ pub async fn kill_after(
     storage: &Storage,
     expected: &[Row],
 ) -> bool {
+    kill_after_as(OutputFormat::Parquet, env, config, delay, storage, expected).await
+}
+
+/// [`kill_after`] for an output kept as `format`.
+pub async fn kill_after_as(
+    format: OutputFormat,
+    env: &[(String, String)],
+    config: &Path,
+    delay: std::time::Duration,
+    storage: &Storage,
+    expected: &[Row],
+) -> bool {
     let config = config.to_string_lossy().into_owned();
     let mut args = vec!["run", "-c", config.as_str()];
     args.extend(WINDOW);
@@ -113,7 +125,7 @@ pub async fn kill_after(
     tokio::time::sleep(delay).await;
     let _ = child.kill();
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-    let partial = dataset(storage);
+    let partial = dataset_as(storage, format);
     assert!(partial.iter().all(|r| expected.binary_search(r).is_ok()), "a killed run published a wrong row");
     partial != expected
 }
@@ -128,7 +140,12 @@ pub type Row = (String, String, String, String, String, String, String, String, 
 
 /// Every metric row of an output, sorted.
 pub fn dataset(storage: &Storage) -> Vec<Row> {
-    let mut rows: Vec<Row> = kpipe_sink_parquet::read::read_stored(storage, "metrics")
+    dataset_as(storage, OutputFormat::Parquet)
+}
+
+/// Every metric row of an output kept as `format`, sorted.
+pub fn dataset_as(storage: &Storage, format: OutputFormat) -> Vec<Row> {
+    let mut rows: Vec<Row> = kpipe_sink_parquet::read::read_metric_table(storage, format)
         .expect("every metric object is a whole, readable Parquet file")
         .into_iter()
         .map(|r| {
@@ -159,7 +176,12 @@ pub fn dataset(storage: &Storage) -> Vec<Row> {
 
 /// Every KPI row of an output, as text, sorted.
 pub fn kpis(storage: &Storage) -> Vec<String> {
-    let mut rows: Vec<String> = kpipe_kpi::read_stored_kpis(storage, None)
+    kpis_as(storage, OutputFormat::Parquet)
+}
+
+/// Every KPI row of an output kept as `format`, as text, sorted.
+pub fn kpis_as(storage: &Storage, format: OutputFormat) -> Vec<String> {
+    let mut rows: Vec<String> = kpipe_kpi::read_stored_kpis(storage, format, None)
         .expect("every KPI object is readable")
         .into_iter()
         .map(|r| format!("{r:?}"))
