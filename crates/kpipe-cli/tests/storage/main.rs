@@ -9,6 +9,7 @@
 //! no partial object visible and no multipart upload left open; one run at a time (a lease);
 //! concurrent state writers detected; no credential in any output.
 
+mod delta;
 mod lease;
 mod local_kill;
 mod pipeline;
