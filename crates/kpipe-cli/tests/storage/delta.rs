@@ -231,6 +231,8 @@ fn eight_processes_committing_different_sources_to_one_table_on_s3_all_land() {
                 .env(CHILD_URL, &store.url)
                 .env(CHILD_SOURCE, format!("shard_{i}"))
                 .env(CHILD_START_AT, start_at.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("a child starts")
         })
@@ -240,6 +242,39 @@ fn eight_processes_committing_different_sources_to_one_table_on_s3_all_land() {
         assert!(out.status.success(), "a child failed: {}", text(&out));
     }
     let storage = store.storage();
+    // The log: one creation (the eight raced for it), then one commit per child; a commit that
+    // lost a race says how often it was retried in its operationMetrics.
+    let infos: Vec<serde_json::Value> = storage
+        .list("delta/metrics/_delta_log")
+        .expect("listable")
+        .iter()
+        .filter(|e| e.key.ends_with(".json"))
+        .map(|e| {
+            let log = storage.get(&e.key).expect("readable").expect("present");
+            let text = String::from_utf8(log.bytes.to_vec()).expect("UTF-8");
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("commitInfo").cloned())
+                .next()
+                .expect("a commitInfo")
+        })
+        .collect();
+    let operations: Vec<&str> = infos.iter().map(|i| i["operation"].as_str().unwrap_or_default()).collect();
+    assert_eq!(operations.first(), Some(&"CREATE TABLE"), "{operations:?}");
+    assert_eq!(
+        operations.iter().filter(|o| **o == "CREATE TABLE").count(),
+        1,
+        "one creation: {operations:?}"
+    );
+    assert_eq!(operations.iter().filter(|o| **o == "WRITE").count(), 8, "{operations:?}");
+    let retried = infos
+        .iter()
+        .enumerate()
+        .filter(|(version, i)| i["readVersion"].as_u64().is_some_and(|read| read + 1 < *version as u64))
+        .count();
+    eprintln!("{retried} of the eight commits lost a race and were retried against a newer version");
+    // They all read the table at about the same version (they start their commits together):
+    // the race is what this test is about.
+    assert!(retried > 0, "no commit lost a race: the commits did not overlap");
     let files = active_files(&storage, DeltaTableKind::Metrics).expect("the table reads");
     assert_eq!(files.len(), 8 * DAYS as usize, "one file per source and day");
     let rows = dataset_as(&storage, OutputFormat::Delta);

@@ -8,6 +8,7 @@ use std::sync::{Arc, Once};
 use arrow_schema::{DataType, Schema, TimeUnit};
 use deltalake_core::DeltaTable;
 use deltalake_core::errors::DeltaTableError;
+use deltalake_core::kernel::transaction::CommitProperties;
 use deltalake_core::kernel::{DataType as DeltaType, StructField};
 use deltalake_core::logstore::{
     LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
@@ -92,6 +93,9 @@ pub(crate) async fn open_or_create(
         .with_columns(columns)
         .with_partition_columns(partition_columns.iter().copied())
         .with_save_mode(SaveMode::Ignore)
+        // A creation that finds version 0 taken must not be retried as version 1: that would
+        // commit a second CREATE TABLE (a new table id) over the winner's table.
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
         .await;
     match created {
         Ok(table) => Ok(table),

@@ -317,7 +317,11 @@ fn commit(
             partition_by: Some(table.partition_columns().iter().map(|c| (*c).to_owned()).collect()),
             predicate: Some(predicate.clone()),
         };
-        let builder = CommitBuilder::default().with_actions(actions).with_app_metadata(app_metadata.clone());
+        // Delta's own readVersion: the version the removals were computed from. A commit that
+        // landed later than the next version lost a race and was checked against the winners.
+        let mut metadata = app_metadata.clone();
+        metadata.insert("readVersion".into(), Value::from(snapshot.version()));
+        let builder = CommitBuilder::default().with_actions(actions).with_app_metadata(metadata);
         let log_store = loaded.log_store();
         let snapshot = snapshot.clone();
         let result = storage
