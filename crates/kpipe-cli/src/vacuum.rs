@@ -49,7 +49,8 @@ pub fn command(config: &Config, options: &VacuumOptions) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            // Store errors may quote what the server answered.
+            eprintln!("error: {}", crate::redact::text(&message));
             ExitCode::from(1)
         }
     }

@@ -198,3 +198,33 @@ fn writers_of_different_sources_committing_at_once_all_land() {
     assert_eq!(writers.len(), 8, "{log:?}");
     assert_eq!(log.iter().filter(|c| c.0 == "WRITE").count(), 8);
 }
+
+#[test]
+fn vacuum_deletes_replaced_files_past_the_retention_and_nothing_current() {
+    use kpipe_sink_parquet::delta::vacuum;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = delta_sink(dir.path());
+    let storage = Storage::local(dir.path());
+    write(&sink, target("linkedin_ads", "2026-03-01", "2026-03-03", "run-1"), sample());
+    write(&sink, target("linkedin_ads", "2026-03-01", "2026-03-03", "run-2"), sample());
+    let data_files = || {
+        storage
+            .list("delta/metrics")
+            .expect("listable")
+            .into_iter()
+            .filter(|e| e.key.ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(data_files(), 6, "the replaced files stay for time travel");
+
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let kept = vacuum(&storage, DeltaTableKind::Metrics, week, false).expect("vacuum");
+    assert_eq!(kept.expired_files, 0, "replaced within the retention: kept");
+    let dry = vacuum(&storage, DeltaTableKind::Metrics, std::time::Duration::ZERO, true).expect("vacuum");
+    assert_eq!((dry.expired_files, data_files()), (3, 6), "a dry run counts and deletes nothing");
+    let done = vacuum(&storage, DeltaTableKind::Metrics, std::time::Duration::ZERO, false).expect("vacuum");
+    assert_eq!(done.expired_files, 3);
+    assert_eq!(data_files(), 3);
+    assert_eq!(stored(&storage), sorted(sample()), "the newest version is whole");
+    assert_eq!(vacuum(&storage, DeltaTableKind::Kpis, week, false).expect("no table"), Default::default());
+}
