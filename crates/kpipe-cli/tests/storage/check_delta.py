@@ -33,27 +33,14 @@ import re
 import sys
 import urllib.parse
 
+# The columns, their kinds and how each reader's types map to them are check_readers.py's: the
+# Delta tables hold the same files.
+from check_readers import GROUP_BY, KPI_COLUMNS, METRIC_COLUMNS, arrow_kind, polars_kind
+
 # Enough digits for a sum of DECIMAL(38, 18) values to stay exact.
 decimal.getcontext().prec = 100
 
-METRIC_COLUMNS = [
-    ("platform", "string"), ("source", "string"), ("account_id", "string"), ("level", "string"),
-    ("entity_id", "string"), ("entity_name", "string"), ("date", "date"), ("country", "string"),
-    ("region", "string"), ("device", "string"), ("channel", "string"), ("source_medium", "string"),
-    ("publisher_platform", "string"), ("age", "string"), ("gender", "string"), ("metric", "string"),
-    ("value", "decimal"), ("unit", "string"), ("currency", "string"), ("pulled_at", "timestamp"),
-    ("run_id", "string"),
-]  # fmt: skip
-
-KPI_COLUMNS = [
-    ("kpi", "string"), ("grain", "string"), ("period_start", "date"), ("period_end", "date"),
-    ("scope", "string"), ("platform", "string"), ("source", "string"), ("account_id", "string"),
-    ("level", "string"), ("entity_id", "string"), ("value", "decimal"), ("numerator", "decimal"),
-    ("denominator", "decimal"), ("unit", "string"), ("currency", "string"), ("stage", "string"),
-]  # fmt: skip
-
 TABLES = {"metrics": METRIC_COLUMNS, "kpis": KPI_COLUMNS}
-GROUP_BY = {"metrics": "metric", "kpis": "kpi"}
 # What a row says rather than which row it is: a re-pull may change these, never add a row.
 NOT_KEY = {
     "metrics": {"value", "pulled_at", "run_id", "entity_name", "unit"},
@@ -108,20 +95,6 @@ def duplicate_problems(duplicates, table):
 # ------------------------------------------------------------------------------ the readers
 
 
-def arrow_kind(t):
-    import pyarrow as pa
-
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "string"
-    if pa.types.is_date32(t):
-        return "date"
-    if pa.types.is_decimal(t) and (t.precision, t.scale) == (38, 18):
-        return "decimal"
-    if pa.types.is_timestamp(t) and t.unit == "us" and t.tz in ("UTC", "+00:00"):
-        return "timestamp"
-    return str(t)
-
-
 def read_pyarrow(out, table):
     import pyarrow.compute as pc
     from deltalake import DeltaTable
@@ -156,20 +129,6 @@ def read_datafusion(out, table):
     columns = [(f.name, arrow_kind(f.type)) for f in result("SELECT * FROM t LIMIT 0").schema]
     query = lambda sql: list(zip(*(c.to_pylist() for c in result(sql).columns)))  # noqa: E731
     return read_sql(query, "t", columns, table)
-
-
-def polars_kind(t):
-    import polars as pl
-
-    if t == pl.String:
-        return "string"
-    if t == pl.Date:
-        return "date"
-    if isinstance(t, pl.Decimal) and (t.precision, t.scale) == (38, 18):
-        return "decimal"
-    if isinstance(t, pl.Datetime) and t.time_unit == "us" and t.time_zone == "UTC":
-        return "timestamp"
-    return str(t)
 
 
 def read_polars(out, table):

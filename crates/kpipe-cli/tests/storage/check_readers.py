@@ -121,7 +121,7 @@ def check_totals(rows, sums, tree, expected):
 def arrow_kind(t):
     import pyarrow as pa
 
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return "string"
     if pa.types.is_date32(t):
         return "date"

@@ -1,6 +1,6 @@
 //! `[pipeline] format = "delta"`: the demo's pipeline (four simulated APIs, three spreadsheets,
 //! the KPI stage) written as Delta Lake tables on local disk and on the S3 server, re-run, killed
-//! mid-write and run again. The tables must then hold exactly the rows of an uninterrupted
+//! mid-write and run again (and on Azurite, run and re-run). The tables must then hold exactly the rows of an uninterrupted
 //! Parquet run, KPIs included, read by kpipe and by independent readers (delta-rs's Python
 //! package and Polars, through `check_delta.py`), with one commit per source per run and no
 //! file left that no version references. Eight processes committing different sources to one
@@ -129,7 +129,7 @@ fn pending(storage: &Storage) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delta_tables_hold_exactly_an_uninterrupted_run_after_reruns_and_kills_locally_and_on_s3() {
+async fn delta_tables_hold_exactly_an_uninterrupted_run_after_reruns_and_kills_locally_on_s3_and_azure() {
     let apis = DemoApis::start().await.expect("the simulators start");
     let sources = apis.sources_toml();
 
@@ -207,6 +207,25 @@ async fn delta_tables_hold_exactly_an_uninterrupted_run_after_reruns_and_kills_l
         assert_eq!(dataset_as(&storage, OutputFormat::Delta), rows, "vacuum removed nothing current");
         eprintln!("{uncommitted} of the kills left uploaded but uncommitted files on {output}");
     }
+
+    // Azure Blob Storage (Azurite): the same tables through the `az://` log store, committed with
+    // create-only writes; a run and a full-refresh run hold one run's rows.
+    let azure = blocking(services::azurite).await.expect("Azurite starts");
+    let store = Store::azure(&azure, "delta/out");
+    let azure_dir = tempfile::tempdir().expect("a temp dir");
+    let config = demo_config(azure_dir.path(), &sources, &store.url, DELTA, "");
+    for full_refresh in [false, true] {
+        let (env, config) = (store.env.clone(), config.clone());
+        let out = blocking(move || run_window(&env, &config, full_refresh)).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let storage = store.storage();
+    assert_eq!(dataset_as(&storage, OutputFormat::Delta), rows, "Azure holds one run's rows");
+    assert_eq!(kpis_as(&storage, OutputFormat::Delta), kpi_rows);
+    let files = active_files(&storage, DeltaTableKind::Metrics).expect("the table reads");
+    let mut partitions: Vec<&str> = files.iter().map(|f| f.logical_key.as_str()).collect();
+    partitions.dedup();
+    assert_eq!(partitions.len(), files.len(), "one file per partition on Azure");
     apis.shutdown().await;
 }
 
