@@ -632,12 +632,17 @@ fn state_command(command: StateCommand) -> ExitCode {
 }
 
 /// Whether `pipeline.output` can be written: a probe object listed, written, read back and
-/// removed (a directory is created if missing).
+/// removed (a directory is created if missing); for Delta tables, also that a second
+/// create-only write of it is refused.
 fn check_output(cfg: &kpipe_cli::Config, config_file: &str) -> kpipe_cli::token_health::OutputCheck {
     let location = cfg.pipeline.output.to_string();
     let probed = cfg.pipeline.open_storage().and_then(|storage| {
         let key = kpipe_sink_parquet::layout::probe_object(&uuid::Uuid::now_v7().simple().to_string());
-        storage.probe(&key)
+        storage.probe(&key)?;
+        if cfg.pipeline.format == kpipe_sink_parquet::OutputFormat::Delta {
+            storage.probe_conditional_writes(&key)?;
+        }
+        Ok(())
     });
     match probed {
         Ok(()) => kpipe_cli::token_health::OutputCheck { location, ok: true, error: None },

@@ -16,6 +16,10 @@ use crate::retry::{Classifier, Decision, Outcome, RetryPolicy, decide, default_c
 use crate::telemetry::{Telemetry, TelemetrySnapshot};
 use crate::url::{parse_base_url, redact, same_origin};
 
+/// How many times one request refreshes its token when each refresh's token is refused in
+/// turn: a credential that is refused for good fails after these, not after every attempt.
+const MAX_REFRESHES_PER_REQUEST: u32 = 3;
+
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str =
     concat!("kpipe/", env!("CARGO_PKG_VERSION"), " (+https://github.com/kpipe/kpipe)");
@@ -422,14 +426,18 @@ impl ApiClient {
     }
 
     /// Sends `request`, waiting for the rate limiter, retrying what is worth retrying, and
-    /// refreshing the token once if it is refused.
+    /// refreshing the token once for each of its tokens the platform refuses (a few times at most).
     pub async fn send(&self, request: &ApiRequest) -> Result<ApiResponse, HttpError> {
         let inner = &self.inner;
         let url = self.url(request)?;
         let shown = redact(&url);
         let key = request.limit_key.as_deref().unwrap_or(&inner.default_limit_key);
         let stream = request.stream.as_deref();
-        let mut refreshed = false;
+        // The generations of the tokens this request saw refused: a token refused once is
+        // refreshed once; a newer token refused too (it expired while this request waited, as
+        // concurrent requests drained a short-lived token) is refreshed again, a few times at most.
+        let mut refused: Option<u64> = None;
+        let mut refreshes: u32 = 0;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -468,13 +476,21 @@ impl ApiClient {
                         reason: "accepted without a response".into(),
                     });
                 }
-                Decision::RefreshToken if !refreshed && !out_of_attempts && inner.auth.is_some() => {
-                    refreshed = true;
+                Decision::RefreshToken
+                    if refreshes < MAX_REFRESHES_PER_REQUEST
+                        && refused.is_none_or(|g| token.as_ref().is_some_and(|t| t.generation() > g))
+                        && !out_of_attempts
+                        && inner.auth.is_some() =>
+                {
+                    refreshes += 1;
                     if let (Some(auth), Some(token)) = (&inner.auth, &token) {
+                        refused = Some(token.generation());
                         auth.invalidate(token.generation());
+                    } else {
+                        refused = Some(u64::MAX);
                     }
                     inner.telemetry.retry(stream, "token_refused");
-                    tracing::info!(url = %shown, "access token refused; refreshing it once");
+                    tracing::info!(url = %shown, refreshes, "access token refused; refreshing it");
                 }
                 Decision::Retry { reason, after }
                     if !out_of_attempts && (request.idempotent || may_resend(&sent)) =>

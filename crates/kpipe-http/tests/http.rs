@@ -229,6 +229,25 @@ async fn concurrent_requests_share_one_refresh() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_outlasting_a_short_lived_token_each_refresh_again() {
+    // Eight requests at once on tokens good for two requests each: the retries after the first
+    // refresh drain the new token too, and each request refreshes again rather than failing.
+    let sim =
+        sim(SimConfig::new(1).with_auth(AuthConfig { expire_after_uses: Some(2), ..AuthConfig::required() }))
+            .await;
+    let http = HttpClient::new().expect("client");
+    let api = with_auth(&sim, &http, refresh_provider(&http, &sim));
+    let requests = (0..8).map(|_| {
+        let api = api.clone();
+        async move { api.send(&ApiRequest::get("test/items")).await }
+    });
+    for r in futures::future::join_all(requests).await {
+        r.expect("refreshed as often as its tokens were refused");
+    }
+    assert!(sim.tokens_issued() <= 5, "{} tokens for 8 requests of 2 uses each", sim.tokens_issued());
+}
+
+#[tokio::test]
 async fn a_refused_static_token_fails_without_showing_it() {
     let sim = sim(SimConfig::new(1).with_auth(AuthConfig::required())).await;
     let http = HttpClient::new().expect("client");

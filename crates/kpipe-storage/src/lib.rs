@@ -326,6 +326,33 @@ impl Storage {
         }
     }
 
+    /// Checks that the store refuses a second create-only write of one object (`key`, removed
+    /// afterwards): what Delta Lake commits rely on (`If-None-Match: *` on S3). A store that
+    /// accepts both writes would let two commits overwrite each other.
+    pub fn probe_conditional_writes(&self, key: &str) -> Result<(), StorageError> {
+        let payload = Bytes::from_static(b"kpipe check: create-only write probe, removed right after\n");
+        let first = self.put_new(key, payload.clone());
+        let second = first.as_ref().ok().map(|_| self.put_new(key, payload));
+        let _ = self.delete(key);
+        match (first?, second.transpose()?) {
+            (Ok(_), Some(Err(Conflict))) => Ok(()),
+            (Err(Conflict), _) => Err(StorageError::new(
+                "write",
+                self.describe_key(key),
+                "a create-only write found the probe object already there",
+                ErrorKind::Other,
+            )),
+            _ => Err(StorageError::new(
+                "write",
+                self.describe_key(key),
+                "the store accepted a second create-only write of the same object: it ignores \
+                 If-None-Match, and Delta Lake commits (`format = \"delta\"`) need it to keep \
+                 concurrent writers apart",
+                ErrorKind::Config,
+            )),
+        }
+    }
+
     /// Checks that the output can be written: creates the directory, or lists, writes, reads
     /// and deletes a probe object under `key`.
     pub fn probe(&self, key: &str) -> Result<(), StorageError> {

@@ -327,6 +327,14 @@ mod tests {
     }
 
     #[test]
+    fn the_conditional_write_probe_passes_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::Storage::local(dir.path().join("out"));
+        storage.probe_conditional_writes(".kpipe/probe-1").unwrap();
+        assert!(storage.get(".kpipe/probe-1").unwrap().is_none());
+    }
+
+    #[test]
     fn listing_folders_publishing_and_removing() {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalBackend::new(dir.path().to_path_buf());
