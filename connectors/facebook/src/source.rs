@@ -40,6 +40,23 @@ impl Source for FacebookSource {
     const DESCRIPTION: &'static str =
         "Facebook (Meta): daily ads insights (campaigns, ad sets, ads) and Page insights from the Graph API";
 
+    const UNIT_KEYS: &'static [kpipe_core::UnitKey] = &[
+        kpipe_core::UnitKey { key: "ad_account_ids", label: |t| {
+            let t = t.trim();
+            t.strip_prefix("act_").unwrap_or(t).to_owned()
+        } },
+        kpipe_core::UnitKey { key: "page_ids", label: |t| t.trim().to_owned() },
+    ];
+
+    /// Meta's application rate limit counts every call the app makes (its `X-App-Usage`):
+    /// shards share it.
+    const SHARED_RATE_LIMIT: Option<kpipe_core::SharedRateLimit> = Some(kpipe_core::SharedRateLimit {
+        key: "rate_limit",
+        requests: DEFAULT_RATE_LIMIT.requests,
+        per_seconds: DEFAULT_RATE_LIMIT.per.as_secs_f64(),
+        burst: DEFAULT_RATE_LIMIT.burst,
+    });
+
     fn build(config: FacebookConfig, _cx: &BuildContext) -> Result<Self, ConfigError> {
         let settings = Settings::from_config(&config)?;
         let base_url = config.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());

@@ -118,6 +118,14 @@ impl Source for GoogleAnalyticsSource {
     const DESCRIPTION: &'static str =
         "Google Analytics 4: daily traffic by channel and source / medium, property totals, custom reports";
 
+    const UNIT_KEYS: &'static [kpipe_core::UnitKey] = &[kpipe_core::UnitKey {
+        key: "property_ids",
+        label: |t| {
+            let t = t.trim();
+            t.strip_prefix("properties/").unwrap_or(t).to_owned()
+        },
+    }];
+
     fn build(config: GoogleAnalyticsConfig, cx: &BuildContext) -> Result<Self, ConfigError> {
         let ids = property_ids(&config.property_ids)?;
         let page_size =

@@ -44,6 +44,19 @@ impl Source for LinkedInSource {
     const DESCRIPTION: &'static str =
         "LinkedIn Marketing API: daily ad analytics by campaign and creative, company page statistics";
 
+    const UNIT_KEYS: &'static [kpipe_core::UnitKey] = &[
+        kpipe_core::UnitKey { key: "account_ids", label: |t| urn_id(t, "sponsoredAccount") },
+        kpipe_core::UnitKey { key: "organization_ids", label: |t| urn_id(t, "organization") },
+    ];
+
+    /// LinkedIn counts its daily limits per application (and per member): shards share them.
+    const SHARED_RATE_LIMIT: Option<kpipe_core::SharedRateLimit> = Some(kpipe_core::SharedRateLimit {
+        key: "rate_limit",
+        requests: DEFAULT_RATE_LIMIT.requests,
+        per_seconds: DEFAULT_RATE_LIMIT.per.as_secs_f64(),
+        burst: DEFAULT_RATE_LIMIT.burst,
+    });
+
     fn build(config: LinkedInConfig, _cx: &BuildContext) -> Result<Self, ConfigError> {
         let settings = config.settings()?;
         let plan = estimate::Plan {
@@ -208,4 +221,11 @@ mod tests {
         assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
         assert_eq!(parts[11].end(), day("2026-12-31"));
     }
+}
+
+/// The id in the rows (`account_id`) of a configured `<digits>` or `urn:li:<kind>:<digits>`.
+fn urn_id(text: &str, kind: &str) -> String {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix(&format!("urn:li:{kind}:")).unwrap_or(trimmed);
+    digits.parse::<u64>().map_or_else(|_| digits.to_owned(), |id| id.to_string())
 }

@@ -5,10 +5,10 @@
 use kpipe_core::PeriodRequest;
 use kpipe_sim::platform::facebook::InsightsLevel;
 use kpipe_sim::platform::hubspot::{self, Dataset};
-use kpipe_sim::platform::linkedin::{LinkedInApi, Pivot};
+use kpipe_sim::platform::linkedin::Pivot;
 
 use crate::scenario::{Plan, SEED, window};
-use crate::serve::{PlatformStats, SimStats, facebook_graph, hubspot_api, published};
+use crate::serve::{PlatformStats, SimStats, facebook_graph, hubspot_api, linkedin_api, published};
 use crate::summary::RunSummary;
 
 /// The connector type of each simulated platform, as kpipe's summary names it.
@@ -65,77 +65,115 @@ fn per_second(requests: u64, window: std::time::Duration) -> f64 {
     requests as f64 / window.as_secs_f64()
 }
 
-/// The quota-bound minimum of a run of `plan` that made the requests in `stats`.
+/// The published rate of `requests` per `window` on the plan's clock, and how to say it.
+fn app_rate(plan: &Plan, requests: u64, window: std::time::Duration) -> (f64, String) {
+    let scaled = plan.app_limits.window(window);
+    let rate = per_second(requests, scaled);
+    let scale = plan.app_limits.time_scale.max(1);
+    let words = if scale == 1 {
+        format!("{rate:.0}/s")
+    } else {
+        format!("{rate:.0}/s ({requests} per {:.1} s: {} s published, clock x{scale})", scaled.as_secs_f64(), window.as_secs())
+    };
+    (rate, words)
+}
+
+/// Requests per ad account, from the paths of the Graph API (`/v25.0/act_<id>...`).
+fn requests_per_ad_account(s: &PlatformStats) -> std::collections::BTreeMap<&str, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (path, n) in &s.paths {
+        let Some(at) = path.find("/act_") else { continue };
+        let rest = &path[at + 5..];
+        let id = rest.split('/').next().unwrap_or(rest);
+        *out.entry(id).or_default() += n;
+    }
+    out
+}
+
+/// The quota-bound minimum of a run of `plan` that made the requests in `stats` (the requests
+/// of every process, for a sharded run; `summary` then the shards' summaries merged).
 pub fn quota_bound(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> QuotaBound {
     let mut platforms = Vec::new();
     let pulled = |kind: &str| summary.platform(kind).slowest_s;
     let answered = |s: &PlatformStats| api_requests(s).saturating_sub(s.over_quota + s.platform_refusals);
     if let (Some(_), Some(s)) = (&plan.linkedin, stats.platforms.get("linkedin")) {
         let requests = answered(s);
-        let rate = per_second(published::LINKEDIN_REQUESTS, published::LINKEDIN_WINDOW);
+        let (rate, words) = app_rate(plan, published::LINKEDIN_REQUESTS, published::LINKEDIN_WINDOW);
         platforms.push(PlatformBound {
             platform: "linkedin",
             requests,
-            limit: format!(
-                "{rate:.0}/s for the application (kpipe's pace; LinkedIn publishes daily caps only)"
-            ),
+            limit: format!("{words} for the application (kpipe's pace; LinkedIn publishes daily caps only)"),
             bound_s: requests as f64 / rate,
             pulled_s: pulled("linkedin"),
         });
     }
     if let (Some(p), Some(s)) = (&plan.facebook, stats.platforms.get("facebook")) {
         // Meta's budget is per ad account: the busiest account binds.
-        let busiest = p
-            .account_ids()
-            .iter()
-            .map(|id| {
-                let node = format!("/act_{id}");
-                s.paths.iter().filter(|(path, _)| path.contains(&node)).map(|(_, n)| n).sum::<u64>()
-            })
-            .max()
-            .unwrap_or(0);
+        let busiest = requests_per_ad_account(s).into_values().max().unwrap_or(0);
         let per_hour = published::FACEBOOK_BASE + published::FACEBOOK_PER_AD * p.ads_per_account();
         let rate = per_second(per_hour, published::FACEBOOK_WINDOW);
+        let requests = answered(s);
+        let mut limit = format!(
+            "{per_hour}/h per ad account (600 + 400 x {} ads), busiest account {busiest}",
+            p.ads_per_account()
+        );
+        let mut bound_s = busiest as f64 / rate;
+        if plan.app_limits.facebook_app_pace {
+            let (app, words) =
+                app_rate(plan, published::FACEBOOK_APP_REQUESTS, published::FACEBOOK_APP_WINDOW);
+            limit = format!("{words} for the application; {limit}");
+            bound_s = bound_s.max(requests as f64 / app);
+        }
         platforms.push(PlatformBound {
             platform: "facebook",
-            requests: answered(s),
-            limit: format!(
-                "{per_hour}/h per ad account (600 + 400 x {} ads), busiest account {busiest}",
-                p.ads_per_account()
-            ),
-            bound_s: busiest as f64 / rate,
+            requests,
+            limit,
+            bound_s,
             pulled_s: pulled("facebook"),
         });
     }
     if let (Some(p), Some(s)) = (&plan.hubspot, stats.platforms.get("hubspot")) {
-        // Every portal holds the same data: each made the same requests.
-        let portals = p.portals.max(1);
-        let searches: u64 =
-            s.paths.iter().filter(|(path, _)| path.starts_with("/crm/v3/objects/")).map(|(_, n)| n).sum();
-        let requests = answered(s);
-        let search_bound = (searches / portals) as f64
-            / per_second(published::HUBSPOT_SEARCH, published::HUBSPOT_SEARCH_WINDOW);
-        let burst_bound = (requests / portals) as f64
-            / per_second(published::HUBSPOT_BURST, published::HUBSPOT_BURST_WINDOW);
+        // The limits are per portal: the busiest portal binds.
+        let searches_of = |paths: &std::collections::BTreeMap<String, u64>| -> u64 {
+            paths.iter().filter(|(path, _)| path.starts_with("/crm/v3/objects/")).map(|(_, n)| n).sum()
+        };
+        let per_portal: Vec<(u64, u64)> = if s.servers.is_empty() {
+            // Every portal holds the same data: each made the same requests.
+            let portals = p.portals.max(1);
+            vec![(searches_of(&s.paths) / portals, answered(s) / portals)]
+        } else {
+            s.servers
+                .iter()
+                .map(|server| {
+                    let stats = PlatformStats { paths: server.paths.clone(), ..PlatformStats::default() };
+                    (searches_of(&server.paths), api_requests(&stats).saturating_sub(server.over_quota))
+                })
+                .collect()
+        };
+        let bound_of = |(searches, requests): (u64, u64)| {
+            let search = searches as f64 / per_second(published::HUBSPOT_SEARCH, published::HUBSPOT_SEARCH_WINDOW);
+            let burst = requests as f64 / per_second(published::HUBSPOT_BURST, published::HUBSPOT_BURST_WINDOW);
+            search.max(burst)
+        };
+        let busiest = per_portal.iter().copied().max_by(|a, b| bound_of(*a).total_cmp(&bound_of(*b))).unwrap_or((0, 0));
         platforms.push(PlatformBound {
             platform: "hubspot",
-            requests,
+            requests: answered(s),
             limit: format!(
-                "per portal: search 5/s ({} searches), 110 per 10 s ({} requests)",
-                searches / portals,
-                requests / portals
+                "per portal: search 5/s, 110 per 10 s; busiest portal {} searches, {} requests",
+                busiest.0, busiest.1
             ),
-            bound_s: search_bound.max(burst_bound),
+            bound_s: bound_of(busiest),
             pulled_s: pulled("hubspot"),
         });
     }
     if let (Some(_), Some(s)) = (&plan.ga4, stats.platforms.get("google")) {
         let requests = answered(s);
-        let rate = per_second(published::GA4_REQUESTS, published::GA4_WINDOW);
+        let (rate, words) = app_rate(plan, published::GA4_REQUESTS, published::GA4_WINDOW);
         platforms.push(PlatformBound {
             platform: "google",
             requests,
-            limit: format!("{rate:.0}/s per user (600 per minute); 10 concurrent per property"),
+            limit: format!("{words} per user (600 per minute); 10 concurrent per property"),
             bound_s: requests as f64 / rate,
             pulled_s: pulled("google_analytics"),
         });
@@ -215,7 +253,7 @@ pub fn calls_per_row(plan: &Plan, stats: &SimStats, summary: &RunSummary) -> Vec
     let periods =
         kpipe_core::DateWindow::new(since, until).map(PeriodRequest::for_window).unwrap_or_default();
     if let Some(p) = &plan.linkedin {
-        let api = LinkedInApi::with_accounts(p.accounts, p.campaigns, p.creatives_per_campaign);
+        let api = linkedin_api(p);
         let mut minimum = 0;
         for id in p.account_ids() {
             let campaigns = api.campaigns(id).len();

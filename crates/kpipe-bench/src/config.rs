@@ -103,3 +103,106 @@ pub fn kpipe_toml(plan: &Plan, endpoints: &Endpoints, output: &Path) -> Result<S
     }
     Ok(toml)
 }
+
+/// `requests` per `window` (as published) for one of `pacers` sources sharing one application
+/// limit, on the plan's clock and with its headroom: the `rate_limit` table of such a source.
+fn share_of(plan: &Plan, requests: u64, window: std::time::Duration, pacers: u64) -> String {
+    let share = requests * u64::from(plan.app_limits.headroom_pct) / 100 / pacers.max(1);
+    let seconds = plan.app_limits.window(window).as_secs_f64();
+    format!("rate_limit = {{ requests = {}, per_seconds = {seconds}, burst = 1 }}\n", share.max(1))
+}
+
+/// The configuration of a sharded plan: every shard runs it (`--shard K/N`), writing to
+/// `object` (an object store). LinkedIn's accounts, Facebook's and GA4's properties are split
+/// into sources of equal size, each HubSpot portal is a source of its own.
+///
+/// The application-wide limits are per source in kpipe's configuration: the sources of one
+/// application split it between them (and keep [`crate::scenario::AppLimits::headroom_pct`] of
+/// it in all). kpipe divides LinkedIn's and Facebook's `rate_limit` between the shards itself;
+/// GA4's per-user limit it keeps whole in every shard, so the configuration divides it by the
+/// shards as well.
+pub fn sharded_toml(
+    plan: &Plan,
+    endpoints: &Endpoints,
+    object: &crate::run::ObjectOutput,
+) -> Result<String, MissingEndpoint> {
+    use crate::serve::published;
+    let mut toml = format!("[pipeline]\noutput = \"{}\"\nlookback_days = {}\n", object.url, plan.days);
+    let _ = writeln!(toml, "\n[pipeline.storage]\n{}", object.storage);
+    let oauth = |toml: &mut String, endpoint: &crate::serve::Endpoint| {
+        let _ = writeln!(
+            toml,
+            "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             refresh_token = \"{REFRESH_TOKEN}\"\nbase_url = \"{}\"\ntoken_url = \"{}\"",
+            endpoint.base_url, endpoint.token_url
+        );
+    };
+    if let Some(p) = &plan.linkedin {
+        let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
+        let sources = p.sources();
+        let limit =
+            share_of(plan, published::LINKEDIN_REQUESTS, published::LINKEDIN_WINDOW, sources.len() as u64);
+        for (name, ids) in &sources {
+            let _ = writeln!(
+                toml,
+                "\n[sources.{name}]\ntype = \"linkedin\"\naccount_ids = {}\npage_size = 1000\nconcurrency = 4",
+                quoted(ids.iter().map(u64::to_string))
+            );
+            toml.push_str(&limit);
+            oauth(&mut toml, endpoint);
+        }
+    }
+    if let Some(p) = &plan.facebook {
+        let endpoint = endpoints.facebook.as_ref().ok_or(MissingEndpoint("Facebook"))?;
+        let sources = p.sources();
+        let limit = share_of(
+            plan,
+            published::FACEBOOK_APP_REQUESTS,
+            published::FACEBOOK_APP_WINDOW,
+            sources.len() as u64,
+        );
+        for (name, ids) in &sources {
+            let _ = writeln!(
+                toml,
+                "\n[sources.{name}]\ntype = \"facebook\"\nad_account_ids = {}\n\
+                 access_token = \"{}\"\nbase_url = \"{}\"\nlevels = {}\npage_size = {}\nconcurrency = 4\n\
+                 # Four weeks of these accounts fit in one page: synchronous reports, no report runs.\n\
+                 async_reports = {{ after_days = 31 }}",
+                quoted(ids.iter().cloned()),
+                endpoints.facebook_token,
+                endpoint.base_url,
+                quoted(p.levels.iter().map(|l| (*l).to_owned())),
+                p.page_size,
+            );
+            toml.push_str(&limit);
+        }
+    }
+    if let Some(p) = &plan.hubspot {
+        if endpoints.hubspot.len() as u64 != p.portals {
+            return Err(MissingEndpoint("HubSpot"));
+        }
+        for (n, endpoint) in (1..).zip(&endpoints.hubspot) {
+            // The connector's defaults for an OAuth app are HubSpot's published limits, which
+            // are per portal: each shard keeps them whole.
+            let _ = writeln!(toml, "\n[sources.{}]\ntype = \"hubspot\"", p.source_name(n));
+            oauth(&mut toml, endpoint);
+        }
+    }
+    if let Some(p) = &plan.ga4 {
+        let endpoint = endpoints.google.as_ref().ok_or(MissingEndpoint("Google Analytics"))?;
+        let sources = p.sources();
+        // Not divided between the shards by kpipe: divided here.
+        let pacers = sources.len() as u64 * u64::from(plan.shards.max(1));
+        let limit = share_of(plan, published::GA4_REQUESTS, published::GA4_WINDOW, pacers);
+        for (name, ids) in &sources {
+            let _ = writeln!(
+                toml,
+                "\n[sources.{name}]\ntype = \"google_analytics\"\nproperty_ids = {}\npage_size = 250000",
+                quoted(ids.iter().cloned())
+            );
+            toml.push_str(&limit);
+            oauth(&mut toml, endpoint);
+        }
+    }
+    Ok(toml)
+}

@@ -36,12 +36,12 @@ pub enum RunError {
     },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     let what = what.into();
     move |source| RunError::Io { what, source }
 }
 
-fn protocol(what: impl Into<String>, detail: impl std::fmt::Display) -> RunError {
+pub(crate) fn protocol(what: impl Into<String>, detail: impl std::fmt::Display) -> RunError {
     RunError::Protocol { what: what.into(), detail: detail.to_string() }
 }
 
@@ -118,13 +118,23 @@ impl Drop for SimProcess {
     }
 }
 
-/// Runs `command` under `bench measure`, its output in `log`.
-pub fn measured(bench: &Path, command: &[String], dir: &Path, name: &str) -> Result<Usage, RunError> {
+/// A command running under `bench measure` (see [`spawn_measured`]).
+#[derive(Debug)]
+pub struct MeasuredChild {
+    child: Child,
+    usage_file: PathBuf,
+    name: String,
+}
+
+/// Starts `command` under `bench measure`, its output in `<dir>/<name>.log`, its cost to be
+/// read with [`MeasuredChild::wait`]. Each has a measuring process of its own, so commands
+/// started side by side are measured apart.
+pub fn spawn_measured(bench: &Path, command: &[String], dir: &Path, name: &str) -> Result<MeasuredChild, RunError> {
     let usage_file = dir.join(format!("{name}.usage.json"));
     let log = dir.join(format!("{name}.log"));
     // In the scenario's directory: every path is absolute, and the command gets a working
     // directory that exists whatever the caller's.
-    let status = Command::new(bench)
+    let child = Command::new(bench)
         .current_dir(dir)
         .arg("measure")
         .arg("--out")
@@ -133,21 +143,34 @@ pub fn measured(bench: &Path, command: &[String], dir: &Path, name: &str) -> Res
         .arg(&log)
         .arg("--")
         .args(command)
-        .status()
+        .spawn()
         .map_err(io(format!("cannot start {} measure", bench.display())))?;
-    if !status.success() {
-        return Err(protocol(
-            format!("measuring {name}"),
-            format!("the measuring process exited with {status}"),
-        ));
+    Ok(MeasuredChild { child, usage_file, name: name.to_owned() })
+}
+
+impl MeasuredChild {
+    /// Waits for the command and reads what it cost.
+    pub fn wait(mut self) -> Result<Usage, RunError> {
+        let status = self.child.wait().map_err(io(format!("waiting for {}", self.name)))?;
+        if !status.success() {
+            return Err(protocol(
+                format!("measuring {}", self.name),
+                format!("the measuring process exited with {status}"),
+            ));
+        }
+        let text = std::fs::read_to_string(&self.usage_file)
+            .map_err(io(format!("reading {}", self.usage_file.display())))?;
+        serde_json::from_str(&text).map_err(|e| protocol(format!("{}", self.usage_file.display()), e))
     }
-    let text =
-        std::fs::read_to_string(&usage_file).map_err(io(format!("reading {}", usage_file.display())))?;
-    serde_json::from_str(&text).map_err(|e| protocol(format!("{}", usage_file.display()), e))
+}
+
+/// Runs `command` under `bench measure`, its output in `<dir>/<name>.log`.
+pub fn measured(bench: &Path, command: &[String], dir: &Path, name: &str) -> Result<Usage, RunError> {
+    spawn_measured(bench, command, dir, name)?.wait()
 }
 
 /// The last non-empty line of a log, for a one-line error message.
-fn log_tail(path: &Path) -> String {
+pub(crate) fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(300).collect()
 }
@@ -175,6 +198,24 @@ pub struct ObjectOutput {
     pub url: String,
     /// `key = "value"` lines.
     pub storage: String,
+}
+
+impl ObjectOutput {
+    /// Under `prefix` of the bucket of a running S3-compatible server (moto).
+    pub fn s3(server: &kpipe_testkit::services::S3Server, prefix: &str) -> ObjectOutput {
+        let storage = [
+            ("endpoint", server.endpoint()),
+            ("access_key_id", server.access_key_id().to_owned()),
+            ("secret_access_key", server.secret_access_key().to_owned()),
+            ("region", server.region().to_owned()),
+            ("allow_http", "true".to_owned()),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+        ObjectOutput { url: server.url(prefix), storage }
+    }
 }
 
 impl std::fmt::Debug for ObjectOutput {
@@ -261,6 +302,7 @@ pub fn scenario(options: &Options, scenario: Scenario) -> ScenarioReport {
         Scenario::Peer => peer_side_by_side(options),
         Scenario::S3 => object_store_side_by_side(options),
         Scenario::Delta => delta_side_by_side(options),
+        Scenario::Shards5k => crate::shards::run(options),
     };
     let mut report = match result {
         Ok(report) => report,
@@ -270,7 +312,7 @@ pub fn scenario(options: &Options, scenario: Scenario) -> ScenarioReport {
     report
 }
 
-fn status_figure(summary: &RunSummary) -> Option<Figure> {
+pub(crate) fn status_figure(summary: &RunSummary) -> Option<Figure> {
     let failed: Vec<String> = summary
         .sources
         .iter()
@@ -391,18 +433,7 @@ fn object_store_side_by_side(options: &Options) -> Result<ScenarioReport, RunErr
     let plan = Scenario::S3.plan(options.quick);
     let local = pull_into(options, Scenario::S3, &plan, None, "", "s3-local")?;
     let server = kpipe_testkit::services::s3_server().map_err(|e| protocol("the S3 server", e))?;
-    let storage = [
-        ("endpoint", server.endpoint()),
-        ("access_key_id", server.access_key_id().to_owned()),
-        ("secret_access_key", server.secret_access_key().to_owned()),
-        ("region", server.region().to_owned()),
-        ("allow_http", "true".to_owned()),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k} = \"{v}\""))
-    .collect::<Vec<_>>()
-    .join("\n");
-    let object = ObjectOutput { url: server.url("bench"), storage };
+    let object = ObjectOutput::s3(&server, "bench");
     let remote = pull_into(options, Scenario::S3, &plan, Some(&object), "", "s3-remote")?;
     let mut report = ScenarioReport::new(Scenario::S3);
     let (l, r) = (local.usage.wall_s, remote.usage.wall_s);

@@ -15,7 +15,7 @@ use kpipe_sim::platform::hubspot::{self, HubSpotApi, UsageLimits};
 use kpipe_sim::platform::linkedin::{self, LinkedInApi};
 use kpipe_sim::{AuthConfig, CannedResponse, Latency, QuotaRule, RetryAfter, SimConfig, SimServer};
 
-use crate::scenario::{FacebookPlan, Ga4Plan, HubSpotPlan, LinkedInPlan, Plan, SEED, window};
+use crate::scenario::{FacebookPlan, Ga4Plan, HubSpotPlan, LinkedInPlan, Plan, SEED, Sizing, window};
 
 /// The credentials every simulated OAuth endpoint accepts (the simulator's test client).
 pub const CLIENT_ID: &str = "sim-client";
@@ -42,6 +42,13 @@ pub mod published {
     pub const FACEBOOK_PER_AD: u64 = 400;
     /// See [`FACEBOOK_BASE`].
     pub const FACEBOOK_WINDOW: Duration = Duration::from_secs(3_600);
+    /// Meta meters an application's calls over the hour (`X-App-Usage`) and publishes no
+    /// per-second number for the Marketing API: where a scenario holds the application to a
+    /// pace across processes, it is the pace the quota scenario configures, 200 requests per
+    /// 10 s, answered `(#4) Application request limit reached` beyond.
+    pub const FACEBOOK_APP_REQUESTS: u64 = 200;
+    /// See [`FACEBOOK_APP_REQUESTS`].
+    pub const FACEBOOK_APP_WINDOW: Duration = Duration::from_secs(10);
     /// HubSpot's burst limit of an OAuth (public) app: 110 requests per 10 s per installing
     /// portal.
     pub const HUBSPOT_BURST: u64 = 110;
@@ -94,6 +101,21 @@ pub struct PlatformStats {
     /// Requests refused by the platform's own budgets (Meta's business-use-case usage, GA4's
     /// property quotas).
     pub platform_refusals: u64,
+    /// Requests refused per quota rule (`linkedin_pace`, `facebook_app`, `hubspot_burst`, ...).
+    #[serde(default)]
+    pub rejections: BTreeMap<String, u64>,
+    /// Per server, for a platform served by one server per portal (HubSpot): its requests.
+    #[serde(default)]
+    pub servers: Vec<ServerCounts>,
+}
+
+/// What one server of a platform saw.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ServerCounts {
+    /// Requests received per path.
+    pub paths: BTreeMap<String, u64>,
+    /// Requests refused by a quota rule.
+    pub over_quota: u64,
 }
 
 /// What `serve` prints last.
@@ -118,6 +140,17 @@ pub struct Simulators {
     hubspot: Vec<SimServer>,
     google: Option<(SimServer, Ga4Api)>,
 }
+
+/// The names of the quota rules the scenarios' servers have.
+const QUOTA_RULES: [&str; 7] = [
+    "linkedin_pace",
+    "linkedin_daily",
+    "facebook_app",
+    "hubspot_search",
+    "hubspot_burst",
+    "ga4_per_user",
+    "ga4_daily",
+];
 
 fn base(plan: &Plan) -> SimConfig {
     let config = SimConfig::new(SEED);
@@ -150,8 +183,8 @@ impl Simulators {
         let mut hubspot = Vec::new();
         if let Some(p) = &plan.hubspot {
             // A server per portal: each portal has its own limits and usage headers.
-            for _ in 0..p.portals {
-                hubspot.push(SimServer::start(hubspot_config(plan, p)).await?);
+            for n in 1..=p.portals {
+                hubspot.push(SimServer::start(hubspot_config(plan, p, n)).await?);
             }
         }
         let google = match &plan.ga4 {
@@ -182,6 +215,12 @@ impl Simulators {
             paths: server.path_counts(),
             over_quota: server.requests_over_quota(),
             platform_refusals,
+            rejections: QUOTA_RULES
+                .iter()
+                .map(|name| ((*name).to_owned(), server.rejections_for_quota(name)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            servers: Vec::new(),
         };
         let mut platforms = BTreeMap::new();
         if let Some(s) = &self.linkedin {
@@ -195,9 +234,13 @@ impl Simulators {
             for portal in self.hubspot.iter().map(|s| of(s, 0)) {
                 all.requests += portal.requests;
                 all.over_quota += portal.over_quota;
-                for (path, n) in portal.paths {
-                    *all.paths.entry(path).or_default() += n;
+                for (path, n) in &portal.paths {
+                    *all.paths.entry(path.clone()).or_default() += n;
                 }
+                for (rule, n) in portal.rejections {
+                    *all.rejections.entry(rule).or_default() += n;
+                }
+                all.servers.push(ServerCounts { paths: portal.paths, over_quota: portal.over_quota });
             }
             platforms.insert("hubspot".to_owned(), all);
         }
@@ -224,15 +267,36 @@ impl Simulators {
     }
 }
 
+/// The simulated LinkedIn API of `p`: its accounts, each of its size.
+pub fn linkedin_api(p: &LinkedInPlan) -> LinkedInApi {
+    let uniform = LinkedInApi::with_accounts(p.accounts, p.campaigns, p.creatives_per_campaign);
+    if p.sizing == Sizing::Uniform {
+        return uniform;
+    }
+    let accounts = uniform
+        .accounts
+        .iter()
+        .zip(1..)
+        .map(|(a, n)| {
+            let (campaigns, creatives) = p.shape(n);
+            linkedin::AdAccount::new(a.id, &a.currency, campaigns, creatives)
+        })
+        .collect();
+    LinkedInApi { accounts, ..uniform }
+}
+
 fn linkedin_config(plan: &Plan, p: &LinkedInPlan) -> SimConfig {
-    let api = LinkedInApi::with_accounts(p.accounts, p.campaigns, p.creatives_per_campaign);
+    let api = linkedin_api(p);
     let config = base(plan).with_auth(linkedin::auth_config()).with_platform(Arc::new(api));
     if !plan.published_quotas {
         return config;
     }
     config
         .with_quota(
-            QuotaRule::rolling_window(published::LINKEDIN_REQUESTS, published::LINKEDIN_WINDOW)
+            QuotaRule::rolling_window(
+                published::LINKEDIN_REQUESTS,
+                plan.app_limits.window(published::LINKEDIN_WINDOW),
+            )
                 .named("linkedin_pace")
                 .with_retry_after(RetryAfter::Omit)
                 .with_response(linkedin::throttled(None)),
@@ -281,7 +345,21 @@ pub fn facebook_graph(plan: &Plan, p: &FacebookPlan) -> FacebookGraph {
 fn facebook_config(plan: &Plan, p: &FacebookPlan) -> (SimConfig, facebook::FacebookMonitor) {
     let graph = facebook_graph(plan, p);
     let monitor = graph.monitor();
-    (base(plan).with_auth(facebook::auth_config()).with_platform(Arc::new(graph)), monitor)
+    let config = base(plan).with_auth(facebook::auth_config()).with_platform(Arc::new(graph));
+    if !(plan.published_quotas && plan.app_limits.facebook_app_pace) {
+        return (config, monitor);
+    }
+    // Every call of the application, whichever process and ad account it is for.
+    let config = config.with_quota(
+        QuotaRule::rolling_window(
+            published::FACEBOOK_APP_REQUESTS,
+            plan.app_limits.window(published::FACEBOOK_APP_WINDOW),
+        )
+        .named("facebook_app")
+        .with_retry_after(RetryAfter::Omit)
+        .with_response(facebook::error(400, 4, None, "(#4) Application request limit reached")),
+    );
+    (config, monitor)
 }
 
 /// The simulated portal of each HubSpot source of the plan (every portal holds the same data).
@@ -305,8 +383,23 @@ pub fn hubspot_api(p: &HubSpotPlan) -> HubSpotApi {
     }
 }
 
-fn hubspot_config(plan: &Plan, p: &HubSpotPlan) -> SimConfig {
-    let config = base(plan).with_auth(hubspot::auth_config()).with_platform(Arc::new(hubspot_api(p)));
+/// The simulated portal of HubSpot source `n` (from 1) of the plan: with [`Sizing::Uniform`],
+/// [`hubspot_api`]; otherwise a portal of its own id and size.
+pub fn hubspot_portal_api(p: &HubSpotPlan, n: u64) -> HubSpotApi {
+    let api = hubspot_api(p);
+    let Some(id) = p.portal_id(n) else { return api };
+    let (contacts_per_day, deals_per_day) = p.shape(n);
+    HubSpotApi {
+        portal: hubspot::Portal { id, ..api.portal.clone() },
+        contacts_per_day,
+        deals_per_day,
+        ..api
+    }
+}
+
+fn hubspot_config(plan: &Plan, p: &HubSpotPlan, n: u64) -> SimConfig {
+    let config =
+        base(plan).with_auth(hubspot::auth_config()).with_platform(Arc::new(hubspot_portal_api(p, n)));
     if !plan.published_quotas {
         return config;
     }
@@ -320,12 +413,12 @@ pub fn ga4_api(plan: &Plan, p: &Ga4Plan) -> Ga4Api {
     let properties = p
         .property_ids()
         .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            if i % 2 == 0 {
-                SimProperty::new(id, "USD", "America/Los_Angeles", p.traffic)
+        .zip(1..)
+        .map(|(id, n)| {
+            if n % 2 == 1 {
+                SimProperty::new(id, "USD", "America/Los_Angeles", p.traffic_of(n))
             } else {
-                SimProperty::new(id, "EUR", "Europe/Berlin", p.traffic)
+                SimProperty::new(id, "EUR", "Europe/Berlin", p.traffic_of(n))
             }
         })
         .collect();
@@ -354,7 +447,7 @@ fn ga4_config(plan: &Plan, p: &Ga4Plan) -> (SimConfig, Ga4Api) {
             "message": "Quota exceeded for quota metric 'Core requests' and limit 'Core requests per minute per user'"}}),
     );
     let config = config.with_quota(
-        QuotaRule::rolling_window(published::GA4_REQUESTS, published::GA4_WINDOW)
+        QuotaRule::rolling_window(published::GA4_REQUESTS, plan.app_limits.window(published::GA4_WINDOW))
             .named("ga4_per_user")
             .with_retry_after(RetryAfter::Omit)
             .with_response(refusal),

@@ -12,6 +12,22 @@ pub struct RunSummary {
     pub status: String,
     /// Per source.
     pub sources: Vec<SourceSummary>,
+    /// For a run of one shard (`--shard K/N`): how the configuration was split.
+    #[serde(default)]
+    pub shard: Option<ShardSummary>,
+}
+
+/// What one shard of a sharded run held.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ShardSummary {
+    /// `K/N`.
+    pub shard: String,
+    /// Units of work (accounts, properties, or whole sources) it pulled.
+    #[serde(default)]
+    pub units: u64,
+    /// The part of per-application rate limits it took.
+    #[serde(default)]
+    pub rate_share: f64,
 }
 
 /// One source's part of a run.
@@ -80,6 +96,23 @@ impl RunSummary {
         Ok(serde_json::from_str(text)?)
     }
 
+    /// The summaries of the shards of one run as one: every shard's sources, the longest pull,
+    /// and `succeeded` only when every shard succeeded.
+    pub fn merge(runs: &[RunSummary]) -> RunSummary {
+        let status = runs
+            .iter()
+            .map(|r| r.status.as_str())
+            .find(|s| *s != "succeeded")
+            .unwrap_or("succeeded")
+            .to_owned();
+        RunSummary {
+            duration_ms: runs.iter().map(|r| r.duration_ms).max().unwrap_or(0),
+            status,
+            sources: runs.iter().flat_map(|r| r.sources.iter().cloned()).collect(),
+            shard: None,
+        }
+    }
+
     /// Rows written by every source.
     pub fn rows(&self) -> u64 {
         self.sources.iter().map(|s| s.rows_written).sum()
@@ -136,5 +169,14 @@ mod tests {
         assert!((hubspot.slowest_s - 1.1).abs() < 1e-9);
         assert_eq!(hubspot.failures, ["b: failed (quota)"]);
         assert!(RunSummary::parse("{}").is_err());
+
+        let mut shard = summary.clone();
+        shard.status = "partial".into();
+        shard.duration_ms = 1500;
+        let both = RunSummary::merge(&[summary, shard]);
+        assert_eq!((both.status.as_str(), both.duration_ms, both.rows()), ("partial", 1500, 30));
+        let text = r#"{"duration_ms": 1, "status": "succeeded", "sources": [],
+          "shard": {"shard": "3/8", "units": 12, "sources_elsewhere": ["a"], "rate_share": 0.125}}"#;
+        assert_eq!(RunSummary::parse(text).unwrap().shard.unwrap().units, 12);
     }
 }

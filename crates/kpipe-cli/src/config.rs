@@ -36,6 +36,9 @@ struct PipelineSection {
     /// `parquet` (a file per partition) or `delta` (Delta Lake tables under `delta/`).
     #[serde(default)]
     format: FormatName,
+    /// The part of a per-application rate limit each shard of `--shard K/N` takes (default
+    /// `1 / N`).
+    shard_rate_share: Option<f64>,
 }
 
 /// `[pipeline] format`.
@@ -90,6 +93,12 @@ pub struct PipelineConfig {
     pub lock_lease_seconds: u32,
     /// How the metric and KPI tables are kept.
     pub format: OutputFormat,
+    /// `shard_rate_share`: the part of a per-application rate limit each shard takes (`None`:
+    /// `1 / N`).
+    pub shard_rate_share: Option<f64>,
+    /// The shard this process runs and what it holds (the whole configuration unless the
+    /// configuration was loaded for `--shard K/N`).
+    pub split: crate::shard::ShardSplit,
 }
 
 impl PipelineConfig {
@@ -102,6 +111,8 @@ impl PipelineConfig {
             start_date: None,
             lock_lease_seconds: default_lock_lease_seconds(),
             format: OutputFormat::Parquet,
+            shard_rate_share: None,
+            split: crate::shard::ShardSplit { rate_share: 1.0, ..Default::default() },
         }
     }
 
@@ -198,6 +209,17 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     load_with_token_records(path, env).map(|(config, _)| config)
 }
 
+/// Reads and checks `path` like [`load`], keeping of each source only the units of work (ad
+/// accounts, pages, properties; or the source as a whole) that `shard` owns: sources with none
+/// are left out (listed in [`PipelineConfig::split`]).
+pub fn load_shard(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    shard: kpipe_core::Shard,
+) -> Result<Config, ConfigFileError> {
+    read_file(path, env, shard).map(|(config, _)| config)
+}
+
 /// What the sources' secrets files record about their refresh tokens (issued, expires), by
 /// source name. Kept beside the [`Config`]: connectors never see these keys.
 pub type RefreshTokenRecords = BTreeMap<String, RefreshTokenRecord>;
@@ -208,12 +230,20 @@ pub fn load_with_token_records(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, RefreshTokenRecords), ConfigFileError> {
+    read_file(path, env, kpipe_core::Shard::ALL)
+}
+
+fn read_file(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    shard: kpipe_core::Shard,
+) -> Result<(Config, RefreshTokenRecords), ConfigFileError> {
     let fail = |errors: Vec<ConfigError>| ConfigFileError { file: path.to_path_buf(), errors };
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(vec![ConfigError::new("", format!("cannot read the configuration file: {e}"))]))?;
     let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let config_dir = if config_dir.as_os_str().is_empty() { PathBuf::from(".") } else { config_dir };
-    let (mut config, records) = parse_with_token_records(&text, &config_dir, env).map_err(fail)?;
+    let (mut config, records) = parse_document(&text, &config_dir, env, shard).map_err(fail)?;
     config.path = path.to_path_buf();
     Ok((config, records))
 }
@@ -233,6 +263,15 @@ pub fn parse_with_token_records(
     text: &str,
     config_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, RefreshTokenRecords), Vec<ConfigError>> {
+    parse_document(text, config_dir, env, kpipe_core::Shard::ALL)
+}
+
+fn parse_document(
+    text: &str,
+    config_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    shard: kpipe_core::Shard,
 ) -> Result<(Config, RefreshTokenRecords), Vec<ConfigError>> {
     let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         vec![ConfigError::new("", format!("not valid TOML: {}", crate::redact::toml_syntax_error(text, &e)))]
@@ -281,6 +320,7 @@ pub fn parse_with_token_records(
     let kpis = kpi_config(doc.remove("kpis"), doc.remove("kpis_settings"), &mut errors);
 
     let mut sources = Vec::new();
+    let mut split = crate::shard::ShardSplit::default();
     match doc.remove("sources") {
         None => {
             errors.push(ConfigError::new("sources", "missing; expected at least one [sources.<name>] table"))
@@ -290,9 +330,18 @@ pub fn parse_with_token_records(
                 errors
                     .push(ConfigError::new("sources", "empty; expected at least one [sources.<name>] table"));
             }
+            let share = pipeline
+                .as_ref()
+                .and_then(|p| p.shard_rate_share)
+                .unwrap_or(1.0 / f64::from(shard.count()));
+            split = crate::shard::ShardSplit { shard, rate_share: share, ..Default::default() };
             for (name, value) in table {
-                match source_config(&name, value, config_dir) {
-                    Ok(s) => sources.push(s),
+                match source_config(&name, value, config_dir, shard, share) {
+                    Ok(Some((s, units))) => {
+                        split.units.insert(name.clone(), units);
+                        sources.push(s);
+                    }
+                    Ok(None) => split.elsewhere.push(name),
                     Err(e) => errors.push(e),
                 }
             }
@@ -301,7 +350,8 @@ pub fn parse_with_token_records(
     }
 
     match (pipeline, errors.is_empty()) {
-        (Some(pipeline), true) => {
+        (Some(mut pipeline), true) => {
+            pipeline.split = split;
             sources.sort_by(|a, b| a.name.cmp(&b.name));
             let mut kpis = kpis.unwrap_or_default();
             kpis.settings.output_format = pipeline.format;
@@ -353,6 +403,13 @@ fn pipeline_config(
         ));
         return None;
     }
+    if let Some(share) = p.shard_rate_share.filter(|s| !(s.is_finite() && *s > 0.0 && *s <= 1.0)) {
+        errors.push(ConfigError::new(
+            "pipeline.shard_rate_share",
+            format!("is {share}; expected a part of the limit above 0 and at most 1, such as 0.125"),
+        ));
+        return None;
+    }
     let storage = StorageOptions { values: p.storage.into_iter().map(|(k, v)| (k, v.into_text())).collect() };
     Some(PipelineConfig {
         output,
@@ -364,10 +421,18 @@ fn pipeline_config(
             FormatName::Parquet => OutputFormat::Parquet,
             FormatName::Delta => OutputFormat::Delta,
         },
+        shard_rate_share: p.shard_rate_share,
+        split: crate::shard::ShardSplit { rate_share: 1.0, ..Default::default() },
     })
 }
 
-fn source_config(name: &str, value: toml::Value, config_dir: &Path) -> Result<SourceConfig, ConfigError> {
+fn source_config(
+    name: &str,
+    value: toml::Value,
+    config_dir: &Path,
+    shard: kpipe_core::Shard,
+    share: f64,
+) -> Result<Option<(SourceConfig, crate::shard::SourceUnits)>, ConfigError> {
     let at = format!("sources.{name}");
     if !is_identifier(name) {
         return Err(ConfigError::new(
@@ -417,9 +482,13 @@ fn source_config(name: &str, value: toml::Value, config_dir: &Path) -> Result<So
         }
     };
     debug_assert!(COMMON_SOURCE_KEYS.iter().all(|k| !table.contains_key(*k)));
+    let Some(units) = crate::shard::select(name, &factory, &mut table, shard, share).map_err(|e| e.within(&at))?
+    else {
+        return Ok(None);
+    };
     let cx = BuildContext { source_name: name.to_owned(), config_dir: config_dir.to_path_buf() };
     let source = factory.build(table, &cx).map_err(|e| e.within(&at))?;
-    Ok(SourceConfig { name: name.to_owned(), kind, enabled, start_date, restatement_days, source })
+    Ok(Some((SourceConfig { name: name.to_owned(), kind, enabled, start_date, restatement_days, source }, units)))
 }
 
 /// `[kpis.<name>]` and `[kpis_settings]`: read by kpipe-kpi's own types, errors under their keys.

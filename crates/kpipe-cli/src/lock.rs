@@ -121,15 +121,26 @@ impl RunLock {
     /// Takes the lock of `storage`'s output, or says who holds it. `lease` is how long a lease
     /// object lasts unless renewed (object stores only).
     pub fn acquire(storage: &Storage, lease: Duration) -> Result<RunLock, LockError> {
+        RunLock::acquire_shard(storage, lease, kpipe_core::Shard::ALL)
+    }
+
+    /// Takes the lock of `shard`'s runs of `storage`'s output: two processes of one shard
+    /// never run at once, while the shards of a run do (each writes files and state objects
+    /// of its own). The whole configuration's lock is [`RunLock::acquire`]'s.
+    pub fn acquire_shard(
+        storage: &Storage,
+        lease: Duration,
+        shard: kpipe_core::Shard,
+    ) -> Result<RunLock, LockError> {
+        let key = layout::shard_lock_object(shard);
         match storage.local_root() {
-            Some(_) => RunLock::acquire_file(storage),
-            None => RunLock::acquire_lease(storage, lease),
+            Some(_) => RunLock::acquire_file(storage, &key),
+            None => RunLock::acquire_lease(storage, lease, &key),
         }
     }
 
-    fn acquire_file(storage: &Storage) -> Result<RunLock, LockError> {
-        let key = layout::lock_object();
-        let path = storage.local_path(&key).unwrap_or_else(|| PathBuf::from(&key));
+    fn acquire_file(storage: &Storage, key: &str) -> Result<RunLock, LockError> {
+        let path = storage.local_path(key).unwrap_or_else(|| PathBuf::from(key));
         let io = |source| LockError::Io { path: path.clone(), source };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -164,8 +175,8 @@ impl RunLock {
         Ok(RunLock { _held: Held::File(file), path: path.display().to_string() })
     }
 
-    fn acquire_lease(storage: &Storage, lease: Duration) -> Result<RunLock, LockError> {
-        let key = layout::lock_object();
+    fn acquire_lease(storage: &Storage, lease: Duration, key: &str) -> Result<RunLock, LockError> {
+        let key = key.to_owned();
         let output = storage.describe();
         let fail = |source| LockError::Storage { output: output.clone(), source };
         let holder_id = uuid::Uuid::now_v7().to_string();

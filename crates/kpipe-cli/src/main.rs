@@ -13,7 +13,7 @@ use kpipe_cli::demo_apis::DemoApis;
 use kpipe_cli::run_progress::RunProgress;
 use kpipe_cli::runner::Quiet;
 use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, redact, registry, runner};
-use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
+use kpipe_core::{DateWindow, ErrorChain, NaiveDate, Shard};
 
 mod kpis;
 mod malloc;
@@ -71,6 +71,12 @@ enum Command {
         /// Also write the run summary as JSON to this file.
         #[arg(long)]
         summary_json: Option<PathBuf>,
+        #[command(flatten)]
+        shard: ShardArgs,
+        /// Do not recompute the KPIs after the pull (a shard's run never does: `kpipe kpis`
+        /// runs once every shard has published).
+        #[arg(long)]
+        no_kpis: bool,
     },
     /// Pull a long range as a series of runs, resuming where a quota stopped the last one.
     Backfill {
@@ -92,6 +98,8 @@ enum Command {
         /// Backfill only this source.
         #[arg(long)]
         source: Option<String>,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Show what a run would pull (days per source and account, missing and provisional,
     /// cursors) and the requests and daily quota it would cost, without calling any API.
@@ -111,6 +119,13 @@ enum Command {
         /// Print the plan as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The plan of shard K of N only (K from 0).
+        #[arg(long, value_name = "K/N", value_parser = shard_arg, conflicts_with = "shards")]
+        shard: Option<Shard>,
+        /// How N shards would split the configuration: each shard's units, requests and
+        /// quota-bound time, and the units too large for an even split.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
     },
     /// Validate the configuration, check that each source could run (one cheap authenticated
     /// call), and report each credential's health, warning ahead of a refresh token's expiry.
@@ -224,6 +239,41 @@ enum StateCommand {
     },
 }
 
+/// `--shard K/N` or `--shards N`: which shard of a configuration a process runs.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct ShardArgs {
+    /// Run shard K of N (K from 0): only the (source, account) units a stable hash assigns to
+    /// it, with its part of per-application rate limits; state and lock of its own.
+    #[arg(long, value_name = "K/N", value_parser = shard_arg, conflicts_with = "shards")]
+    shard: Option<Shard>,
+    /// Run shard $JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job's index).
+    #[arg(long, value_name = "N")]
+    shards: Option<u32>,
+}
+
+impl ShardArgs {
+    /// The shard to run: the whole configuration without either flag.
+    fn resolve(self) -> Result<Shard, String> {
+        match (self.shard, self.shards) {
+            (Some(shard), _) => Ok(shard),
+            (None, None) => Ok(Shard::ALL),
+            (None, Some(count)) => {
+                let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                    format!("--shards {count}: JOB_COMPLETION_INDEX is not set (it is in a Kubernetes Indexed Job); give --shard K/{count} instead")
+                })?;
+                let index: u32 = index.trim().parse().map_err(|_| {
+                    format!("JOB_COMPLETION_INDEX `{index}` is not a whole number")
+                })?;
+                Shard::new(index, count).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+fn shard_arg(text: &str) -> Result<Shard, String> {
+    Shard::parse(text).map_err(|e| e.to_string())
+}
+
 fn date_arg(text: &str) -> Result<NaiveDate, String> {
     config::parse_date(text)
 }
@@ -302,7 +352,14 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 });
             Ok(ExitCode::from(kpipe_cli::schedule::command(args, Some(kpi_stage)).await))
         }
-        Command::Backfill { config, from, to, chunk_days, newest_first, source } => {
+        Command::Backfill { config, from, to, chunk_days, newest_first, source, shard } => {
+            let shard = match shard.resolve() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
             let options = BackfillOptions {
                 from,
                 to,
@@ -311,14 +368,19 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 only: source,
                 today: chrono::Utc::now().date_naive(),
             };
-            backfill_command(&config, &options, progress).await
+            backfill_command(&config, shard, &options, progress).await
         }
-        Command::Plan { config, from, to, full_refresh, json } => {
-            let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+        Command::Plan { config, from, to, full_refresh, json, shard, shards } => {
             let mut options = RunOptions::new(chrono::Utc::now().date_naive());
             options.from = from;
             options.to = to;
             options.full_refresh = full_refresh;
+            if let Some(count) = shards {
+                return plan_split(&config, count, &options, json);
+            }
+            let Some(cfg) = load_config_shard(&config, shard.unwrap_or(Shard::ALL)) else {
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            };
             match kpipe_cli::plan::plan(&cfg, &options) {
                 Ok(plan) if json => {
                     println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -334,14 +396,25 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 }
             }
         }
-        Command::Run { config, from, to, source, full_refresh, summary_json } => {
-            let Some(cfg) = load_config(&config) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+        Command::Run { config, from, to, source, full_refresh, summary_json, shard, no_kpis } => {
+            let shard = match shard.resolve() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(EXIT_CONFIG));
+                }
+            };
+            let Some(cfg) = load_config_shard(&config, shard) else { return Ok(ExitCode::from(EXIT_CONFIG)) };
+            if !shard.is_all() && !no_kpis {
+                tracing::info!(shard = %shard, "a shard's run does not compute KPIs: run `kpipe kpis` once every shard has published");
+            }
             let mut options = RunOptions::new(chrono::Utc::now().date_naive());
             options.from = from;
             options.to = to;
             options.only = source;
             options.full_refresh = full_refresh;
-            run(cfg, options, summary_json.as_deref(), progress).await
+            let with_kpis = shard.is_all() && !no_kpis;
+            run_with(cfg, options, summary_json.as_deref(), progress, with_kpis).await
         }
         Command::Demo { output, summary_json, serve } => {
             let apis = DemoApis::start().await.context("cannot start the simulated platform APIs")?;
@@ -415,8 +488,26 @@ async fn wait_for_stop() -> Stop {
     SIGINT
 }
 
+/// `kpipe plan --shards N`.
+fn plan_split(path: &Path, count: u32, options: &RunOptions, json: bool) -> anyhow::Result<ExitCode> {
+    let load = |shard| config::load_shard(path, &|name| std::env::var(name).ok(), shard);
+    match kpipe_cli::plan_split::split(load, count, options) {
+        Ok(split) if json => println!("{}", serde_json::to_string_pretty(&split)?),
+        Ok(split) => print!("{}", split.render()),
+        Err(e) => {
+            eprintln!("error: {}", redact::text(&e));
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn load_config(path: &Path) -> Option<config::Config> {
-    match config::load(path, &|name| std::env::var(name).ok()) {
+    load_config_shard(path, Shard::ALL)
+}
+
+fn load_config_shard(path: &Path, shard: Shard) -> Option<config::Config> {
+    match config::load_shard(path, &|name| std::env::var(name).ok(), shard) {
         Ok(c) => Some(c),
         Err(e) => {
             eprintln!("configuration error:\n{}", redact::text(&e.to_string()));
@@ -431,6 +522,16 @@ async fn run(
     summary_json: Option<&Path>,
     progress: bool,
 ) -> anyhow::Result<ExitCode> {
+    run_with(cfg, options, summary_json, progress, true).await
+}
+
+async fn run_with(
+    cfg: config::Config,
+    options: RunOptions,
+    summary_json: Option<&Path>,
+    progress: bool,
+    with_kpis: bool,
+) -> anyhow::Result<ExitCode> {
     let bars: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let selected = cfg
         .sources
@@ -438,7 +539,7 @@ async fn run(
         .filter(|s| s.enabled && options.only.as_ref().is_none_or(|only| *only == s.name))
         .map(|s| s.name.clone());
     let run_progress = Arc::new(RunProgress::new(bars, selected));
-    let kpi_stage = kpis::AfterRun::new(&cfg, &options);
+    let kpi_stage = with_kpis.then(|| kpis::AfterRun::new(&cfg, &options));
     let outcome = tokio::select! {
         outcome = runner::run_locked(cfg, options, run_progress.clone()) => outcome,
         stop = wait_for_stop() => {
@@ -464,7 +565,7 @@ async fn run(
         }
     };
     print!("{}", redact::text(&summary.render()));
-    let kpis_ok = kpi_stage.run_under_lock(&mut summary, &lock);
+    let kpis_ok = kpi_stage.is_none_or(|stage| stage.run_under_lock(&mut summary, &lock));
     drop(lock);
     if let Some(path) = summary_json {
         let json = redact::summary_json(&summary)?;
@@ -476,14 +577,16 @@ async fn run(
 
 async fn backfill_command(
     path: &Path,
+    shard: Shard,
     options: &BackfillOptions,
     progress: bool,
 ) -> anyhow::Result<ExitCode> {
     // Checked once up front so that a mistake is reported before anything runs.
-    if load_config(path).is_none() {
+    if load_config_shard(path, shard).is_none() {
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let load = || config::load(path, &|name| std::env::var(name).ok()).map_err(|e| e.to_string());
+    let load =
+        || config::load_shard(path, &|name| std::env::var(name).ok(), shard).map_err(|e| e.to_string());
     let observer: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let outcome = match backfill::backfill(load, options, observer, |summary| {
         print!("{}", redact::text(&summary.render()))

@@ -53,7 +53,7 @@ pub struct RunPlan {
 /// The plan of a run of `config` with `options`.
 pub fn plan(config: &Config, options: &RunOptions) -> Result<RunPlan, RunError> {
     let window = run_window(options, config.pipeline.lookback_days)?;
-    let state = StateStore::open(&config.pipeline.open_storage()?)?;
+    let state = StateStore::open_shard(&config.pipeline.open_storage()?, config.pipeline.split.shard)?;
     let mut sources = Vec::new();
     for s in &config.sources {
         if options.only.as_ref().is_some_and(|o| o != &s.name) {

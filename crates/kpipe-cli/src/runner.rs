@@ -161,17 +161,32 @@ pub async fn run_locked(
     // Held until the run and its later stages end: a second run of this output fails at once.
     let storage = config.pipeline.open_storage()?;
     let lease = std::time::Duration::from_secs(u64::from(config.pipeline.lock_lease_seconds));
-    let lock = crate::lock::RunLock::acquire(&storage, lease)?;
+    let shard = config.pipeline.split.shard;
+    let lock = crate::lock::RunLock::acquire_shard(&storage, lease, shard)?;
     let started_at = Utc::now();
     let clock = Instant::now();
     let run_id = uuid::Uuid::now_v7().to_string();
     let output = storage.describe();
-    remove_legacy_staging(&storage);
-    kpipe_sink_parquet::migrate::to_current_layout(&storage)
-        .map_err(|source| RunError::Layout { version: kpipe_sink_parquet::layout::LAYOUT_VERSION, source })?;
-    let sink = Arc::new(ParquetSink::on(storage.clone()).with_format(config.pipeline.format));
-    let state = Arc::new(Mutex::new(StateStore::open(&storage)?));
-    tracing::info!(run_id = %run_id, window = %window, output = %output, "run started");
+    if shard.is_all() {
+        // Earlier versions' leftovers and layout, moved by the run that holds the whole
+        // output (shards run side by side, and would race to move the same files).
+        remove_legacy_staging(&storage);
+        kpipe_sink_parquet::migrate::to_current_layout(&storage).map_err(|source| RunError::Layout {
+            version: kpipe_sink_parquet::layout::LAYOUT_VERSION,
+            source,
+        })?;
+    }
+    let sink =
+        Arc::new(ParquetSink::on(storage.clone()).with_format(config.pipeline.format).with_shard(shard));
+    let state = Arc::new(Mutex::new(StateStore::open_shard(&storage, shard)?));
+    tracing::info!(run_id = %run_id, window = %window, output = %output, shard = %shard, "run started");
+    let split = &config.pipeline.split;
+    let shard_summary = (!shard.is_all()).then(|| crate::summary::ShardSummary {
+        shard: shard.to_string(),
+        units: split.units.values().map(|u| if u.whole() { 1 } else { u.here.len() }).sum(),
+        sources_elsewhere: split.elsewhere.clone(),
+        rate_share: split.rate_share,
+    });
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut summaries = Vec::new();
@@ -251,6 +266,7 @@ pub async fn run_locked(
         status,
         sources: summaries,
         kpis: None,
+        shard: shard_summary,
     };
     tracing::info!(run_id = %summary.run_id, status = ?summary.status, duration_ms = summary.duration_ms, "run finished");
     Ok((summary, lock))

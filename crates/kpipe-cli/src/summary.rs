@@ -223,6 +223,22 @@ pub struct RunSummary {
     pub sources: Vec<SourceSummary>,
     /// The KPI stage that followed the sources, when one was due.
     pub kpis: Option<KpiStageSummary>,
+    /// For a run of one shard (`--shard K/N`): which, and how the configuration was split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardSummary>,
+}
+
+/// What one shard of a sharded run held.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ShardSummary {
+    /// `K/N`.
+    pub shard: String,
+    /// Units of work (accounts, pages, properties, or whole sources) this shard pulled.
+    pub units: usize,
+    /// Sources with no unit in this shard.
+    pub sources_elsewhere: Vec<String>,
+    /// The part of per-application rate limits it took.
+    pub rate_share: f64,
 }
 
 /// How the KPI stage after a run ended.
@@ -295,6 +311,16 @@ impl RunSummary {
             self.duration_ms as f64 / 1000.0,
             self.output
         );
+        if let Some(shard) = &self.shard {
+            let _ = writeln!(
+                out,
+                "shard {}: {} unit(s), {:.3} of per-application rate limits; {} source(s) in other shards",
+                shard.shard,
+                shard.units,
+                shard.rate_share,
+                shard.sources_elsewhere.len()
+            );
+        }
         let _ = writeln!(
             out,
             "{:<16} {:<10} {:<9} {:<23} {:>10} {:>11} {:>8} {:>8}",
@@ -464,6 +490,7 @@ mod tests {
             status: SourceStatus::Succeeded,
             sources: vec![s],
             kpis: None,
+            shard: None,
         };
         assert!(
             run.render().contains("http: 10 request(s) (0.0025 per row), retries: throttled 2"),
@@ -515,6 +542,7 @@ mod tests {
             status: SourceStatus::Succeeded,
             sources: vec![s],
             kpis: None,
+            shard: None,
         };
         let text = run.render();
         assert!(text.contains("quota left: 62515: 624990 of 625000 requests left today"), "{text}");
@@ -537,6 +565,7 @@ mod tests {
             status: SourceStatus::Succeeded,
             sources: vec![s],
             kpis: None,
+            shard: None,
         };
         assert!(run.render().contains("quota left: unknown"), "{}", run.render());
     }

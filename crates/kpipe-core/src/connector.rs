@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::ConfigError;
+use crate::shard::{SharedRateLimit, UnitKey};
 use crate::source::{DynSource, Source};
 
 /// What a connector may know while it is being built.
@@ -24,13 +25,23 @@ pub struct ConnectorFactory {
     pub kind: &'static str,
     /// What it pulls.
     pub description: &'static str,
+    /// The keys listing its units of work ([`Source::UNIT_KEYS`]).
+    pub unit_keys: &'static [UnitKey],
+    /// Its per-application rate limit ([`Source::SHARED_RATE_LIMIT`]).
+    pub shared_rate_limit: Option<SharedRateLimit>,
     build: BuildFn,
 }
 
 impl ConnectorFactory {
     /// The factory of source `S`: the one line a connector crate exports.
     pub fn of<S: Source>() -> ConnectorFactory {
-        ConnectorFactory { kind: S::KIND, description: S::DESCRIPTION, build: build_erased::<S> }
+        ConnectorFactory {
+            kind: S::KIND,
+            description: S::DESCRIPTION,
+            unit_keys: S::UNIT_KEYS,
+            shared_rate_limit: S::SHARED_RATE_LIMIT,
+            build: build_erased::<S>,
+        }
     }
 
     /// Reads `table` (a `[sources.<name>]` table without `type`) into the connector's typed

@@ -53,6 +53,16 @@ pub trait Source: Send + Sync + Sized + 'static {
     /// One line saying what it pulls.
     const DESCRIPTION: &'static str;
 
+    /// The keys of its configuration that list units of work (ad accounts, pages,
+    /// properties): `kpipe run --shard K/N` keeps the units shard K owns. A source with none
+    /// (the default) is one unit as a whole.
+    const UNIT_KEYS: &'static [crate::UnitKey] = &[];
+
+    /// A rate limit the platform counts per application rather than per account, which the
+    /// shards of a run share (each takes its part). `None` (the default): the source's limits
+    /// are per account, portal or property, and each shard keeps them whole.
+    const SHARED_RATE_LIMIT: Option<crate::SharedRateLimit> = None;
+
     /// Checks the configuration and builds the source. Nothing may be fetched here.
     fn build(config: Self::Config, cx: &BuildContext) -> Result<Self, ConfigError>;
 

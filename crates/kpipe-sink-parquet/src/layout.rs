@@ -2,8 +2,8 @@
 //! to the output (a directory or an object-store prefix), with `/` between folders.
 //!
 //! ```text
-//! metrics/<source>.<YYYY-MM-DD>.parquet        metric rows, one file per source and day
-//! metrics_period/<source>.<grain>.<YYYY-MM-DD>.parquet
+//! metrics/<writer>.<YYYY-MM-DD>.parquet        metric rows, one file per source (and shard) and day
+//! metrics_period/<writer>.<grain>.<YYYY-MM-DD>.parquet
 //!                                              unique metrics over a week or month (its first day)
 //! kpis/<grain>.<YYYY-MM-DD>.parquet            KPI rows, one file per grain and period (its first day)
 //! quarantine/source=<name>/<run_id>.jsonl      records that could not be used
@@ -13,6 +13,10 @@
 //! .kpipe/staging/<table>/<run_id>/             files being written (local outputs)
 //! .kpipe/uploads/<table>/<id>.json             multipart uploads in progress
 //! ```
+//!
+//! `<writer>` is the source's name, or for shard K of N (`kpipe run --shard K/N`) the source's
+//! name followed by `~KofN` (`li~3of8`): the shards of a source write files of their own, side by
+//! side, each holding the rows of the accounts its shard owns ([`kpipe_core::Shard`]).
 //!
 //! Layout version 2 ([`LAYOUT_VERSION`]). The data files sit directly in `metrics/` and
 //! `kpis/`, named by values that are also columns of every file, because every reader then
@@ -29,6 +33,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use kpipe_core::Shard;
 
 /// The version of the layout, as CHANGELOG.md and docs/schema.md number it.
 pub const LAYOUT_VERSION: u32 = 2;
@@ -72,40 +77,77 @@ fn parse_day(text: &str) -> Option<NaiveDate> {
     (text.len() == 10).then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()).flatten()
 }
 
-/// `metrics/<source>.<YYYY-MM-DD>.parquet`: one source's rows of one day.
-pub fn metric_file(source: &str, date: NaiveDate) -> String {
-    format!("{METRICS}/{}", dated_file(source, date))
+/// The name a source's files carry when shard `shard` writes them: the source's name, with
+/// `~KofN` after it unless the shard is the whole configuration.
+pub fn writer_name(source: &str, shard: Shard) -> String {
+    match shard.tag() {
+        None => source.to_owned(),
+        Some(tag) => format!("{source}{tag}"),
+    }
 }
 
-/// The source and day of a key of the metric tree (`metrics/<source>.<YYYY-MM-DD>.parquet`).
+/// The source and shard of a writer name (`li`, `li~3of8`).
+pub fn parse_writer_name(name: &str) -> Option<(&str, Shard)> {
+    let (source, shard) = match name.find('~') {
+        None => (name, Shard::ALL),
+        Some(at) => (&name[..at], Shard::from_tag(&name[at..])?),
+    };
+    kpipe_core::is_identifier(source).then_some((source, shard))
+}
+
+/// `metrics/<writer>.<YYYY-MM-DD>.parquet`: one source's (or one shard's of a source) rows of
+/// one day; `writer` from [`writer_name`].
+pub fn metric_file(writer: &str, date: NaiveDate) -> String {
+    format!("{METRICS}/{}", dated_file_of(writer, date))
+}
+
+/// `<writer>.<YYYY-MM-DD>.parquet`.
+fn dated_file_of(writer: &str, date: NaiveDate) -> String {
+    format!("{writer}.{}{PARQUET}", date.format("%Y-%m-%d"))
+}
+
+/// The source and day of a key of the metric tree (`metrics/<writer>.<YYYY-MM-DD>.parquet`).
 pub fn parse_metric_file(key: &str) -> Option<(&str, NaiveDate)> {
-    parse_dated_file(key.strip_prefix(METRICS)?.strip_prefix('/')?)
+    parse_sharded_metric_file(key).map(|(source, _, day)| (source, day))
 }
 
-/// The start of the keys of one source's metric files, `metrics/<source>.`.
-pub fn metric_files_of(source: &str) -> String {
-    format!("{METRICS}/{source}.")
+/// The source, shard and day of a key of the metric tree.
+pub fn parse_sharded_metric_file(key: &str) -> Option<(&str, Shard, NaiveDate)> {
+    let file = key.strip_prefix(METRICS)?.strip_prefix('/')?;
+    let (writer, day) = file.strip_suffix(PARQUET)?.split_once('.')?;
+    let (source, shard) = parse_writer_name(writer)?;
+    Some((source, shard, parse_day(day)?))
 }
 
-/// `metrics_period/<source>.<grain>.<YYYY-MM-DD>.parquet`: one source's unique metrics over
-/// `period`, named by its first day.
-pub fn period_file(source: &str, period: kpipe_core::Period) -> String {
-    format!("{METRICS_PERIOD}/{}", dated_file(&format!("{source}.{}", period.grain), period.start))
+/// The start of the keys of one writer's metric files, `metrics/<writer>.`.
+pub fn metric_files_of(writer: &str) -> String {
+    format!("{METRICS}/{writer}.")
+}
+
+/// `metrics_period/<writer>.<grain>.<YYYY-MM-DD>.parquet`: one source's (or shard's) unique
+/// metrics over `period`, named by its first day.
+pub fn period_file(writer: &str, period: kpipe_core::Period) -> String {
+    format!("{METRICS_PERIOD}/{}", dated_file_of(&format!("{writer}.{}", period.grain), period.start))
 }
 
 /// The source, grain and first day of a key of the period tree.
 pub fn parse_period_file(key: &str) -> Option<(&str, kpipe_core::PeriodGrain, NaiveDate)> {
-    let file = key.strip_prefix(METRICS_PERIOD)?.strip_prefix('/')?;
-    let (source, rest) = file.split_once('.')?;
-    kpipe_core::is_identifier(source).then_some(())?;
-    let (grain, start) = parse_dated_file(rest)?;
-    let grain = kpipe_core::PeriodGrain::from_name(grain)?;
-    (kpipe_core::Period::containing(grain, start).start == start).then_some((source, grain, start))
+    parse_sharded_period_file(key).map(|(source, _, grain, start)| (source, grain, start))
 }
 
-/// The start of the keys of one source's period files, `metrics_period/<source>.`.
-pub fn period_files_of(source: &str) -> String {
-    format!("{METRICS_PERIOD}/{source}.")
+/// The source, shard, grain and first day of a key of the period tree.
+pub fn parse_sharded_period_file(key: &str) -> Option<(&str, Shard, kpipe_core::PeriodGrain, NaiveDate)> {
+    let file = key.strip_prefix(METRICS_PERIOD)?.strip_prefix('/')?;
+    let (writer, rest) = file.split_once('.')?;
+    let (source, shard) = parse_writer_name(writer)?;
+    let (grain, start) = parse_dated_file(rest)?;
+    let grain = kpipe_core::PeriodGrain::from_name(grain)?;
+    (kpipe_core::Period::containing(grain, start).start == start).then_some((source, shard, grain, start))
+}
+
+/// The start of the keys of one writer's period files, `metrics_period/<writer>.`.
+pub fn period_files_of(writer: &str) -> String {
+    format!("{METRICS_PERIOD}/{writer}.")
 }
 
 /// `kpis/<grain>.<YYYY-MM-DD>.parquet`: one grain's KPI rows of the period starting `start`.
@@ -164,9 +206,9 @@ pub fn state_prefix() -> String {
     format!("{STATE_DIR}/state")
 }
 
-/// `.kpipe/state/<source>.json`.
-pub fn state_object(source: &str) -> String {
-    format!("{}/{source}.json", state_prefix())
+/// `.kpipe/state/<writer>.json`: a source's state, or one shard's of it (`li~3of8.json`).
+pub fn state_object(writer: &str) -> String {
+    format!("{}/{writer}.json", state_prefix())
 }
 
 /// `.kpipe/state.json`, written by earlier versions for all sources at once.
@@ -179,6 +221,12 @@ pub fn lock_object() -> String {
     format!("{STATE_DIR}/lock")
 }
 
+/// `.kpipe/lock~KofN`: the lock of shard K of N's runs (`.kpipe/lock` for the whole
+/// configuration).
+pub fn shard_lock_object(shard: Shard) -> String {
+    format!("{}{}", lock_object(), shard.tag().unwrap_or_default())
+}
+
 /// `.kpipe/staging/<table>`: what the runs writing `table` stage.
 pub fn staging_area(table: &str) -> String {
     format!("{STATE_DIR}/staging/{table}")
@@ -189,9 +237,9 @@ pub fn upload_journal(table: &str) -> String {
     format!("{STATE_DIR}/uploads/{table}")
 }
 
-/// The staging and journal name of one source's metric files.
-pub fn metrics_table(source: &str) -> String {
-    format!("{METRICS}/{source}")
+/// The staging and journal name of one writer's metric files.
+pub fn metrics_table(writer: &str) -> String {
+    format!("{METRICS}/{writer}")
 }
 
 /// The path of `key` below a local output directory.

@@ -14,6 +14,7 @@
 mod columns;
 pub mod delta;
 pub mod encode;
+pub mod handover;
 pub mod layout;
 pub mod migrate;
 pub mod period;
@@ -63,6 +64,7 @@ pub struct ParquetSink {
     storage: Storage,
     options: ParquetSinkOptions,
     format: OutputFormat,
+    shard: kpipe_core::Shard,
     buffered: Arc<writer::BufferedBytes>,
 }
 
@@ -78,6 +80,7 @@ impl ParquetSink {
             storage,
             options: ParquetSinkOptions::default(),
             format: OutputFormat::Parquet,
+            shard: kpipe_core::Shard::ALL,
             buffered: Arc::default(),
         }
     }
@@ -91,6 +94,14 @@ impl ParquetSink {
     /// The same sink writing `format` (the Parquet layout by default).
     pub fn with_format(mut self, format: OutputFormat) -> ParquetSink {
         self.format = format;
+        self
+    }
+
+    /// The same sink writing for shard `shard` of a sharded run: its files carry the shard's
+    /// name, and each commit takes the shard's accounts over from files that another number of
+    /// shards wrote ([`handover`]).
+    pub fn with_shard(mut self, shard: kpipe_core::Shard) -> ParquetSink {
+        self.shard = shard;
         self
     }
 
@@ -122,6 +133,12 @@ impl Sink for ParquetSink {
         if !kpipe_core::is_identifier(&target.source) {
             return Err(SinkError::new(format!("source name `{}` is not a snake_case name", target.source)));
         }
+        if self.format == OutputFormat::Delta && !self.shard.is_all() {
+            return Err(SinkError::new(format!(
+                "shard {}: format = \"delta\" is written by one process per output; run the Parquet layout (format = \"parquet\") for sharded runs",
+                self.shard
+            )));
+        }
         let level = ZstdLevel::try_new(self.options.zstd_level)
             .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
         let codec = encode::column::Codec::zstd(level);
@@ -130,6 +147,7 @@ impl Sink for ParquetSink {
             target,
             self.options.clone(),
             self.format,
+            self.shard,
             self.table_format()?,
             codec,
             Arc::clone(&self.buffered),

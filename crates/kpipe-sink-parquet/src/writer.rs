@@ -30,6 +30,10 @@ impl Partition {
 
 pub(crate) struct PartitionedWriter {
     target: SinkTarget,
+    /// The shard whose accounts it writes, and the name its files carry
+    /// ([`layout::writer_name`]).
+    shard: kpipe_core::Shard,
+    writer: String,
     lineage: Lineage,
     options: ParquetSinkOptions,
     output_format: OutputFormat,
@@ -69,17 +73,21 @@ impl PartitionedWriter {
         target: SinkTarget,
         options: ParquetSinkOptions,
         output_format: OutputFormat,
+        shard: kpipe_core::Shard,
         format: TableFormat,
         codec: Codec,
         shared: Arc<BufferedBytes>,
     ) -> Result<PartitionedWriter, SinkError> {
+        let writer = layout::writer_name(&target.source, shard);
         let table = StagedTable::open(
             storage,
-            &layout::metrics_table(&target.source),
-            &layout::metric_files_of(&target.source),
+            &layout::metrics_table(&writer),
+            &layout::metric_files_of(&writer),
             &target.run_id,
         )?;
         Ok(PartitionedWriter {
+            shard,
+            writer,
             lineage: Lineage::new(&target.source, &target.run_id, target.pulled_at),
             partitions: std::iter::repeat_with(|| None).take(window_days(&target)).collect(),
             target,
@@ -99,7 +107,7 @@ impl PartitionedWriter {
 
     fn open_partition(&self, date: NaiveDate) -> Result<Partition, SinkError> {
         let staged = match &self.table {
-            Some(table) => table.staging_path(&layout::metric_file(&self.target.source, date)),
+            Some(table) => table.staging_path(&layout::metric_file(&self.writer, date)),
             None => return Err(SinkError::new("the writer is already committed")),
         };
         let row_group = RowGroupBuilder::new(date)
@@ -220,11 +228,13 @@ impl SinkWriter for PartitionedWriter {
         let periods = std::mem::take(&mut self.periods);
         let (storage, lineage, zstd_level, output_format) =
             (self.storage.clone(), self.lineage.clone(), self.options.zstd_level, self.output_format);
+        let (shard, writer) = (self.shard, self.writer.clone());
         let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
         let mut stats = self.commit_days(&all)?;
         if !periods.is_empty() {
             stats.periods = periods.values().filter_map(|rows| rows.first()).map(|r| r.request).collect();
-            let published = publish_periods(&storage, &lineage, zstd_level, output_format, periods)?;
+            let target = PeriodTarget { storage: &storage, lineage: &lineage, shard, writer: &writer };
+            let published = publish_periods(&target, zstd_level, output_format, periods)?;
             stats.period_rows = published.rows;
             stats.files.extend(published.files);
         }
@@ -239,6 +249,7 @@ impl SinkWriter for PartitionedWriter {
             return Err(SinkError::new("the writer is already committed"));
         };
         let source = self.target.source.clone();
+        let writer = self.writer.clone();
         let days: Vec<NaiveDate> = self.target.window.days().collect();
         let mut replaced = std::collections::BTreeSet::new();
         for (date, part) in days.into_iter().zip(std::mem::take(&mut self.partitions)) {
@@ -247,22 +258,26 @@ impl SinkWriter for PartitionedWriter {
                 // the staging folder.
                 continue;
             }
-            replaced.insert(layout::metric_file(&source, date));
+            replaced.insert(layout::metric_file(&writer, date));
             let Some(mut part) = part else { continue };
             part.flush_row_group(&mut self.codec)?;
             if let Some((file, rows)) = part.file.finish()? {
-                table.stage(layout::metric_file(&source, date), file, rows);
+                table.stage(layout::metric_file(&writer, date), file, rows);
             }
         }
         self.done = true;
         let context = crate::delta::CommitContext {
             run_id: self.target.run_id.clone(),
-            writer: source.clone(),
+            writer: writer.clone(),
             window: self.target.window.to_string(),
         };
         let schema = crate::metric_schema();
         let published =
             table.publish_as(self.output_format, layout::METRICS, &replaced, &schema, &context)?;
+        if self.output_format == OutputFormat::Parquet {
+            let days = selected.iter().copied().filter(|d| self.target.window.contains(*d)).collect();
+            crate::handover::metric_days(&self.storage, self.shard, &source, &days)?;
+        }
         let stats = CommitStats {
             rows: published.rows,
             partitions_written: published.written,
@@ -286,20 +301,28 @@ impl SinkWriter for PartitionedWriter {
     }
 }
 
+/// Where a writer's period files go.
+struct PeriodTarget<'a> {
+    storage: &'a Storage,
+    lineage: &'a Lineage,
+    shard: kpipe_core::Shard,
+    writer: &'a str,
+}
+
 /// Publishes each period's rows as one file, replacing that period's earlier file: after the
 /// day files, so that a reader never finds a period value newer than the days it covers.
 fn publish_periods(
-    storage: &Storage,
-    lineage: &Lineage,
+    target: &PeriodTarget<'_>,
     zstd_level: i32,
     output_format: OutputFormat,
     periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
 ) -> Result<crate::table::Published, SinkError> {
-    let source = &lineage.source;
+    let PeriodTarget { storage, lineage, shard, writer } = *target;
+    let replaced_periods: std::collections::BTreeSet<Period> = periods.keys().copied().collect();
     let mut table = StagedTable::open(
         storage,
-        &format!("{}/{source}", layout::METRICS_PERIOD),
-        &layout::period_files_of(source),
+        &format!("{}/{writer}", layout::METRICS_PERIOD),
+        &layout::period_files_of(writer),
         &lineage.run_id,
     )?;
     let mut replaced = std::collections::BTreeSet::new();
@@ -308,7 +331,7 @@ fn publish_periods(
         _ => String::new(),
     };
     for (period, rows) in periods {
-        let key = layout::period_file(source, period);
+        let key = layout::period_file(writer, period);
         let bytes = crate::period::encode(&rows, lineage, zstd_level)?;
         let staged = table.staging_path(&key);
         std::fs::write(&staged, &bytes)
@@ -317,14 +340,18 @@ fn publish_periods(
         replaced.insert(key);
     }
     let context =
-        crate::delta::CommitContext { run_id: lineage.run_id.clone(), writer: source.clone(), window };
-    table.publish_as(
+        crate::delta::CommitContext { run_id: lineage.run_id.clone(), writer: writer.to_owned(), window };
+    let published = table.publish_as(
         output_format,
         layout::METRICS_PERIOD,
         &replaced,
         &crate::period::period_schema(),
         &context,
-    )
+    )?;
+    if output_format == OutputFormat::Parquet {
+        crate::handover::periods(storage, shard, &lineage.source, &replaced_periods)?;
+    }
+    Ok(published)
 }
 
 fn window_days(target: &SinkTarget) -> usize {

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use chrono::NaiveDate;
-use kpipe_core::DateWindow;
+use kpipe_core::{DateWindow, Shard};
 use kpipe_sink_parquet::{Storage, StorageError, layout};
 use kpipe_storage::Version;
 
@@ -117,11 +117,16 @@ struct Held {
     dirty: bool,
 }
 
-/// The state of one output.
+/// The state of one output, as one shard sees it (the whole configuration's unless opened for
+/// a shard): each shard keeps its own object per source, `.kpipe/state/<source>~KofN.json`.
 #[derive(Debug)]
 pub struct StateStore {
     storage: Storage,
+    shard: Shard,
     sources: BTreeMap<String, Held>,
+    /// Per source, the states other shardings of the output left (another number of shards, or
+    /// none): what a shard without a state of its own starts from.
+    others: BTreeMap<String, Vec<SourceState>>,
     /// The single file of earlier versions was read: removed once its sources are saved.
     legacy: bool,
 }
@@ -129,23 +134,37 @@ pub struct StateStore {
 impl StateStore {
     /// Reads the state of `storage`'s output; no state is an empty ledger.
     pub fn open(storage: &Storage) -> Result<StateStore, StateError> {
+        StateStore::open_shard(storage, Shard::ALL)
+    }
+
+    /// Reads the state of `storage`'s output as `shard` keeps it.
+    pub fn open_shard(storage: &Storage, shard: Shard) -> Result<StateStore, StateError> {
         let mut sources = BTreeMap::new();
+        let mut others: BTreeMap<String, Vec<SourceState>> = BTreeMap::new();
+        let prefix = format!("{}/", layout::state_prefix());
         for entry in storage.list(&layout::state_prefix())? {
-            if !entry.key.ends_with(".json") {
+            let Some(writer) = entry.key.strip_prefix(&prefix).and_then(|k| k.strip_suffix(".json")) else {
                 continue;
-            }
+            };
             let Some(object) = storage.get(&entry.key)? else { continue };
             let corrupt = |reason| StateError::Corrupt { path: storage.describe_key(&entry.key), reason };
             let (name, state) = file::decode(&object.bytes).map_err(corrupt)?;
-            if layout::state_object(&name) != entry.key {
+            let Some((source, owner)) = layout::parse_writer_name(writer).filter(|(s, _)| *s == name) else {
                 return Err(corrupt(format!(
                     "it holds the state of source `{name}`, not of the source it is named for"
                 )));
+            };
+            if owner == shard {
+                sources.insert(name, Held { state, version: Some(object.version), dirty: false });
+            } else if owner.count() != shard.count() {
+                others.entry(source.to_owned()).or_default().push(state);
             }
-            sources.insert(name, Held { state, version: Some(object.version), dirty: false });
         }
         let legacy_key = layout::legacy_state_file();
         let mut legacy = false;
+        if !shard.is_all() {
+            return Ok(StateStore { storage: storage.clone(), shard, sources, others, legacy });
+        }
         if let Some(object) = storage.get(&legacy_key)? {
             legacy = true;
             let old = file::decode_legacy(&object.bytes)
@@ -155,12 +174,12 @@ impl StateStore {
                 sources.entry(name).or_insert(Held { state, version: None, dirty: true });
             }
         }
-        Ok(StateStore { storage: storage.clone(), sources, legacy })
+        Ok(StateStore { storage: storage.clone(), shard, sources, others, legacy })
     }
 
     /// Where `source`'s state is, for messages.
     pub fn location(&self, source: &str) -> String {
-        self.storage.describe_key(&layout::state_object(source))
+        self.storage.describe_key(&layout::state_object(&layout::writer_name(source, self.shard)))
     }
 
     /// The sources with a state.
@@ -178,8 +197,34 @@ impl StateStore {
     pub fn plan(&self, source: &str, window: DateWindow, full_refresh: bool) -> DayPlan {
         match self.source(source) {
             Some(state) => state.plan(window, full_refresh),
-            None => SourceState::default().plan(window, full_refresh),
+            None => self.handed_over(source).plan(window, full_refresh),
         }
+    }
+
+    /// What a shard that has no state for `source` yet starts from, when the output was
+    /// written with another number of shards (or none): the days final in every state those
+    /// left, which every account of the source had pulled final whichever shard owned it. Any
+    /// other day is pulled again, so that no account's day is skipped.
+    fn handed_over(&self, source: &str) -> SourceState {
+        let mut seeded = SourceState::default();
+        let Some(others) = self.others.get(source) else { return seeded };
+        let Some((first, rest)) = others.split_first() else { return seeded };
+        for (from, to, record) in first.days.iter() {
+            if record.status != DayStatus::Final {
+                continue;
+            }
+            let mut day = from;
+            while day <= to {
+                if rest.iter().all(|s| s.day(day).is_some_and(|r| r.status == DayStatus::Final)) {
+                    seeded.days.set(day, day, record.clone());
+                }
+                match day.succ_opt() {
+                    Some(next) => day = next,
+                    None => break,
+                }
+            }
+        }
+        seeded
     }
 
     /// Records a commit: `committed.days` were replaced in the output by `run_id`, and the
@@ -207,8 +252,9 @@ impl StateStore {
     }
 
     fn held(&mut self, source: &str) -> &mut Held {
-        self.sources.entry(source.to_owned()).or_insert(Held {
-            state: SourceState::default(),
+        let seeded = (!self.sources.contains_key(source)).then(|| self.handed_over(source));
+        self.sources.entry(source.to_owned()).or_insert_with(|| Held {
+            state: seeded.unwrap_or_default(),
             version: None,
             dirty: true,
         })
@@ -236,7 +282,7 @@ impl StateStore {
 
     /// Writes `source`'s state if it changed, with a conditional put.
     pub fn save_source(&mut self, source: &str) -> Result<(), StateError> {
-        let key = layout::state_object(source);
+        let key = layout::state_object(&layout::writer_name(source, self.shard));
         let Some(held) = self.sources.get_mut(source) else { return Ok(()) };
         if !held.dirty {
             return Ok(());
