@@ -3,7 +3,7 @@ as mapped tasks in parallel, then one KPI task over the whole output once every 
 
     window, shards ──> run_shard[0..N-1] (kpipe run --shard i/N --no-kpis) ──> kpis (kpipe kpis)
 
-Works with Airflow 3 (tested with `cargo xtask deploy-check`) and Airflow 2.9+.
+For Airflow 3, which `cargo xtask deploy-check` runs it with, and Airflow 2.9+ (@task.bash).
 
 Settings, read when a run starts (not when the file is parsed, so a change needs no redeploy).
 Each is the Airflow Variable `kpipe_<name>` if set (`AIRFLOW_VAR_KPIPE_<NAME>` in the
@@ -75,7 +75,7 @@ with DAG(
     # kpipe's lookback window re-pulls the recent days on every run; a long range is a
     # `kpipe backfill` by hand, not Airflow catching up day by day.
     catchup=False,
-    # Two runs of one output at once would have their shards race for the same days.
+    # A second run's shards would find the first's holding their locks (exit code 2).
     max_active_runs=1,
     # Airflow 3 has no `sla`: a run that takes too long is failed by this deadline and each
     # task by its execution_timeout (Airflow 3.1+ can also notify through a DeadlineAlert).
@@ -91,7 +91,6 @@ with DAG(
     },
     tags=["kpipe"],
 ) as dag:
-
     # The window and the split are decided once per run, so that every shard and the KPI task
     # agree, even when one is retried after midnight or the settings change meanwhile.
     @task

@@ -8,8 +8,10 @@
 2. the demo's kpipe.toml is pointed at a fresh output directory, `dag-out` beside it;
 3. Airflow gets a home and a SQLite metadata database in TMP (`airflow db migrate`), and the
    DAG runs once with `dag.test()` with KPIPE_SHARDS=N and the demo's window;
-4. every task instance must have succeeded (N mapped shards among them), and the DAG's output
-   must hold the (source, day) metric files and the KPI files that the demo's own run wrote;
+4. every task instance must have succeeded (N mapped shards among them); the DAG's output must
+   hold, all written by shards of N, the (source, day) metric files that the demo's own run
+   wrote, and the same KPI files; and the month's KPIs over it (`kpipe kpis --show month`) must
+   be those over the demo's output, from as many metric rows;
 5. the demo is stopped.
 
 Exit code 0 when all of that holds, 1 otherwise.
@@ -18,6 +20,7 @@ Exit code 0 when all of that holds, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import os
 import re
@@ -40,8 +43,9 @@ READY = "The simulated APIs stay up"
 WINDOW = re.compile(r"--from (\d{4}-\d{2}-\d{2}) --to (\d{4}-\d{2}-\d{2})")
 DEMO_TIMEOUT_S = 300
 
-# `<source>.<YYYY-MM-DD>.parquet`; anything between the two (an account, say) is allowed.
-METRIC_FILE = re.compile(r"^([a-z0-9_]+)\..*?(\d{4}-\d{2}-\d{2})\.parquet$")
+# `<source>.<YYYY-MM-DD>.parquet`, or `<source>-KofN.<YYYY-MM-DD>.parquet` when shard K of N
+# wrote it.
+METRIC_FILE = re.compile(r"^([a-z0-9_]+)(-\d+of\d+)?\.(\d{4}-\d{2}-\d{2})\.parquet$")
 
 
 class CheckFailed(Exception):
@@ -49,13 +53,13 @@ class CheckFailed(Exception):
 
 
 def start_demo(kpipe: Path, demo_dir: Path, log_path: Path) -> subprocess.Popen:
-    log = log_path.open("wb")
-    return subprocess.Popen(
-        [str(kpipe), "demo", "--output", str(demo_dir), "--serve"],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [str(kpipe), "demo", "--output", str(demo_dir), "--serve"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_until_serving(demo: subprocess.Popen, log_path: Path) -> tuple[str, str]:
@@ -88,23 +92,60 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def redirect_output(config: Path, output: str) -> list[str]:
-    """Points `[pipeline] output` at `output`; returns the enabled sources."""
-    text = config.read_text()
-    text, count = re.subn(r'(?m)^output = ".*"$', f'output = "{output}"', text, count=1)
+def redirect_output(config: Path, output: str, reference: Path) -> list[str]:
+    """Points `[pipeline] output` at `output`, keeping the demo's configuration as `reference`;
+    returns the enabled sources."""
+    original = config.read_text()
+    reference.write_text(original)
+    text, count = re.subn(r'(?m)^output = ".*"$', f'output = "{output}"', original, count=1)
     if count != 1:
-        raise CheckFailed(f"{config} has no `output = \"...\"` line to redirect")
+        raise CheckFailed(f'{config} has no `output = "..."` line to redirect')
     config.write_text(text)
     sources = tomllib.loads(text).get("sources", {})
     return sorted(name for name, table in sources.items() if table.get("enabled", True))
 
 
-def metric_days(output: Path) -> dict[str, set[str]]:
-    days: dict[str, set[str]] = {}
+def month_kpis(kpipe: Path, config: Path, first: str, last: str) -> tuple[str, str]:
+    """How many metric rows `kpipe kpis` read over the window, and its table of the month."""
+    command = [str(kpipe), "kpis", "-c", str(config), "--from", first, "--to", last, "--show", "month"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise CheckFailed(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr}")
+    rows = re.search(r"from (\d+) metric rows", result.stdout)
+    table = result.stdout.find("\nkpi ")
+    if not rows or table < 0:
+        raise CheckFailed(f"{' '.join(command)} printed no row count or table:\n{result.stdout}")
+    return rows.group(1), result.stdout[table:]
+
+
+def check_same_kpis(kpipe: Path, reference: Path, config: Path, first: str, last: str) -> list[str]:
+    expected_rows, expected = month_kpis(kpipe, reference, first, last)
+    rows, got = month_kpis(kpipe, config, first, last)
+    problems = []
+    if rows != expected_rows:
+        problems.append(
+            f"kpipe kpis read {rows} metric rows of the DAG's output, {expected_rows} of the demo's"
+        )
+    if got != expected:
+        diff = difflib.unified_diff(expected.splitlines(), got.splitlines(), "demo", "DAG", lineterm="")
+        problems.append("the month's KPIs differ from the demo's:\n" + "\n".join(diff))
+    return problems
+
+
+def metric_files(output: Path) -> list[tuple[str, str | None, str]]:
+    """(source, shard tag or None, day) of each metric file."""
+    files = []
     for file in (output / "metrics").glob("*.parquet"):
         match = METRIC_FILE.match(file.name)
         if match:
-            days.setdefault(match.group(1), set()).add(match.group(2))
+            files.append((match.group(1), match.group(2), match.group(3)))
+    return files
+
+
+def metric_days(output: Path) -> dict[str, set[str]]:
+    days: dict[str, set[str]] = {}
+    for source, _, day in metric_files(output):
+        days.setdefault(source, set()).add(day)
     return days
 
 
@@ -151,8 +192,14 @@ def run_dag(dag_file: Path, airflow_home: Path) -> list[tuple[str, int, str]]:
     return sorted((ti.task_id, ti.map_index, str(ti.state)) for ti in dag_run.get_task_instances())
 
 
+def task_name(task: str, map_index: int) -> str:
+    return f"{task}[{map_index}]" if map_index >= 0 else task
+
+
 def check_task_states(states: list[tuple[str, int, str]], shards: int) -> list[str]:
-    problems = [f"{task}[{index}] is {state}" for task, index, state in states if state != "success"]
+    problems = [
+        f"task {task_name(task, index)} is {state}" for task, index, state in states if state != "success"
+    ]
     mapped = [s for s in states if s[1] >= 0]
     if len(mapped) != shards:
         problems.append(f"{len(mapped)} mapped task instance(s), expected one per shard ({shards})")
@@ -161,8 +208,15 @@ def check_task_states(states: list[tuple[str, int, str]], shards: int) -> list[s
     return problems
 
 
-def check_output(reference: Path, output: Path, sources: list[str]) -> list[str]:
+def check_output(reference: Path, output: Path, sources: list[str], shards: int) -> list[str]:
     problems = []
+    # Every file is a shard's: another name would mean that a task ran the whole configuration,
+    # or a shard of another N.
+    tags = {tag for _, tag, _ in metric_files(output)}
+    expected_tags = {f"-{k}of{shards}" for k in range(shards)}
+    if tags - expected_tags:
+        names = sorted(t or "(none)" for t in tags - expected_tags)
+        problems.append(f"metric files not written by a shard of {shards}: shard tags {names}")
     expected, got = metric_days(reference), metric_days(output)
     for source in sources:
         if not got.get(source):
@@ -175,15 +229,18 @@ def check_output(reference: Path, output: Path, sources: list[str]) -> list[str]
     if not got_kpis:
         problems.append(f"no KPI file in {output / 'kpis'}")
     elif got_kpis != expected_kpis:
-        problems.append(
-            f"KPI files missing {sorted(expected_kpis - got_kpis)}, unexpected {sorted(got_kpis - expected_kpis)}"
-        )
+        missing, extra = sorted(expected_kpis - got_kpis), sorted(got_kpis - expected_kpis)
+        problems.append(f"KPI files missing {missing}, unexpected {extra}")
     return problems
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kpipe", default=os.environ.get("KPIPE_BIN"), help="the kpipe binary (default: $KPIPE_BIN)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--kpipe", default=os.environ.get("KPIPE_BIN"), help="the kpipe binary (default: $KPIPE_BIN)"
+    )
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--dag", type=Path, default=DEFAULT_DAG, help="the DAG file (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and say where")
@@ -203,8 +260,8 @@ def main() -> int:
     try:
         first, last = wait_until_serving(demo, log_path)
         print(f"kpipe demo serves its APIs ({time.monotonic() - started:.0f} s); window {first} .. {last}")
-        config = demo_dir / "kpipe.toml"
-        sources = redirect_output(config, "dag-out")
+        config, reference = demo_dir / "kpipe.toml", demo_dir / "reference.toml"
+        sources = redirect_output(config, "dag-out", reference)
         os.environ.update(
             {
                 "KPIPE_BIN": str(kpipe),
@@ -218,7 +275,9 @@ def main() -> int:
         states = run_dag(args.dag.resolve(), work / "airflow")
         dag_seconds = time.monotonic() - dag_started
         problems += check_task_states(states, args.shards)
-        problems += check_output(demo_dir, demo_dir / "dag-out", sources)
+        problems += check_output(demo_dir, demo_dir / "dag-out", sources, args.shards)
+        if not problems:
+            problems += check_same_kpis(kpipe, reference, config, first, last)
     except CheckFailed as e:
         problems.append(str(e))
     finally:
@@ -226,12 +285,13 @@ def main() -> int:
 
     print(f"\ncheck_dag: {DAG_ID} with {args.shards} shard(s) against kpipe demo ({kpipe})")
     for task, index, state in states:
-        name = f"{task}[{index}]" if index >= 0 else task
-        print(f"  {name:<16} {state}")
+        print(f"  {task_name(task, index):<16} {state}")
     if not problems:
         output = demo_dir / "dag-out"
         days = metric_days(output)
+        writers = {(source, tag) for source, tag, _ in metric_files(output)}
         print(f"  metrics: {', '.join(f'{s} {len(d)} day(s)' for s, d in sorted(days.items()))}")
+        print(f"  {len(writers)} (source, shard) writer(s) of metric files")
         print(f"  kpis: {len(kpi_files(output))} file(s); DAG run {dag_seconds:.0f} s")
     for problem in problems:
         print(f"  FAILED: {problem}")

@@ -101,9 +101,10 @@ def load_with_kpipe(kpipe: Path, where: str, text: str) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="kpipe-manifest-") as tmp:
         local, count = re.subn(r'(?m)^output = ".*"$', 'output = "out"', text, count=1)
         if count != 1:
-            return [f"{where}: no `output = \"...\"` line in [pipeline]"]
+            return [f'{where}: no `output = "..."` line in [pipeline]']
         config = Path(tmp) / "kpipe.toml"
         config.write_text(local)
+        # The configuration's variables alone: none of this machine's (AWS_*, say) reach kpipe.
         env = {name: "placeholder" for name in VARIABLE.findall(text)}
         result = subprocess.run(
             [str(kpipe), "plan", "-c", str(config)], capture_output=True, text=True, env=env, timeout=120
@@ -131,9 +132,11 @@ def check(path: Path, versions: list[str], kpipe: Path | None) -> tuple[int, lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--kpipe", type=Path, help="a kpipe binary, to load the kpipe.toml of each ConfigMap")
-    parser.add_argument("files", nargs="*", type=Path, help="default: every *.yaml under %(default)s")
+    parser.add_argument("files", nargs="*", type=Path, help=f"default: every *.yaml under {MANIFESTS}")
     args = parser.parse_args()
     files = args.files or sorted(MANIFESTS.glob("*.yaml")) + sorted(MANIFESTS.glob("*.yml"))
     if not files:

@@ -10,7 +10,11 @@
 //! - `bench sink|http|kpi [ARGS...]`: one component's benchmark; prints one line per run.
 //! - `fuzz [--target NAME]... [--inputs N] [--seconds S] [--quick]`: the parsers' fuzz targets
 //!   in release mode (1,000,000 inputs each; `--quick`: about a minute in all).
+//! - `deploy-check [--debug]`: the recipes under `deploy/` (Dockerfile, Kubernetes manifests,
+//!   Airflow DAG) checked with hadolint, kubernetes-validate and Airflow itself against
+//!   `kpipe demo --serve`; `--debug` runs a debug build of kpipe.
 
+mod deploy;
 mod fuzz;
 mod new_connector;
 
@@ -26,10 +30,11 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("connector-kit") => connector_kit(),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("deploy-check") => deploy::check(&args[1..]),
         Some("new-connector") => NewConnector::parse(&args[1..]).and_then(|spec| new_connector(&spec)),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | bench [e2e|sink|http|kpi] [ARGS...] | fuzz [--quick] [ARGS...] | new-connector NAME [--register]"
+                "usage: cargo xtask ci | bench [e2e|sink|http|kpi] [ARGS...] | fuzz [--quick] [ARGS...] | deploy-check [--debug] | new-connector NAME [--register]"
             );
             return ExitCode::from(2);
         }

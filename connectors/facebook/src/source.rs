@@ -41,10 +41,13 @@ impl Source for FacebookSource {
         "Facebook (Meta): daily ads insights (campaigns, ad sets, ads) and Page insights from the Graph API";
 
     const UNIT_KEYS: &'static [kpipe_core::UnitKey] = &[
-        kpipe_core::UnitKey { key: "ad_account_ids", label: |t| {
-            let t = t.trim();
-            t.strip_prefix("act_").unwrap_or(t).to_owned()
-        } },
+        kpipe_core::UnitKey {
+            key: "ad_account_ids",
+            label: |t| {
+                let t = t.trim();
+                t.strip_prefix("act_").unwrap_or(t).to_owned()
+            },
+        },
         kpipe_core::UnitKey { key: "page_ids", label: |t| t.trim().to_owned() },
     ];
 

@@ -129,7 +129,12 @@ pub struct MeasuredChild {
 /// Starts `command` under `bench measure`, its output in `<dir>/<name>.log`, its cost to be
 /// read with [`MeasuredChild::wait`]. Each has a measuring process of its own, so commands
 /// started side by side are measured apart.
-pub fn spawn_measured(bench: &Path, command: &[String], dir: &Path, name: &str) -> Result<MeasuredChild, RunError> {
+pub fn spawn_measured(
+    bench: &Path,
+    command: &[String],
+    dir: &Path,
+    name: &str,
+) -> Result<MeasuredChild, RunError> {
     let usage_file = dir.join(format!("{name}.usage.json"));
     let log = dir.join(format!("{name}.log"));
     // In the scenario's directory: every path is absolute, and the command gets a working

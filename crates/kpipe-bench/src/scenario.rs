@@ -361,7 +361,13 @@ pub struct LinkedInPlan {
 
 impl Default for LinkedInPlan {
     fn default() -> Self {
-        LinkedInPlan { accounts: 0, campaigns: 1, creatives_per_campaign: 1, sources: 1, sizing: Sizing::Uniform }
+        LinkedInPlan {
+            accounts: 0,
+            campaigns: 1,
+            creatives_per_campaign: 1,
+            sources: 1,
+            sizing: Sizing::Uniform,
+        }
     }
 }
 
@@ -550,7 +556,8 @@ mod tests {
     #[test]
     fn the_sharded_plan_is_five_thousand_units_in_sources_of_equal_size() {
         let plan = Scenario::Shards5k.plan(false);
-        let (li, fb, hs, ga) = (plan.linkedin.unwrap(), plan.facebook.unwrap(), plan.hubspot.unwrap(), plan.ga4.unwrap());
+        let (li, fb, hs, ga) =
+            (plan.linkedin.unwrap(), plan.facebook.unwrap(), plan.hubspot.unwrap(), plan.ga4.unwrap());
         assert_eq!(li.accounts + fb.accounts + hs.portals + ga.properties, 5_000);
         assert_eq!(Scenario::Shards5k.plan(true).window().1, NaiveDate::from_ymd_opt(2026, 10, 7).unwrap());
         assert_eq!(plan.window(), window());

@@ -297,9 +297,9 @@ fn linkedin_config(plan: &Plan, p: &LinkedInPlan) -> SimConfig {
                 published::LINKEDIN_REQUESTS,
                 plan.app_limits.window(published::LINKEDIN_WINDOW),
             )
-                .named("linkedin_pace")
-                .with_retry_after(RetryAfter::Omit)
-                .with_response(linkedin::throttled(None)),
+            .named("linkedin_pace")
+            .with_retry_after(RetryAfter::Omit)
+            .with_response(linkedin::throttled(None)),
         )
         .with_quota(linkedin::daily_quota(published::LINKEDIN_DAILY))
 }

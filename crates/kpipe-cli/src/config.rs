@@ -330,10 +330,8 @@ fn parse_document(
                 errors
                     .push(ConfigError::new("sources", "empty; expected at least one [sources.<name>] table"));
             }
-            let share = pipeline
-                .as_ref()
-                .and_then(|p| p.shard_rate_share)
-                .unwrap_or(1.0 / f64::from(shard.count()));
+            let share =
+                pipeline.as_ref().and_then(|p| p.shard_rate_share).unwrap_or(1.0 / f64::from(shard.count()));
             split = crate::shard::ShardSplit { shard, rate_share: share, ..Default::default() };
             for (name, value) in table {
                 match source_config(&name, value, config_dir, shard, share) {
@@ -482,13 +480,17 @@ fn source_config(
         }
     };
     debug_assert!(COMMON_SOURCE_KEYS.iter().all(|k| !table.contains_key(*k)));
-    let Some(units) = crate::shard::select(name, &factory, &mut table, shard, share).map_err(|e| e.within(&at))?
+    let Some(units) =
+        crate::shard::select(name, &factory, &mut table, shard, share).map_err(|e| e.within(&at))?
     else {
         return Ok(None);
     };
     let cx = BuildContext { source_name: name.to_owned(), config_dir: config_dir.to_path_buf() };
     let source = factory.build(table, &cx).map_err(|e| e.within(&at))?;
-    Ok(Some((SourceConfig { name: name.to_owned(), kind, enabled, start_date, restatement_days, source }, units)))
+    Ok(Some((
+        SourceConfig { name: name.to_owned(), kind, enabled, start_date, restatement_days, source },
+        units,
+    )))
 }
 
 /// `[kpis.<name>]` and `[kpis_settings]`: read by kpipe-kpi's own types, errors under their keys.

@@ -261,9 +261,10 @@ impl ShardArgs {
                 let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
                     format!("--shards {count}: JOB_COMPLETION_INDEX is not set (it is in a Kubernetes Indexed Job); give --shard K/{count} instead")
                 })?;
-                let index: u32 = index.trim().parse().map_err(|_| {
-                    format!("JOB_COMPLETION_INDEX `{index}` is not a whole number")
-                })?;
+                let index: u32 = index
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("JOB_COMPLETION_INDEX `{index}` is not a whole number"))?;
                 Shard::new(index, count).map_err(|e| e.to_string())
             }
         }

@@ -126,7 +126,11 @@ impl SplitPlan {
             "{count} shard(s); each takes {:.3} of per-application rate limits (LinkedIn, Meta)",
             self.rate_share
         );
-        let _ = writeln!(out, "{:<8} {:>8} {:>8} {:>22} {:>14}", "shard", "sources", "units", "requests", "least time");
+        let _ = writeln!(
+            out,
+            "{:<8} {:>8} {:>8} {:>22} {:>14}",
+            "shard", "sources", "units", "requests", "least time"
+        );
         for s in &self.shards {
             let requests = match s.max_requests {
                 Some(max) if max == s.min_requests => max.to_string(),
@@ -145,9 +149,10 @@ impl SplitPlan {
         }
         let slowest = self.shards.iter().map(|s| s.least_seconds).fold(0.0, f64::max);
         let _ = writeln!(out, "the run takes at least {} (its slowest shard)", humanize(slowest));
-        if let (Some(most), Some(least)) =
-            (self.shards.iter().map(|s| s.min_requests).max(), self.shards.iter().map(|s| s.min_requests).min())
-            && least > 0
+        if let (Some(most), Some(least)) = (
+            self.shards.iter().map(|s| s.min_requests).max(),
+            self.shards.iter().map(|s| s.min_requests).min(),
+        ) && least > 0
             && most as f64 > least as f64 * 1.5
         {
             let _ = writeln!(
@@ -156,7 +161,8 @@ impl SplitPlan {
             );
         }
         for unit in &self.large_units {
-            let name = if unit.unit.is_empty() { "as a whole".to_owned() } else { format!("account {}", unit.unit) };
+            let name =
+                if unit.unit.is_empty() { "as a whole".to_owned() } else { format!("account {}", unit.unit) };
             let _ = writeln!(
                 out,
                 "warning: source {} {name} needs {} request(s) or more, over an even shard's {}: its shard finishes last whatever N is",

@@ -176,8 +176,12 @@ pub async fn run_locked(
             source,
         })?;
     }
-    let sink =
-        Arc::new(ParquetSink::on(storage.clone()).with_format(config.pipeline.format).with_shard(shard));
+    let whole_sources = config.pipeline.split.units.iter().filter(|(_, u)| u.whole()).map(|(s, _)| s.clone());
+    let sink = Arc::new(
+        ParquetSink::on(storage.clone())
+            .with_format(config.pipeline.format)
+            .with_shard(shard, whole_sources.collect()),
+    );
     let state = Arc::new(Mutex::new(StateStore::open_shard(&storage, shard)?));
     tracing::info!(run_id = %run_id, window = %window, output = %output, shard = %shard, "run started");
     let split = &config.pipeline.split;

@@ -89,10 +89,18 @@ fn shared_limit(
     let (mut requests, mut per_seconds, mut burst) =
         (i64::from(default.requests), default.per_seconds, i64::from(default.burst));
     if let Some(value) = given {
-        let bad = |what: &str| ConfigError::new(default.key, format!("{what}; expected a table such as {{ requests = 100, per_seconds = 60, burst = 1 }}"));
+        let bad = |what: &str| {
+            ConfigError::new(
+                default.key,
+                format!("{what}; expected a table such as {{ requests = 100, per_seconds = 60, burst = 1 }}"),
+            )
+        };
         let toml::Value::Table(t) = value else { return Err(bad("is not a table")) };
         if let Some(v) = t.get("requests") {
-            requests = v.as_integer().filter(|n| *n > 0).ok_or_else(|| bad("`requests` is not a positive whole number"))?;
+            requests = v
+                .as_integer()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("`requests` is not a positive whole number"))?;
         }
         if let Some(v) = t.get("per_seconds") {
             per_seconds = v
@@ -102,7 +110,10 @@ fn shared_limit(
                 .ok_or_else(|| bad("`per_seconds` is not a positive number"))?;
         }
         if let Some(v) = t.get("burst") {
-            burst = v.as_integer().filter(|n| *n > 0).ok_or_else(|| bad("`burst` is not a positive whole number"))?;
+            burst = v
+                .as_integer()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("`burst` is not a positive whole number"))?;
         }
     }
     let mut out = toml::Table::new();

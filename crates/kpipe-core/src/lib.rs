@@ -31,7 +31,7 @@ pub use period::{Period, PeriodGrain, PeriodRequest, PeriodRow, PeriodRowError};
 pub use quota::{Pace, QuotaCost, QuotaLeft, RequestEstimate};
 pub use record::{Currency, Dimensions, MetricBatch, MetricName, MetricRow, RowError, is_identifier};
 pub use secret::{REDACTED, Secret, is_secret_key, is_secret_key_path, register as register_secret, scrub};
-pub use shard::{SharedRateLimit, Shard, ShardError, UnitKey};
+pub use shard::{Shard, ShardError, SharedRateLimit, UnitKey};
 pub use sink::{CommitStats, Sink, SinkTarget, SinkWriter};
 pub use source::{
     BoxFuture, CredentialKind, DynSource, Emitter, History, PullRequest, Quarantined, RequestTelemetry,

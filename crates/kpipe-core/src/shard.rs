@@ -76,14 +76,16 @@ impl Shard {
     }
 
     /// What names of the shard's objects carry: `None` for the whole configuration (its names
-    /// are those of an unsharded run), `~KofN` otherwise.
+    /// are those of an unsharded run), `-KofN` otherwise. Source names are snake_case, so the
+    /// `-` cannot be part of one; and it is one of the characters object stores keep as they
+    /// are in keys (`~`, say, is escaped).
     pub fn tag(self) -> Option<String> {
-        (!self.is_all()).then(|| format!("~{}of{}", self.index, self.count))
+        (!self.is_all()).then(|| format!("-{}of{}", self.index, self.count))
     }
 
-    /// Reads a [`Shard::tag`] (`~KofN`).
+    /// Reads a [`Shard::tag`] (`-KofN`).
     pub fn from_tag(tag: &str) -> Option<Shard> {
-        let (k, n) = tag.strip_prefix('~')?.split_once("of")?;
+        let (k, n) = tag.strip_prefix('-')?.split_once("of")?;
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0');
         let k_ok = k == "0" || digits(k);
         if !k_ok || !digits(n) {
@@ -183,10 +185,10 @@ mod tests {
     fn tags_round_trip() {
         assert_eq!(Shard::ALL.tag(), None);
         let s = Shard::new(3, 8).unwrap();
-        assert_eq!(s.tag().as_deref(), Some("~3of8"));
-        assert_eq!(Shard::from_tag("~3of8"), Some(s));
-        assert_eq!(Shard::from_tag("~0of2"), Some(Shard::new(0, 2).unwrap()));
-        for bad in ["~0of1", "~8of8", "~03of8", "3of8", "~3of", "~of8", "~3of08", "~3of8x"] {
+        assert_eq!(s.tag().as_deref(), Some("-3of8"));
+        assert_eq!(Shard::from_tag("-3of8"), Some(s));
+        assert_eq!(Shard::from_tag("-0of2"), Some(Shard::new(0, 2).unwrap()));
+        for bad in ["-0of1", "-8of8", "-03of8", "3of8", "-3of", "-of8", "-3of08", "-3of8x"] {
             assert_eq!(Shard::from_tag(bad), None, "{bad}");
         }
     }

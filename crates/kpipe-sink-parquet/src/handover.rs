@@ -1,5 +1,5 @@
 //! Taking units over from another sharding of the output. The shards of a run write files of
-//! their own (`metrics/<source>~KofN.<day>.parquet`), each holding the rows of the accounts its
+//! their own (`metrics/<source>-KofN.<day>.parquet`), each holding the rows of the accounts its
 //! shard owns. When the number of shards changes (or a sharded output is run whole, or the other
 //! way round), the files an earlier sharding wrote still hold rows of accounts that now belong
 //! to this shard: once this shard has published a day, it removes those accounts' rows from the
@@ -8,7 +8,8 @@
 //! Shards of the new sharding may edit one earlier file at the same time (each removing its
 //! own accounts), so each edit is a conditional replace of the version read, tried again on a
 //! conflict. A file left with no row is removed. The whole configuration owns every account,
-//! so it removes such files without reading them.
+//! and a source that is one unit as a whole has all its rows in its one shard, so those remove
+//! such files without reading them.
 
 use std::collections::BTreeSet;
 
@@ -24,6 +25,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::layout;
+use crate::writer::Ownership;
 
 /// Conditional edits of one file tried before giving up (each lost race is another shard's
 /// edit, and there are at most as many as shards).
@@ -42,28 +44,31 @@ pub struct TakenOver {
 /// shardings wrote for `days`.
 pub(crate) fn metric_days(
     storage: &Storage,
-    shard: Shard,
+    ownership: Ownership,
     source: &str,
     days: &BTreeSet<chrono::NaiveDate>,
 ) -> Result<TakenOver, SinkError> {
-    let keys = list(storage, &format!("{}/{source}", layout::METRICS))?
+    let shard = ownership.shard;
+    let keys = list(storage, layout::METRICS)?
         .into_iter()
         .filter(|key| {
-            layout::parse_sharded_metric_file(key)
-                .is_some_and(|(s, owner, day)| s == source && owner.count() != shard.count() && days.contains(&day))
+            layout::parse_sharded_metric_file(key).is_some_and(|(s, owner, day)| {
+                s == source && owner.count() != shard.count() && days.contains(&day)
+            })
         })
         .collect::<Vec<_>>();
-    take_over(storage, shard, source, &keys)
+    take_over(storage, ownership, source, &keys)
 }
 
 /// The same for the period files of `periods`.
 pub(crate) fn periods(
     storage: &Storage,
-    shard: Shard,
+    ownership: Ownership,
     source: &str,
     periods: &BTreeSet<Period>,
 ) -> Result<TakenOver, SinkError> {
-    let keys = list(storage, &format!("{}/{source}", layout::METRICS_PERIOD))?
+    let shard = ownership.shard;
+    let keys = list(storage, layout::METRICS_PERIOD)?
         .into_iter()
         .filter(|key| {
             layout::parse_sharded_period_file(key).is_some_and(|(s, owner, grain, start)| {
@@ -73,9 +78,10 @@ pub(crate) fn periods(
             })
         })
         .collect::<Vec<_>>();
-    take_over(storage, shard, source, &keys)
+    take_over(storage, ownership, source, &keys)
 }
 
+/// The keys of a folder (the storage layer lists folders, not partial names).
 fn list(storage: &Storage, prefix: &str) -> Result<Vec<String>, SinkError> {
     Ok(storage
         .list(prefix)
@@ -85,13 +91,19 @@ fn list(storage: &Storage, prefix: &str) -> Result<Vec<String>, SinkError> {
         .collect())
 }
 
-fn take_over(storage: &Storage, shard: Shard, source: &str, keys: &[String]) -> Result<TakenOver, SinkError> {
+fn take_over(
+    storage: &Storage,
+    ownership: Ownership,
+    source: &str,
+    keys: &[String],
+) -> Result<TakenOver, SinkError> {
+    let shard = ownership.shard;
     let mut taken = TakenOver::default();
     for key in keys {
         let fail = |e: &dyn std::fmt::Display| {
             SinkError::new(format!("cannot hand {} over to shard {shard}: {e}", storage.describe_key(key)))
         };
-        if shard.is_all() {
+        if shard.is_all() || ownership.whole {
             storage.delete(key).map_err(|e| fail(&e))?;
             taken.files += 1;
             continue;
@@ -100,13 +112,17 @@ fn take_over(storage: &Storage, shard: Shard, source: &str, keys: &[String]) -> 
         loop {
             attempt += 1;
             let Some(object) = storage.get(key).map_err(|e| fail(&e))? else { break };
-            let Some(edit) = without_owned(&object.bytes, shard, source).map_err(|e| fail(&e))? else { break };
+            let Some(edit) = without_owned(&object.bytes, shard, source).map_err(|e| fail(&e))? else {
+                break;
+            };
             let written = match &edit.kept {
                 None => {
                     storage.delete(key).map_err(|e| fail(&e))?;
                     Ok(())
                 }
-                Some(bytes) => storage.replace(key, bytes.clone(), &object.version).map_err(|e| fail(&e))?.map(|_| ()),
+                Some(bytes) => {
+                    storage.replace(key, bytes.clone(), &object.version).map_err(|e| fail(&e))?.map(|_| ())
+                }
             };
             if written.is_ok() {
                 taken.files += 1;

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! `<writer>` is the source's name, or for shard K of N (`kpipe run --shard K/N`) the source's
-//! name followed by `~KofN` (`li~3of8`): the shards of a source write files of their own, side by
+//! name followed by `-KofN` (`li-3of8`): the shards of a source write files of their own, side by
 //! side, each holding the rows of the accounts its shard owns ([`kpipe_core::Shard`]).
 //!
 //! Layout version 2 ([`LAYOUT_VERSION`]). The data files sit directly in `metrics/` and
@@ -78,7 +78,7 @@ fn parse_day(text: &str) -> Option<NaiveDate> {
 }
 
 /// The name a source's files carry when shard `shard` writes them: the source's name, with
-/// `~KofN` after it unless the shard is the whole configuration.
+/// `-KofN` after it unless the shard is the whole configuration.
 pub fn writer_name(source: &str, shard: Shard) -> String {
     match shard.tag() {
         None => source.to_owned(),
@@ -86,9 +86,9 @@ pub fn writer_name(source: &str, shard: Shard) -> String {
     }
 }
 
-/// The source and shard of a writer name (`li`, `li~3of8`).
+/// The source and shard of a writer name (`li`, `li-3of8`).
 pub fn parse_writer_name(name: &str) -> Option<(&str, Shard)> {
-    let (source, shard) = match name.find('~') {
+    let (source, shard) = match name.find('-') {
         None => (name, Shard::ALL),
         Some(at) => (&name[..at], Shard::from_tag(&name[at..])?),
     };
@@ -206,7 +206,7 @@ pub fn state_prefix() -> String {
     format!("{STATE_DIR}/state")
 }
 
-/// `.kpipe/state/<writer>.json`: a source's state, or one shard's of it (`li~3of8.json`).
+/// `.kpipe/state/<writer>.json`: a source's state, or one shard's of it (`li-3of8.json`).
 pub fn state_object(writer: &str) -> String {
     format!("{}/{writer}.json", state_prefix())
 }
@@ -221,7 +221,7 @@ pub fn lock_object() -> String {
     format!("{STATE_DIR}/lock")
 }
 
-/// `.kpipe/lock~KofN`: the lock of shard K of N's runs (`.kpipe/lock` for the whole
+/// `.kpipe/lock-KofN`: the lock of shard K of N's runs (`.kpipe/lock` for the whole
 /// configuration).
 pub fn shard_lock_object(shard: Shard) -> String {
     format!("{}{}", lock_object(), shard.tag().unwrap_or_default())

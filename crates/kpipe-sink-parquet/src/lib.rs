@@ -65,6 +65,8 @@ pub struct ParquetSink {
     options: ParquetSinkOptions,
     format: OutputFormat,
     shard: kpipe_core::Shard,
+    /// Sources that are one unit as a whole (their rows go with the source, not the account).
+    whole_sources: Arc<std::collections::BTreeSet<String>>,
     buffered: Arc<writer::BufferedBytes>,
 }
 
@@ -81,6 +83,7 @@ impl ParquetSink {
             options: ParquetSinkOptions::default(),
             format: OutputFormat::Parquet,
             shard: kpipe_core::Shard::ALL,
+            whole_sources: Arc::default(),
             buffered: Arc::default(),
         }
     }
@@ -99,9 +102,15 @@ impl ParquetSink {
 
     /// The same sink writing for shard `shard` of a sharded run: its files carry the shard's
     /// name, and each commit takes the shard's accounts over from files that another number of
-    /// shards wrote ([`handover`]).
-    pub fn with_shard(mut self, shard: kpipe_core::Shard) -> ParquetSink {
+    /// shards wrote ([`handover`]). `whole_sources` are the sources that are one unit as a
+    /// whole (they list no accounts): all their rows belong to the shard that runs them.
+    pub fn with_shard(
+        mut self,
+        shard: kpipe_core::Shard,
+        whole_sources: std::collections::BTreeSet<String>,
+    ) -> ParquetSink {
         self.shard = shard;
+        self.whole_sources = Arc::new(whole_sources);
         self
     }
 
@@ -142,12 +151,14 @@ impl Sink for ParquetSink {
         let level = ZstdLevel::try_new(self.options.zstd_level)
             .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;
         let codec = encode::column::Codec::zstd(level);
+        let ownership =
+            writer::Ownership { shard: self.shard, whole: self.whole_sources.contains(&target.source) };
         Ok(Box::new(writer::PartitionedWriter::open(
             &self.storage,
             target,
             self.options.clone(),
             self.format,
-            self.shard,
+            ownership,
             self.table_format()?,
             codec,
             Arc::clone(&self.buffered),

@@ -28,11 +28,19 @@ impl Partition {
     }
 }
 
+/// Which rows a writer's shard owns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ownership {
+    /// The shard.
+    pub shard: kpipe_core::Shard,
+    /// The source is one unit as a whole: every row of it is the shard's.
+    pub whole: bool,
+}
+
 pub(crate) struct PartitionedWriter {
     target: SinkTarget,
-    /// The shard whose accounts it writes, and the name its files carry
-    /// ([`layout::writer_name`]).
-    shard: kpipe_core::Shard,
+    /// Which rows it owns, and the name its files carry ([`layout::writer_name`]).
+    ownership: Ownership,
     writer: String,
     lineage: Lineage,
     options: ParquetSinkOptions,
@@ -73,12 +81,12 @@ impl PartitionedWriter {
         target: SinkTarget,
         options: ParquetSinkOptions,
         output_format: OutputFormat,
-        shard: kpipe_core::Shard,
+        ownership: Ownership,
         format: TableFormat,
         codec: Codec,
         shared: Arc<BufferedBytes>,
     ) -> Result<PartitionedWriter, SinkError> {
-        let writer = layout::writer_name(&target.source, shard);
+        let writer = layout::writer_name(&target.source, ownership.shard);
         let table = StagedTable::open(
             storage,
             &layout::metrics_table(&writer),
@@ -86,7 +94,7 @@ impl PartitionedWriter {
             &target.run_id,
         )?;
         Ok(PartitionedWriter {
-            shard,
+            ownership,
             writer,
             lineage: Lineage::new(&target.source, &target.run_id, target.pulled_at),
             partitions: std::iter::repeat_with(|| None).take(window_days(&target)).collect(),
@@ -228,12 +236,12 @@ impl SinkWriter for PartitionedWriter {
         let periods = std::mem::take(&mut self.periods);
         let (storage, lineage, zstd_level, output_format) =
             (self.storage.clone(), self.lineage.clone(), self.options.zstd_level, self.output_format);
-        let (shard, writer) = (self.shard, self.writer.clone());
+        let (ownership, writer) = (self.ownership, self.writer.clone());
         let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
         let mut stats = self.commit_days(&all)?;
         if !periods.is_empty() {
             stats.periods = periods.values().filter_map(|rows| rows.first()).map(|r| r.request).collect();
-            let target = PeriodTarget { storage: &storage, lineage: &lineage, shard, writer: &writer };
+            let target = PeriodTarget { storage: &storage, lineage: &lineage, ownership, writer: &writer };
             let published = publish_periods(&target, zstd_level, output_format, periods)?;
             stats.period_rows = published.rows;
             stats.files.extend(published.files);
@@ -276,7 +284,7 @@ impl SinkWriter for PartitionedWriter {
             table.publish_as(self.output_format, layout::METRICS, &replaced, &schema, &context)?;
         if self.output_format == OutputFormat::Parquet {
             let days = selected.iter().copied().filter(|d| self.target.window.contains(*d)).collect();
-            crate::handover::metric_days(&self.storage, self.shard, &source, &days)?;
+            crate::handover::metric_days(&self.storage, self.ownership, &source, &days)?;
         }
         let stats = CommitStats {
             rows: published.rows,
@@ -305,7 +313,7 @@ impl SinkWriter for PartitionedWriter {
 struct PeriodTarget<'a> {
     storage: &'a Storage,
     lineage: &'a Lineage,
-    shard: kpipe_core::Shard,
+    ownership: Ownership,
     writer: &'a str,
 }
 
@@ -317,7 +325,7 @@ fn publish_periods(
     output_format: OutputFormat,
     periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
 ) -> Result<crate::table::Published, SinkError> {
-    let PeriodTarget { storage, lineage, shard, writer } = *target;
+    let PeriodTarget { storage, lineage, ownership, writer } = *target;
     let replaced_periods: std::collections::BTreeSet<Period> = periods.keys().copied().collect();
     let mut table = StagedTable::open(
         storage,
@@ -349,7 +357,7 @@ fn publish_periods(
         &context,
     )?;
     if output_format == OutputFormat::Parquet {
-        crate::handover::periods(storage, shard, &lineage.source, &replaced_periods)?;
+        crate::handover::periods(storage, ownership, &lineage.source, &replaced_periods)?;
     }
     Ok(published)
 }

@@ -118,7 +118,7 @@ struct Held {
 }
 
 /// The state of one output, as one shard sees it (the whole configuration's unless opened for
-/// a shard): each shard keeps its own object per source, `.kpipe/state/<source>~KofN.json`.
+/// a shard): each shard keeps its own object per source, `.kpipe/state/<source>-KofN.json`.
 #[derive(Debug)]
 pub struct StateStore {
     storage: Storage,

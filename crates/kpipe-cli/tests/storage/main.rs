@@ -14,4 +14,5 @@ mod lease;
 mod local_kill;
 mod pipeline;
 mod readers;
+mod shards;
 mod support;
