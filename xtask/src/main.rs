@@ -60,6 +60,9 @@ fn ci() -> Result<(), String> {
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     // The README's test command.
     cargo(&["test", "--workspace", "--locked"])?;
+    // The deployment recipes, with the debug binary the tests built: about a minute, plus the
+    // install of its Python tools the first time.
+    deploy::check(&["--debug".to_owned()])?;
     // The parsers' fuzz targets, a minute in all.
     fuzz::fuzz(&["--quick".to_owned()])?;
     // cargo-deny reads the metadata of every platform's dependencies offline: fetch them all

@@ -343,4 +343,22 @@ mod tests {
         drop(first);
         RunLock::acquire(&storage, lease).unwrap();
     }
+
+    #[test]
+    fn one_process_per_shard_and_the_shards_of_a_run_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path());
+        let lease = Duration::from_secs(30);
+        let shard = |k| kpipe_core::Shard::new(k, 4).unwrap();
+        let first = RunLock::acquire_shard(&storage, lease, shard(1)).unwrap();
+        let err = RunLock::acquire_shard(&storage, lease, shard(1)).unwrap_err();
+        assert!(matches!(err, LockError::Busy { .. }), "{err}");
+        assert!(err.to_string().contains("lock-1of4"), "{err}");
+        let others: Vec<RunLock> = [0, 2, 3]
+            .into_iter()
+            .map(|k| RunLock::acquire_shard(&storage, lease, shard(k)).unwrap())
+            .collect();
+        drop((first, others));
+        RunLock::acquire_shard(&storage, lease, shard(1)).unwrap();
+    }
 }

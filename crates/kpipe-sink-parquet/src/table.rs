@@ -341,13 +341,11 @@ impl StagedTable {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        // Empty parents go too (each only once nothing else is staged in it).
-        let mut dir = self.staging.parent();
-        while let Some(d) = dir {
-            if std::fs::remove_dir(d).is_err() || d.file_name().is_some_and(|n| n == "staging") {
-                break;
-            }
-            dir = d.parent();
+        // The table's own folder goes too once empty; the folders above it stay: the shards of
+        // a run stage side by side, and removing a shared parent would race with another
+        // writer creating its folder in it.
+        if let Some(table) = self.staging.parent() {
+            let _ = std::fs::remove_dir(table);
         }
         Ok(())
     }

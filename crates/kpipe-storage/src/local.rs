@@ -147,19 +147,35 @@ impl LocalBackend {
         }
     }
 
-    /// Replaces `key` if its content is still the one `expected` names. Local outputs are used
-    /// by one run at a time (the run lock is a file lock), so checking then renaming is enough
-    /// to detect a writer that changed the file since it was read.
+    /// Replaces `key` if its content is still the one `expected` names. The check and the
+    /// rename happen under an exclusive lock on a hidden file beside it (`.<name>.lock`, never
+    /// listed), since the shards of a run are processes that may edit one file at once.
     pub(crate) fn replace(
         &self,
         key: &str,
         bytes: &[u8],
         expected: &Version,
     ) -> Result<Result<Version, Conflict>, StorageError> {
-        match self.get(key)? {
+        let path = self.path(key);
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let lock_path = path.with_file_name(format!(".{name}.lock"));
+        if let Some(dir) = lock_path.parent() {
+            fs::create_dir_all(dir).map_err(fail("create", dir))?;
+        }
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(fail("open", &lock_path))?;
+        lock.lock().map_err(fail("lock", &lock_path))?;
+        let replaced = match self.get(key)? {
             Some(current) if current.version == *expected => self.put(key, bytes).map(Ok),
             _ => Ok(Err(Conflict)),
-        }
+        };
+        // Closing the file releases the lock.
+        drop(lock);
+        replaced
     }
 
     pub(crate) fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -187,11 +203,21 @@ impl LocalBackend {
             for entry in entries {
                 let entry = entry.map_err(fail("list", &dir))?;
                 let path = entry.path();
-                let kind = entry.file_type().map_err(fail("list", &path))?;
+                // An entry removed between the listing and its stat (another writer of the
+                // output, such as a shard of the same run) is not listed.
+                let kind = match entry.file_type() {
+                    Ok(kind) => kind,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(fail("list", &path)(e)),
+                };
                 if kind.is_dir() {
                     pending.push(path);
                 } else if !entry.file_name().to_string_lossy().starts_with('.') {
-                    let meta = entry.metadata().map_err(fail("list", &path))?;
+                    let meta = match entry.metadata() {
+                        Ok(meta) => meta,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(fail("list", &path)(e)),
+                    };
                     out.push(Entry {
                         key: self.key_of(&path),
                         size: meta.len(),

@@ -225,12 +225,20 @@ async fn one_to_eight_shards_pull_every_unit_exactly_once_and_hand_units_over_wh
     assert_same(&dataset(&storage), &expected, "after 5 shards pulled again");
     assert_each_unit_day_in_one_file(&storage);
     let keys = crate::support::keys(&storage);
-    assert!(!keys.iter().any(|k| k.contains("of3.")), "files of 3 shards left: {keys:?}");
+    let left: Vec<&String> = keys.iter().filter(|k| k.starts_with("metrics") && k.contains("of3.")).collect();
+    assert!(left.is_empty(), "files of 3 shards left: {left:?}");
     let out = run_with(&[], &config, &["--full-refresh"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_same(&dataset(&storage), &expected, "after the whole configuration pulled again");
     let keys = crate::support::keys(&storage);
-    assert!(!keys.iter().any(|k| k.starts_with("metrics") && k.contains('-')), "shard files left: {keys:?}");
+    let left: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            layout::parse_sharded_metric_file(k).is_some_and(|(_, shard, _)| !shard.is_all())
+                || layout::parse_sharded_period_file(k).is_some_and(|(_, shard, _, _)| !shard.is_all())
+        })
+        .collect();
+    assert!(left.is_empty(), "shard files left: {left:?}");
     apis.shutdown().await;
 }
 
@@ -273,6 +281,19 @@ async fn an_account_list_that_grows_between_runs_is_split_without_moving_the_oth
     let (expected, _) = reference(whole.path());
     assert_same(&dataset(&storage), &expected, "the dataset");
     assert_each_unit_day_in_one_file(&storage);
+    // `kpipe plan --shards 4` shows the same split before anything runs.
+    let after_text = after.to_string_lossy().into_owned();
+    let mut args = vec!["plan", "-c", after_text.as_str(), "--shards", "4", "--json"];
+    args.extend(WINDOW);
+    let out = kpipe(&[], &args).output().expect("kpipe runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON plan");
+    let shards = plan["shards"].as_array().expect("shards");
+    assert_eq!(shards.len(), 4);
+    // 12 accounts, 6 properties and the 3 spreadsheets, each in one shard.
+    let units: u64 = shards.iter().map(|s| s["units"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(units, 12 + 6 + 3, "{plan}");
+    assert_eq!(plan["rate_share"].as_f64(), Some(0.25));
     let split_after = accounts_by_owner(&storage, "li_ads");
     assert_eq!(split_after.values().map(|a| a.len()).sum::<usize>(), 12);
     for (shard, accounts) in &split_before {
