@@ -180,6 +180,13 @@ pub fn days_per_slice(accounts: &[AdAccount], days_per_request: u32, element_cap
     (budget / largest as u64).clamp(1, u64::from(days_per_request.max(1)))
 }
 
+/// The id in the rows (`account_id`) of a configured `<digits>` or `urn:li:<kind>:<digits>`.
+fn urn_id(text: &str, kind: &str) -> String {
+    let trimmed = text.trim();
+    let digits = trimmed.strip_prefix(&format!("urn:li:{kind}:")).unwrap_or(trimmed);
+    digits.parse::<u64>().map_or_else(|_| digits.to_owned(), |id| id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
@@ -221,11 +228,4 @@ mod tests {
         assert_eq!(parts.iter().map(DateWindow::num_days).sum::<u64>(), 365);
         assert_eq!(parts[11].end(), day("2026-12-31"));
     }
-}
-
-/// The id in the rows (`account_id`) of a configured `<digits>` or `urn:li:<kind>:<digits>`.
-fn urn_id(text: &str, kind: &str) -> String {
-    let trimmed = text.trim();
-    let digits = trimmed.strip_prefix(&format!("urn:li:{kind}:")).unwrap_or(trimmed);
-    digits.parse::<u64>().map_or_else(|_| digits.to_owned(), |id| id.to_string())
 }
