@@ -29,14 +29,7 @@ pub fn kpipe_toml(plan: &Plan, endpoints: &Endpoints, output: &Path) -> Result<S
         "[pipeline]\noutput = \"{}\"\nlookback_days = 28\n",
         output.display().to_string().replace('\\', "\\\\")
     );
-    let oauth = |toml: &mut String, endpoint: &crate::serve::Endpoint| {
-        let _ = writeln!(
-            toml,
-            "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
-             refresh_token = \"{REFRESH_TOKEN}\"\nbase_url = \"{}\"\ntoken_url = \"{}\"",
-            endpoint.base_url, endpoint.token_url
-        );
-    };
+    let oauth = oauth_lines;
     if let Some(p) = &plan.linkedin {
         let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
         let _ = writeln!(
@@ -129,14 +122,7 @@ pub fn sharded_toml(
     use crate::serve::published;
     let mut toml = format!("[pipeline]\noutput = \"{}\"\nlookback_days = {}\n", object.url, plan.days);
     let _ = writeln!(toml, "\n[pipeline.storage]\n{}", object.storage);
-    let oauth = |toml: &mut String, endpoint: &crate::serve::Endpoint| {
-        let _ = writeln!(
-            toml,
-            "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
-             refresh_token = \"{REFRESH_TOKEN}\"\nbase_url = \"{}\"\ntoken_url = \"{}\"",
-            endpoint.base_url, endpoint.token_url
-        );
-    };
+    let oauth = oauth_lines;
     if let Some(p) = &plan.linkedin {
         let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
         let sources = p.sources();
@@ -205,4 +191,14 @@ pub fn sharded_toml(
         }
     }
     Ok(toml)
+}
+
+/// The OAuth keys and addresses of a source pulling `endpoint`, appended to `toml`.
+fn oauth_lines(toml: &mut String, endpoint: &crate::serve::Endpoint) {
+    let _ = writeln!(
+        toml,
+        "client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+         refresh_token = \"{REFRESH_TOKEN}\"\nbase_url = \"{}\"\ntoken_url = \"{}\"",
+        endpoint.base_url, endpoint.token_url
+    );
 }

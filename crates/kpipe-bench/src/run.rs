@@ -367,15 +367,7 @@ pub fn quota_report(run: &KpipeRun, bound: &QuotaBound, calls: &[CallsPerRow]) -
         Figure::new("requests refused over quota", refused.to_string())
             .target("0", Verdict::of(refused == 0)),
     );
-    for p in &bound.platforms {
-        report.push(
-            Figure::new(
-                format!("{}: bound / pulled", p.platform),
-                format!("{:.1} s / {:.1} s", p.bound_s, p.pulled_s),
-            )
-            .note(format!("{} requests; {}", group(p.requests), p.limit)),
-        );
-    }
+    push_platform_bounds(&mut report, bound);
     report.push(Figure::new("metric rows", group(run.summary.rows())));
     report.push(Figure::new(
         "CPU (user + sys) / peak RSS",
@@ -650,6 +642,19 @@ fn summary_insights_rows(plan: &Plan) -> u64 {
 }
 
 /// `1234567` as `1,234,567`.
+/// Per platform, its quota-bound time against the time its pull took.
+pub(crate) fn push_platform_bounds(report: &mut ScenarioReport, bound: &QuotaBound) {
+    for p in &bound.platforms {
+        report.push(
+            Figure::new(
+                format!("{}: bound / pulled", p.platform),
+                format!("{:.1} s / {:.1} s", p.bound_s, p.pulled_s),
+            )
+            .note(format!("{} requests; {}", group(p.requests), p.limit)),
+        );
+    }
+}
+
 pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

@@ -549,15 +549,7 @@ impl ShardedRun {
                     why.join("; ")
                 }),
         );
-        for p in &bound.platforms {
-            report.push(
-                Figure::new(
-                    format!("{}: bound / pulled", p.platform),
-                    format!("{:.1} s / {:.1} s", p.bound_s, p.pulled_s),
-                )
-                .note(format!("{} requests; {}", group(p.requests), p.limit)),
-            );
-        }
+        crate::run::push_platform_bounds(&mut report, &bound);
         let peak = self.usages.iter().map(Usage::max_rss_mib).fold(0.0, f64::max);
         report.push(
             Figure::new("peak RSS, largest shard", format!("{peak:.0} MiB"))

@@ -218,6 +218,9 @@ enum StateCommand {
         /// Print JSON on standard output.
         #[arg(long)]
         json: bool,
+        /// The state of shard K of N (each shard keeps its own).
+        #[arg(long, value_name = "K/N", value_parser = shard_arg)]
+        shard: Option<Shard>,
     },
     /// Forget days of a source so that the next run pulls them again.
     Reset {
@@ -236,6 +239,9 @@ enum StateCommand {
         /// Last day to forget (YYYY-MM-DD); default: the last written.
         #[arg(long, value_parser = date_arg)]
         to: Option<NaiveDate>,
+        /// In the state of shard K of N (each shard keeps its own).
+        #[arg(long, value_name = "K/N", value_parser = shard_arg)]
+        shard: Option<Shard>,
     },
 }
 
@@ -682,8 +688,10 @@ async fn check(path: &Path, warn_days: Option<u32>, json: bool) -> anyhow::Resul
 fn state_command(command: StateCommand) -> ExitCode {
     use kpipe_cli::state_cmd;
     match command {
-        StateCommand::Show { config, source, json } => {
-            let Some(cfg) = load_config(&config) else { return ExitCode::from(EXIT_CONFIG) };
+        StateCommand::Show { config, source, json, shard } => {
+            let Some(cfg) = load_config_shard(&config, shard.unwrap_or(Shard::ALL)) else {
+                return ExitCode::from(EXIT_CONFIG);
+            };
             match state_cmd::show(&cfg, source.as_deref()) {
                 Ok(views) if json => match serde_json::to_string_pretty(&views) {
                     Ok(text) => {
@@ -705,8 +713,10 @@ fn state_command(command: StateCommand) -> ExitCode {
                 }
             }
         }
-        StateCommand::Reset { config, source, stream, from, to } => {
-            let Some(cfg) = load_config(&config) else { return ExitCode::from(EXIT_CONFIG) };
+        StateCommand::Reset { config, source, stream, from, to, shard } => {
+            let Some(cfg) = load_config_shard(&config, shard.unwrap_or(Shard::ALL)) else {
+                return ExitCode::from(EXIT_CONFIG);
+            };
             match state_cmd::reset(&cfg, &source, stream.as_deref(), from, to) {
                 Ok(report) => {
                     let what = match (from, to) {

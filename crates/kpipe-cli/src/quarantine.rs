@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use kpipe_core::Quarantined;
+use kpipe_core::{Quarantined, Shard};
 use kpipe_sink_parquet::{Storage, layout};
 
 /// Appends quarantined records of one source and run; the file appears complete or not at all.
@@ -31,13 +31,14 @@ struct Line<'a> {
 }
 
 impl QuarantineWriter {
-    /// A writer for `source` in run `run_id`; nothing is created until a record comes.
-    pub fn new(storage: &Storage, source: &str, run_id: &str) -> QuarantineWriter {
-        let table = format!("{}/{source}", layout::QUARANTINE);
+    /// A writer for `source` in run `run_id` of `shard`; nothing is created until a record
+    /// comes.
+    pub fn new(storage: &Storage, source: &str, shard: Shard, run_id: &str) -> QuarantineWriter {
+        let table = format!("{}/{}", layout::QUARANTINE, layout::writer_name(source, shard));
         let staging = storage.staging_dir(&layout::staging_area(&table));
         QuarantineWriter {
             storage: storage.clone(),
-            key: layout::quarantine_file(source, run_id),
+            key: layout::quarantine_file(source, shard, run_id),
             journal: layout::upload_journal(&table),
             partial: staging.join(format!("{run_id}.jsonl.partial")),
             run_id: run_id.to_owned(),
@@ -47,13 +48,18 @@ impl QuarantineWriter {
         }
     }
 
-    /// Aborts the uploads of `source`'s quarantine files that killed runs left unfinished.
+    /// Aborts the uploads of `source`'s quarantine files that killed runs of `shard` left
+    /// unfinished (the other shards' are theirs: they may be writing them now).
     pub fn clean_up_interrupted(
         storage: &Storage,
         source: &str,
+        shard: Shard,
     ) -> Result<usize, kpipe_sink_parquet::StorageError> {
-        let table = format!("{}/{source}", layout::QUARANTINE);
-        storage.abort_orphaned_uploads(&layout::upload_journal(&table), &layout::quarantine_prefix(source))
+        let table = format!("{}/{}", layout::QUARANTINE, layout::writer_name(source, shard));
+        storage.abort_orphaned_uploads(
+            &layout::upload_journal(&table),
+            &layout::quarantine_uploads_of(source, shard),
+        )
     }
 
     /// Appends one record.

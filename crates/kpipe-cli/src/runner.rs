@@ -454,7 +454,7 @@ impl SourceJob {
         let sink = self.sink.clone();
         let storage = self.storage.clone();
         let opened = move || {
-            QuarantineWriter::clean_up_interrupted(&storage, &target.source).map_err(|e| {
+            QuarantineWriter::clean_up_interrupted(&storage, &target.source, sink.shard()).map_err(|e| {
                 kpipe_core::SinkError::new("cannot clean up an interrupted upload").with_source(e)
             })?;
             sink.open(target)
@@ -475,7 +475,7 @@ impl SourceJob {
         if let [only] = streams.as_slice() {
             emitter.set_stream(only);
         }
-        let quarantine = QuarantineWriter::new(&self.storage, &name, &self.request.run_id);
+        let quarantine = QuarantineWriter::new(&self.storage, &name, self.sink.shard(), &self.request.run_id);
         let window = self.request.window;
         let observer = self.observer.clone();
         let drain_name = name.clone();

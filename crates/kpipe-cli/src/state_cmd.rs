@@ -122,7 +122,7 @@ fn names(config: &Config, store: &StateStore, only: Option<&str>) -> Result<Vec<
 
 /// `kpipe state show`: every source's state (or one's).
 pub fn show(config: &Config, only: Option<&str>) -> Result<Vec<SourceStateView>, StateCommandError> {
-    let store = StateStore::open(&config.pipeline.open_storage()?)?;
+    let store = StateStore::open_shard(&config.pipeline.open_storage()?, config.pipeline.split.shard)?;
     Ok(names(config, &store, only)?.iter().map(|n| view(&store, n)).collect())
 }
 
@@ -203,9 +203,10 @@ pub fn reset(
         }
     };
     let storage = config.pipeline.open_storage()?;
-    let _lock =
-        RunLock::acquire(&storage, Duration::from_secs(u64::from(config.pipeline.lock_lease_seconds)))?;
-    let mut store = StateStore::open(&storage)?;
+    let shard = config.pipeline.split.shard;
+    let lease = Duration::from_secs(u64::from(config.pipeline.lock_lease_seconds));
+    let _lock = RunLock::acquire_shard(&storage, lease, shard)?;
+    let mut store = StateStore::open_shard(&storage, shard)?;
     names(config, &store, Some(source))?;
     let before = store.counts(source);
     store.reset(source, stream, window);

@@ -294,8 +294,13 @@ impl KpiWriter {
                 replaced.insert(layout::kpi_file(grain.as_str(), start));
             }
         }
-        let context =
-            CommitContext { run_id: self.run_id, writer: "kpis".to_owned(), window: spans.join(", ") };
+        let context = CommitContext {
+            run_id: self.run_id,
+            writer: "kpis".to_owned(),
+            window: spans.join(", "),
+            shard: kpipe_core::Shard::ALL,
+            whole: false,
+        };
         let published = self
             .table
             .publish_as(self.output_format, layout::KPIS, &replaced, &kpi_schema(), &context)

@@ -49,7 +49,7 @@ pub(crate) fn metric_days(
     days: &BTreeSet<chrono::NaiveDate>,
 ) -> Result<TakenOver, SinkError> {
     let shard = ownership.shard;
-    let keys = list(storage, layout::METRICS)?
+    let keys = list(storage, layout::METRICS, source)?
         .into_iter()
         .filter(|key| {
             layout::parse_sharded_metric_file(key).is_some_and(|(s, owner, day)| {
@@ -68,7 +68,7 @@ pub(crate) fn periods(
     periods: &BTreeSet<Period>,
 ) -> Result<TakenOver, SinkError> {
     let shard = ownership.shard;
-    let keys = list(storage, layout::METRICS_PERIOD)?
+    let keys = list(storage, layout::METRICS_PERIOD, source)?
         .into_iter()
         .filter(|key| {
             layout::parse_sharded_period_file(key).is_some_and(|(s, owner, grain, start)| {
@@ -81,11 +81,12 @@ pub(crate) fn periods(
     take_over(storage, ownership, source, &keys)
 }
 
-/// The keys of a folder (the storage layer lists folders, not partial names).
-fn list(storage: &Storage, prefix: &str) -> Result<Vec<String>, SinkError> {
+/// The keys in `folder` of files named for `source` (its writers' and, when one source's name
+/// starts with another's, that one's too: the callers parse each key).
+fn list(storage: &Storage, folder: &str, source: &str) -> Result<Vec<String>, SinkError> {
     Ok(storage
-        .list(prefix)
-        .map_err(|e| SinkError::new(format!("cannot list {}", storage.describe_key(prefix))).with_source(e))?
+        .list_named(folder, source)
+        .map_err(|e| SinkError::new(format!("cannot list {}", storage.describe_key(folder))).with_source(e))?
         .into_iter()
         .map(|e| e.key)
         .collect())
@@ -139,13 +140,13 @@ fn take_over(
 }
 
 /// A file with some rows removed: `kept` is the new file (`None`: no row is left).
-struct Edit {
-    kept: Option<Bytes>,
-    removed: u64,
+pub(crate) struct Edit {
+    pub kept: Option<Bytes>,
+    pub removed: u64,
 }
 
 /// The file `bytes` without the rows of the accounts `shard` owns; `None` when it has none.
-fn without_owned(bytes: &Bytes, shard: Shard, source: &str) -> Result<Option<Edit>, String> {
+pub(crate) fn without_owned(bytes: &Bytes, shard: Shard, source: &str) -> Result<Option<Edit>, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).map_err(|e| e.to_string())?;
     let Some(column) = builder.schema().fields().iter().position(|f| f.name() == "account_id") else {
         return Err("the file has no account_id column".into());

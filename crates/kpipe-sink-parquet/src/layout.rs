@@ -196,9 +196,19 @@ pub fn quarantine_prefix(source: &str) -> String {
     format!("{QUARANTINE}/source={source}")
 }
 
-/// `quarantine/source=<name>/<run_id>.jsonl`.
-pub fn quarantine_file(source: &str, run_id: &str) -> String {
-    format!("{}/{run_id}.jsonl", quarantine_prefix(source))
+/// `quarantine/source=<name>/<run_id>.jsonl`, or for shard K of N
+/// `quarantine/source=<name>/<K>of<N>-<run_id>.jsonl`.
+pub fn quarantine_file(source: &str, shard: Shard, run_id: &str) -> String {
+    format!("{}{run_id}.jsonl", quarantine_uploads_of(source, shard))
+}
+
+/// How the keys of the quarantine files `shard` writes for `source` start: killed runs'
+/// unfinished uploads below it are the shard's own to abort.
+pub fn quarantine_uploads_of(source: &str, shard: Shard) -> String {
+    match shard.tag() {
+        None => format!("{}/", quarantine_prefix(source)),
+        Some(tag) => format!("{}/{}-", quarantine_prefix(source), tag.trim_start_matches('-')),
+    }
 }
 
 /// `.kpipe/state`, the folder of the per-source state objects.
@@ -279,6 +289,43 @@ mod tests {
         assert_eq!(state_object("li"), ".kpipe/state/li.json");
         assert!(!staged_name(&metric_file("li", d)).ends_with(".parquet"));
         assert!(!staged_name(&metric_file("li", d)).contains('/'));
+    }
+
+    #[test]
+    fn shards_name_their_own_files() {
+        let d = day("2026-10-01");
+        let shard = Shard::new(3, 8).expect("a shard");
+        let writer = writer_name("li_ads", shard);
+        assert_eq!(writer, "li_ads-3of8");
+        assert_eq!(writer_name("li_ads", Shard::ALL), "li_ads");
+        assert_eq!(metric_file(&writer, d), "metrics/li_ads-3of8.2026-10-01.parquet");
+        assert_eq!(parse_sharded_metric_file(&metric_file(&writer, d)), Some(("li_ads", shard, d)));
+        assert_eq!(parse_metric_file(&metric_file(&writer, d)), Some(("li_ads", d)));
+        assert_eq!(parse_sharded_metric_file(&metric_file("li_ads", d)), Some(("li_ads", Shard::ALL, d)));
+        // One shard's prefix is nobody else's (uploads below it are aborted as its own).
+        assert!(!metric_file("li_ads-3of80", d).starts_with(&metric_files_of(&writer)));
+        assert!(!metric_file(&writer, d).starts_with(&metric_files_of("li_ads")));
+        let month = kpipe_core::Period::containing(kpipe_core::PeriodGrain::Month, d);
+        let key = period_file(&writer, month);
+        assert_eq!(key, "metrics_period/li_ads-3of8.month.2026-10-01.parquet");
+        assert_eq!(
+            parse_sharded_period_file(&key),
+            Some(("li_ads", shard, kpipe_core::PeriodGrain::Month, d))
+        );
+        assert_eq!(shard_lock_object(shard), ".kpipe/lock-3of8");
+        assert_eq!(state_object(&writer), ".kpipe/state/li_ads-3of8.json");
+        assert_eq!(quarantine_file("li_ads", shard, "r1"), "quarantine/source=li_ads/3of8-r1.jsonl");
+        assert_eq!(quarantine_file("li_ads", Shard::ALL, "r1"), "quarantine/source=li_ads/r1.jsonl");
+        assert!(
+            !quarantine_file("li_ads", Shard::ALL, "r1").starts_with(&quarantine_uploads_of("li_ads", shard))
+        );
+        for bad in [
+            "metrics/li_ads-3of3.2026-10-01.parquet",
+            "metrics/li_ads-.2026-10-01.parquet",
+            "metrics/li-ads-1of2-1of2.2026-10-01.parquet",
+        ] {
+            assert_eq!(parse_metric_file(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -114,6 +114,11 @@ impl ParquetSink {
         self
     }
 
+    /// The shard it writes for.
+    pub fn shard(&self) -> kpipe_core::Shard {
+        self.shard
+    }
+
     /// The format it writes.
     pub fn format(&self) -> OutputFormat {
         self.format
@@ -141,12 +146,6 @@ impl Sink for ParquetSink {
     fn open(&self, target: SinkTarget) -> Result<Box<dyn SinkWriter>, SinkError> {
         if !kpipe_core::is_identifier(&target.source) {
             return Err(SinkError::new(format!("source name `{}` is not a snake_case name", target.source)));
-        }
-        if self.format == OutputFormat::Delta && !self.shard.is_all() {
-            return Err(SinkError::new(format!(
-                "shard {}: format = \"delta\" is written by one process per output; run the Parquet layout (format = \"parquet\") for sharded runs",
-                self.shard
-            )));
         }
         let level = ZstdLevel::try_new(self.options.zstd_level)
             .map_err(|e| SinkError::new("invalid zstd level").with_source(e))?;

@@ -294,8 +294,22 @@ impl StagedTable {
             report.written += 1;
             report.files.push(PathBuf::from(storage.describe_key(key)));
         }
-        if replaced.iter().any(|k| !staged.contains_key(k)) {
-            for entry in storage.list(folder).map_err(fail)? {
+        let gone: Vec<&str> = replaced
+            .iter()
+            .filter(|k| !staged.contains_key(*k))
+            .filter_map(|k| k.strip_prefix(folder).and_then(|k| k.strip_prefix('/')))
+            .collect();
+        if let Some(first) = gone.first() {
+            // Listed from their longest common start (a writer's name), not the whole folder:
+            // a folder of thousands of sources' days would be read at every commit.
+            let common = gone.iter().fold(*first, |common, name| {
+                let mut same = common.bytes().zip(name.bytes()).take_while(|(a, b)| a == b).count();
+                while !common.is_char_boundary(same) {
+                    same -= 1;
+                }
+                &common[..same]
+            });
+            for entry in storage.list_named(folder, common).map_err(fail)? {
                 if replaced.contains(&entry.key) && !staged.contains_key(&entry.key) {
                     storage.delete(&entry.key).map_err(fail)?;
                     report.removed += 1;

@@ -277,6 +277,8 @@ impl SinkWriter for PartitionedWriter {
             run_id: self.target.run_id.clone(),
             writer: writer.clone(),
             window: self.target.window.to_string(),
+            shard: self.ownership.shard,
+            whole: self.ownership.whole,
         };
         let schema = crate::metric_schema();
         let published =
@@ -346,8 +348,13 @@ fn publish_periods(
         table.stage(key.clone(), staged, rows.len() as u64);
         replaced.insert(key);
     }
-    let context =
-        crate::delta::CommitContext { run_id: lineage.run_id.clone(), writer: writer.to_owned(), window };
+    let context = crate::delta::CommitContext {
+        run_id: lineage.run_id.clone(),
+        writer: writer.to_owned(),
+        window,
+        shard: ownership.shard,
+        whole: ownership.whole,
+    };
     let published = table.publish_as(
         output_format,
         layout::METRICS_PERIOD,

@@ -257,6 +257,19 @@ impl Storage {
         Ok(found)
     }
 
+    /// The objects below the folder `folder` whose keys start with `folder/<name_prefix>`
+    /// (`metrics` and `li_ads`: `li_ads.*`, `li_ads-3of8.*`, and `li_ads_2.*`), with a listing
+    /// whose cost follows what it returns rather than the folder's size on object stores.
+    pub fn list_named(&self, folder: &str, name_prefix: &str) -> Result<Vec<Entry>, StorageError> {
+        match &*self.backend {
+            Backend::Local(l) => {
+                let wanted = format!("{folder}/{name_prefix}");
+                Ok(l.list(folder)?.into_iter().filter(|e| e.key.starts_with(&wanted)).collect())
+            }
+            Backend::Object(o) => o.list_named(folder, name_prefix),
+        }
+    }
+
     /// The names directly below `prefix` that hold objects (folders), in name order.
     pub fn list_folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let mut found = match &*self.backend {

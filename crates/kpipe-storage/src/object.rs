@@ -330,6 +330,32 @@ impl ObjectBackend {
             .collect())
     }
 
+    /// The objects below `folder` whose keys start with `folder/<name_prefix>`: a listing that
+    /// starts after that prefix (S3's `start-after`) and stops at the first key past it, so
+    /// that its cost follows what it returns, not the folder's size.
+    pub(crate) fn list_named(&self, folder: &str, name_prefix: &str) -> Result<Vec<Entry>, StorageError> {
+        let store = self.store.clone();
+        let path = self.path(folder);
+        let wanted = format!("{}/{name_prefix}", path.as_ref());
+        let offset = ObjectPath::from(wanted.as_str());
+        let listed = self.block(async move {
+            store
+                .list_with_offset(Some(&path), &offset)
+                .try_take_while(|m| std::future::ready(Ok(m.location.as_ref().starts_with(&wanted))))
+                .try_collect::<Vec<_>>()
+                .await
+        })?;
+        let metas = listed.map_err(|e| self.fail("list", folder, e))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| Entry {
+                key: self.key_of(&m.location),
+                size: m.size,
+                modified: Some(std::time::SystemTime::from(m.last_modified)),
+            })
+            .collect())
+    }
+
     pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
         let store = self.store.clone();
         let (source, target) = (self.path(from), self.path(to));

@@ -117,11 +117,16 @@ fn config_in(dir: &Path, sources: &str, output: &str, store: Option<&Store>) -> 
     match store {
         None => demo::prepare_with(dir, sources).expect("a config"),
         Some(store) => {
-            let storage: Vec<String> =
-                store.options.values.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect();
-            demo_config(dir, sources, output, "lock_lease_seconds = 5", &storage.join("\n"))
+            assert_eq!(output, store.url);
+            config_on(dir, sources, store, "")
         }
     }
+}
+
+/// A config writing to `store`, with `extra` lines in `[pipeline]`.
+fn config_on(dir: &Path, sources: &str, store: &Store, extra: &str) -> PathBuf {
+    let storage: Vec<String> = store.options.values.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect();
+    demo_config(dir, sources, &store.url, &format!("lock_lease_seconds = 5\n{extra}"), &storage.join("\n"))
 }
 
 /// Asserts that no metric row is in two files, whatever their writers: every (source, account,
@@ -183,8 +188,13 @@ fn assert_same(got: &[Row], expected: &[Row], what: &str) {
     );
 }
 
-fn reference(dir: &Path) -> (Vec<Row>, Vec<String>) {
-    let storage = Storage::local(dir);
+/// The metric and KPI rows of one unsharded run of `sources`: what shards must add up to.
+fn reference(sources: &str) -> (Vec<Row>, Vec<String>) {
+    let whole = tempfile::tempdir().expect("a temp dir");
+    let config = config_in(whole.path(), sources, ".", None);
+    let out = run_with(&[], &config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let storage = Storage::local(whole.path());
     (dataset(&storage), kpis(&storage))
 }
 
@@ -192,11 +202,7 @@ fn reference(dir: &Path) -> (Vec<Row>, Vec<String>) {
 async fn one_to_eight_shards_pull_every_unit_exactly_once_and_hand_units_over_when_n_changes() {
     let apis = Apis::start().await;
     let sources = apis.sources(12);
-    let whole = tempfile::tempdir().expect("a temp dir");
-    let config = config_in(whole.path(), &sources, ".", None);
-    let out = run_with(&[], &config, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (expected, _) = reference(whole.path());
+    let (expected, _) = reference(&sources);
     let units: std::collections::BTreeSet<(&str, &str)> =
         expected.iter().map(|r| (r.0.as_str(), r.3.as_str())).collect();
     assert!(units.len() >= 18, "{units:?}");
@@ -274,11 +280,7 @@ async fn an_account_list_that_grows_between_runs_is_split_without_moving_the_oth
     // Four more accounts: each goes to one shard, and no earlier account changes shard.
     let after = config_in(dir.path(), &apis.sources(12), ".", None);
     run_shards(&[], &after, 4, &["--full-refresh"]).await;
-    let whole = tempfile::tempdir().expect("a temp dir");
-    let whole_config = config_in(whole.path(), &apis.sources(12), ".", None);
-    let out = run_with(&[], &whole_config, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (expected, _) = reference(whole.path());
+    let (expected, _) = reference(&apis.sources(12));
     assert_same(&dataset(&storage), &expected, "the dataset");
     assert_each_unit_day_in_one_file(&storage);
     // `kpipe plan --shards 4` shows the same split before anything runs.
@@ -311,11 +313,7 @@ async fn two_shards_at_once_into_s3_give_the_unsharded_dataset_and_kpis() {
     let apis = Apis::start().await;
     let sources = apis.sources(12);
 
-    let whole = tempfile::tempdir().expect("a temp dir");
-    let whole_config = config_in(whole.path(), &sources, ".", None);
-    let out = run_with(&[], &whole_config, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (expected, expected_kpis) = reference(whole.path());
+    let (expected, expected_kpis) = reference(&sources);
 
     let store = Store::s3(&server, "shards-two");
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -347,11 +345,7 @@ async fn two_shards_at_once_into_s3_give_the_unsharded_dataset_and_kpis() {
 async fn a_killed_shard_run_again_alone_completes_the_dataset() {
     let apis = Apis::start().await;
     let sources = apis.sources(12);
-    let whole = tempfile::tempdir().expect("a temp dir");
-    let whole_config = config_in(whole.path(), &sources, ".", None);
-    let out = run_with(&[], &whole_config, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (expected, _) = reference(whole.path());
+    let (expected, _) = reference(&sources);
 
     let dir = tempfile::tempdir().expect("a temp dir");
     let storage = Storage::local(dir.path());
@@ -385,5 +379,37 @@ async fn a_killed_shard_run_again_alone_completes_the_dataset() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_same(&dataset(&storage), &expected, "the dataset");
     assert_each_unit_day_in_one_file(&storage);
+    apis.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_commit_to_one_delta_table_on_s3_and_take_units_over_when_n_changes() {
+    let server = kpipe_testkit::services::s3_server().expect("the S3-compatible test server starts");
+    let apis = Apis::start().await;
+    let sources = apis.sources(12);
+    let (expected, expected_kpis) = reference(&sources);
+
+    let store = Store::s3(&server, "shards-delta");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = config_on(dir.path(), &sources, &store, "format = \"delta\"");
+    let storage = store.storage();
+    let delta = kpipe_sink_parquet::OutputFormat::Delta;
+    run_shards(&store.env, &config, 3, &[]).await;
+    assert_same(&crate::support::dataset_as(&storage, delta), &expected, "3 shards");
+    // From 3 shards to 2, pulling again: each commit moves its accounts out of the files of
+    // the 3 shards, in the same transaction.
+    run_shards(&store.env, &config, 2, &["--full-refresh"]).await;
+    assert_same(&crate::support::dataset_as(&storage, delta), &expected, "3 shards, then 2");
+    let active = kpipe_sink_parquet::table::table_files(&storage, delta, layout::METRICS).expect("the table");
+    let left: Vec<&str> =
+        active.iter().map(|f| f.logical_key.as_str()).filter(|k| k.contains("of3.")).collect();
+    assert!(left.is_empty(), "files of 3 shards left in the table: {left:?}");
+
+    let config_text = config.to_string_lossy().into_owned();
+    let mut args = vec!["kpis", "-c", config_text.as_str()];
+    args.extend(WINDOW);
+    let out = kpipe(&store.env, &args).output().expect("kpipe runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(crate::support::kpis_as(&storage, delta), expected_kpis);
     apis.shutdown().await;
 }

@@ -20,6 +20,7 @@
 
 mod log;
 mod pending;
+mod shards;
 pub(crate) mod stats;
 mod vacuum;
 
@@ -136,6 +137,10 @@ pub struct CommitContext {
     pub writer: String,
     /// The window or periods the commit replaces, as text (`2026-01-01..2026-01-31`).
     pub window: String,
+    /// The shard writing (the whole configuration but for `kpipe run --shard K/N`).
+    pub shard: kpipe_core::Shard,
+    /// The writer's source is one unit as a whole: all its rows are the shard's.
+    pub whole: bool,
 }
 
 /// A file of the table's newest version.
@@ -165,7 +170,7 @@ fn files_of(loaded: &DeltaTable, table: DeltaTableKind) -> Result<Vec<ActiveFile
     let mut out = Vec::new();
     for file in snapshot.log_data().iter() {
         let values = file.partition_values_map();
-        let Some(logical_key) = table.logical_key(&values) else {
+        let Some(logical_key) = table.key_of_file(&values, &file.path()) else {
             return Err(SinkError::new(format!(
                 "the Delta table {} has a file {} whose partition values {values:?} kpipe did not write",
                 table.key(),
@@ -224,7 +229,8 @@ pub(crate) fn publish(
         };
         let folder: Vec<String> =
             table.partition_columns().iter().zip(&values).map(|(c, v)| format!("{c}={v}")).collect();
-        let path = format!("{}/part-{}.zstd.parquet", folder.join("/"), uuid::Uuid::now_v7());
+        let path =
+            format!("{}/{}", folder.join("/"), shards::file_name(table.shard_of_key(&file.logical_key)));
         uploads.push(format!("{}/{path}", table.key()));
         let size = std::fs::metadata(&file.staged)
             .map_err(|e| SinkError::new(format!("cannot read {}", file.staged.display())).with_source(e))?
@@ -257,7 +263,16 @@ pub(crate) fn publish(
 
     let mut partitions: BTreeSet<String> = replaced.clone();
     partitions.extend(files.iter().map(|f| f.logical_key.clone()));
-    let committed = commit(storage, table, open, adds, &partitions, context)?;
+    let take_over = shards::TakeOver {
+        storage,
+        table,
+        schema,
+        context,
+        journal,
+        listed: uploads.clone(),
+        uploaded: Vec::new(),
+    };
+    let committed = commit(take_over, open, adds, &partitions)?;
     pending::clear(storage, table, &context.writer)?;
 
     let with_files: BTreeSet<&str> = files.iter().map(|f| f.logical_key.as_str()).collect();
@@ -280,13 +295,13 @@ const COMMIT_ATTEMPTS: u32 = 30;
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 fn commit(
-    storage: &Storage,
-    table: DeltaTableKind,
+    mut take_over: shards::TakeOver<'_>,
     mut loaded: DeltaTable,
     adds: Vec<Add>,
     partitions: &BTreeSet<String>,
-    context: &CommitContext,
 ) -> Result<Committed, SinkError> {
+    let (storage, table, context) = (take_over.storage, take_over.table, take_over.context);
+    let ours = take_over.partitions_of_any_writer(partitions);
     let mut app_metadata: HashMap<String, Value> = HashMap::new();
     app_metadata.insert("kpipe.run_id".into(), Value::from(context.run_id.clone()));
     app_metadata.insert("kpipe.writer".into(), Value::from(context.writer.clone()));
@@ -302,11 +317,15 @@ fn commit(
         let mut removed_partitions = BTreeSet::new();
         let snapshot = loaded.snapshot().map_err(|e| log::delta_error("cannot read the table's files", e))?;
         for file in snapshot.log_data().iter() {
-            if let Some(key) = table.logical_key(&file.partition_values_map())
-                && partitions.contains(&key)
-            {
-                actions.push(Action::Remove(file.remove_action(true)));
+            let values = file.partition_values_map();
+            let path = file.path().to_string();
+            let Some(key) = table.key_of_file(&values, &path) else { continue };
+            let remove = Action::Remove(file.remove_action(true));
+            if partitions.contains(&key) {
+                actions.push(remove);
                 removed_partitions.insert(key);
+            } else {
+                actions.extend(take_over.actions_for(&key, &path, &values, remove, &ours)?);
             }
         }
         if actions.is_empty() {
@@ -336,6 +355,7 @@ fn commit(
             }
             Err(e) if lost_race(&e) && attempt < COMMIT_ATTEMPTS => {
                 tracing::debug!(table = table.name(), writer = %context.writer, attempt, error = %e, "commit lost a race; retrying");
+                take_over.discard_attempt();
                 let wait = backoff(attempt);
                 std::thread::sleep(wait);
                 let (store, url) = log::locate(storage, &table.key())?;
