@@ -79,8 +79,12 @@ pub(crate) fn select(
     Ok(Some(units))
 }
 
-/// `share` of a rate limit: as many requests over a period longer by `1 / share`, so that the
-/// shards' rates add up to the limit, and a burst that is their part of it.
+/// `share` of a rate limit. kpipe's pacing never lets more than `requests` through in any
+/// window of `per_seconds`; the shards' limits add up to at most the platform's only if each
+/// keeps that window and takes its part of the requests in it: `floor(requests * share)` per
+/// the same period (rounded down, since N rounded-up parts would exceed the whole), or, when
+/// that is less than one, one request per period stretched by `1 / (requests * share)`. The
+/// burst is the shard's part too, at least 1 and at most its requests.
 fn shared_limit(
     given: Option<&toml::Value>,
     default: SharedRateLimit,
@@ -116,10 +120,14 @@ fn shared_limit(
                 .ok_or_else(|| bad("`burst` is not a positive whole number"))?;
         }
     }
+    let part = requests as f64 * share;
+    let (requests, per_seconds) =
+        if part >= 1.0 { (part.floor() as i64, per_seconds) } else { (1, per_seconds / part) };
+    let burst = ((burst as f64 * share).floor() as i64).clamp(1, requests);
     let mut out = toml::Table::new();
     out.insert("requests".into(), toml::Value::Integer(requests));
-    out.insert("per_seconds".into(), toml::Value::Float(per_seconds / share));
-    out.insert("burst".into(), toml::Value::Integer(((burst as f64 * share).floor() as i64).max(1)));
+    out.insert("per_seconds".into(), toml::Value::Float(per_seconds));
+    out.insert("burst".into(), toml::Value::Integer(burst));
     Ok(out)
 }
 
@@ -174,9 +182,17 @@ mod tests {
         ));
         select("li", &linkedin(), &mut t, shard, 0.25).unwrap().unwrap();
         let limit = t["rate_limit"].as_table().unwrap();
-        assert_eq!(limit["requests"].as_integer(), Some(100));
-        assert_eq!(limit["per_seconds"].as_float(), Some(240.0));
+        assert_eq!(limit["requests"].as_integer(), Some(25));
+        assert_eq!(limit["per_seconds"].as_float(), Some(60.0));
         assert_eq!(limit["burst"].as_integer(), Some(2));
+        // Four shards of 10 requests a second: 2 each (not 2.5: four would make 10 + 2).
+        let li = SharedRateLimit { key: "rate_limit", requests: 10, per_seconds: 1.0, burst: 1 };
+        let limit = shared_limit(None, li, 0.25).unwrap();
+        assert_eq!((limit["requests"].as_integer(), limit["per_seconds"].as_float()), (Some(2), Some(1.0)));
+        // Less than one request a period each: one request per longer period.
+        let given = table("requests = 2\nper_seconds = 1");
+        let limit = shared_limit(Some(&toml::Value::Table(given)), li, 0.25).unwrap();
+        assert_eq!((limit["requests"].as_integer(), limit["per_seconds"].as_float()), (Some(1), Some(2.0)));
         // One shard: the limit stays as written.
         let mut whole = table("account_ids = [\"1\"]");
         select("li", &linkedin(), &mut whole, Shard::ALL, 1.0).unwrap().unwrap();
