@@ -50,14 +50,16 @@ fn a_quick_quota_scenario_runs_end_to_end() {
     assert_eq!(stats.platforms.len(), 4, "{stats:?}");
     assert_eq!(stats.refused_over_quota(), 0, "{stats:?}");
 
-    // The bound counts the requests the simulators answered; each platform's is positive and
-    // the slowest sets the whole.
+    // The bound counts the requests the simulators answered; the slowest platform sets the
+    // whole. A platform whose budget is an allowance the pull stays within (Meta's hourly
+    // calls per ad account) bounds nothing: zero.
     let bound = quota_bound(&plan, &stats, &summary);
     assert_eq!(bound.platforms.len(), 4);
     for p in &bound.platforms {
-        assert!(p.requests > 0 && p.bound_s > 0.0, "{p:?}");
+        assert!(p.requests > 0 && p.bound_s >= 0.0, "{p:?}");
     }
     let slowest = bound.slowest().unwrap();
+    assert!(slowest.bound_s > 0.0, "{slowest:?}");
     assert_eq!(bound.bound_s(), slowest.bound_s);
 
     // The fewest requests the APIs allow can only be fewer than kpipe made.

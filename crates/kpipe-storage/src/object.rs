@@ -320,14 +320,16 @@ impl ObjectBackend {
         let path = self.path(prefix);
         let listed = self.block(async move { store.list(Some(&path)).try_collect::<Vec<_>>().await })?;
         let metas = listed.map_err(|e| self.fail("list", prefix, e))?;
-        Ok(metas
-            .into_iter()
-            .map(|m| Entry {
-                key: self.key_of(&m.location),
-                size: m.size,
-                modified: Some(std::time::SystemTime::from(m.last_modified)),
-            })
-            .collect())
+        Ok(metas.into_iter().map(|m| self.entry(m)).collect())
+    }
+
+    /// A listed object as the layer names it.
+    fn entry(&self, meta: object_store::ObjectMeta) -> Entry {
+        Entry {
+            key: self.key_of(&meta.location),
+            size: meta.size,
+            modified: Some(std::time::SystemTime::from(meta.last_modified)),
+        }
     }
 
     /// The objects below `folder` whose keys start with `folder/<name_prefix>`: a listing that
@@ -346,14 +348,7 @@ impl ObjectBackend {
                 .await
         })?;
         let metas = listed.map_err(|e| self.fail("list", folder, e))?;
-        Ok(metas
-            .into_iter()
-            .map(|m| Entry {
-                key: self.key_of(&m.location),
-                size: m.size,
-                modified: Some(std::time::SystemTime::from(m.last_modified)),
-            })
-            .collect())
+        Ok(metas.into_iter().map(|m| self.entry(m)).collect())
     }
 
     pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {

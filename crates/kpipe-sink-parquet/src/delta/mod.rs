@@ -240,19 +240,7 @@ pub(crate) fn publish(
         })?;
         let partition_values =
             table.partition_columns().iter().zip(values).map(|(c, v)| ((*c).to_owned(), Some(v))).collect();
-        adds.push(Add {
-            path,
-            partition_values,
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-            modification_time: chrono::Utc::now().timestamp_millis(),
-            data_change: true,
-            stats: Some(stats),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        });
+        adds.push(new_file(path, partition_values, size, stats));
     }
     pending::record(storage, table, &context.writer, &context.run_id, &uploads)?;
     let fail =
@@ -282,6 +270,28 @@ pub(crate) fn publish(
         removed: committed.removed_partitions.iter().filter(|k| !with_files.contains(k.as_str())).count(),
         files: uploads.iter().map(|k| PathBuf::from(storage.describe_key(k))).collect(),
     })
+}
+
+/// The add action of a new data file of `size` bytes.
+fn new_file(
+    path: String,
+    partition_values: HashMap<String, Option<String>>,
+    size: u64,
+    stats: String,
+) -> Add {
+    Add {
+        path,
+        partition_values,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: true,
+        stats: Some(stats),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    }
 }
 
 struct Committed {

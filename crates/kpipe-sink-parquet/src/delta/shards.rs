@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use arrow_schema::Schema;
-use deltalake_core::kernel::{Action, Add};
+use deltalake_core::kernel::Action;
 use kpipe_core::{Period, Shard, SinkError};
 use kpipe_storage::Storage;
 
@@ -160,19 +160,12 @@ impl TakeOver<'_> {
         tracing::info!(file = %self.storage.describe_key(&object), rows = edit.removed, shard = %shard, "took rows over from another sharding");
         Ok(vec![
             remove,
-            Action::Add(Add {
-                path: new_path,
-                partition_values: values.clone(),
-                size: i64::try_from(kept.len()).unwrap_or(i64::MAX),
-                modification_time: chrono::Utc::now().timestamp_millis(),
-                data_change: true,
-                stats: Some(stats),
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-                clustering_provider: None,
-            }),
+            Action::Add(super::new_file(
+                new_path,
+                values.clone(),
+                u64::try_from(kept.len()).unwrap_or(u64::MAX),
+                stats,
+            )),
         ])
     }
 
