@@ -346,10 +346,14 @@ mod tests {
         assert_eq!(local.replace("a/b.json", b"three", &v1).unwrap(), Err(Conflict));
         assert_eq!(local.get("a/b.json").unwrap().unwrap().version, v2);
         assert_eq!(&local.get("a/b.json").unwrap().unwrap().bytes[..], b"two");
-        // No temporary file is left behind, and none is listed.
-        let names: Vec<_> =
+        // No temporary file is left behind; the hidden lock file of the replaces stays (another
+        // process may wait on it) and is never listed.
+        let mut names: Vec<_> =
             fs::read_dir(dir.path().join("out/a")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["b.json"]);
+        names.sort();
+        assert_eq!(names, [".b.json.lock", "b.json"]);
+        let listed: Vec<String> = local.list("a").unwrap().into_iter().map(|e| e.key).collect();
+        assert_eq!(listed, ["a/b.json"]);
     }
 
     #[test]
