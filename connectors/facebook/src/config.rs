@@ -24,7 +24,7 @@ pub const MAX_PAGE_SIZE: u32 = 5_000;
 
 /// The configuration. Unknown keys are errors, so a misspelt key is caught when the
 /// configuration is read.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FacebookConfig {
     /// Ad accounts to pull insights of, with or without the `act_` prefix.
@@ -37,8 +37,10 @@ pub struct FacebookConfig {
     /// `read_insights` and `pages_read_engagement`.
     pub access_token: Secret,
     /// The Graph API version, `vNN.N` (default [`DEFAULT_API_VERSION`]).
+    #[schemars(extend("default" = DEFAULT_API_VERSION))]
     pub api_version: Option<String>,
     /// The API's base URL (default [`DEFAULT_BASE_URL`]); `http://` only for loopback hosts.
+    #[schemars(extend("default" = DEFAULT_BASE_URL))]
     pub base_url: Option<String>,
     /// Insights levels to pull: `account`, `campaign`, `ad_set`, `ad` (default the last three).
     pub levels: Option<Vec<String>>,
@@ -51,9 +53,11 @@ pub struct FacebookConfig {
     pub action_types: Option<BTreeMap<String, Vec<String>>>,
     /// Page insights metrics to pull (default `page_media_view`, `page_post_engagements`,
     /// `page_daily_follows_unique`, `page_follows`).
+    #[schemars(extend("default" = crate::mapping::DEFAULT_PAGE_METRICS))]
     pub page_metrics: Option<Vec<String>>,
     /// Insights rows per page (1 to 5000; default 500). Halved by the connector when the API asks
     /// to reduce the amount of data.
+    #[schemars(extend("default" = DEFAULT_PAGE_SIZE))]
     pub page_size: Option<u32>,
     /// When and how asynchronous report runs are used.
     pub async_reports: Option<AsyncReportsConfig>,
@@ -71,7 +75,7 @@ pub struct FacebookConfig {
 }
 
 /// The `async_reports` table.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AsyncReportsConfig {
     /// Windows longer than this many days are pulled with report runs (default 7; 0 = always).

@@ -99,18 +99,11 @@ impl Source for FacebookSource {
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
-        vec![
-            StreamInfo {
-                name: ADS_STREAM,
-                description: "Daily ads insights per campaign, ad set and ad: impressions, reach, clicks, \
-                              spend, actions; the account's daily reach; reach per week and month",
-            },
-            StreamInfo {
-                name: PAGE_STREAM,
-                description: "Daily Page insights: media views, post engagements, new followers, followers; \
-                              weekly Page reach when configured",
-            },
-        ]
+        crate::catalog::STREAMS.to_vec()
+    }
+
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        crate::catalog::catalog()
     }
 
     async fn check(&self) -> Result<String, SourceError> {

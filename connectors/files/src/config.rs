@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// What the matched CSV files hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     /// Long form: `date,platform,account,level,entity,metric,value,currency`.
@@ -15,6 +15,9 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind.
+    pub const ALL: [FileKind; 3] = [FileKind::Metrics, FileKind::SocialSelling, FileKind::Survey];
+
     /// The name used in configuration and as the stream name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -26,7 +29,7 @@ impl FileKind {
 }
 
 /// Configuration of a files source.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilesConfig {
     /// What the files hold.

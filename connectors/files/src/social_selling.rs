@@ -6,7 +6,11 @@ use crate::reader::{Header, parse_count, parse_date};
 use crate::source::{LineKind, RowContext};
 
 const REQUIRED: &[&str] = &["date", "rep", "invites_sent", "invites_accepted", "replies", "interested"];
-const FUNNEL: [(&str, Metric); 4] = [
+/// The `level` of the rows: each rep is an entity.
+pub(crate) const LEVEL: &str = "rep";
+
+/// Which column becomes which metric.
+pub(crate) const FUNNEL: [(&str, Metric); 4] = [
     ("invites_sent", Metric::InvitesSent),
     ("invites_accepted", Metric::InvitesAccepted),
     ("replies", Metric::Replies),
@@ -25,7 +29,7 @@ impl SocialSellingLines {
     }
 
     fn row(&self, date: NaiveDate, rep: &Label, metric: Metric, value: u32) -> MetricRow {
-        self.cx.count_row("rep", rep.clone(), date, metric, value)
+        self.cx.count_row(LEVEL, rep.clone(), date, metric, value)
     }
 }
 

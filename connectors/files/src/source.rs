@@ -293,12 +293,11 @@ impl Source for FilesSource {
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
-        let description = match self.kind {
-            FileKind::Metrics => "metric observations in long form",
-            FileKind::SocialSelling => "social-selling funnel counts per rep and day",
-            FileKind::Survey => "daily survey response counts (NPS groups, CSAT)",
-        };
-        vec![StreamInfo { name: self.stream(), description }]
+        vec![crate::catalog::stream_info(self.kind)]
+    }
+
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        crate::catalog::catalog()
     }
 
     async fn check(&self) -> Result<String, SourceError> {

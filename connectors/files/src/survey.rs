@@ -8,6 +8,18 @@ use kpipe_core::{Metric, MetricRow, NaiveDate};
 use crate::reader::{Header, parse_date};
 use crate::source::{LineKind, RowContext};
 
+/// The `level` of the rows: the survey is the entity.
+pub(crate) const LEVEL: &str = "survey";
+
+/// The metrics the daily counts become, with the column each counts.
+pub(crate) const COUNTS: [(Metric, &str); 5] = [
+    (Metric::SurveyResponses, "answers (lines) of the day"),
+    (Metric::NpsPromoters, "`score` 9 or 10"),
+    (Metric::NpsPassives, "`score` 7 or 8"),
+    (Metric::NpsDetractors, "`score` 0 to 6"),
+    (Metric::CsatSatisfied, "`satisfied` yes"),
+];
+
 const REQUIRED: &[&str] = &["date", "respondent"];
 const OPTIONAL: &[&str] = &["score", "satisfied"];
 
@@ -43,7 +55,7 @@ impl SurveyLines {
     }
 
     fn row(&self, date: NaiveDate, metric: Metric, value: u32) -> MetricRow {
-        self.cx.count_row("survey", self.cx.entity_id.clone(), date, metric, value)
+        self.cx.count_row(LEVEL, self.cx.entity_id.clone(), date, metric, value)
     }
 }
 

@@ -239,3 +239,39 @@ fn configuration_mistakes_name_the_key() {
         .expect_err("delimiter");
     assert_eq!(err.path, "delimiter");
 }
+
+#[tokio::test]
+async fn every_row_of_every_kind_is_in_the_catalog() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let files = [
+        (
+            "metrics",
+            "date,platform,account,level,entity,metric,value,currency,unit,country\n\
+             2026-03-01,linkedin,508,campaign,c1,spend,24.45,EUR,,\n\
+             2026-03-01,linkedin,508,campaign,c1,impressions,1200,,,DE\n\
+             2026-03-03,offline_events,shop,event,fair,offline_events.booth_visits,40,,count,\n",
+        ),
+        (
+            "social_selling",
+            "date,rep,invites_sent,invites_accepted,replies,interested\n2026-03-01,ana,40,14,5,2\n",
+        ),
+        ("survey", "date,respondent,score,satisfied\n2026-03-01,r1,10,yes\n2026-03-01,r2,3,no\n"),
+    ];
+    let catalog = <FilesSource as Source>::catalog();
+    for (kind, text) in files {
+        std::fs::write(dir.path().join(format!("{kind}.csv")), text).unwrap_or_else(|e| panic!("{e}"));
+        let src = build(dir.path(), &format!("kind = \"{kind}\"\npath = \"{kind}.csv\""));
+        let streams = src.streams();
+        assert!(catalog.iter().any(|s| s.stream == streams[0]), "{kind}: {streams:?}");
+        let (result, rows, bad) = pull(&src).await;
+        result.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(bad.is_empty() && !rows.is_empty(), "{kind}: {bad:?}");
+        for row in &rows {
+            kpipe_core::check_row(&catalog, Some(streams[0].name), row, false)
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+    }
+    for stream in &catalog {
+        assert_eq!(stream.check(None), Ok(()));
+    }
+}

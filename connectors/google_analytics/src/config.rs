@@ -12,7 +12,7 @@ pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 
 /// The configuration. Unknown keys are errors, so a misspelt key is caught when the
 /// configuration is read.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoogleAnalyticsConfig {
     /// The GA4 properties to pull, numeric ids (`"123456789"`, or `"properties/123456789"`).
@@ -35,24 +35,30 @@ pub struct GoogleAnalyticsConfig {
     /// Google's consent page, read by `kpipe auth` only.
     pub auth_url: Option<String>,
     /// The API's base URL (default [`DEFAULT_BASE_URL`]); `http://` only for loopback hosts.
+    #[schemars(extend("default" = DEFAULT_BASE_URL))]
     pub base_url: Option<String>,
     /// `currencyCode` of every report (ISO 4217): revenue converted by Google into this
     /// currency. Default: each property's own currency.
     pub currency_code: Option<String>,
     /// Report rows per request, the `limit` (1 to 250,000; default 100,000).
+    #[schemars(extend("default" = crate::source::DEFAULT_PAGE_SIZE))]
     pub page_size: Option<u32>,
     /// Days per report request (1 to 366; default 31). Each finished span of days is published
     /// even when a daily quota stops the pull later.
+    #[schemars(extend("default" = crate::source::DEFAULT_DAYS_PER_REQUEST))]
     pub days_per_request: Option<u32>,
     /// Report requests in flight at once for the whole source (default 10).
+    #[schemars(extend("default" = crate::source::DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u32>,
     /// Requests of one property in flight at once at most (default 10, a standard property's
     /// limit; 50 for Analytics 360). The property's own `concurrentRequests` quota, read from
     /// its first answer, lowers it.
+    #[schemars(extend("default" = crate::source::DEFAULT_CONCURRENT_REQUESTS_PER_PROPERTY))]
     pub concurrent_requests_per_property: Option<u32>,
     /// Minutes a pull may run (default 60): when a property's hourly tokens run out, the pull
     /// waits for the next hour only if that comes before this deadline, and otherwise stops
     /// as for a daily quota.
+    #[schemars(extend("default" = crate::source::DEFAULT_DEADLINE_MINUTES))]
     pub deadline_minutes: Option<u32>,
     /// Custom reports, pulled for every property besides the built-in ones.
     #[serde(default)]
@@ -66,7 +72,7 @@ pub struct GoogleAnalyticsConfig {
 
 /// One custom report (`[[sources.<name>.reports]]`). Its rows are dated by the `date`
 /// dimension, which is added first; `level` is the report's name.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomReportConfig {
     /// The report's name, snake_case: the `level` of its rows.

@@ -4,12 +4,13 @@
 //! properties.
 //!
 //! The modules: [`config`] is the `[sources.<name>]` table, [`auth`] turns the credentials into
-//! a token provider, [`reports`] builds the `runReport` requests, [`vocabulary`] maps GA4's
+//! a token provider, [`catalog`] declares what each stream yields, [`reports`] builds the `runReport` requests, [`vocabulary`] maps GA4's
 //! dimensions and metrics onto the metric schema, [`normalize`] turns report rows into metric
 //! rows, [`pacing`] keeps the requests within the property quotas, and [`source`] runs the
 //! pull. The endpoints, quotas and the mapping table are in this crate's README.
 
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod normalize;
 pub mod pacing;

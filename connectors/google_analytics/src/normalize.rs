@@ -240,10 +240,10 @@ fn entity_of(
             if let (Some(source), Some(medium)) = (value("sessionSource"), value("sessionMedium")) {
                 dimensions.source_medium = Some(Label::from(format!("{source} / {medium}")));
             }
-            ("channel".to_owned(), channel.to_owned())
+            (spec.level().to_owned(), channel.to_owned())
         }
         ReportKind::PropertyTotals | ReportKind::ReturningUsers => {
-            ("property".to_owned(), property.to_owned())
+            (spec.level().to_owned(), property.to_owned())
         }
         ReportKind::Custom => {
             let mut entity = Vec::new();
@@ -254,7 +254,7 @@ fn entity_of(
                 }
             }
             let entity_id = if entity.is_empty() { property.to_owned() } else { entity.join(" | ") };
-            (spec.name.clone(), entity_id)
+            (spec.level().to_owned(), entity_id)
         }
     };
     Ok(Some(Entity { level: Label::from(level), entity_id: Label::from(entity_id), dimensions }))

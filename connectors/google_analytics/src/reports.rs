@@ -77,6 +77,16 @@ impl ReportSpec {
         }
     }
 
+    /// The `level` of its rows: `channel` for traffic, `property` for the property's totals,
+    /// the report's name for a custom report.
+    pub fn level(&self) -> &str {
+        match self.kind {
+            ReportKind::Traffic | ReportKind::TrafficReturningUsers => "channel",
+            ReportKind::PropertyTotals | ReportKind::ReturningUsers => "property",
+            ReportKind::Custom => &self.name,
+        }
+    }
+
     /// The period reports of this day report: the unique user counts (`users`, `new_users`,
     /// `returning_users`) over whole weeks and months of the entities of its rows, without
     /// `date`, one value per entity, metric and period. The traffic report's entity is the

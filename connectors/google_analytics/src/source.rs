@@ -16,7 +16,7 @@ use crate::pacing::{
     Admission, Clock, PropertyPacer, PropertyQuota, next_hour, next_pacific_midnight, quota_classifier,
     system_clock,
 };
-use crate::reports::{CUSTOM_STREAM, MAX_PAGE_SIZE, ReportSpec};
+use crate::reports::{MAX_PAGE_SIZE, ReportSpec};
 
 mod estimate;
 mod pull;
@@ -151,8 +151,7 @@ impl Source for GoogleAnalyticsSource {
                 ConfigError::new("currency_code", format!("`{code}` is not an ISO 4217 code such as `EUR`"))
             })?),
         };
-        let mut specs =
-            vec![ReportSpec::traffic(), ReportSpec::property_totals(), ReportSpec::returning_users()];
+        let mut specs = crate::catalog::builtin_reports();
         for (index, report) in config.reports.iter().enumerate() {
             let spec = ReportSpec::custom(report, index)?;
             if specs.iter().any(|s| s.name == spec.name) {
@@ -195,28 +194,15 @@ impl Source for GoogleAnalyticsSource {
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
-        let mut streams = vec![
-            StreamInfo {
-                name: "traffic",
-                description: "Daily sessions, engaged sessions, engagement time, page views, key events, \
-                              purchase revenue and new users by channel group and source / medium; \
-                              users, new users and returning users of each channel group over whole \
-                              weeks and months",
-            },
-            StreamInfo {
-                name: "property",
-                description: "Daily property totals, with users and returning users as GA4 counts them \
-                              per day; and users, new users and returning users of whole weeks and \
-                              months",
-            },
-        ];
+        let mut streams = crate::catalog::STREAMS.to_vec();
         if self.specs.len() > 3 {
-            streams.push(StreamInfo {
-                name: CUSTOM_STREAM,
-                description: "The configured custom reports, by day",
-            });
+            streams.push(crate::catalog::CUSTOM);
         }
         streams
+    }
+
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        crate::catalog::catalog()
     }
 
     async fn check(&self) -> Result<String, SourceError> {

@@ -19,7 +19,7 @@ pub const DEFAULT_SOURCE_PROPERTY: &str = "hs_analytics_source";
 
 /// The configuration. Unknown keys are errors, so a misspelt key is caught when the
 /// configuration is read.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HubSpotConfig {
     /// A private app's access token (`pat-...`). Give it, or `client_id` + `client_secret` +
@@ -35,6 +35,7 @@ pub struct HubSpotConfig {
     /// `base_url` is given).
     pub token_url: Option<String>,
     /// The API's base URL (default [`DEFAULT_BASE_URL`]); `http://` only for loopback hosts.
+    #[schemars(extend("default" = DEFAULT_BASE_URL))]
     pub base_url: Option<String>,
     /// The portal's subscription tier: selects the default burst and daily limits.
     pub portal_tier: Option<PortalTier>,
@@ -43,11 +44,13 @@ pub struct HubSpotConfig {
     pub daily_limit: Option<u64>,
     /// Lifecycle stages that make a contact a lead (default `lead`, `marketingqualifiedlead`,
     /// `salesqualifiedlead`). A contact counts when its stage is one of them or has been.
+    #[schemars(extend("default" = DEFAULT_LEAD_STAGES))]
     pub lead_lifecycle_stages: Option<Vec<String>>,
     /// Whether contacts and leads are broken down by original source, in the `channel`
     /// dimension (default true).
     pub leads_by_source: Option<bool>,
     /// The contact property holding the original source (default `hs_analytics_source`).
+    #[schemars(extend("default" = DEFAULT_SOURCE_PROPERTY))]
     pub lead_source_property: Option<String>,
     /// Only these deal pipelines (ids), e.g. `["default"]`; all when absent.
     pub pipelines: Option<Vec<String>>,
@@ -65,7 +68,7 @@ pub struct HubSpotConfig {
 }
 
 /// A HubSpot subscription tier (usage guidelines, §8 of the wire notes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PortalTier {
     /// Free tools.

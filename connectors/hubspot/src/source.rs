@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kpipe_core::{
-    BuildContext, ConfigError, DateWindow, Emitter, PullRequest, RequestEstimate, RequestTelemetry, Source,
-    SourceError, StreamInfo,
+    Additivity, BuildContext, ConfigError, DateWindow, Emitter, MetricOrigin, PullRequest, RequestEstimate,
+    RequestTelemetry, Source, SourceError, StreamCatalog, StreamInfo,
 };
 use kpipe_http::ApiRequest;
 
@@ -18,7 +18,7 @@ use crate::portal::Portal;
 use crate::streams::Context;
 use crate::streams::crm::{self, CONTACTS, DEALS, FEEDBACK, Pipelines};
 use crate::streams::marketing::{EMAILS, EmailStream, FORMS, FormStream};
-use crate::tally::Tally;
+use crate::tally::{Measure, Tally};
 
 /// Days per slice: each slice is tallied and written whole, then declared complete, so that a
 /// pull stopped by the daily limit still publishes the slices it finished.
@@ -217,6 +217,25 @@ impl Source for HubSpotSource {
     fn streams(&self) -> Vec<StreamInfo> {
         let on = self.streams.names();
         STREAMS.iter().filter(|s| on.contains(&s.name)).cloned().collect()
+    }
+
+    /// Each stream with the measures it counts ([`Measure::stream`]), their metrics and levels.
+    fn catalog() -> Vec<StreamCatalog> {
+        STREAMS
+            .iter()
+            .map(|info| {
+                let measures: Vec<Measure> =
+                    Measure::ALL.into_iter().filter(|m| m.stream() == info.name).collect();
+                let stream = StreamCatalog::new(info.clone())
+                    .levels(measures.iter().map(|m| m.level()))
+                    .metrics(measures.iter().map(|m| {
+                        MetricOrigin::named(&m.metric(), Some(Additivity::Sum), m.platform_field())
+                    }));
+                // Contacts are broken down by their original source unless `leads_by_source` is
+                // false.
+                if info.name == CONTACTS { stream.dimensions(&["channel"]) } else { stream }
+            })
+            .collect()
     }
 
     async fn check(&self) -> Result<String, SourceError> {

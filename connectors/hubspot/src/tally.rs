@@ -9,6 +9,8 @@ use chrono::NaiveDate;
 use kpipe_core::{Currency, Decimal, Dimensions, Label, Metric, MetricName, MetricRow, Unit};
 
 use crate::portal::Portal;
+use crate::streams::crm::{CONTACTS, DEALS, FEEDBACK};
+use crate::streams::marketing::{EMAILS, FORMS};
 
 /// The `platform` column of every row.
 pub const PLATFORM: &str = "hubspot";
@@ -51,6 +53,67 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// Every measure, in the order of the streams.
+    pub const ALL: [Measure; 16] = [
+        Measure::Leads,
+        Measure::ContactsCreated,
+        Measure::DealsCreated,
+        Measure::DealsWon,
+        Measure::Revenue,
+        Measure::FormSubmissions,
+        Measure::EmailsDelivered,
+        Measure::EmailsOpened,
+        Measure::EmailsClicked,
+        Measure::EmailBounces,
+        Measure::EmailUnsubscribes,
+        Measure::NpsPromoters,
+        Measure::NpsPassives,
+        Measure::NpsDetractors,
+        Measure::CsatSatisfied,
+        Measure::SurveyResponses,
+    ];
+
+    /// The stream that counts it.
+    pub fn stream(self) -> &'static str {
+        match self {
+            Measure::Leads | Measure::ContactsCreated => CONTACTS,
+            Measure::DealsCreated | Measure::DealsWon | Measure::Revenue => DEALS,
+            Measure::FormSubmissions => FORMS,
+            Measure::EmailsDelivered
+            | Measure::EmailsOpened
+            | Measure::EmailsClicked
+            | Measure::EmailBounces
+            | Measure::EmailUnsubscribes => EMAILS,
+            Measure::NpsPromoters
+            | Measure::NpsPassives
+            | Measure::NpsDetractors
+            | Measure::CsatSatisfied
+            | Measure::SurveyResponses => FEEDBACK,
+        }
+    }
+
+    /// What it counts, in HubSpot's terms (the records and properties it is read from).
+    pub fn platform_field(self) -> &'static str {
+        match self {
+            Measure::Leads => "contacts at a lead `lifecyclestage` (now or before), by `createdate`",
+            Measure::ContactsCreated => "contacts by `createdate`",
+            Measure::DealsCreated => "deals by `createdate`",
+            Measure::DealsWon => "deals in a won `dealstage`, by `closedate`",
+            Measure::Revenue => "`amount` of deals won, by `closedate`",
+            Measure::FormSubmissions => "form submissions by `submittedAt`",
+            Measure::EmailsDelivered => "email statistics `aggregations.counters.delivered`",
+            Measure::EmailsOpened => "email statistics `aggregations.counters.open`",
+            Measure::EmailsClicked => "email statistics `aggregations.counters.click`",
+            Measure::EmailBounces => "email statistics `aggregations.counters.bounce`",
+            Measure::EmailUnsubscribes => "email statistics `aggregations.counters.unsubscribed`",
+            Measure::NpsPromoters => "NPS feedback submissions with `hs_value` 9 or 10",
+            Measure::NpsPassives => "NPS feedback submissions with `hs_value` 7 or 8",
+            Measure::NpsDetractors => "NPS feedback submissions with `hs_value` 0 to 6",
+            Measure::CsatSatisfied => "CSAT feedback submissions answered happy (`hs_response_group`)",
+            Measure::SurveyResponses => "feedback submissions by `hs_createdate`",
+        }
+    }
+
     /// The metric column's value.
     pub fn metric(self) -> MetricName {
         let extra = |name: &'static str| MetricName::Extra { name: Label::Static(name), unit: Unit::Count };

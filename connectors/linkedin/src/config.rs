@@ -31,7 +31,7 @@ pub const DEFAULT_RESPONSE_ELEMENT_CAP: u32 = 15_000;
 
 /// The configuration. Unknown keys are errors, so a misspelt key is caught when the
 /// configuration is read.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkedInConfig {
     /// Sponsored ad accounts, as ids (`"508000001"`) or URNs (`"urn:li:sponsoredAccount:508000001"`).
@@ -50,6 +50,7 @@ pub struct LinkedInConfig {
     /// A programmatic refresh token (365 days).
     pub refresh_token: Option<Secret>,
     /// The token endpoint (default [`DEFAULT_TOKEN_URL`]).
+    #[schemars(extend("default" = DEFAULT_TOKEN_URL))]
     pub token_url: Option<String>,
     /// The consent page `kpipe auth` opens to obtain the refresh token (default LinkedIn's);
     /// pulls do not use it.
@@ -58,16 +59,21 @@ pub struct LinkedInConfig {
     /// r_organization_social`); pulls do not use them.
     pub scopes: Option<Scopes>,
     /// `LinkedIn-Version`, `YYYYMM` (default [`DEFAULT_API_VERSION`]).
+    #[schemars(extend("default" = DEFAULT_API_VERSION))]
     pub api_version: Option<String>,
     /// The API's base URL (default [`DEFAULT_BASE_URL`]); `http://` only for loopback hosts.
+    #[schemars(extend("default" = DEFAULT_BASE_URL))]
     pub base_url: Option<String>,
     /// Elements per listing page, 1 to 1000 (default 100).
+    #[schemars(extend("default" = DEFAULT_PAGE_SIZE))]
     pub page_size: Option<u32>,
     /// Days per ad analytics request at most, 1 to 366 (default 31); fewer are asked when the
     /// accounts are large enough for a response to approach the element cap, and never more
     /// than [`fields::MAX_REACH_DAYS`], beyond which LinkedIn leaves reach out.
+    #[schemars(extend("default" = DEFAULT_DAYS_PER_REQUEST))]
     pub days_per_request: Option<u32>,
     /// LinkedIn's silent truncation point of an ad analytics response (default 15,000).
+    #[schemars(extend("default" = DEFAULT_RESPONSE_ELEMENT_CAP))]
     pub response_element_cap: Option<u32>,
     /// More ad analytics fields to pull, written as `linkedin.<snake_case name>` metrics (the
     /// README lists them).
@@ -85,7 +91,7 @@ pub struct LinkedInConfig {
 }
 
 /// OAuth scopes, as one space-separated string or a list.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Scopes {
     /// `"r_ads r_ads_reporting"`.

@@ -4,7 +4,7 @@
 //!
 //! The modules: [`config`] is the `[sources.<name>]` table, [`source`] runs a pull, [`client`]
 //! builds the HTTP client (version headers, token refresh, LinkedIn's daily caps),
-//! [`concurrent`] keeps several accounts' requests in flight, [`entities`] reads ad accounts,
+//! [`catalog`] declares what each stream yields, [`concurrent`] keeps several accounts' requests in flight, [`entities`] reads ad accounts,
 //! campaigns and creatives, [`analytics`] and [`organization`] fetch the statistics, [`restli`]
 //! writes LinkedIn's Rest.li 2.0 query syntax, [`fields`] is the field-to-metric table,
 //! [`json`] reads answers in place, [`normalize`] turns API elements into metric rows,
@@ -13,6 +13,7 @@
 //! this crate's README.
 
 pub mod analytics;
+pub mod catalog;
 pub mod client;
 pub mod concurrent;
 pub mod config;

@@ -14,6 +14,7 @@ use kpipe_core::{
 };
 
 use crate::analytics;
+use crate::catalog;
 use crate::client::{Api, DEFAULT_RATE_LIMIT};
 use crate::concurrent;
 use crate::config::LinkedInConfig;
@@ -80,21 +81,11 @@ impl Source for LinkedInSource {
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
-        vec![
-            StreamInfo {
-                name: analytics::ANALYTICS_STREAM,
-                description: "Daily ad analytics of each campaign and creative (level campaign, creative), \
-                              and reach of each account, campaign group and campaign by week and month",
-            },
-            StreamInfo {
-                name: organization::FOLLOWERS_STREAM,
-                description: "Daily follower gains and end-of-day followers of each company page",
-            },
-            StreamInfo {
-                name: organization::SHARES_STREAM,
-                description: "Daily organic share statistics of each company page",
-            },
-        ]
+        catalog::STREAMS.to_vec()
+    }
+
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        catalog::catalog()
     }
 
     async fn check(&self) -> Result<String, SourceError> {

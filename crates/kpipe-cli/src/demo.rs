@@ -87,8 +87,11 @@ pub fn next_steps(dir: &Path) -> String {
          Read them with DuckDB:\n  duckdb -c \"SELECT platform, metric, sum(value) FROM '{metrics}/*.parquet' GROUP BY ALL ORDER BY ALL\"\n\
          or with Python:\n  python3 -c \"import pyarrow.parquet as pq; print(pq.read_table('{metrics}').group_by(['platform', 'metric']).aggregate([('value', 'sum')]))\"\n\
          KPI files: {kpis}/<day|week|month>.<YYYY-MM-DD>.parquet (a period by its first day)\n\
-         Recompute and look at them: kpipe kpis -c {config} --from 2026-10-01 --to 2026-10-28 --show month\n",
+         Recompute and look at them: kpipe kpis -c {config} --from 2026-10-01 --to 2026-10-28 --show month\n\
+         HTML report (open it in a browser; no network needed): {report}\n\
+         Write it again, for any window: kpipe report -c {config} --from 2026-10-01 --to 2026-10-28 --out {report}\n",
         kpis = dir.join("kpis").display(),
+        report = dir.join("report.html").display(),
         config = dir.join("kpipe.toml").display(),
         metrics = metrics.display()
     )

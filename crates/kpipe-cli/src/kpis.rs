@@ -113,11 +113,13 @@ impl AfterRun {
         {
             return true;
         }
+        let span = kpipe_cli::telemetry::kpi_span(&summary.run_id);
+        let _in_span = span.enter();
         let clock = std::time::Instant::now();
         let result = Storage::open(&self.output, &self.storage)
             .map_err(|e| format!("pipeline.output: {e}"))
             .and_then(|storage| stage(&storage, &self.kpis, window, &summary.run_id));
-        match result {
+        let ok = match result {
             Ok(report) => {
                 println!("{}", report_line(&report));
                 summary.kpis = Some(KpiStageSummary {
@@ -150,7 +152,9 @@ impl AfterRun {
                 });
                 false
             }
-        }
+        };
+        kpipe_cli::telemetry::kpis_finished(&span, summary.kpis.as_ref());
+        ok
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backfill;
+pub mod catalog;
 pub mod config;
 pub mod demo;
 pub mod demo_apis;
@@ -12,6 +13,8 @@ pub mod plan_split;
 pub mod quarantine;
 pub mod redact;
 pub mod registry;
+pub mod report;
+pub mod run_metrics;
 pub mod run_progress;
 pub mod runner;
 pub mod schedule;
@@ -19,6 +22,7 @@ pub mod shard;
 pub mod state;
 pub mod state_cmd;
 pub mod summary;
+pub mod telemetry;
 pub mod token_health;
 pub mod vacuum;
 

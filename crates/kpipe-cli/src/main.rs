@@ -1,300 +1,34 @@
 //! `kpipe`: pull marketing metrics, normalize them, write Parquet.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use clap::Parser;
 use kpipe_cli::backfill::{self, BackfillOptions, Order};
 use kpipe_cli::demo_apis::DemoApis;
 use kpipe_cli::run_progress::RunProgress;
 use kpipe_cli::runner::Quiet;
-use kpipe_cli::{RunObserver, RunOptions, RunSummary, SourceSummary, config, demo, redact, registry, runner};
-use kpipe_core::{DateWindow, ErrorChain, NaiveDate, Shard};
+use kpipe_cli::{RunObserver, RunOptions, RunSummary, config, demo, redact, registry, runner};
+use kpipe_core::{ErrorChain, Shard};
 
+mod args;
+mod bars;
 mod kpis;
 mod malloc;
 
-/// Exit code for a configuration or usage error: nothing ran.
-const EXIT_CONFIG: u8 = 2;
-
-#[derive(Parser)]
-#[command(
-    name = "kpipe",
-    version,
-    about = "Pull marketing metrics into one Parquet schema",
-    max_term_width = 100
-)]
-struct Cli {
-    /// Log format on standard error.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
-    log_format: LogFormat,
-    /// More log detail, one level per -v: from warnings on a terminal (its progress lines say
-    /// the rest) and info elsewhere, to debug and trace. RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
-    /// Less log detail, one level per -q: warnings, then errors only, then none.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
-    quiet: u8,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Pull every enabled source for a window of days, replace those days in the output.
-    Run {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// First day (YYYY-MM-DD); default: lookback_days before --to.
-        #[arg(long, value_parser = date_arg)]
-        from: Option<NaiveDate>,
-        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
-        #[arg(long, value_parser = date_arg)]
-        to: Option<NaiveDate>,
-        /// Run only this source.
-        #[arg(long)]
-        source: Option<String>,
-        /// Re-pull every day of the window.
-        #[arg(long)]
-        full_refresh: bool,
-        /// Also write the run summary as JSON to this file.
-        #[arg(long)]
-        summary_json: Option<PathBuf>,
-        #[command(flatten)]
-        shard: ShardArgs,
-        /// Do not recompute the KPIs after the pull (a shard's run never does: `kpipe kpis`
-        /// runs once every shard has published).
-        #[arg(long)]
-        no_kpis: bool,
-    },
-    /// Pull a long range as a series of runs, resuming where a quota stopped the last one.
-    Backfill {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// First day (YYYY-MM-DD).
-        #[arg(long, value_parser = date_arg)]
-        from: NaiveDate,
-        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
-        #[arg(long, value_parser = date_arg)]
-        to: Option<NaiveDate>,
-        /// Days per run.
-        #[arg(long, default_value_t = 28)]
-        chunk_days: u32,
-        /// Pull the newest chunk first instead of the oldest.
-        #[arg(long)]
-        newest_first: bool,
-        /// Backfill only this source.
-        #[arg(long)]
-        source: Option<String>,
-        #[command(flatten)]
-        shard: ShardArgs,
-    },
-    /// Show what a run would pull (days per source and account, missing and provisional,
-    /// cursors) and the requests and daily quota it would cost, without calling any API.
-    Plan {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// First day (YYYY-MM-DD); default: lookback_days before --to.
-        #[arg(long, value_parser = date_arg)]
-        from: Option<NaiveDate>,
-        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
-        #[arg(long, value_parser = date_arg)]
-        to: Option<NaiveDate>,
-        /// As if with --full-refresh.
-        #[arg(long)]
-        full_refresh: bool,
-        /// Print the plan as JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// The plan of shard K of N only (K from 0).
-        #[arg(long, value_name = "K/N", value_parser = shard_arg, conflicts_with = "shards")]
-        shard: Option<Shard>,
-        /// How N shards would split the configuration: each shard's units, requests and
-        /// quota-bound time, and the units too large for an even split.
-        #[arg(long, value_name = "N")]
-        shards: Option<u32>,
-    },
-    /// Validate the configuration, check that each source could run (one cheap authenticated
-    /// call), and report each credential's health, warning ahead of a refresh token's expiry.
-    #[command(after_help = "Exit codes: 0 every source is ready and no credential expires soon, 1 a \
-                            source's check failed or a credential has expired, 2 configuration or \
-                            usage error, 3 every source is ready but a refresh token expires within \
-                            the warning threshold.")]
-    Check {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// Warn this many days before a refresh token expires; default: 30, or 2 for refresh
-        /// tokens that live at most 7 days.
-        #[arg(long, value_name = "N")]
-        warn_days: Option<u32>,
-        /// Print the report as JSON on standard output, for monitoring.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Obtain a refresh token through the platform's OAuth consent (PKCE, loopback redirect)
-    /// and store it in a secrets file only you can read.
-    Auth(kpipe_cli::auth::AuthArgs),
-    /// Run the pipeline at the fire times of a cron expression until SIGTERM or SIGINT; runs
-    /// never overlap.
-    Schedule(kpipe_cli::schedule::ScheduleArgs),
-    /// List the connector types this build knows.
-    Connectors,
-    /// Run the whole pipeline on built-in sample data (no credentials needed).
-    Demo {
-        /// Where to write the sample inputs and the output.
-        #[arg(long, default_value = "demo-out")]
-        output: PathBuf,
-        /// Also write the run summary as JSON to this file.
-        #[arg(long)]
-        summary_json: Option<PathBuf>,
-        /// Keep the simulated APIs up after the run (until Ctrl-C or SIGTERM), so that `kpipe run
-        /// -c <output>/kpipe.toml` can run against them from another terminal.
-        #[arg(long)]
-        serve: bool,
-    },
-    /// What the state says (days written, cursors), and forcing a re-pull.
-    #[command(subcommand)]
-    State(StateCommand),
-    /// Recompute the KPIs of every period a window touches from the stored metrics.
-    Kpis {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// First day (YYYY-MM-DD); default: lookback_days before --to.
-        #[arg(long, value_parser = date_arg)]
-        from: Option<NaiveDate>,
-        /// Last day (YYYY-MM-DD); default: yesterday (UTC).
-        #[arg(long, value_parser = date_arg)]
-        to: Option<NaiveDate>,
-        /// Then print the latest period of each KPI: day, week (the default) or month.
-        #[arg(
-            long,
-            value_name = "GRAIN",
-            num_args = 0..=1,
-            default_missing_value = "week",
-            value_parser = grain_arg
-        )]
-        show: Option<kpipe_kpi::Grain>,
-    },
-    /// For `format = "delta"`: remove the data files interrupted runs left uncommitted, and the
-    /// files commits removed longer ago than the retention (time travel stays possible within it).
-    Vacuum {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// Keep the files a commit removed within this many hours.
-        #[arg(long, default_value_t = kpipe_cli::vacuum::DEFAULT_RETENTION_HOURS)]
-        retain_hours: u64,
-        /// Only say how many files would be removed.
-        #[arg(long)]
-        dry_run: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum StateCommand {
-    /// Print the ledger (days written, final or provisional) and the cursors of each source.
-    Show {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// Only this source.
-        #[arg(long)]
-        source: Option<String>,
-        /// Print JSON on standard output.
-        #[arg(long)]
-        json: bool,
-        /// The state of shard K of N (each shard keeps its own).
-        #[arg(long, value_name = "K/N", value_parser = shard_arg)]
-        shard: Option<Shard>,
-    },
-    /// Forget days of a source so that the next run pulls them again.
-    Reset {
-        /// The configuration file.
-        #[arg(short, long)]
-        config: PathBuf,
-        /// The source.
-        #[arg(long)]
-        source: String,
-        /// Move back only this stream's cursors (the days are pulled again for every stream).
-        #[arg(long)]
-        stream: Option<String>,
-        /// First day to forget (YYYY-MM-DD); default: the first written.
-        #[arg(long, value_parser = date_arg)]
-        from: Option<NaiveDate>,
-        /// Last day to forget (YYYY-MM-DD); default: the last written.
-        #[arg(long, value_parser = date_arg)]
-        to: Option<NaiveDate>,
-        /// In the state of shard K of N (each shard keeps its own).
-        #[arg(long, value_name = "K/N", value_parser = shard_arg)]
-        shard: Option<Shard>,
-    },
-}
-
-/// `--shard K/N` or `--shards N`: which shard of a configuration a process runs.
-#[derive(clap::Args, Debug, Clone, Copy)]
-struct ShardArgs {
-    /// Run shard K of N (K from 0): only the (source, account) units a stable hash assigns to
-    /// it, with its part of per-application rate limits; state and lock of its own.
-    #[arg(long, value_name = "K/N", value_parser = shard_arg, conflicts_with = "shards")]
-    shard: Option<Shard>,
-    /// Run shard $JOB_COMPLETION_INDEX of N (a Kubernetes Indexed Job's index).
-    #[arg(long, value_name = "N")]
-    shards: Option<u32>,
-}
-
-impl ShardArgs {
-    /// The shard to run: the whole configuration without either flag.
-    fn resolve(self) -> Result<Shard, String> {
-        match (self.shard, self.shards) {
-            (Some(shard), _) => Ok(shard),
-            (None, None) => Ok(Shard::ALL),
-            (None, Some(count)) => {
-                let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
-                    format!("--shards {count}: JOB_COMPLETION_INDEX is not set (it is in a Kubernetes Indexed Job); give --shard K/{count} instead")
-                })?;
-                let index: u32 = index
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("JOB_COMPLETION_INDEX `{index}` is not a whole number"))?;
-                Shard::new(index, count).map_err(|e| e.to_string())
-            }
-        }
-    }
-}
-
-fn shard_arg(text: &str) -> Result<Shard, String> {
-    Shard::parse(text).map_err(|e| e.to_string())
-}
-
-fn date_arg(text: &str) -> Result<NaiveDate, String> {
-    config::parse_date(text)
-}
-
-fn grain_arg(text: &str) -> Result<kpipe_kpi::Grain, String> {
-    kpipe_kpi::Grain::from_name(text)
-        .ok_or_else(|| format!("`{text}` is not a grain; expected day, week or month"))
-}
+use args::{Cli, Command, EXIT_CONFIG, LogFormat, StateCommand};
+use bars::Bars;
 
 fn main() -> ExitCode {
     malloc::tune();
     let cli = Cli::parse();
     let progress = cli.log_format == LogFormat::Text && std::io::stderr().is_terminal();
-    init_logging(cli.log_format, log_filter(cli.verbose, cli.quiet, progress));
+    // Dropped last, after the runtime: what is left of the spans and metrics is exported then,
+    // whichever way `main` returns.
+    let _telemetry = init_logging(cli.log_format, log_filter(cli.verbose, cli.quiet, progress));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -324,20 +58,41 @@ fn log_filter(verbose: u8, quiet: u8, progress: bool) -> String {
     }
 }
 
-fn init_logging(format: LogFormat, default: String) {
-    use tracing_subscriber::EnvFilter;
+fn init_logging(format: LogFormat, default: String) -> kpipe_cli::telemetry::Telemetry {
+    use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // Every event is scrubbed of registered secrets on its way to standard error.
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(redact::LogWriter(std::io::stderr));
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    // Every event is scrubbed of registered secrets on its way to standard error. Spans are for
+    // OpenTelemetry only: log lines look the same with or without them.
+    let logs = tracing_subscriber::fmt::layer().with_writer(redact::LogWriter(std::io::stderr));
+    let logs = match format {
+        LogFormat::Json => logs.json().boxed(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).boxed(),
     };
+    let telemetry = kpipe_cli::telemetry::Telemetry::from_env();
+    let events_only = filter_fn(|metadata| metadata.is_event());
+    let _ = tracing_subscriber::registry()
+        .with(logs.with_filter(filter.and(events_only)))
+        .with(telemetry.layer())
+        .try_init();
+    telemetry.log_setup();
+    telemetry
 }
 
 async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Catalog(args) => Ok(ExitCode::from(kpipe_cli::catalog::command(&args))),
+        Command::Report(args) => Ok(ExitCode::from(kpipe_cli::report::command(&args))),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "kpipe", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir } => {
+            man_pages(&dir)?;
+            println!("man pages written to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Connectors => {
             for c in registry::connectors() {
                 println!("{:<18} {}", c.kind, c.description);
@@ -403,7 +158,17 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 }
             }
         }
-        Command::Run { config, from, to, source, full_refresh, summary_json, shard, no_kpis } => {
+        Command::Run {
+            config,
+            from,
+            to,
+            source,
+            full_refresh,
+            summary_json,
+            shard,
+            no_kpis,
+            metrics_file,
+        } => {
             let shard = match shard.resolve() {
                 Ok(s) => s,
                 Err(e) => {
@@ -421,7 +186,8 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             options.only = source;
             options.full_refresh = full_refresh;
             let with_kpis = shard.is_all() && !no_kpis;
-            run_with(cfg, options, summary_json.as_deref(), progress, with_kpis).await
+            run_with(cfg, options, summary_json.as_deref(), progress, with_kpis, metrics_file.as_deref())
+                .await
         }
         Command::Demo { output, summary_json, serve } => {
             let apis = DemoApis::start().await.context("cannot start the simulated platform APIs")?;
@@ -442,6 +208,21 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
                 apis.over_quota()
             );
             print!("\n{}", demo::kpi_table(&output));
+            // The HTML report of what the demo wrote; the demo fails if it cannot be written.
+            let report_path = output.join("report.html");
+            let code = match load_config(&config_path)
+                .map(|cfg| kpipe_cli::report::write_report(&cfg, None, None, &report_path))
+            {
+                Some(Ok(outcome)) => {
+                    println!("\nReport: {}", outcome.path.display());
+                    code
+                }
+                Some(Err(e)) => {
+                    eprintln!("error: no report: {}", redact::text(&e.to_string()));
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::from(EXIT_CONFIG),
+            };
             println!("\n{}", demo::next_steps(&output));
             if serve {
                 let (from, to) = demo::window();
@@ -469,6 +250,15 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
             Ok(kpipe_cli::vacuum::command(&cfg, &options))
         }
     }
+}
+
+/// `kpipe man`: the page of `kpipe` and one per subcommand (`kpipe-run.1`, ...), in roff.
+fn man_pages(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let command = <Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(command, dir)
+        .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
+    Ok(())
 }
 
 /// A signal that asks kpipe to stop, and the exit code a process ended by it reports.
@@ -529,7 +319,7 @@ async fn run(
     summary_json: Option<&Path>,
     progress: bool,
 ) -> anyhow::Result<ExitCode> {
-    run_with(cfg, options, summary_json, progress, true).await
+    run_with(cfg, options, summary_json, progress, true, None).await
 }
 
 async fn run_with(
@@ -538,6 +328,7 @@ async fn run_with(
     summary_json: Option<&Path>,
     progress: bool,
     with_kpis: bool,
+    metrics_file: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let bars: Arc<dyn RunObserver> = if progress { Arc::new(Bars::default()) } else { Arc::new(Quiet) };
     let selected = cfg
@@ -547,6 +338,7 @@ async fn run_with(
         .map(|s| s.name.clone());
     let run_progress = Arc::new(RunProgress::new(bars, selected));
     let kpi_stage = with_kpis.then(|| kpis::AfterRun::new(&cfg, &options));
+    let metrics_context = metrics_file.map(|_| kpipe_cli::run_metrics::RunContext::of(&cfg));
     let outcome = tokio::select! {
         outcome = runner::run_locked(cfg, options, run_progress.clone()) => outcome,
         stop = wait_for_stop() => {
@@ -577,6 +369,10 @@ async fn run_with(
     if let Some(path) = summary_json {
         let json = redact::summary_json(&summary)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let (Some(path), Some(context)) = (metrics_file, &metrics_context) {
+        kpipe_cli::run_metrics::write_textfile(path, &summary, context)
+            .with_context(|| format!("cannot write the run metrics to {}", path.display()))?;
     }
     let code = if kpis_ok || summary.exit_code() != 0 { summary.exit_code() } else { 1 };
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
@@ -765,48 +561,5 @@ fn check_output(cfg: &kpipe_cli::Config, config_file: &str) -> kpipe_cli::token_
             location,
             ok: false,
         },
-    }
-}
-
-/// Spinners on a terminal, one per source.
-#[derive(Default)]
-struct Bars {
-    multi: MultiProgress,
-    bars: Mutex<Vec<(String, ProgressBar)>>,
-}
-
-impl Bars {
-    fn bar(&self, source: &str) -> Option<ProgressBar> {
-        let bars = self.bars.lock().ok()?;
-        bars.iter().find(|(n, _)| n == source).map(|(_, b)| b.clone())
-    }
-}
-
-impl RunObserver for Bars {
-    fn started(&self, source: &str, window: DateWindow) {
-        let bar = self.multi.add(ProgressBar::new_spinner());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix:<16} {msg}") {
-            bar.set_style(style);
-        }
-        bar.set_prefix(source.to_owned());
-        bar.set_message(format!("pulling {window}"));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        if let Ok(mut bars) = self.bars.lock() {
-            bars.push((source.to_owned(), bar));
-        }
-    }
-
-    fn rows(&self, source: &str, rows: u64) {
-        if let Some(bar) = self.bar(source) {
-            bar.set_message(format!("{rows} rows written"));
-        }
-    }
-
-    fn finished(&self, summary: &SourceSummary) {
-        if let Some(bar) = self.bar(&summary.name) {
-            bar.finish_with_message(
-                format!("{:?}: {} rows", summary.status, summary.rows_written).to_lowercase(),
-            );
-        }
     }
 }

@@ -14,6 +14,7 @@ use kpipe_core::{
 };
 use kpipe_sink_parquet::{ParquetSink, Storage};
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use crate::config::{Config, SourceConfig};
 use crate::quarantine::QuarantineWriter;
@@ -151,6 +152,21 @@ pub async fn run_locked(
     options: RunOptions,
     observer: Arc<dyn RunObserver>,
 ) -> Result<(RunSummary, crate::lock::RunLock), RunError> {
+    let span = crate::telemetry::run_span();
+    let outcome = pull_sources(config, options, observer).instrument(span.clone()).await;
+    match &outcome {
+        Ok((summary, _)) => crate::telemetry::run_finished(&span, summary),
+        Err(_) => crate::telemetry::run_not_started(&span),
+    }
+    outcome
+}
+
+/// What [`run_locked`] does, inside the run's span.
+async fn pull_sources(
+    config: Config,
+    options: RunOptions,
+    observer: Arc<dyn RunObserver>,
+) -> Result<(RunSummary, crate::lock::RunLock), RunError> {
     if let Some(only) = &options.only
         && !config.sources.iter().any(|s| &s.name == only)
     {
@@ -184,6 +200,7 @@ pub async fn run_locked(
     );
     let state = Arc::new(Mutex::new(StateStore::open_shard(&storage, shard)?));
     tracing::info!(run_id = %run_id, window = %window, output = %output, shard = %shard, "run started");
+    crate::telemetry::run_started(&tracing::Span::current(), &run_id, window, shard);
     let split = &config.pipeline.split;
     let shard_summary = (!shard.is_all()).then(|| crate::summary::ShardSummary {
         shard: shard.to_string(),
@@ -245,7 +262,8 @@ pub async fn run_locked(
             observer: observer.clone(),
             state: state.clone(),
         };
-        tasks.spawn(context.run(source, plan));
+        let span = crate::telemetry::source_span(&source.name, &source.kind);
+        tasks.spawn(context.run(source, plan).instrument(span));
     }
     while let Some(joined) = tasks.join_next().await {
         match joined {
@@ -350,6 +368,7 @@ impl SourceContext {
                 }
             }
         }
+        crate::telemetry::source_finished(&tracing::Span::current(), &total);
         total
     }
 

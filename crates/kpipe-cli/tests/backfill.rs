@@ -30,6 +30,10 @@ impl Source for Capped {
     const KIND: &'static str = "capped";
     const DESCRIPTION: &'static str = "test source";
 
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        Vec::new()
+    }
+
     fn build(_: toml::Table, _: &BuildContext) -> Result<Self, ConfigError> {
         Err(ConfigError::new("", "built by the test"))
     }

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod catalog;
 mod common;
+mod report;
 
 use common::{config, kpipe, text, write};
 
@@ -533,4 +535,33 @@ fn a_terminated_run_says_so_cleans_up_and_releases_the_lock() {
     let again = kpipe(dir.path(), &args);
     assert_eq!(again.status.code(), Some(0), "the lock was released: {}", text(&again));
     assert_eq!(metric_rows(dir.path()).len(), 400_003);
+}
+
+/// `kpipe completions SHELL` prints a script each shell loads, naming every subcommand.
+#[test]
+fn completions_for_each_shell_name_the_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = kpipe(dir.path(), &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        for subcommand in ["run", "backfill", "report", "catalog", "schedule", "completions"] {
+            assert!(script.contains(subcommand), "{shell} completions lack `{subcommand}`");
+        }
+    }
+    let out = kpipe(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+}
+
+/// The man pages: one per visible subcommand, each with its exit codes.
+#[test]
+fn man_pages_are_written_for_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kpipe(dir.path(), &["man", "--dir", "man"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for page in ["kpipe.1", "kpipe-run.1", "kpipe-report.1", "kpipe-catalog.1", "kpipe-state-reset.1"] {
+        let roff = std::fs::read_to_string(dir.path().join("man").join(page)).unwrap();
+        assert!(roff.contains("Exit codes"), "{page} lacks the exit codes");
+    }
+    assert!(!dir.path().join("man/kpipe-man.1").exists(), "the hidden command has no page");
 }

@@ -55,6 +55,10 @@ impl Source for Fake {
     const KIND: &'static str = "fake";
     const DESCRIPTION: &'static str = "test source";
 
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        Vec::new()
+    }
+
     fn build(_: toml::Table, _: &BuildContext) -> Result<Self, ConfigError> {
         Ok(Fake { end: End::Whole, labelled: true })
     }

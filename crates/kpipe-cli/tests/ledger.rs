@@ -31,6 +31,10 @@ impl Source for Recording {
     const KIND: &'static str = "recording";
     const DESCRIPTION: &'static str = "test source";
 
+    fn catalog() -> Vec<kpipe_core::StreamCatalog> {
+        Vec::new()
+    }
+
     fn build(_: toml::Table, _: &BuildContext) -> Result<Self, ConfigError> {
         Ok(Recording { asked: Arc::default(), periods: false })
     }

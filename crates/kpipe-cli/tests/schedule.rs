@@ -346,3 +346,365 @@ fn bad_expressions_zones_and_configurations_are_usage_errors() {
     assert!(s.text().contains("kpipe.toml: sources: missing"), "{}", s.text());
     assert!(!dir.path().join("out").exists());
 }
+
+// --- Metrics for monitoring: `/metrics` during and after a scheduled run, `--metrics-file` ---
+
+mod otlp;
+
+/// Prometheus' own text-format parser (the `prometheus_client` package of the test services'
+/// Python): every family with its type, help and samples, as JSON.
+const PARSER: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    families.append({
+        "name": family.name,
+        "type": family.type,
+        "help": family.documentation,
+        "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in family.samples],
+    })
+print(json.dumps(families))
+"#;
+
+/// A parsed exposition.
+#[derive(Debug)]
+struct Exposition {
+    families: Vec<serde_json::Value>,
+}
+
+impl Exposition {
+    fn parse(text: &str) -> Exposition {
+        use std::io::Write;
+        let python = kpipe_testkit::services::python().expect("the test services' Python");
+        let mut child = Command::new(python)
+            .args(["-c", PARSER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python runs");
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("written");
+        let out = child.wait_with_output().expect("python ends");
+        assert!(
+            out.status.success(),
+            "Prometheus' parser refused the text:\n{}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let families: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+        for family in &families {
+            assert_ne!(family["type"], "unknown", "no TYPE line: {family}");
+            assert!(family["help"].as_str().is_some_and(|h| !h.is_empty()), "no HELP line: {family}");
+        }
+        Exposition { families }
+    }
+
+    /// The value of the sample `name` whose labels are exactly `labels`.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.samples(name).into_iter().find_map(|sample| {
+            let have = sample["labels"].as_object()?;
+            let same = have.len() == labels.len()
+                && labels.iter().all(|(k, v)| have.get(*k).and_then(|x| x.as_str()) == Some(*v));
+            if same { sample["value"].as_f64() } else { None }
+        })
+    }
+
+    /// The value, which must be there.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.value(name, labels)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in {:#?}", self.samples(name)))
+    }
+
+    fn samples(&self, name: &str) -> Vec<&serde_json::Value> {
+        self.families
+            .iter()
+            .flat_map(|f| f["samples"].as_array().into_iter().flatten())
+            .filter(|s| s["name"] == name)
+            .collect()
+    }
+
+    fn family_type(&self, name: &str) -> Option<&str> {
+        self.families.iter().find(|f| f["name"] == name).and_then(|f| f["type"].as_str())
+    }
+}
+
+/// `GET http://addr/metrics`: the status line's code and the body.
+fn scrape(addr: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status code");
+    (code, body.to_owned())
+}
+
+fn u(v: &serde_json::Value) -> f64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}")) as f64
+}
+
+/// Every counter of `source` in the summary JSON equals the metric's.
+fn assert_source_counters(metrics: &Exposition, source: &serde_json::Value, runs: f64) {
+    let name = source["name"].as_str().expect("name");
+    let kind = source["type"].as_str().expect("type");
+    let labels = [("source", name), ("kind", kind)];
+    assert_eq!(metrics.get("kpipe_rows_written_total", &labels), u(&source["rows_written"]), "{name}");
+    assert_eq!(metrics.get("kpipe_quarantined_total", &labels), u(&source["quarantined"]), "{name}");
+    assert_eq!(metrics.get("kpipe_days_pulled_total", &labels), u(&source["days_pulled"]), "{name}");
+    let status = source["status"].as_str().expect("status");
+    assert_eq!(metrics.get("kpipe_run_status", &[("source", name), ("kind", kind), ("status", status)]), 1.0);
+    let other = if status == "failed" { "succeeded" } else { "failed" };
+    assert_eq!(metrics.get("kpipe_run_status", &[("source", name), ("kind", kind), ("status", other)]), 0.0);
+    assert_eq!(
+        metrics.get("kpipe_source_runs_total", &[("source", name), ("kind", kind), ("status", status)]),
+        runs
+    );
+    let http = &source["http"];
+    assert_eq!(metrics.get("kpipe_requests_total", &labels), u(&http["requests"]), "{name}");
+    assert_eq!(metrics.get("kpipe_throttle_waits_total", &labels), u(&http["throttle_waits"]), "{name}");
+    assert_eq!(
+        metrics.get("kpipe_throttle_wait_seconds_total", &labels),
+        u(&http["throttle_wait_ms"]) / 1000.0,
+        "{name}"
+    );
+    for (reason, n) in http["retries"].as_object().expect("retries") {
+        let with_reason = [("source", name), ("kind", kind), ("reason", reason.as_str())];
+        assert_eq!(metrics.get("kpipe_retries_total", &with_reason), u(n), "{name} {reason}");
+    }
+    for (stream, figures) in source["streams"].as_object().expect("streams") {
+        let with_stream = [("source", name), ("kind", kind), ("stream", stream.as_str())];
+        assert_eq!(metrics.get("kpipe_stream_rows_written_total", &with_stream), u(&figures["rows_written"]));
+        assert_eq!(metrics.get("kpipe_stream_requests_total", &with_stream), u(&figures["requests"]));
+    }
+    for (account, left) in source["quota_left"].as_object().expect("quota left") {
+        for (quota, value) in left.as_object().expect("a quota") {
+            let with_quota =
+                [("source", name), ("kind", kind), ("account", account.as_str()), ("quota", quota.as_str())];
+            match quota.as_str() {
+                "used_percent" => {
+                    let used = metrics.get("kpipe_quota_used_ratio", &with_quota[..3]);
+                    assert!((used * 100.0 - value.as_f64().expect("a percent")).abs() < 1e-9, "{name}");
+                }
+                "daily_requests_limit" => {
+                    let daily = [
+                        ("source", name),
+                        ("kind", kind),
+                        ("account", account.as_str()),
+                        ("quota", "daily_requests"),
+                    ];
+                    assert_eq!(metrics.get("kpipe_quota_limit", &daily), u(value), "{name}");
+                }
+                _ => assert_eq!(metrics.get("kpipe_quota_left", &with_quota), u(value), "{name} {quota}"),
+            }
+        }
+    }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .expect("JSON")
+}
+
+/// A HubSpot private app's token: the simulator accepts it without a token endpoint.
+const HUBSPOT_TOKEN: &str = "pat-na1-00000000-0000-4000-8000-000000000001";
+
+#[test]
+fn metrics_are_served_during_a_scheduled_run_and_match_its_summary_after_it() {
+    use kpipe_sim::platform::hubspot::{self, HubSpotApi};
+    use kpipe_sim::{AuthConfig, Latency, SimConfig, SimServer};
+    let _serial = serial();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // Every answer takes 150 ms: the run lasts while the test scrapes it.
+    let api = HubSpotApi { private_app_tokens: vec![HUBSPOT_TOKEN.to_owned()], ..HubSpotApi::default() };
+    let auth = AuthConfig { static_tokens: vec![HUBSPOT_TOKEN.to_owned()], ..hubspot::auth_config() };
+    let sim = runtime
+        .block_on(SimServer::start(
+            SimConfig::new(7)
+                .with_latency(Latency::fixed_ms(150))
+                .with_auth(auth)
+                .with_platform(Arc::new(api)),
+        ))
+        .expect("the simulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("kpipe.toml"),
+        format!(
+            "[pipeline]\noutput = \"out\"\nlookback_days = 3\n\n[sources.crm]\ntype = \"hubspot\"\n\
+             access_token = \"{HUBSPOT_TOKEN}\"\nbase_url = \"{}\"\nstreams = [\"deals\", \"forms\"]\n\
+             portal_tier = \"professional\"\n",
+            sim.base_url()
+        ),
+    )
+    .expect("write");
+    let summaries_dir = dir.path().join("summaries");
+    let metrics_file = dir.path().join("textfile/kpipe.prom");
+    let mut scheduler = Scheduler::spawn(
+        dir.path(),
+        &[
+            "--cron",
+            "0 3 * * *",
+            "--run-now",
+            "--summary-json",
+            summaries_dir.to_str().expect("utf-8"),
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--metrics-file",
+            metrics_file.to_str().expect("utf-8"),
+        ],
+    );
+    let line = scheduler.wait_for("metrics: http://", Duration::from_secs(10));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .expect("the address")
+        .to_owned();
+
+    scheduler.wait_for("run started", Duration::from_secs(10));
+    let (code, during) = scrape(&addr);
+    assert_eq!(code, 200);
+    let during = Exposition::parse(&during);
+    assert_eq!(during.get("kpipe_schedule_run_in_progress", &[]), 1.0, "{during:#?}");
+    assert!(during.get("kpipe_schedule_run_started_timestamp_seconds", &[]) > 1.7e9);
+    assert_eq!(during.get("kpipe_up", &[]), 1.0);
+    assert_eq!(during.get("kpipe_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
+    assert_eq!(during.get("kpipe_schedule_ticks_total", &[("outcome", "ran")]), 0.0);
+    assert_eq!(during.family_type("kpipe_schedule_ticks"), Some("counter"));
+    assert!(during.value("kpipe_rows_written_total", &[("source", "crm"), ("kind", "hubspot")]).is_none());
+
+    scheduler.wait_for("scheduled run finished", Duration::from_secs(60));
+    scheduler.wait_for("waiting for the next run", Duration::from_secs(10));
+    let (_, after_text) = scrape(&addr);
+    let after = Exposition::parse(&after_text);
+    let files: Vec<_> =
+        std::fs::read_dir(&summaries_dir).expect("summaries").flatten().map(|e| e.path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let summary = read_json(&files[0]);
+    let crm = &summary["sources"][0];
+    assert_eq!(crm["status"], "succeeded", "{summary}");
+    assert!(u(&crm["rows_written"]) > 0.0 && u(&crm["http"]["requests"]) > 0.0, "{summary}");
+    assert_eq!(after.get("kpipe_schedule_run_in_progress", &[]), 0.0);
+    assert!(after.value("kpipe_schedule_run_started_timestamp_seconds", &[]).is_none());
+    assert_eq!(after.get("kpipe_schedule_ticks_total", &[("outcome", "ran")]), 1.0);
+    assert_eq!(after.get("kpipe_runs_total", &[("status", "succeeded")]), 1.0);
+    assert_eq!(after.family_type("kpipe_rows_written"), Some("counter"));
+    assert_eq!(after.family_type("kpipe_run_last_success_timestamp_seconds"), Some("gauge"));
+    assert_source_counters(&after, crm, 1.0);
+    assert_eq!(after.get("kpipe_run_duration_seconds", &[]), u(&summary["duration_ms"]) / 1000.0);
+    let started: DateTime<Utc> = summary["started_at"].as_str().expect("started_at").parse().expect("a time");
+    assert_eq!(
+        after.get("kpipe_run_started_timestamp_seconds", &[]),
+        started.timestamp_millis() as f64 / 1000.0
+    );
+    let last_success = after.get("kpipe_run_last_success_timestamp_seconds", &[("source", "crm")]);
+    assert!(last_success >= started.timestamp() as f64, "{last_success} before {started}");
+    assert!(after.get("kpipe_schedule_next_run_timestamp_seconds", &[]) > Utc::now().timestamp() as f64);
+    if let Some(kpis) = summary["kpis"].as_object() {
+        let status = kpis["status"].as_str().expect("status");
+        assert_eq!(after.get("kpipe_kpi_status", &[("status", status)]), 1.0);
+        assert_eq!(after.get("kpipe_kpi_rows_written_total", &[]), u(&kpis["rows_written"]));
+    }
+    assert!(!after_text.contains(HUBSPOT_TOKEN), "{after_text}");
+
+    // The metrics file has the same run, without what only the live process can say.
+    let file_text = std::fs::read_to_string(&metrics_file).expect("the metrics file");
+    let file = Exposition::parse(&file_text);
+    assert_source_counters(&file, crm, 1.0);
+    assert!(
+        file.value("kpipe_up", &[]).is_none() && file.value("kpipe_schedule_run_in_progress", &[]).is_none()
+    );
+    assert_eq!(file.get("kpipe_schedule_ticks_total", &[("outcome", "ran")]), 1.0);
+
+    scheduler.signal("TERM");
+    assert_eq!(scheduler.wait(Duration::from_secs(30)).code(), Some(0), "{}", scheduler.text());
+    runtime.block_on(sim.shutdown());
+}
+
+#[test]
+fn run_writes_a_metrics_file_whose_counters_continue_across_runs() {
+    use kpipe_cli::demo_apis::DemoApis;
+    let _serial = serial();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let apis = runtime.block_on(DemoApis::start()).expect("the simulators start");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // LinkedIn's refresh token comes from a secrets file with the expiry `kpipe auth` records.
+    let sources = apis.sources_toml().replacen(
+        "refresh_token = \"sim-refresh-token\"\n",
+        "secrets_file = \".kpipe-secrets/linkedin.toml\"\n",
+        1,
+    );
+    std::fs::create_dir_all(dir.path().join(".kpipe-secrets")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".kpipe-secrets/linkedin.toml"),
+        "refresh_token = \"sim-refresh-token\"\nrefresh_token_issued_at = 2026-01-31T09:00:00Z\n\
+         refresh_token_expires_at = 2027-01-31T09:00:00Z\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("kpipe.toml"), format!("[pipeline]\noutput = \"out\"\n{sources}"))
+        .expect("write");
+    let run = |summary: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kpipe"))
+            .args(["run", "-c", "kpipe.toml", "--from", "2026-10-01", "--to", "2026-10-02"])
+            .args(["--summary-json", summary, "--metrics-file", "textfile/kpipe.prom"])
+            .args(extra)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("kpipe runs");
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{text}");
+        read_json(&dir.path().join(summary))
+    };
+    let first = run("first.json", &[]);
+    let text = std::fs::read_to_string(dir.path().join("textfile/kpipe.prom")).expect("the metrics file");
+    let metrics = Exposition::parse(&text);
+    let sources = first["sources"].as_array().expect("sources");
+    assert_eq!(sources.len(), 4);
+    for source in sources {
+        assert_source_counters(&metrics, source, 1.0);
+        let name = source["name"].as_str().expect("name");
+        assert!(metrics.get("kpipe_run_last_success_timestamp_seconds", &[("source", name)]) > 1.7e9);
+    }
+    assert_eq!(metrics.get("kpipe_runs_total", &[("status", "succeeded")]), 1.0);
+    let expiry = DateTime::parse_from_rfc3339("2027-01-31T09:00:00Z").expect("a time").timestamp() as f64;
+    assert_eq!(
+        metrics.get("kpipe_refresh_token_expiry_timestamp_seconds", &[("source", "linkedin_ads")]),
+        expiry
+    );
+    assert!(
+        metrics.value("kpipe_refresh_token_expiry_timestamp_seconds", &[("source", "hubspot_crm")]).is_none()
+    );
+    for secret in ["sim-secret", "sim-refresh-token", kpipe_sim::platform::facebook::DEMO_ACCESS_TOKEN] {
+        assert!(!text.contains(secret), "`{secret}` in the metrics file:\n{text}");
+    }
+
+    // A second run adds to the counters of the file it replaces.
+    let second = run("second.json", &["--full-refresh"]);
+    let metrics =
+        Exposition::parse(&std::fs::read_to_string(dir.path().join("textfile/kpipe.prom")).expect("read"));
+    assert_eq!(metrics.get("kpipe_runs_total", &[("status", "succeeded")]), 2.0);
+    for (one, two) in sources.iter().zip(second["sources"].as_array().expect("sources")) {
+        let name = one["name"].as_str().expect("name");
+        let labels = [("source", name), ("kind", one["type"].as_str().expect("type"))];
+        assert_eq!(
+            metrics.get("kpipe_rows_written_total", &labels),
+            u(&one["rows_written"]) + u(&two["rows_written"])
+        );
+        assert_eq!(
+            metrics.get("kpipe_requests_total", &labels),
+            u(&one["http"]["requests"]) + u(&two["http"]["requests"])
+        );
+        assert_eq!(metrics.get("kpipe_run_duration_seconds", &[]), u(&second["duration_ms"]) / 1000.0);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("textfile"))
+        .expect("list")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers, ["kpipe.prom"]);
+    runtime.block_on(apis.shutdown());
+}

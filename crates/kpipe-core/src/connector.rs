@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::catalog::StreamCatalog;
 use crate::error::ConfigError;
 use crate::shard::{SharedRateLimit, UnitKey};
 use crate::source::{DynSource, Source};
@@ -17,6 +18,8 @@ pub struct BuildContext {
 }
 
 type BuildFn = fn(toml::Table, &BuildContext) -> Result<Box<dyn DynSource>, ConfigError>;
+type CatalogFn = fn() -> Vec<StreamCatalog>;
+type SchemaFn = fn() -> schemars::Schema;
 
 /// Registration entry of a connector: its `type` and how to build it.
 #[derive(Clone, Copy)]
@@ -30,18 +33,37 @@ pub struct ConnectorFactory {
     /// Its per-application rate limit ([`Source::SHARED_RATE_LIMIT`]).
     pub shared_rate_limit: Option<SharedRateLimit>,
     build: BuildFn,
+    catalog: CatalogFn,
+    config_schema: SchemaFn,
 }
 
 impl ConnectorFactory {
-    /// The factory of source `S`: the one line a connector crate exports.
-    pub fn of<S: Source>() -> ConnectorFactory {
+    /// The factory of source `S`: the one line a connector crate exports. Its configuration
+    /// derives [`schemars::JsonSchema`] (doc comments become descriptions, [`crate::Secret`]s are
+    /// marked), which `kpipe catalog` prints.
+    pub fn of<S: Source>() -> ConnectorFactory
+    where
+        S::Config: schemars::JsonSchema,
+    {
         ConnectorFactory {
             kind: S::KIND,
             description: S::DESCRIPTION,
             unit_keys: S::UNIT_KEYS,
             shared_rate_limit: S::SHARED_RATE_LIMIT,
             build: build_erased::<S>,
+            catalog: S::catalog,
+            config_schema: config_schema::<S::Config>,
         }
+    }
+
+    /// What the connector can pull ([`Source::catalog`]).
+    pub fn catalog(&self) -> Vec<StreamCatalog> {
+        (self.catalog)()
+    }
+
+    /// The JSON Schema (draft 2020-12) of its `[sources.<name>]` table without `type`.
+    pub fn config_schema(&self) -> schemars::Schema {
+        (self.config_schema)()
     }
 
     /// Reads `table` (a `[sources.<name>]` table without `type`) into the connector's typed
@@ -63,4 +85,9 @@ fn build_erased<S: Source>(table: toml::Table, cx: &BuildContext) -> Result<Box<
         ConfigError::from_deserializer(path, e.into_inner().to_string())
     })?;
     Ok(Box::new(S::build(config, cx)?))
+}
+
+fn config_schema<C: schemars::JsonSchema>() -> schemars::Schema {
+    schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12())
+        .into_root_schema_for::<C>()
 }

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod catalog;
 pub mod connector;
 pub mod decimal;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod source;
 pub mod transform;
 pub mod window;
 
+pub use catalog::{CatalogMetric, Grains, MetricOrigin, StreamCatalog, check_row};
 pub use connector::{BuildContext, ConnectorFactory};
 pub use decimal::{Decimal, DecimalError};
 pub use error::{ConfigError, ErrorChain, ErrorKind, SinkError, SourceError};

@@ -64,6 +64,23 @@ impl fmt::Display for Secret {
     }
 }
 
+/// In a configuration's JSON Schema a secret is a string marked `writeOnly` (it is given, never
+/// shown back) and `x-secret` (Airbyte's `airbyte_secret`), so that forms and docs built from
+/// the schema hide it.
+impl schemars::JsonSchema for Secret {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "writeOnly": true, "x-secret": true})
+    }
+}
+
 /// Whether a configuration key's name says that its value is a secret: `client_secret`,
 /// `access_token`, `password`, `private_key`, `api_key`, `assertion`. Matching is by part of the
 /// name and errs on the side of hiding.

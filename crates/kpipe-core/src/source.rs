@@ -69,6 +69,13 @@ pub trait Source: Send + Sync + Sized + 'static {
     /// The streams this source pulls.
     fn streams(&self) -> Vec<StreamInfo>;
 
+    /// Every stream it can pull, whatever the configuration, with the levels, dimension columns
+    /// and metrics of its rows and the platform field each metric comes from
+    /// ([`crate::catalog`]). Build it from the connector's own field-to-metric tables so that it
+    /// cannot drift from them: `kpipe catalog` and the docs print it, and the conformance suite
+    /// refuses a row it does not declare.
+    fn catalog() -> Vec<crate::catalog::StreamCatalog>;
+
     /// Verifies that a pull could work (credentials, files, ...) without pulling; returns a
     /// one-line description of what was checked.
     fn check(&self) -> impl Future<Output = Result<String, SourceError>> + Send;

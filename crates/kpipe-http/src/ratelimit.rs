@@ -8,17 +8,20 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 /// A platform's published limit: `requests` per `per`, with at most `burst` sent back to back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests allowed per period (at least 1).
     #[serde(deserialize_with = "at_least_one")]
+    #[schemars(range(min = 1))]
     pub requests: u32,
     /// The period, in seconds.
     #[serde(rename = "per_seconds", with = "secs")]
+    #[schemars(with = "f64", extend("exclusiveMinimum" = 0))]
     pub per: Duration,
     /// Requests that may be sent at once after a quiet spell (default 1).
     #[serde(default = "one", deserialize_with = "at_least_one")]
+    #[schemars(range(min = 1))]
     pub burst: u32,
 }
 

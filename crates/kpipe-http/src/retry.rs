@@ -212,7 +212,7 @@ impl Default for RetryPolicy {
 
 /// The `retry` table of a source's configuration: every key optional, the defaults of
 /// [`RetryPolicy::default`] for the others.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts per request, the first included (at least 1).

@@ -24,6 +24,7 @@
 
 mod agg;
 mod arith;
+mod builtins;
 mod catalog;
 mod cells;
 mod compute;
@@ -40,6 +41,7 @@ mod row;
 mod show;
 mod stage;
 
+pub use builtins::{BuiltinKpi, builtins};
 pub use catalog::{Catalog, KpiDef};
 pub use compute::{Computation, ComputeStats, LEVEL_ORDER, OutOfOrder, PeriodRows};
 pub use config::{CurrencyRates, KpiDefinitionConfig, KpiSettingsConfig, OneOrMany, Settings, Stage};

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod migrate;
 pub mod period;
 pub mod read;
+pub mod read_days;
 mod schema;
 pub mod table;
 mod writer;

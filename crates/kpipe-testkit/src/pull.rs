@@ -4,6 +4,8 @@ use kpipe_core::{
     BuildContext, DateWindow, DynSource, Emitter, MetricRow, PeriodRow, PullRequest, Quarantined,
     RequestTelemetry, SourceError, SourceEvent,
 };
+use std::sync::Arc;
+
 use kpipe_sim::SimServer;
 
 use crate::harness::{Harness, Setup};
@@ -14,6 +16,9 @@ use crate::totals::Totals;
 pub struct Pulled {
     /// Rows that passed validation, in the order sent.
     pub rows: Vec<MetricRow>,
+    /// The stream each row of `rows` was emitted under ([`Emitter::set_stream`]), in the same
+    /// order; `None` for rows emitted before any.
+    pub row_streams: Vec<Option<Arc<str>>>,
     /// Records the source or validation quarantined.
     pub quarantined: Vec<Quarantined>,
     /// The windows the source declared complete ([`Emitter::complete`]), in order.
@@ -83,19 +88,23 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
     let request = PullRequest { window, run_id: "conformance".into(), full_refresh: false };
     let collect = async move {
         let mut rows = Vec::new();
+        let mut row_streams = Vec::new();
         let mut quarantined = Vec::new();
         let mut completed = Vec::new();
         let mut period_rows = Vec::new();
         while let Some(event) = rx.recv().await {
             match event {
-                SourceEvent::Rows(batch) => rows.extend(batch.rows),
+                SourceEvent::Rows(batch) => {
+                    row_streams.extend(std::iter::repeat_n(batch.stream.clone(), batch.rows.len()));
+                    rows.extend(batch.rows);
+                }
                 SourceEvent::PeriodRows(batch) => period_rows.extend(batch),
                 SourceEvent::Quarantined(q) => quarantined.push(q),
                 SourceEvent::Completed(days) => completed.push(days),
                 SourceEvent::Skipped { .. } => {}
             }
         }
-        (rows, quarantined, completed, period_rows)
+        (rows, row_streams, quarantined, completed, period_rows)
     };
     let produce = async move {
         let result = source.pull(&request, &mut out).await;
@@ -103,6 +112,6 @@ pub async fn pull(source: &dyn DynSource, window: DateWindow) -> Pulled {
         drop(out);
         result.and(flushed)
     };
-    let (result, (rows, quarantined, completed, period_rows)) = tokio::join!(produce, collect);
-    Pulled { rows, quarantined, completed, period_rows, result, telemetry: source.telemetry() }
+    let (result, (rows, row_streams, quarantined, completed, period_rows)) = tokio::join!(produce, collect);
+    Pulled { rows, row_streams, quarantined, completed, period_rows, result, telemetry: source.telemetry() }
 }

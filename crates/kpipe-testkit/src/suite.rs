@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kpipe_core::{DateWindow, ErrorChain, ErrorKind};
+use kpipe_core::{ConnectorFactory, DateWindow, DynSource, ErrorChain, ErrorKind};
 use kpipe_sim::{Fault, FaultRule, QuotaRule, SimConfig, SimServer};
 
 use crate::harness::{Auth, Harness, Setup};
@@ -80,6 +80,45 @@ pub async fn exact_totals(h: &dyn Harness) {
         h.data_path()
     );
     assert_eq!(sim.requests_over_quota(), 0);
+    let source = build_source(h, &sim, Setup::default(), None);
+    assert_declared(&h.factory(), source.as_ref(), &pulled, "exact_totals");
+}
+
+/// Every stream the source pulls is in its connector's catalog ([`kpipe_core::catalog`]), and
+/// every row it emitted, day rows and period rows, is declared there: its metric by the stream it
+/// was emitted under, its level and its dimension columns too.
+pub fn assert_declared(factory: &ConnectorFactory, source: &dyn DynSource, pulled: &Pulled, case: &str) {
+    let catalog = factory.catalog();
+    for stream in source.streams() {
+        let declared = catalog.iter().find(|s| s.stream.name == stream.name);
+        assert!(
+            declared.is_some(),
+            "{case}: stream `{}` of `{}` is not in its catalog (Source::catalog)",
+            stream.name,
+            factory.kind
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let day_rows = pulled.rows.iter().zip(pulled.row_streams.iter().map(Option::as_deref));
+    let period_rows = pulled.period_rows.iter().map(|p| (&p.row, None));
+    for (row, stream, period) in
+        day_rows.map(|(r, s)| (r, s, false)).chain(period_rows.map(|(r, s)| (r, s, true)))
+    {
+        // One check per kind of row is enough; a pull holds thousands of each.
+        let dimensions = row.dimensions.values().map(|v| v.is_some());
+        let key =
+            (stream.map(str::to_owned), row.metric.to_string(), row.level.to_string(), dimensions, period);
+        if !seen.insert(key) {
+            continue;
+        }
+        if let Err(e) = kpipe_core::check_row(&catalog, stream, row, period) {
+            panic!(
+                "{case}: `{}` emitted a row its catalog does not declare: {e}; declare it in \
+                 Source::catalog (row: {row:?})",
+                factory.kind
+            );
+        }
+    }
 }
 
 /// With the smallest pages the connector can ask for, every page is read and the totals stay

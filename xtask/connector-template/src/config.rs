@@ -8,7 +8,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.example.com";
 
 /// The configuration. Unknown keys are errors, so a misspelt key is caught when the
 /// configuration is read.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateConfig {
     /// The ad accounts to pull, e.g. `["1001"]`.
@@ -24,6 +24,7 @@ pub struct TemplateConfig {
     /// The token endpoint (default `<base_url>/oauth/token`).
     pub token_url: Option<String>,
     /// The API's base URL (default [`DEFAULT_BASE_URL`]); `http://` only for loopback hosts.
+    #[schemars(extend("default" = DEFAULT_BASE_URL))]
     pub base_url: Option<String>,
     /// Report rows per page (the API allows 1 to 500; default 500).
     pub page_size: Option<u32>,

@@ -8,6 +8,9 @@ use serde_json::Value;
 /// The `platform` column of every row.
 pub const PLATFORM: &str = "template";
 
+/// The `level` column of every row: a report row is a campaign's day.
+pub const LEVEL: &str = "campaign";
+
 /// One element of a report page, numbers as the API sends them (strings).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct ReportRow {
@@ -64,7 +67,7 @@ pub fn normalize(element: &Value, account: &AccountContext) -> Result<Vec<Metric
         rows.push(MetricRow {
             platform: Label::from(PLATFORM),
             account_id: account.account_id.clone(),
-            level: Label::from("campaign"),
+            level: Label::from(LEVEL),
             entity_id: entity_id.clone(),
             entity_name: entity_name.clone(),
             date,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{Days, Utc};
 use futures::StreamExt;
 use kpipe_core::{
-    BuildContext, ConfigError, Currency, DateWindow, Emitter, Label, PullRequest, Quarantined,
-    RequestEstimate, RequestTelemetry, Source, SourceError, StreamInfo,
+    BuildContext, ConfigError, Currency, DateWindow, Emitter, Label, MetricOrigin, PullRequest, Quarantined,
+    RequestEstimate, RequestTelemetry, Source, SourceError, StreamCatalog, StreamInfo,
 };
 use kpipe_http::{
     ApiClient, ApiRequest, AuthPlacement, Decision, FnClassifier, HttpClient, HttpError, OAuthTokenProvider,
@@ -15,7 +15,7 @@ use kpipe_http::{
 };
 
 use crate::config::{DEFAULT_BASE_URL, TemplateConfig};
-use crate::normalize::{AccountContext, normalize};
+use crate::normalize::{AccountContext, FIELD_METRICS, LEVEL, normalize};
 
 /// The API's published limit: 10 requests per second per application.
 pub const PUBLISHED_RATE_LIMIT: RateLimit = RateLimit { requests: 10, per: Duration::from_secs(1), burst: 1 };
@@ -27,6 +27,10 @@ const MAX_DAYS_PER_REQUEST: u64 = 90;
 const MAX_PAGE_SIZE: u32 = 500;
 
 const REPORT_STREAM: &str = "report";
+
+/// The one stream.
+const STREAM: StreamInfo =
+    StreamInfo { name: REPORT_STREAM, description: "Daily campaign impressions, clicks and spend" };
 
 /// A configured Template source.
 #[derive(Debug)]
@@ -73,7 +77,13 @@ impl Source for TemplateSource {
     }
 
     fn streams(&self) -> Vec<StreamInfo> {
-        vec![StreamInfo { name: REPORT_STREAM, description: "Daily campaign impressions, clicks and spend" }]
+        vec![STREAM]
+    }
+
+    /// Built from the mapping table the normalizer reads, so that it cannot drift from it.
+    fn catalog() -> Vec<StreamCatalog> {
+        let metrics = FIELD_METRICS.iter().map(|(field, metric)| MetricOrigin::canonical(*metric, *field));
+        vec![StreamCatalog::new(STREAM).levels([LEVEL]).metrics(metrics)]
     }
 
     async fn check(&self) -> Result<String, SourceError> {

@@ -20,7 +20,15 @@ use super::{Level, PLATFORM};
 use crate::mapping::ActionMapping;
 
 /// Fields that hold a count each, and their metric.
-const COUNT_FIELDS: [Metric; 4] = [Metric::Impressions, Metric::Reach, Metric::Clicks, Metric::LinkClicks];
+pub const COUNT_FIELDS: [(&str, Metric); 4] = [
+    ("impressions", Metric::Impressions),
+    ("reach", Metric::Reach),
+    ("clicks", Metric::Clicks),
+    ("inline_link_clicks", Metric::LinkClicks),
+];
+
+/// The field that holds `spend`, in the account currency.
+pub const SPEND_FIELD: &str = "spend";
 
 /// A field present in the element, `null` included (serde's `Option` would take `null` for
 /// absent, and a metric sent as `null` must be refused, not skipped).
@@ -79,12 +87,13 @@ impl<'a> InsightsElement<'a> {
         }
     }
 
-    fn count_field(&self, metric: Metric) -> (&'static str, Option<&'a RawValue>) {
-        match metric {
-            Metric::Impressions => ("impressions", self.impressions),
-            Metric::Reach => ("reach", self.reach),
-            Metric::Clicks => ("clicks", self.clicks),
-            _ => ("inline_link_clicks", self.inline_link_clicks),
+    fn count_field(&self, field: &str) -> Option<&'a RawValue> {
+        match field {
+            "impressions" => self.impressions,
+            "reach" => self.reach,
+            "clicks" => self.clicks,
+            "inline_link_clicks" => self.inline_link_clicks,
+            _ => None,
         }
     }
 }
@@ -250,8 +259,8 @@ impl<'a> InsightsReader<'a> {
             value,
         };
         let mut rows = Vec::with_capacity(self.last_rows.max(8));
-        for metric in COUNT_FIELDS {
-            if let (field, Some(v)) = row.count_field(metric) {
+        for (field, metric) in COUNT_FIELDS {
+            if let Some(v) = row.count_field(field) {
                 rows.push(metric_row(metric.into(), count(v, &field_name(field))?));
             }
         }

@@ -5,7 +5,7 @@ mod actions;
 mod insights;
 mod page;
 
-pub use insights::InsightsReader;
+pub use insights::{COUNT_FIELDS, InsightsReader, SPEND_FIELD};
 pub use page::{PageContext, page_day, page_rows, page_week_values};
 
 use kpipe_core::Decimal;

@@ -112,6 +112,13 @@ pub const SHARE_FIELDS: [(&str, Metric); 6] = [
     ("uniqueImpressionsCount", Metric::Reach),
 ];
 
+/// The counts whose sum is `engagements` (LinkedIn's own `engagement` is a ratio: this sum over
+/// impressions).
+pub const ENGAGEMENT_FIELDS: [&str; 4] = ["clickCount", "likeCount", "commentCount", "shareCount"];
+
+/// The counts whose sum is `mentions`.
+pub const MENTION_FIELDS: [&str; 2] = ["shareMentionsCount", "commentMentionsCount"];
+
 /// The rows of one share statistics bucket: the counts present, `engagements` as clicks +
 /// likes + comments + shares (LinkedIn's `engagement` is that sum over impressions, a ratio
 /// the KPI stage derives), `mentions` as share and comment mentions.
@@ -135,10 +142,11 @@ pub fn share_rows(element: &Value, entity: &Entity, window: DateWindow) -> Resul
     }
     let sum =
         |names: &[&str]| names.iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add(*values.get(n)?));
-    if let Some(engagements) = sum(&["clickCount", "likeCount", "commentCount", "shareCount"]) {
+    if let Some(engagements) = sum(&ENGAGEMENT_FIELDS) {
         rows.push(entity.row(day, Metric::Engagements.into(), engagements, None));
     }
-    let (shares, comments) = (field("shareMentionsCount")?, field("commentMentionsCount")?);
+    let [share_mentions, comment_mentions] = MENTION_FIELDS;
+    let (shares, comments) = (field(share_mentions)?, field(comment_mentions)?);
     if shares.is_some() || comments.is_some() {
         let mentions = shares
             .unwrap_or(Decimal::ZERO)

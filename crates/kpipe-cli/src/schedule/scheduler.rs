@@ -1,145 +1,19 @@
-//! `kpipe schedule`: runs what `kpipe run` runs at the fire times of a cron expression, in a
-//! time zone, until it is told to stop.
-//!
-//! - Runs never overlap. A run takes the output directory's lock ([`crate::lock`]); a tick that
-//!   finds it held (another scheduler, a `kpipe run` by hand) is skipped and logged, not queued,
-//!   and fire times that pass while a run is still going are dropped the same way.
-//! - SIGTERM or SIGINT stops the scheduling: when idle the scheduler exits at once, during a run
-//!   it lets the run finish (each source's window is committed atomically) and then exits 0. A
-//!   second signal aborts the run at once, which is safe because nothing half-written is ever
-//!   published; the exit code is then 130.
-//!
-//! The loop ([`Scheduler::run`]) takes its clock, its job and its signals as parameters, so that
-//! tests drive it with a fake clock.
+//! The cron loop: waits for each fire time, runs the job, never overlaps runs, and stops on
+//! signals.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
-use croner::Cron;
 use kpipe_core::BoxFuture;
 use tokio::sync::mpsc;
 
-use crate::config::{self, Config};
-use crate::lock::{LockError, RunLock};
-use crate::runner::{self, Quiet, RunError, RunOptions};
-use crate::summary::RunSummary;
-
-/// Exit code: stopped by SIGTERM/SIGINT (after the run in flight finished) or after `--max-runs`
-/// fire times. The outcome of each run is in the logs and the `--summary-json` files.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: the scheduler cannot go on (no further fire time, no signal handler).
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: a bad cron expression, time zone, configuration or option; nothing ran.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code: a second signal aborted the run in flight (128 + SIGINT, as shells report it).
-/// Nothing of that run was published; the next run pulls its window again.
-pub const EXIT_ABORTED: u8 = 130;
+use super::cron::{CronSchedule, ScheduleError};
+use crate::run_metrics::ScheduleMetrics;
 
 /// The longest single sleep: the wall clock is looked at again at least this often, so that a
 /// suspended machine or a clock step does not delay a fire time by more than this.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-
-/// What is wrong with a schedule.
-#[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
-    /// The expression does not parse.
-    #[error("`{expression}` is not a cron expression: {reason}")]
-    Expression {
-        /// The expression given.
-        expression: String,
-        /// The parser's reason.
-        reason: String,
-    },
-    /// The time zone is not an IANA name.
-    #[error("`{0}` is not a time zone; expected an IANA name such as UTC, Europe/Berlin or America/New_York")]
-    TimeZone(String),
-    /// The expression has no fire time after this one (such as `0 0 30 2 *`, February 30th).
-    #[error("`{expression}` has no fire time after {after}")]
-    NoFireTime {
-        /// The expression.
-        expression: String,
-        /// The time searched from.
-        after: DateTime<Utc>,
-    },
-}
-
-/// The fields of a six-field expression; a five-field one has no seconds.
-const FIELDS: [&str; 6] = ["second", "minute", "hour", "day-of-month", "month", "day-of-week"];
-
-/// A cron expression in a time zone: five fields (minute hour day-of-month month day-of-week),
-/// or six with seconds first.
-#[derive(Debug, Clone)]
-pub struct CronSchedule {
-    cron: Cron,
-    time_zone: Tz,
-    expression: String,
-}
-
-impl CronSchedule {
-    /// Parses `expression`, read in `time_zone`.
-    pub fn parse(expression: &str, time_zone: Tz) -> Result<CronSchedule, ScheduleError> {
-        let fail = |reason: String| ScheduleError::Expression { expression: expression.to_owned(), reason };
-        let fields: Vec<&str> = expression.split_whitespace().collect();
-        let names: &[&str] = match fields.len() {
-            5 => &FIELDS[1..],
-            6 => &FIELDS,
-            n => {
-                return Err(fail(format!(
-                    "it has {n} field(s); expected 5 (minute hour day-of-month month day-of-week) \
-                     or 6 (second first)"
-                )));
-            }
-        };
-        let cron: Cron = expression.parse().map_err(|e: croner::errors::CronError| {
-            // Name the field: croner's message ("Number out of bounds") does not.
-            let culprit = fields.iter().zip(names).find(|(field, name)| {
-                let mut alone: Vec<&str> = names.iter().map(|_| "*").collect();
-                if let Some(slot) = names.iter().position(|n| n == *name) {
-                    alone[slot] = field;
-                }
-                alone.join(" ").parse::<Cron>().is_err()
-            });
-            match culprit {
-                Some((field, name)) => fail(format!("{name} `{field}`: {e}")),
-                None => fail(e.to_string()),
-            }
-        })?;
-        Ok(CronSchedule { cron, time_zone, expression: expression.trim().to_owned() })
-    }
-
-    /// The first fire time strictly after `after`. In a daylight-saving gap a fixed time runs at
-    /// the first valid time after the gap; in a repeated hour it runs once.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Result<DateTime<Utc>, ScheduleError> {
-        let local = after.with_timezone(&self.time_zone);
-        self.cron
-            .find_next_occurrence(&local, false)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| ScheduleError::NoFireTime { expression: self.expression.clone(), after })
-    }
-
-    /// The time zone.
-    pub fn time_zone(&self) -> Tz {
-        self.time_zone
-    }
-
-    /// The expression as given.
-    pub fn expression(&self) -> &str {
-        &self.expression
-    }
-
-    /// `t` in the schedule's time zone, for messages.
-    pub fn local(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.time_zone).format("%Y-%m-%d %H:%M:%S %Z").to_string()
-    }
-}
-
-/// An IANA time zone name.
-pub fn parse_time_zone(name: &str) -> Result<Tz, ScheduleError> {
-    name.trim().parse::<Tz>().map_err(|_| ScheduleError::TimeZone(name.to_owned()))
-}
 
 /// Where the scheduler reads the time and waits.
 pub trait Clock: Send + Sync {
@@ -253,6 +127,8 @@ pub struct Scheduler {
     pub run_now: bool,
     /// Stop after this many fire times (runs, skips and failures all count).
     pub max_runs: Option<u64>,
+    /// Told about fire times and their outcomes, for `/metrics` and the metrics file.
+    pub metrics: Option<Arc<ScheduleMetrics>>,
 }
 
 impl Scheduler {
@@ -273,11 +149,20 @@ impl Scheduler {
                 tracing::info!(ticks = report.ticks, "stopping: --max-runs reached");
                 return Ok(report);
             }
+            // Told before the log line: whoever reads one finds the other up to date.
+            let expect = |at| {
+                if let Some(metrics) = &self.metrics {
+                    metrics.next_run(at);
+                }
+            };
             let fire_at = if run_now {
-                clock.now()
+                let now = clock.now();
+                expect(now);
+                now
             } else {
                 let now = clock.now();
                 let next = self.schedule.next_after(now)?;
+                expect(next);
                 let wait = (next - now).to_std().unwrap_or_default();
                 tracing::info!(
                     next_run = %self.schedule.local(next),
@@ -350,6 +235,9 @@ impl Scheduler {
                     tracing::error!(tick = tick.number, %reason, "scheduled run could not start");
                 }
             }
+            if let Some(metrics) = &self.metrics {
+                metrics.tick(&outcome);
+            }
             if stopping {
                 report.stopped = Stopped::Signal;
                 return Ok(report);
@@ -358,6 +246,9 @@ impl Scheduler {
             let missed = self.missed_between(fire_at, now);
             if let Some(first) = missed.first {
                 report.missed += missed.count;
+                if let Some(metrics) = &self.metrics {
+                    metrics.missed(missed.count);
+                }
                 tracing::warn!(
                     first_missed = %self.schedule.local(first),
                     missed = missed.count,
@@ -395,212 +286,12 @@ impl Scheduler {
     }
 }
 
-/// Prepared before a run (which consumes the configuration) and called with its summary while
-/// the run's output lock is still held: the stages `kpipe run` runs after the pipeline.
-/// Returns false when such a stage failed.
-pub type AfterRunHook =
-    dyn Fn(&Config, &RunOptions) -> Box<dyn FnOnce(&mut RunSummary, &RunLock) -> bool + Send> + Send + Sync;
-
-/// Where `${NAME}` values of the configuration come from.
-pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
-
-/// The job of `kpipe schedule`: what `kpipe run -c FILE` does, with default options. The
-/// configuration is read again for every run, so that edits and rotated secrets take effect.
-pub struct RunJob {
-    /// The configuration file.
-    pub config: PathBuf,
-    /// Where each run's summary goes as JSON, if anywhere.
-    pub summary_dir: Option<PathBuf>,
-    /// Stages after the pipeline, as `kpipe run` has them.
-    pub after_run: Option<Arc<AfterRunHook>>,
-    /// Where `${NAME}` values come from.
-    pub env: Arc<EnvLookup>,
-}
-
-impl std::fmt::Debug for RunJob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunJob")
-            .field("config", &self.config)
-            .field("summary_dir", &self.summary_dir)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RunJob {
-    /// The job of `kpipe run -c config`, reading the process environment.
-    pub fn new(config: PathBuf) -> RunJob {
-        RunJob { config, summary_dir: None, after_run: None, env: Arc::new(|name| std::env::var(name).ok()) }
-    }
-
-    async fn run_once(&self) -> TickOutcome {
-        let cfg = match config::load(&self.config, self.env.as_ref()) {
-            Ok(c) => c,
-            Err(e) => return TickOutcome::Failed { reason: format!("configuration error: {e}") },
-        };
-        let options = RunOptions::new(Utc::now().date_naive());
-        let after = self.after_run.as_ref().map(|hook| hook(&cfg, &options));
-        let (mut summary, lock) = match runner::run_locked(cfg, options, Arc::new(Quiet)).await {
-            Ok(s) => s,
-            Err(RunError::Locked(e @ LockError::Busy { .. })) => {
-                return TickOutcome::Skipped { reason: e.to_string() };
-            }
-            Err(e) => return TickOutcome::Failed { reason: e.to_string() },
-        };
-        print!("{}", crate::redact::text(&summary.render()));
-        let after_ok = after.is_none_or(|after| after(&mut summary, &lock));
-        drop(lock);
-        if let Some(dir) = &self.summary_dir {
-            match write_summary(dir, &summary) {
-                Ok(path) => tracing::info!(file = %path.display(), "run summary written"),
-                Err(e) => tracing::error!(dir = %dir.display(), error = %e, "cannot write the run summary"),
-            }
-        }
-        // The same rule as `kpipe run`: a failed later stage turns a clean run into exit 1.
-        let code = if after_ok || summary.exit_code() != 0 { summary.exit_code() } else { 1 };
-        TickOutcome::Ran { exit_code: u8::try_from(code).unwrap_or(1) }
-    }
-}
-
-impl Job for RunJob {
-    fn run(&mut self, _tick: Tick) -> BoxFuture<'_, TickOutcome> {
-        Box::pin(self.run_once())
-    }
-}
-
-/// Writes `summary` as `<dir>/run-<start time>-<run id>.json`, whole or not at all (a temporary
-/// file renamed into place), and returns its path.
-pub fn write_summary(dir: &Path, summary: &RunSummary) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let name = format!("run-{}-{}.json", summary.started_at.format("%Y%m%dT%H%M%SZ"), summary.run_id);
-    let path = dir.join(&name);
-    let temp = dir.join(format!(".{name}.tmp"));
-    let json = crate::redact::summary_json(summary).map_err(std::io::Error::other)?;
-    std::fs::write(&temp, json)?;
-    std::fs::rename(&temp, &path)?;
-    Ok(path)
-}
-
-/// `kpipe schedule`.
-#[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 stopped by SIGTERM/SIGINT after the run in flight finished (or \
-                        after --max-runs), 1 the schedule cannot go on, 2 bad expression, time zone or \
-                        configuration (nothing ran), 130 a second signal aborted the run in flight \
-                        (nothing of it was published). Each run's own result (0/1/3 as for `kpipe run`) \
-                        is logged and written by --summary-json.")]
-pub struct ScheduleArgs {
-    /// The configuration file (read again for every run).
-    #[arg(short, long)]
-    pub config: PathBuf,
-    /// When to run: "minute hour day-of-month month day-of-week" (such as "0 3 * * *"), or six
-    /// fields with seconds first.
-    #[arg(long, value_name = "EXPRESSION")]
-    pub cron: String,
-    /// The time zone the expression is read in (an IANA name).
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub time_zone: String,
-    /// Run once right away, then follow the schedule.
-    #[arg(long)]
-    pub run_now: bool,
-    /// Write each run's summary as JSON into this directory.
-    #[arg(long, value_name = "DIR")]
-    pub summary_json: Option<PathBuf>,
-    /// Exit 0 after this many fire times (runs and skipped ticks count).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_runs: Option<u64>,
-}
-
-/// Runs `kpipe schedule` until a signal or `--max-runs`; returns the exit code. A second
-/// signal during a run ends the process at once with [`EXIT_ABORTED`].
-pub async fn command(args: ScheduleArgs, after_run: Option<Arc<AfterRunHook>>) -> u8 {
-    let schedule = match parse_time_zone(&args.time_zone)
-        .and_then(|tz| CronSchedule::parse(&args.cron, tz))
-        .and_then(|s| s.next_after(Utc::now()).map(|_| s))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    // A configuration that is wrong from the start is a usage error, not a failed run a night.
-    if let Err(e) = config::load(&args.config, &|name| std::env::var(name).ok()) {
-        eprintln!("configuration error:\n{e}");
-        return EXIT_USAGE;
-    }
-    if let Some(dir) = &args.summary_json
-        && let Err(e) = std::fs::create_dir_all(dir)
-    {
-        eprintln!("error: cannot create the --summary-json directory {}: {e}", dir.display());
-        return EXIT_USAGE;
-    }
-    let mut signals = match forward_signals() {
-        Ok(rx) => rx,
-        Err(e) => {
-            eprintln!("error: cannot install the SIGTERM/SIGINT handlers: {e}");
-            return EXIT_FAILED;
-        }
-    };
-    tracing::info!(
-        cron = schedule.expression(),
-        time_zone = %schedule.time_zone(),
-        config = %args.config.display(),
-        "scheduler started"
-    );
-    let scheduler = Scheduler { schedule, run_now: args.run_now, max_runs: args.max_runs };
-    let mut job = RunJob::new(args.config);
-    job.summary_dir = args.summary_json;
-    job.after_run = after_run;
-    match scheduler.run(&SystemClock, &mut job, &mut signals).await {
-        Ok(report) => {
-            tracing::info!(
-                ticks = report.ticks,
-                ran = report.ran,
-                skipped = report.skipped,
-                missed = report.missed,
-                failed = report.failed,
-                "scheduler stopped"
-            );
-            if report.stopped == Stopped::Aborted {
-                // Returning would wait for the run's blocking writer threads; the lock and
-                // every staged file are left to the operating system and the next run.
-                std::process::exit(i32::from(EXIT_ABORTED));
-            }
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_FAILED
-        }
-    }
-}
-
-/// Forwards SIGTERM and SIGINT into a channel. From here on they no longer end the process by
-/// themselves.
-fn forward_signals() -> std::io::Result<mpsc::Receiver<StopSignal>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        loop {
-            let signal = tokio::select! {
-                Some(()) = term.recv() => StopSignal::Terminate,
-                Some(()) = int.recv() => StopSignal::Interrupt,
-                else => break,
-            };
-            if tx.send(signal).await.is_err() {
-                break;
-            }
-        }
-    });
-    Ok(rx)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::schedule::parse_time_zone;
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).expect("a date").with_timezone(&Utc)
@@ -608,54 +299,6 @@ mod tests {
 
     fn schedule(expression: &str, tz: &str) -> CronSchedule {
         CronSchedule::parse(expression, parse_time_zone(tz).expect("zone")).expect("expression")
-    }
-
-    #[test]
-    fn fire_times_are_read_in_the_time_zone_across_daylight_saving() {
-        let s = schedule("0 3 * * *", "Europe/Berlin");
-        // 03:00 CET is 02:00 UTC; from 2026-03-29 on, 03:00 CEST is 01:00 UTC.
-        assert_eq!(s.next_after(utc("2026-03-27T12:00:00Z")).ok(), Some(utc("2026-03-28T02:00:00Z")));
-        assert_eq!(s.next_after(utc("2026-03-28T12:00:00Z")).ok(), Some(utc("2026-03-29T01:00:00Z")));
-        // Strictly after: the fire time itself gives the next day's.
-        assert_eq!(s.next_after(utc("2026-03-29T01:00:00Z")).ok(), Some(utc("2026-03-30T01:00:00Z")));
-        assert_eq!(s.local(utc("2026-03-29T01:00:00Z")), "2026-03-29 03:00:00 CEST");
-        // 02:30 does not exist on 2026-03-29 in Berlin: it runs once, right after the gap.
-        let gap = schedule("30 2 * * *", "Europe/Berlin");
-        assert_eq!(gap.next_after(utc("2026-03-28T12:00:00Z")).ok(), Some(utc("2026-03-29T01:00:00Z")));
-        assert_eq!(
-            schedule("0 3 * * *", "UTC").next_after(utc("2026-03-28T12:00:00Z")).ok(),
-            Some(utc("2026-03-29T03:00:00Z"))
-        );
-    }
-
-    #[test]
-    fn six_fields_have_seconds_and_mistakes_are_named() {
-        let s = schedule("*/10 * * * * *", "UTC");
-        assert_eq!(s.next_after(utc("2026-01-01T00:00:05.5Z")).ok(), Some(utc("2026-01-01T00:00:10Z")));
-        let every_second = schedule("* * * * * *", "UTC");
-        assert_eq!(
-            every_second.next_after(utc("2026-01-01T00:00:05.5Z")).ok(),
-            Some(utc("2026-01-01T00:00:06Z"))
-        );
-        let err = CronSchedule::parse("0 3 * *", Tz::UTC).expect_err("four fields");
-        assert!(err.to_string().starts_with("`0 3 * *` is not a cron expression: "), "{err}");
-        let err = CronSchedule::parse("61 3 * * *", Tz::UTC).expect_err("minute 61");
-        assert!(err.to_string().contains(": minute `61`: "), "{err}");
-        let err = CronSchedule::parse("0 0 3 * * 9", Tz::UTC).expect_err("day-of-week 9");
-        assert!(err.to_string().contains(": day-of-week `9`: "), "{err}");
-        // Seven fields (a year) would otherwise be taken, and fire hourly.
-        let err = CronSchedule::parse("0 3 * * * * *", Tz::UTC).expect_err("seven fields");
-        assert!(err.to_string().contains("it has 7 field(s); expected 5"), "{err}");
-        assert_eq!(
-            parse_time_zone("Mars/Olympus").expect_err("no such zone").to_string(),
-            "`Mars/Olympus` is not a time zone; expected an IANA name such as UTC, Europe/Berlin or \
-             America/New_York"
-        );
-        let never = schedule("0 0 30 2 *", "UTC");
-        assert!(matches!(
-            never.next_after(utc("2026-01-01T00:00:00Z")),
-            Err(ScheduleError::NoFireTime { .. })
-        ));
     }
 
     /// A clock whose sleeps return at once, having moved time to the deadline.
@@ -732,8 +375,12 @@ mod tests {
             outcomes: vec![],
             ticks: vec![],
         };
-        let scheduler =
-            Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: true, max_runs: Some(3) };
+        let scheduler = Scheduler {
+            schedule: schedule("* * * * *", "UTC"),
+            run_now: true,
+            max_runs: Some(3),
+            metrics: None,
+        };
         let (_tx, mut rx) = no_signals();
         let report = scheduler.run(&clock, &mut job, &mut rx).await.expect("ran");
         assert_eq!(
@@ -759,8 +406,12 @@ mod tests {
             outcomes: vec![skipped.clone(), TickOutcome::Ran { exit_code: 3 }, skipped],
             ticks: vec![],
         };
-        let scheduler =
-            Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: false, max_runs: Some(4) };
+        let scheduler = Scheduler {
+            schedule: schedule("* * * * *", "UTC"),
+            run_now: false,
+            max_runs: Some(4),
+            metrics: None,
+        };
         let (_tx, mut rx) = no_signals();
         let report = scheduler.run(&clock, &mut job, &mut rx).await.expect("ran");
         // Each of the four ticks took 150 s and covered the next two fire times: 8 missed.
@@ -787,7 +438,12 @@ mod tests {
         let fake = FakeClock::at("2026-01-01T00:00:00Z");
         let mut job =
             ScriptedJob { clock: &fake, run_time: chrono::Duration::zero(), outcomes: vec![], ticks: vec![] };
-        let scheduler = Scheduler { schedule: schedule("0 3 * * *", "UTC"), run_now: false, max_runs: None };
+        let scheduler = Scheduler {
+            schedule: schedule("0 3 * * *", "UTC"),
+            run_now: false,
+            max_runs: None,
+            metrics: None,
+        };
         let (tx, mut rx) = no_signals();
         tx.send(StopSignal::Terminate).await.expect("sent");
         let report = scheduler.run(&StoppedClock, &mut job, &mut rx).await.expect("stopped");
@@ -839,7 +495,12 @@ mod tests {
         let (mut job, release, started) = gated();
         let finished = job.finished.clone();
         let (tx, mut rx) = no_signals();
-        let scheduler = Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: true, max_runs: None };
+        let scheduler = Scheduler {
+            schedule: schedule("* * * * *", "UTC"),
+            run_now: true,
+            max_runs: None,
+            metrics: None,
+        };
         let driver = tokio::spawn(async move {
             let clock = FakeClock::at("2026-01-01T00:00:00Z");
             scheduler.run(&clock, &mut job, &mut rx).await
@@ -863,7 +524,12 @@ mod tests {
         let (mut job, _release, started) = gated();
         let finished = job.finished.clone();
         let (tx, mut rx) = no_signals();
-        let scheduler = Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: true, max_runs: None };
+        let scheduler = Scheduler {
+            schedule: schedule("* * * * *", "UTC"),
+            run_now: true,
+            max_runs: None,
+            metrics: None,
+        };
         let driver = tokio::spawn(async move {
             let clock = FakeClock::at("2026-01-01T00:00:00Z");
             scheduler.run(&clock, &mut job, &mut rx).await
@@ -886,8 +552,12 @@ mod tests {
             outcomes: vec![],
             ticks: vec![],
         };
-        let scheduler =
-            Scheduler { schedule: schedule("* * * * *", "UTC"), run_now: false, max_runs: Some(2) };
+        let scheduler = Scheduler {
+            schedule: schedule("* * * * *", "UTC"),
+            run_now: false,
+            max_runs: Some(2),
+            metrics: None,
+        };
         let (tx, mut rx) = no_signals();
         drop(tx);
         let report = scheduler.run(&clock, &mut job, &mut rx).await.expect("ran");
