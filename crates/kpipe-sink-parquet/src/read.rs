@@ -100,21 +100,30 @@ fn read_keys<'k>(
 ) -> Result<Vec<StoredRow>, SinkError> {
     let mut rows = Vec::new();
     for key in keys {
-        let entry = kpipe_storage::Entry { key: key.to_owned(), size: 0, modified: None };
-        let fail = |e: &dyn std::fmt::Display| {
-            SinkError::new(format!("cannot read {}: {e}", storage.describe_key(&entry.key)))
-        };
-        let Some(object) = storage.get(&entry.key).map_err(|e| fail(&e))? else { continue };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(object.bytes)
-            .map_err(|e| fail(&e))?
-            .build()
-            .map_err(|e| fail(&e))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| fail(&e))?;
-            decode(&batch, &mut rows).map_err(|e| fail(&e))?;
-        }
+        read_object(storage, key, &mut rows)?;
     }
     Ok(rows)
+}
+
+/// Appends the rows of the stored file `key` to `rows`; `false` when the file is gone (replaced
+/// away between a listing and the read: a day rewritten meanwhile).
+pub(crate) fn read_object(
+    storage: &kpipe_storage::Storage,
+    key: &str,
+    rows: &mut Vec<StoredRow>,
+) -> Result<bool, SinkError> {
+    let fail =
+        |e: &dyn std::fmt::Display| SinkError::new(format!("cannot read {}: {e}", storage.describe_key(key)));
+    let Some(object) = storage.get(key).map_err(|e| fail(&e))? else { return Ok(false) };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(object.bytes)
+        .map_err(|e| fail(&e))?
+        .build()
+        .map_err(|e| fail(&e))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(&e))?;
+        decode(&batch, rows).map_err(|e| fail(&e))?;
+    }
+    Ok(true)
 }
 
 pub(crate) fn decode(batch: &RecordBatch, out: &mut Vec<StoredRow>) -> Result<(), String> {

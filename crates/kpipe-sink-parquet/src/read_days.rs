@@ -4,9 +4,8 @@
 
 use chrono::NaiveDate;
 use kpipe_core::SinkError;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::read::{StoredRow, decode};
+use crate::read::{StoredRow, read_object};
 use crate::{OutputFormat, layout, table};
 
 /// Calls `visit` with the rows of each metric file of the days `from..=to` (the files of the
@@ -28,22 +27,11 @@ pub fn for_each_metric_file(
     files.sort_by(|a, b| a.logical_key.cmp(&b.logical_key).then_with(|| a.key.cmp(&b.key)));
     let mut read = 0;
     for file in &files {
-        let fail = |e: &dyn std::fmt::Display| {
-            SinkError::new(format!("cannot read {}: {e}", storage.describe_key(&file.key)))
-        };
-        // A file replaced away between the listing and the read is a day rewritten meanwhile.
-        let Some(object) = storage.get(&file.key).map_err(|e| fail(&e))? else { continue };
-        let reader = ParquetRecordBatchReaderBuilder::try_new(object.bytes)
-            .map_err(|e| fail(&e))?
-            .build()
-            .map_err(|e| fail(&e))?;
         let mut rows = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(|e| fail(&e))?;
-            decode(&batch, &mut rows).map_err(|e| fail(&e))?;
+        if read_object(storage, &file.key, &mut rows)? {
+            read += 1;
+            visit(rows);
         }
-        read += 1;
-        visit(rows);
     }
     Ok(read)
 }
