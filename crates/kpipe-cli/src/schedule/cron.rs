@@ -104,14 +104,16 @@ pub fn parse_time_zone(name: &str) -> Result<Tz, ScheduleError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn utc(text: &str) -> DateTime<Utc> {
+    /// An RFC 3339 instant (the scheduler's tests use it too).
+    pub(crate) fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).expect("a date").with_timezone(&Utc)
     }
 
-    fn schedule(expression: &str, tz: &str) -> CronSchedule {
+    /// A parsed expression in a named zone.
+    pub(crate) fn schedule(expression: &str, tz: &str) -> CronSchedule {
         CronSchedule::parse(expression, parse_time_zone(tz).expect("zone")).expect("expression")
     }
 

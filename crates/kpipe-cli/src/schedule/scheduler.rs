@@ -291,15 +291,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::schedule::parse_time_zone;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("a date").with_timezone(&Utc)
-    }
-
-    fn schedule(expression: &str, tz: &str) -> CronSchedule {
-        CronSchedule::parse(expression, parse_time_zone(tz).expect("zone")).expect("expression")
-    }
+    use crate::schedule::cron::tests::{schedule, utc};
 
     /// A clock whose sleeps return at once, having moved time to the deadline.
     struct FakeClock(Mutex<DateTime<Utc>>);
