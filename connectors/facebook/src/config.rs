@@ -66,9 +66,11 @@ pub struct FacebookConfig {
     pub usage_threshold_pct: Option<u8>,
     /// Requests allowed per period for the whole source (default 10 per second, bursts of 5).
     pub rate_limit: Option<RateLimit>,
-    /// Synchronous insights reports (of different accounts and levels) whose first page is
-    /// asked for at once, 1 to 16 (default 1). An answer takes the Graph API a few hundred
-    /// milliseconds, so many small accounts pull several times faster with 4 to 8.
+    /// Synchronous insights listings (of different accounts and levels) and Pages read at
+    /// once, 1 to 16. Default: as many as keep `rate_limit`'s pace with answers taking up to a
+    /// second (10 at the default pace of 10 a second). Meta limits calls per ad account and
+    /// hour, not requests in flight; the usage headers slow the source down near a limit.
+    #[schemars(extend("default" = DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u32>,
     /// Retry attempts and backoff.
     pub retry: Option<RetryConfig>,
@@ -82,14 +84,39 @@ pub struct AsyncReportsConfig {
     pub after_days: Option<u32>,
     /// Days per report run (1 to 90; default 30). Each finished slice is declared complete.
     pub slice_days: Option<u32>,
-    /// First wait before polling a run, in milliseconds (default 1000); it doubles per poll.
+    /// First wait before polling a run, in milliseconds (default 250). Later waits follow the
+    /// run's `async_percent_completion` (when it should end at its pace so far), each at most
+    /// double the previous one.
+    #[schemars(extend("default" = DEFAULT_POLL_INITIAL_MS))]
     pub poll_initial_ms: Option<u64>,
     /// Longest wait between polls, in milliseconds (default 30000).
     pub poll_max_ms: Option<u64>,
     /// A run not finished after this many seconds is abandoned as stuck and its range split
     /// (default 900).
     pub timeout_seconds: Option<u64>,
+    /// Report runs started and polled at once, of all accounts and levels, 1 to 100 (default
+    /// 50). Meta runs them side by side and throttles through the ad account's usage headers,
+    /// which pause the source's requests about an account near its limit.
+    #[schemars(extend("default" = DEFAULT_RUNS_IN_FLIGHT))]
+    pub runs_in_flight: Option<u32>,
 }
+
+/// The first wait before polling a report run, in milliseconds.
+pub const DEFAULT_POLL_INITIAL_MS: u64 = 250;
+
+/// Report runs in flight unless `async_reports.runs_in_flight` says otherwise.
+pub const DEFAULT_RUNS_IN_FLIGHT: u32 = 50;
+
+/// The most listings read at once.
+pub const MAX_CONCURRENCY: u32 = 16;
+
+/// `concurrency` at the default pace: requests in flight that keep
+/// [`crate::source::DEFAULT_RATE_LIMIT`] with answers taking a second.
+pub const DEFAULT_CONCURRENCY: u32 = 10;
+
+/// How long an answer of the Graph API is taken to take when deriving `concurrency` from the
+/// pace: its insights answers take a few hundred milliseconds, large pages up to a second.
+pub const ANSWER_TIME: Duration = Duration::from_secs(1);
 
 /// How report runs are used, checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +131,8 @@ pub struct ReportSettings {
     pub poll_max: Duration,
     /// When a run counts as stuck.
     pub timeout: Duration,
+    /// Runs started and polled at once.
+    pub runs_in_flight: u32,
 }
 
 /// The configuration, checked and resolved.
@@ -254,9 +283,15 @@ impl Settings {
         let reports = ReportSettings {
             after_days: u64::from(r.after_days.unwrap_or(7)),
             slice_days: u64::from(r.slice_days.unwrap_or(30)),
-            poll_initial: Duration::from_millis(r.poll_initial_ms.unwrap_or(1_000)),
+            poll_initial: Duration::from_millis(r.poll_initial_ms.unwrap_or(DEFAULT_POLL_INITIAL_MS)),
             poll_max: Duration::from_millis(r.poll_max_ms.unwrap_or(30_000)),
             timeout: Duration::from_secs(r.timeout_seconds.unwrap_or(900)),
+            runs_in_flight: ConfigError::number_in(
+                "async_reports.runs_in_flight",
+                r.runs_in_flight,
+                DEFAULT_RUNS_IN_FLIGHT,
+                1..=100,
+            )?,
         };
         if !(1..=90).contains(&reports.slice_days) {
             return Err(ConfigError::new("async_reports.slice_days", "must be within 1..=90"));
@@ -285,7 +320,15 @@ impl Settings {
             page_size,
             reports,
             usage_threshold_pct: f64::from(threshold),
-            concurrency: ConfigError::number_in("concurrency", config.concurrency, 1, 1..=16)?,
+            concurrency: ConfigError::number_in(
+                "concurrency",
+                config.concurrency,
+                config
+                    .rate_limit
+                    .unwrap_or(crate::source::DEFAULT_RATE_LIMIT)
+                    .requests_in_flight_for(ANSWER_TIME, MAX_CONCURRENCY),
+                1..=MAX_CONCURRENCY,
+            )?,
         })
     }
 }
@@ -310,6 +353,11 @@ mod tests {
         assert_eq!(s.pages, ["200"]);
         assert_eq!(s.api_version, DEFAULT_API_VERSION);
         assert_eq!(s.levels, [Level::Campaign, Level::AdSet, Level::Ad]);
+        assert_eq!(s.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(s.reports.runs_in_flight, DEFAULT_RUNS_IN_FLIGHT);
+        assert_eq!(s.reports.poll_initial, Duration::from_millis(DEFAULT_POLL_INITIAL_MS));
+        let paced = Settings::from_config(&config("rate_limit = { requests = 2, per_seconds = 1 }")).unwrap();
+        assert_eq!(paced.concurrency, 2, "the default follows the configured pace");
         let e = Settings::from_config(
             &toml::from_str::<FacebookConfig>("access_token = \"t\"\nad_account_ids = [\"act_1\", \"1\"]")
                 .unwrap(),
@@ -327,6 +375,7 @@ mod tests {
         assert_eq!(error("page_size = 0").path, "page_size");
         assert_eq!(error("usage_threshold_pct = 0").path, "usage_threshold_pct");
         assert_eq!(error("async_reports = { slice_days = 91 }").path, "async_reports.slice_days");
+        assert_eq!(error("async_reports = { runs_in_flight = 0 }").path, "async_reports.runs_in_flight");
         assert_eq!(error("action_types = { impressions = [\"x\"] }").path, "action_types.impressions");
         assert!(toml::from_str::<FacebookConfig>("access_token = \"t\"\nad_acount_ids = []").is_err());
         let s = Settings::from_config(&config("levels = [\"ad\", \"account\", \"adset\"]")).unwrap();

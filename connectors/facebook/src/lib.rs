@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod client;
 pub mod config;
 mod estimate;
+mod forked;
 pub mod listing;
 pub mod mapping;
 pub mod normalize;

@@ -5,16 +5,16 @@
 
 use std::collections::HashSet;
 
-use futures::StreamExt;
 use kpipe_core::{
     DateWindow, Emitter, Metric, MetricName, MetricRow, PeriodRequest, PeriodRow, Quarantined, SourceError,
 };
-use kpipe_http::{ApiClient, ApiRequest, ApiResponse};
+use kpipe_http::{ApiClient, ApiRequest};
 use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::client::{CallError, ErrorClass, GraphObject, scrub};
+use crate::forked::run_forked;
 use crate::normalize::{InsightsReader, Level};
 use crate::source::FacebookSource;
 
@@ -188,9 +188,8 @@ fn first_page(first: &ApiRequest, limit: u32) -> ApiRequest {
 
 impl FacebookSource {
     /// Every account's synchronous report at every level for `range`, then each account's daily
-    /// reach (when the `account` level is not pulled), emitted account by account and level by
-    /// level, as [`Self::sync_report`] one after the other would; the first pages of up to
-    /// `concurrency` of them are asked for at once. `Ok(false)` when a page was quarantined.
+    /// reach (when the `account` level is not pulled), up to `concurrency` listings read at once.
+    /// `Ok(false)` when a page was quarantined.
     pub(crate) async fn sync_reports(
         &self,
         range: DateWindow,
@@ -207,42 +206,21 @@ impl FacebookSource {
         self.read_listings(listings, out).await
     }
 
-    /// `listings` read in order; the first pages of up to `concurrency` of them are asked for at
-    /// once. `Ok(false)` when a page was quarantined.
+    /// Every page of each of `listings`, up to `concurrency` listings read at once, each into a
+    /// fork of `out` ([`crate::forked`]). `Ok(false)` when a page was quarantined.
     pub(crate) async fn read_listings(
         &self,
         listings: Vec<Listing<'_>>,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
-        let in_flight = usize::try_from(self.settings.concurrency).unwrap_or(1).max(1);
-        // By index, each future owning its request: closures over borrowed items would not
-        // make a `Send` future here.
-        let firsts =
-            listings.iter().map(|l| (l.account, first_page(&l.first, self.accounts[l.account].page_size())));
-        let mut firsts = futures::stream::iter(firsts.enumerate().collect::<Vec<_>>())
-            .map(|(i, (a, request))| async move {
-                let account = &self.accounts[a];
-                let answer =
-                    account.call(&self.book, self.max_wait, request.stream(ADS_STREAM), &self.token).await;
-                (i, answer)
-            })
-            .buffered(in_flight);
-        let mut whole = true;
-        while let Some((i, answer)) = firsts.next().await {
-            let listing = &listings[i];
+        let in_flight = usize::try_from(self.settings.concurrency).unwrap_or(1);
+        run_forked(out, listings, in_flight, |listing, mut fork| async move {
             let account = &self.accounts[listing.account];
-            whole &= self
-                .read_insights_from(
-                    account,
-                    listing.level,
-                    listing.first.clone(),
-                    Some(answer),
-                    listing.rows,
-                    out,
-                )
-                .await?;
-        }
-        Ok(whole)
+            let read =
+                self.read_insights_from(account, listing.level, listing.first, listing.rows, &mut fork).await;
+            (fork, read)
+        })
+        .await
     }
 
     /// `GET /act_{id}/insights` for `range`, daily rows at `level`.
@@ -286,17 +264,15 @@ impl FacebookSource {
         first: ApiRequest,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
-        self.read_insights_from(account, level, first, None, Rows::Days, out).await
+        self.read_insights_from(account, level, first, Rows::Days, out).await
     }
 
-    /// [`Self::read_insights`], with the answer to the first page when it was asked for
-    /// beforehand.
+    /// [`Self::read_insights`], the elements made into `rows`.
     async fn read_insights_from(
         &self,
         account: &GraphObject,
         level: Level,
         first: ApiRequest,
-        mut first_answer: Option<Result<ApiResponse, CallError>>,
         rows: Rows<'_>,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
@@ -305,22 +281,16 @@ impl FacebookSource {
         let mut next = NextPage::First;
         let mut seen = HashSet::new();
         for _ in 0..MAX_PAGES {
-            let answer = match first_answer.take() {
-                Some(answer) => answer,
-                None => {
-                    let request = match &next {
-                        NextPage::First => first_page(&first, limit),
-                        NextPage::After(cursor) => {
-                            first_page(&first, limit).set_query("after", cursor.clone())
-                        }
-                        NextPage::Link(link) => match link_request(&account.api, link, limit) {
-                            Some(request) => request,
-                            None => return Err(SourceError::data("a next-page link stopped being a URL")),
-                        },
-                    };
-                    account.call(&self.book, self.max_wait, request.stream(ADS_STREAM), &self.token).await
-                }
+            let request = match &next {
+                NextPage::First => first_page(&first, limit),
+                NextPage::After(cursor) => first_page(&first, limit).set_query("after", cursor.clone()),
+                NextPage::Link(link) => match link_request(&account.api, link, limit) {
+                    Some(request) => request,
+                    None => return Err(SourceError::data("a next-page link stopped being a URL")),
+                },
             };
+            let answer =
+                account.call(&self.book, self.max_wait, request.stream(ADS_STREAM), &self.token).await;
             let response = match answer {
                 Ok(response) => response,
                 Err(e) if e.class() == Some(ErrorClass::ReduceData) && limit > 1 => {

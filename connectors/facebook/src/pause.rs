@@ -1,28 +1,12 @@
-//! Waiting without an async runtime dependency: the connector depends on kpipe-core and
-//! kpipe-http only, and pauses (usage near the limit, report-run polls) are few and long, so a
-//! short-lived timer thread per pause costs nothing that matters.
+//! Waiting on the runtime's timer: pauses for usage near the limit and the waits between
+//! report-run polls, which with many runs in flight are many at once.
 
 use std::time::Duration;
 
 /// Completes after `duration`, without blocking the executor.
 pub async fn sleep(duration: Duration) {
-    if duration.is_zero() {
-        return;
-    }
-    let (done, wait) = futures::channel::oneshot::channel::<()>();
-    let timer = std::thread::Builder::new().name("kpipe-facebook-timer".into()).spawn(move || {
-        std::thread::sleep(duration);
-        let _ = done.send(());
-    });
-    match timer {
-        Ok(_) => {
-            let _ = wait.await;
-        }
-        Err(e) => {
-            // Without a thread the pause cannot be taken; the platform's throttling errors are
-            // still retried with their waits, so the pull stays correct, only less polite.
-            tracing::warn!(error = %e, "cannot start a timer thread; continuing without the pause");
-        }
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
     }
 }
 
@@ -31,11 +15,10 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn sleeps_about_as_long_as_asked() {
+    async fn sleeps_at_least_as_long_as_asked() {
         let start = std::time::Instant::now();
         sleep(Duration::from_millis(40)).await;
-        let took = start.elapsed();
-        assert!(took >= Duration::from_millis(40) && took < Duration::from_secs(2), "{took:?}");
+        assert!(start.elapsed() >= Duration::from_millis(40));
         sleep(Duration::ZERO).await;
     }
 }

@@ -1,16 +1,22 @@
 //! Asynchronous insights (report runs, `shared/apis/facebook.md` §3) for large windows:
-//! `POST /act_{id}/insights` starts a run, `GET /{report_run_id}` is polled with a doubling wait
-//! until `"Job Completed"` at 100 %, then `GET /{report_run_id}/insights` is paged like a
-//! synchronous report. A run that fails, is skipped or outlasts the timeout is abandoned and
-//! its range split in two, down to single days, which fall back to a synchronous report.
+//! `POST /act_{id}/insights` starts a run, `GET /{report_run_id}` is polled until
+//! `"Job Completed"` at 100 %, then `GET /{report_run_id}/insights` is paged like a synchronous
+//! report. The runs of every account and level are started together (up to
+//! `async_reports.runs_in_flight`), each polled on its own and its results read as soon as it
+//! completes. The first poll comes after `poll_initial_ms`; the next ones when the run's
+//! `async_percent_completion` so far says it should end, never more than double the previous
+//! wait. A run that fails, is skipped or outlasts the timeout is abandoned and its range split
+//! in two, down to single days, which fall back to a synchronous report.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kpipe_core::{DateWindow, Emitter, SourceError};
 use kpipe_http::ApiRequest;
 use serde_json::{Value, json};
 
 use crate::client::{GraphObject, scrub};
+use crate::config::ReportSettings;
+use crate::forked::run_forked;
 use crate::listing::ADS_STREAM;
 use crate::normalize::Level;
 use crate::pause::sleep;
@@ -47,7 +53,46 @@ fn text_of(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The wait before the next poll of a run that is `percent` done (when it says) `elapsed` after
+/// it started, the previous wait having been `previous`: when the run should end at the pace
+/// it has kept so far, between `poll_initial` and double the previous wait (a run's
+/// percentage is no promise: it may stall, so the waits still grow), at most `poll_max`.
+fn next_poll_wait(
+    previous: Duration,
+    elapsed: Duration,
+    percent: Option<f64>,
+    settings: &ReportSettings,
+) -> Duration {
+    let doubled = previous.saturating_mul(2).min(settings.poll_max).max(settings.poll_initial);
+    match percent {
+        Some(p) if p > 0.0 && p < 100.0 => {
+            let left = elapsed.mul_f64((100.0 - p) / p);
+            left.clamp(settings.poll_initial, doubled)
+        }
+        _ => doubled,
+    }
+}
+
 impl FacebookSource {
+    /// The daily rows of every account at every level for `range`, through report runs: up to
+    /// `runs_in_flight` of them started and polled at once, each one's results read as soon as
+    /// it completes. `Ok(false)` when a page of results was quarantined.
+    pub(crate) async fn reports_by_runs(
+        &self,
+        range: DateWindow,
+        out: &mut Emitter,
+    ) -> Result<bool, SourceError> {
+        let jobs: Vec<(usize, Level)> = (0..self.accounts.len())
+            .flat_map(|account| self.settings.levels.iter().map(move |level| (account, *level)))
+            .collect();
+        let in_flight = usize::try_from(self.settings.reports.runs_in_flight).unwrap_or(1);
+        run_forked(out, jobs, in_flight, |(account, level), mut fork| async move {
+            let read = self.report_by_runs(&self.accounts[account], level, range, &mut fork).await;
+            (fork, read)
+        })
+        .await
+    }
+
     /// The daily rows of one account at one level for `range`, through report runs.
     /// `Ok(false)` when a page of results could not be read and was quarantined.
     pub(crate) async fn report_by_runs(
@@ -114,7 +159,8 @@ impl FacebookSource {
         };
         tracing::debug!(account = %account.id, level = level.label(), %range, %run, "report run started");
         let settings = self.settings.reports;
-        let deadline = Instant::now() + settings.timeout;
+        let started_at = Instant::now();
+        let deadline = started_at + settings.timeout;
         let mut wait = settings.poll_initial;
         loop {
             sleep(wait).await;
@@ -141,7 +187,7 @@ impl FacebookSource {
                         settings.timeout.as_secs()
                     )));
                 }
-                _ => wait = (wait * 2).min(settings.poll_max),
+                _ => wait = next_poll_wait(wait, started_at.elapsed(), percent, &settings),
             }
         }
     }
@@ -155,6 +201,34 @@ mod tests {
     fn window(a: &str, b: &str) -> DateWindow {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         DateWindow::new(d(a), d(b)).unwrap()
+    }
+
+    fn settings(initial_ms: u64, max_ms: u64) -> ReportSettings {
+        ReportSettings {
+            after_days: 7,
+            slice_days: 30,
+            poll_initial: Duration::from_millis(initial_ms),
+            poll_max: Duration::from_millis(max_ms),
+            timeout: Duration::from_secs(900),
+            runs_in_flight: 50,
+        }
+    }
+
+    #[test]
+    fn polls_come_when_the_run_should_end_within_double_the_last_wait() {
+        let s = settings(250, 30_000);
+        let ms = Duration::from_millis;
+        // No percentage (or none yet): the wait doubles up to the longest.
+        assert_eq!(next_poll_wait(ms(250), ms(300), None, &s), ms(500));
+        assert_eq!(next_poll_wait(ms(250), ms(300), Some(0.0), &s), ms(500));
+        assert_eq!(next_poll_wait(ms(20_000), ms(60_000), None, &s), ms(30_000));
+        // Half done after 1 s: it should end in another second, within double the last wait.
+        assert_eq!(next_poll_wait(ms(1_000), ms(1_000), Some(50.0), &s), ms(1_000));
+        assert_eq!(next_poll_wait(ms(250), ms(1_000), Some(50.0), &s), ms(500));
+        // Nearly done: the shortest wait.
+        assert_eq!(next_poll_wait(ms(1_000), ms(2_000), Some(99.0), &s), ms(250));
+        // Barely started: no more than double the last wait.
+        assert_eq!(next_poll_wait(ms(500), ms(800), Some(1.0), &s), ms(1_000));
     }
 
     #[test]

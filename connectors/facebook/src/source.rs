@@ -158,46 +158,64 @@ impl Source for FacebookSource {
         tracing::debug!(%window, report_runs = by_runs, slices = parts.len(), "pulling Facebook insights");
         let mut pages = PageRun::default();
         // Slice by slice over every account, level and Page, so that each finished slice is a
-        // set of complete days: if the budget runs out, those days are still published.
+        // set of complete days: if the budget runs out, those days are still published. Within
+        // a slice the ad reports, the accounts' daily reach and the Pages are read at once.
         for slice in parts {
-            let mut whole = true;
             out.set_stream(ADS_STREAM);
-            if by_runs {
-                for account in &self.accounts {
-                    for level in &self.settings.levels {
-                        whole &= self.report_by_runs(account, *level, slice, out).await?;
-                    }
+            let mut reach_out = out.fork();
+            let mut pages_out = out.fork();
+            pages_out.set_stream(PAGE_STREAM);
+            let reports = async {
+                if by_runs {
+                    let reports = self.reports_by_runs(slice, out);
+                    // The account's daily reach is a row a day: a synchronous report is enough.
+                    let reach = self.read_listings(self.account_reach_listings(slice), &mut reach_out);
+                    let (reports, reach) = futures::future::join(reports, reach).await;
+                    Ok(reports? & reach?)
+                } else {
+                    self.sync_reports(slice, out).await
                 }
-                // The account's daily reach is a row a day: a synchronous report is enough.
-                whole &= self.read_listings(self.account_reach_listings(slice), out).await?;
-            } else {
-                whole &= self.sync_reports(slice, out).await?;
-            }
-            out.set_stream(PAGE_STREAM);
-            for page in &self.pages {
-                whole &= self.page_insights(page, slice, &mut pages, out).await?;
-            }
-            if whole {
+            };
+            let page_insights = async {
+                let mut whole = true;
+                for page in &self.pages {
+                    whole &= self.page_insights(page, slice, &mut pages, &mut pages_out).await?;
+                }
+                Ok::<bool, SourceError>(whole)
+            };
+            let (reports, page_insights) = futures::future::join(reports, page_insights).await;
+            out.join(reach_out).await?;
+            out.join(pages_out).await?;
+            if reports? & page_insights? {
                 out.complete(slice).await?;
             } else {
                 tracing::warn!(%slice, "part of this slice was quarantined; its days are not declared done");
             }
         }
-        // Reach over the weeks and months the window touches, published with the window.
+        // Reach over the weeks and months the window touches, published with the window; the
+        // Pages' weekly reach and opening followers beside it.
         let periods = PeriodRequest::for_window(window);
         out.set_stream(ADS_STREAM);
-        if !self.period_reach(&periods, out).await? {
+        let mut pages_out = out.fork();
+        pages_out.set_stream(PAGE_STREAM);
+        let page_periods = async {
+            for page in &self.pages {
+                if !self.page_week_reach(page, window, &mut pages, &mut pages_out).await? {
+                    tracing::warn!(page = %page.id, %window, "part of the Page's weekly reach was not written");
+                }
+                if !self.page_follower_openings(page, window, &mut pages, &mut pages_out).await? {
+                    tracing::warn!(page = %page.id, %window, "part of the Page's opening followers was not written");
+                }
+            }
+            Ok::<(), SourceError>(())
+        };
+        let (reach, page_periods) =
+            futures::future::join(self.period_reach(&periods, out), page_periods).await;
+        out.join(pages_out).await?;
+        if !reach? {
             tracing::warn!(%window, "part of the period reach was quarantined");
         }
-        out.set_stream(PAGE_STREAM);
-        for page in &self.pages {
-            if !self.page_week_reach(page, window, &mut pages, out).await? {
-                tracing::warn!(page = %page.id, %window, "part of the Page's weekly reach was not written");
-            }
-            if !self.page_follower_openings(page, window, &mut pages, out).await? {
-                tracing::warn!(page = %page.id, %window, "part of the Page's opening followers was not written");
-            }
-        }
+        page_periods?;
         Ok(())
     }
 

@@ -29,6 +29,17 @@ pub const DEFAULT_DAYS_PER_REQUEST: u32 = 31;
 /// Where LinkedIn silently cuts an ad analytics response.
 pub const DEFAULT_RESPONSE_ELEMENT_CAP: u32 = 15_000;
 
+/// `concurrency` at the default pace: requests in flight that keep
+/// [`crate::client::DEFAULT_RATE_LIMIT`] with answers taking a second.
+pub const DEFAULT_CONCURRENCY: u32 = 10;
+
+/// The most requests in flight.
+pub const MAX_CONCURRENCY: u32 = 16;
+
+/// How long an answer is taken to take when deriving `concurrency` from the pace: LinkedIn
+/// answers in a few hundred milliseconds, large analytics answers in about a second.
+pub const ANSWER_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The configuration. Unknown keys are errors, so a misspelt key is caught when the
 /// configuration is read.
 #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
@@ -82,9 +93,11 @@ pub struct LinkedInConfig {
     /// Requests allowed per period for the whole source (default 10 per second; LinkedIn
     /// publishes only daily limits).
     pub rate_limit: Option<RateLimit>,
-    /// Requests of different ad accounts in flight at once, 1 to 16 (default 1). An answer
-    /// takes LinkedIn a few hundred milliseconds, so one at a time uses less than half of a
-    /// 10-per-second pace; 4 to 8 use all of it.
+    /// Requests of different ad accounts in flight at once, 1 to 16. Default: as many as keep
+    /// `rate_limit`'s pace with answers taking up to a second (10 at the default pace of 10 a
+    /// second). LinkedIn publishes daily limits only; answers carrying many elements lower it
+    /// (an answer of 15,000 elements is read alone).
+    #[schemars(extend("default" = DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u32>,
     /// Retry attempts and backoff.
     pub retry: Option<RetryConfig>,
@@ -254,7 +267,14 @@ impl LinkedInConfig {
             )?,
             fields,
             rate_limit: self.rate_limit,
-            concurrency: ConfigError::number_in("concurrency", self.concurrency, 1, 1..=16)?,
+            concurrency: ConfigError::number_in(
+                "concurrency",
+                self.concurrency,
+                self.rate_limit
+                    .unwrap_or(crate::client::DEFAULT_RATE_LIMIT)
+                    .requests_in_flight_for(ANSWER_TIME, MAX_CONCURRENCY),
+                1..=MAX_CONCURRENCY,
+            )?,
             retry: self.retry,
         })
     }
@@ -280,6 +300,11 @@ mod tests {
         assert_eq!(s.account_ids, [508_000_001, 508_000_002]);
         assert_eq!((s.api_version.as_str(), s.page_size, s.days_per_request), (DEFAULT_API_VERSION, 100, 31));
         assert_eq!(s.fields.len(), 13);
+        assert_eq!(s.concurrency, DEFAULT_CONCURRENCY, "derived from the default pace");
+        let paced = config("rate_limit = { requests = 100, per_seconds = 10 }\nconcurrency = 16").unwrap();
+        assert_eq!(paced.concurrency, 16);
+        let slow = config("rate_limit = { requests = 3, per_seconds = 1 }").unwrap();
+        assert_eq!(slow.concurrency, 3, "the default follows the configured pace");
     }
 
     #[test]

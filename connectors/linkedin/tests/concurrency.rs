@@ -45,7 +45,8 @@ async fn accounts_pulled_concurrently_write_what_one_at_a_time_writes() {
     let one = start(config.clone()).await;
     // A pace that never holds a request back: only the concurrency differs.
     let fast = "rate_limit = { requests = 1000, per_seconds = 1 }";
-    let alone = pull(build(source_table(&one, &api, fast)).as_ref(), days).await;
+    let alone =
+        pull(build(source_table(&one, &api, &format!("{fast}\nconcurrency = 1"))).as_ref(), days).await;
     alone.expect_ok("one at a time");
     let four = start(config).await;
     let together =

@@ -249,7 +249,8 @@ const GA4_DATE_RANGES: usize = 4;
 /// Ad accounts one LinkedIn analytics request names.
 const LINKEDIN_ACCOUNTS_PER_REQUEST: usize = 50;
 
-fn insights_level(level: &str) -> InsightsLevel {
+/// The simulator's level of a kpipe `levels` entry.
+pub(crate) fn insights_level(level: &str) -> InsightsLevel {
     match level {
         "campaign" => InsightsLevel::Campaign,
         "ad_set" => InsightsLevel::Adset,

@@ -23,51 +23,19 @@ fn quoted(items: impl IntoIterator<Item = String>) -> String {
 /// The configuration file's text: output under `output`, the plan's sources at `endpoints`.
 ///
 /// Each source is configured to keep to the limits the simulator enforces (the published
-/// ones in the quota scenario): pacing, largest pages.
+/// ones in the quota scenario): pacing, largest pages. With
+/// [`Plan::connector_defaults`], LinkedIn and Facebook sources get the required keys only.
 pub fn kpipe_toml(plan: &Plan, endpoints: &Endpoints, output: &Path) -> Result<String, MissingEndpoint> {
     let mut toml = format!(
-        "[pipeline]\noutput = \"{}\"\nlookback_days = 28\n",
-        output.display().to_string().replace('\\', "\\\\")
+        "[pipeline]\noutput = \"{}\"\nlookback_days = {}\n",
+        output.display().to_string().replace('\\', "\\\\"),
+        plan.days
     );
     let oauth = oauth_lines;
-    if let Some(p) = &plan.linkedin {
-        let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
-        let _ = writeln!(
-            toml,
-            "\n[sources.linkedin_ads]\ntype = \"linkedin\"\naccount_ids = {}\npage_size = 1000",
-            quoted(p.account_ids().iter().map(u64::to_string))
-        );
-        if plan.published_quotas {
-            // 10 requests a second, expressed over 10 s so the limiter spreads 99 of them
-            // evenly instead of reserving a tenth of each second for a burst; answers take up
-            // to 0.6 s, so up to 6 are in flight at that pace.
-            toml.push_str("rate_limit = { requests = 100, per_seconds = 10 }\nconcurrency = 16\n");
-        } else {
-            toml.push_str(UNPACED);
-        }
-        oauth(&mut toml, endpoint);
-    }
-    if let Some(p) = &plan.facebook {
-        let endpoint = endpoints.facebook.as_ref().ok_or(MissingEndpoint("Facebook"))?;
-        let _ = writeln!(
-            toml,
-            "\n[sources.facebook_ads]\ntype = \"facebook\"\nad_account_ids = {}\n\
-             access_token = \"{}\"\nbase_url = \"{}\"\nlevels = {}\npage_size = {}\n\
-             # Four weeks of these accounts fit in one page: synchronous reports, no report runs.\n\
-             async_reports = {{ after_days = 31 }}",
-            quoted(p.account_ids()),
-            endpoints.facebook_token,
-            endpoint.base_url,
-            quoted(p.levels.iter().map(|l| (*l).to_owned())),
-            p.page_size,
-        );
-        if plan.published_quotas {
-            // Meta budgets calls per ad account and hour, not per second: the source-wide pace
-            // only keeps bursts short, the usage headers steer the rest.
-            toml.push_str("rate_limit = { requests = 200, per_seconds = 10 }\nconcurrency = 8\n");
-        } else {
-            toml.push_str(UNPACED);
-        }
+    if plan.connector_defaults {
+        required_keys_only(&mut toml, plan, endpoints)?;
+    } else {
+        tuned_sources(&mut toml, plan, endpoints)?;
     }
     if let Some(p) = &plan.hubspot {
         if endpoints.hubspot.len() as u64 != p.portals {
@@ -95,6 +63,81 @@ pub fn kpipe_toml(plan: &Plan, endpoints: &Endpoints, output: &Path) -> Result<S
         toml.push_str("\n[kpis_settings]\nenabled = false\n");
     }
     Ok(toml)
+}
+
+/// The LinkedIn and Facebook sources of `plan`, each configured to keep to the limits the
+/// simulator enforces with the largest pages, appended to `toml`.
+fn tuned_sources(toml: &mut String, plan: &Plan, endpoints: &Endpoints) -> Result<(), MissingEndpoint> {
+    if let Some(p) = &plan.linkedin {
+        let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.linkedin_ads]\ntype = \"linkedin\"\naccount_ids = {}\npage_size = 1000",
+            quoted(p.account_ids().iter().map(u64::to_string))
+        );
+        if plan.published_quotas {
+            // 10 requests a second, expressed over 10 s so the limiter spreads 99 of them
+            // evenly instead of reserving a tenth of each second for a burst; answers take up
+            // to 0.6 s, so up to 6 are in flight at that pace.
+            toml.push_str("rate_limit = { requests = 100, per_seconds = 10 }\nconcurrency = 16\n");
+        } else {
+            toml.push_str(UNPACED);
+        }
+        oauth_lines(toml, endpoint);
+    }
+    if let Some(p) = &plan.facebook {
+        let endpoint = endpoints.facebook.as_ref().ok_or(MissingEndpoint("Facebook"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.facebook_ads]\ntype = \"facebook\"\nad_account_ids = {}\n\
+             access_token = \"{}\"\nbase_url = \"{}\"\nlevels = {}\npage_size = {}\n\
+             # Four weeks of these accounts fit in one page: synchronous reports, no report runs.\n\
+             async_reports = {{ after_days = 31 }}",
+            quoted(p.account_ids()),
+            endpoints.facebook_token,
+            endpoint.base_url,
+            quoted(p.levels.iter().map(|l| (*l).to_owned())),
+            p.page_size,
+        );
+        if plan.published_quotas {
+            // Meta budgets calls per ad account and hour, not per second: the source-wide pace
+            // only keeps bursts short, the usage headers steer the rest.
+            toml.push_str("rate_limit = { requests = 200, per_seconds = 10 }\nconcurrency = 8\n");
+        } else {
+            toml.push_str(UNPACED);
+        }
+    }
+    Ok(())
+}
+
+/// The LinkedIn and Facebook sources of `plan` with nothing but the keys a user must write
+/// (ids, credentials, the simulators' addresses), appended to `toml`: the connectors' defaults
+/// decide pages, pacing, concurrency, levels and report runs.
+fn required_keys_only(toml: &mut String, plan: &Plan, endpoints: &Endpoints) -> Result<(), MissingEndpoint> {
+    if let Some(p) = &plan.linkedin {
+        let endpoint = endpoints.linkedin.as_ref().ok_or(MissingEndpoint("LinkedIn"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.linkedin_ads]\ntype = \"linkedin\"\naccount_ids = {}",
+            quoted(p.account_ids().iter().map(u64::to_string))
+        );
+        oauth_lines(toml, endpoint);
+    }
+    if let Some(p) = &plan.facebook {
+        let endpoint = endpoints.facebook.as_ref().ok_or(MissingEndpoint("Facebook"))?;
+        let _ = writeln!(
+            toml,
+            "\n[sources.facebook_ads]\ntype = \"facebook\"\nad_account_ids = {}\n\
+             access_token = \"{}\"\nbase_url = \"{}\"",
+            quoted(p.account_ids()),
+            endpoints.facebook_token,
+            endpoint.base_url,
+        );
+        if p.pages > 0 {
+            let _ = writeln!(toml, "page_ids = {}", quoted(p.page_ids()));
+        }
+    }
+    Ok(())
 }
 
 /// `requests` per `window` (as published) for one of `pacers` sources sharing one application

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod config;
+pub mod defaults;
 pub mod measure;
 pub mod peer;
 pub mod report;

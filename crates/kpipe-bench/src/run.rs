@@ -272,7 +272,7 @@ fn kpipe_against(
     let config = dir.join("kpipe.toml");
     std::fs::write(&config, toml).map_err(io(format!("cannot write {}", config.display())))?;
     let summary_file = dir.join("summary.json");
-    let (from, to) = window();
+    let (from, to) = plan.window();
     let command: Vec<String> = vec![
         options.kpipe.display().to_string(),
         "run".into(),
@@ -302,6 +302,7 @@ pub fn scenario(options: &Options, scenario: Scenario) -> ScenarioReport {
     let started = Instant::now();
     let result = match scenario {
         Scenario::Quota => quota(options),
+        Scenario::Defaults => crate::defaults::run(options),
         Scenario::Cpu => throughput(options),
         Scenario::Memory1M | Scenario::Memory10M => memory(options, scenario),
         Scenario::Peer => peer_side_by_side(options),

@@ -11,6 +11,10 @@ pub enum Scenario {
     /// A nightly pull of four platforms against their published quotas, latency 150-600 ms;
     /// also the source of the calls-per-row figures.
     Quota,
+    /// kpipe's default settings (only the required keys configured) against answers of 100 ms and
+    /// Facebook report runs that take 2 s: how close the defaults come to the time the API and
+    /// LinkedIn's pace allow.
+    Defaults,
     /// Zero latency, no quota, largest pages: metric rows per CPU second.
     Cpu,
     /// Peak memory of the CPU-bound setup at about a million metric rows.
@@ -42,8 +46,9 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order `cargo xtask bench` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Quota,
+        Scenario::Defaults,
         Scenario::Cpu,
         Scenario::Memory1M,
         Scenario::Memory10M,
@@ -56,6 +61,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Quota => "quota",
+            Scenario::Defaults => "defaults",
             Scenario::Cpu => "cpu",
             Scenario::Memory1M => "memory-1m",
             Scenario::Memory10M => "memory-10m",
@@ -124,6 +130,7 @@ impl Scenario {
                 ..Plan::default()
             },
             Scenario::Shards5k => Self::shards(quick),
+            Scenario::Defaults => crate::defaults::plan(quick),
         }
     }
 
@@ -154,6 +161,7 @@ impl Scenario {
                 levels: &["campaign", "ad_set", "ad"],
                 page_size: 5_000,
                 sources: 4,
+                ..FacebookPlan::default()
             }),
             hubspot: Some(HubSpotPlan {
                 portals: q(300, 12),
@@ -174,6 +182,7 @@ impl Scenario {
             days: if quick { 7 } else { 28 },
             app_limits: AppLimits { time_scale: 4, facebook_app_pace: true, headroom_pct: 96 },
             shards: 8,
+            connector_defaults: false,
         }
     }
 
@@ -240,10 +249,15 @@ pub struct Plan {
     /// `kpipe run` processes that split the configuration between them (`--shard K/N`); 1: one
     /// unsharded run.
     pub shards: u32,
+    /// Whether kpipe's sources are configured with the required keys only (ids, credentials,
+    /// addresses), every other setting left to the connector's default; otherwise each is tuned
+    /// to the limits the simulator enforces.
+    pub connector_defaults: bool,
 }
 
 impl Default for Plan {
-    /// Nothing pulled, no latency, no quota, the KPI stage on, the whole window, one process.
+    /// Nothing pulled, no latency, no quota, the KPI stage on, the whole window, one process,
+    /// tuned sources.
     fn default() -> Self {
         Plan {
             latency_ms: None,
@@ -256,6 +270,7 @@ impl Default for Plan {
             days: 28,
             app_limits: AppLimits::PUBLISHED,
             shards: 1,
+            connector_defaults: false,
         }
     }
 }
@@ -412,6 +427,11 @@ pub struct FacebookPlan {
     pub page_size: u32,
     /// kpipe sources the accounts are split into.
     pub sources: u64,
+    /// Facebook Pages whose Page insights are pulled too (`page_ids`; unsharded plans only).
+    pub pages: u64,
+    /// How long the simulator's asynchronous report runs take, whatever the polling; `None`:
+    /// they complete after a number of polls.
+    pub report_run_time: Option<std::time::Duration>,
 }
 
 impl Default for FacebookPlan {
@@ -424,11 +444,18 @@ impl Default for FacebookPlan {
             levels: &["campaign", "ad_set", "ad"],
             page_size: 5_000,
             sources: 1,
+            pages: 0,
+            report_run_time: None,
         }
     }
 }
 
 impl FacebookPlan {
+    /// The Page ids.
+    pub fn page_ids(&self) -> Vec<String> {
+        (1..=self.pages).map(|n| format!("{}", 200_000_000_000_000 + n)).collect()
+    }
+
     /// The account ids, without `act_`.
     pub fn account_ids(&self) -> Vec<String> {
         (1..=self.accounts).map(|n| format!("{}", 101_000_000_000_000 + n)).collect()

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kpipe_sim::platform::facebook::{self, FacebookGraph, SimAdAccount, Structure, UsageBudget};
+use kpipe_sim::platform::facebook::{
+    self, FacebookGraph, ReportRunBehaviour, SimAdAccount, SimPage, Structure, UsageBudget,
+};
 use kpipe_sim::platform::ga4::{Ga4Api, PropertyQuotaLimits, SimProperty};
 use kpipe_sim::platform::hubspot::{self, HubSpotApi, UsageLimits};
 use kpipe_sim::platform::linkedin::{self, LinkedInApi};
@@ -107,6 +109,9 @@ pub struct PlatformStats {
     /// Per server, for a platform served by one server per portal (HubSpot): its requests.
     #[serde(default)]
     pub servers: Vec<ServerCounts>,
+    /// Asynchronous report runs started (Facebook).
+    #[serde(default)]
+    pub report_runs: u64,
 }
 
 /// What one server of a platform saw.
@@ -221,13 +226,15 @@ impl Simulators {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
             servers: Vec::new(),
+            report_runs: 0,
         };
         let mut platforms = BTreeMap::new();
         if let Some(s) = &self.linkedin {
             platforms.insert("linkedin".to_owned(), of(s, 0));
         }
         if let Some((s, monitor)) = &self.facebook {
-            platforms.insert("facebook".to_owned(), of(s, monitor.throttled()));
+            let stats = PlatformStats { report_runs: monitor.report_runs(), ..of(s, monitor.throttled()) };
+            platforms.insert("facebook".to_owned(), stats);
         }
         if !self.hubspot.is_empty() {
             let mut all = PlatformStats::default();
@@ -330,7 +337,7 @@ pub fn facebook_graph(plan: &Plan, p: &FacebookPlan) -> FacebookGraph {
     };
     FacebookGraph {
         ad_accounts: accounts,
-        pages: Vec::new(),
+        pages: p.page_ids().iter().map(|id| SimPage::new(id, &format!("Page {id}"))).collect(),
         structure: Structure { campaigns: p.campaigns, adsets: p.adsets, ads: p.ads },
         usage_budget: budget,
         app_usage_budget: if plan.published_quotas {
@@ -338,6 +345,7 @@ pub fn facebook_graph(plan: &Plan, p: &FacebookPlan) -> FacebookGraph {
         } else {
             unlimited
         },
+        report_runs: ReportRunBehaviour { run_time: p.report_run_time, ..ReportRunBehaviour::default() },
         ..FacebookGraph::default()
     }
 }

@@ -10,17 +10,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kpipe_bench::analysis::{calls_per_row, quota_bound};
-use kpipe_bench::run::SimProcess;
+use kpipe_bench::measure::Usage;
+use kpipe_bench::run::{KpipeRun, SimProcess};
 use kpipe_bench::scenario::{Scenario, window};
 use kpipe_bench::summary::RunSummary;
 
 const BENCH: &str = env!("CARGO_BIN_EXE_kpipe-bench");
 
-fn pull(config: &Path) -> RunSummary {
+fn pull(config: &Path, (from, to): (chrono::NaiveDate, chrono::NaiveDate)) -> RunSummary {
     let cfg = kpipe_cli::config::load(config, &|_| None)
         .unwrap_or_else(|e| panic!("the generated configuration: {e}"));
     let mut options = kpipe_cli::RunOptions::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
-    let (from, to) = window();
     options.from = Some(from);
     options.to = Some(to);
     options.full_refresh = true;
@@ -38,7 +38,7 @@ fn a_quick_quota_scenario_runs_end_to_end() {
     let toml = kpipe_bench::config::kpipe_toml(&plan, &sims.endpoints, &dir.path().join("out")).unwrap();
     let config = dir.path().join("kpipe.toml");
     std::fs::write(&config, &toml).unwrap();
-    let summary = pull(&config);
+    let summary = pull(&config, window());
     let stats = sims.stop().unwrap();
 
     for source in &summary.sources {
@@ -69,6 +69,38 @@ fn a_quick_quota_scenario_runs_end_to_end() {
         assert!(c.rows > 0 && c.minimum > 0, "{c:?}");
         assert!(c.minimum <= c.requests, "{c:?}");
     }
+}
+
+#[test]
+fn a_quick_defaults_scenario_pulls_through_report_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Scenario::Defaults.plan(true);
+    let sims = SimProcess::start(Path::new(BENCH), Scenario::Defaults, true).unwrap();
+    let toml = kpipe_bench::config::kpipe_toml(&plan, &sims.endpoints, &dir.path().join("out")).unwrap();
+    let config = dir.path().join("kpipe.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let summary = pull(&config, plan.window());
+    let stats = sims.stop().unwrap();
+
+    let kinds: Vec<&str> = summary.sources.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"facebook") && kinds.contains(&"linkedin"), "{kinds:?}");
+    for source in &summary.sources {
+        assert_eq!(source.status, "succeeded", "{source:?}");
+        assert!(source.rows_written > 0, "{source:?}");
+    }
+    assert_eq!(stats.refused_over_quota(), 0, "{stats:?}");
+    // At least a run per default level of the one account: the defaults chose report runs.
+    let facebook = &stats.platforms["facebook"];
+    assert!(facebook.report_runs >= 3, "{facebook:?}");
+
+    let run = KpipeRun { usage: Usage::default(), summary, stats };
+    let report = kpipe_bench::defaults::report(&plan, &run);
+    let names: Vec<&str> = report.figures.iter().map(|f| f.name.as_str()).collect();
+    for name in ["facebook: pulled / bound", "linkedin: pulled / bound", "requests refused over quota"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    assert!(!names.contains(&"sources not succeeded"), "{names:?}");
 }
 
 #[test]

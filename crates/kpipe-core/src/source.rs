@@ -408,6 +408,40 @@ impl Emitter {
         (emitter, rx)
     }
 
+    /// A second emitter into the same pipeline, for rows that a source reads concurrently
+    /// with the ones it is emitting here (another account's report, a Page beside the ads):
+    /// it starts on this emitter's stream, batches on its own, and shares the channel, so its
+    /// full batches reach the sink as soon as they are made. Hand it back with
+    /// [`Emitter::join`], which sends what it still holds and adds its counts to this
+    /// emitter's; a fork dropped instead loses the rows it had not sent yet, which is only
+    /// right when the pull fails anyway.
+    pub fn fork(&self) -> Emitter {
+        Emitter {
+            tx: self.tx.clone(),
+            pending: Vec::new(),
+            batch_rows: self.batch_rows,
+            emitted: 0,
+            quarantined: 0,
+            skipped: std::collections::BTreeMap::new(),
+            skipped_total: 0,
+            stream: self.stream.clone(),
+            pending_stream: None,
+            pending_periods: Vec::new(),
+            periods_emitted: 0,
+        }
+    }
+
+    /// Takes back a [`Emitter::fork`]: sends its buffered rows, period rows and skip counts,
+    /// and counts what it emitted, quarantined and skipped as this emitter's.
+    pub async fn join(&mut self, mut fork: Emitter) -> Result<(), SourceError> {
+        fork.flush().await?;
+        self.emitted += fork.emitted;
+        self.quarantined += fork.quarantined;
+        self.periods_emitted += fork.periods_emitted;
+        self.skipped_total += fork.skipped_total;
+        Ok(())
+    }
+
     /// Says which of the source's streams (a [`StreamInfo::name`]) the rows emitted from now on
     /// belong to: the run summary counts rows per stream and the state store keeps a cursor per
     /// stream and account. A source with a single stream need not call it (the runtime labels
@@ -620,6 +654,37 @@ mod tests {
         }
         assert_eq!(rows, 2);
         assert_eq!(reasons, ["metric `spend` is money but the row has no currency"]);
+    }
+
+    #[tokio::test]
+    async fn a_fork_sends_into_the_same_channel_and_its_counts_come_back_on_join() {
+        let (mut out, mut rx) = Emitter::channel(16, 2);
+        out.set_stream("ads");
+        let mut fork = out.fork();
+        fork.set_stream("pages");
+        fork.emit(row(Metric::Clicks, None)).await.unwrap();
+        fork.emit(row(Metric::Spend, None)).await.unwrap();
+        fork.emit(row(Metric::Impressions, None)).await.unwrap();
+        fork.skip("blank line", 2);
+        out.emit(row(Metric::Clicks, None)).await.unwrap();
+        out.join(fork).await.unwrap();
+        out.flush().await.unwrap();
+        assert_eq!((out.rows_emitted(), out.quarantined(), out.skipped()), (3, 1, 2));
+        assert_eq!(out.stream(), Some("ads"));
+        drop(out);
+        let mut by_stream = std::collections::BTreeMap::new();
+        let mut skipped = 0;
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                SourceEvent::Rows(b) => {
+                    *by_stream.entry(b.stream.as_deref().unwrap_or("").to_owned()).or_insert(0) += b.len();
+                }
+                SourceEvent::Skipped { count, .. } => skipped += count,
+                _ => {}
+            }
+        }
+        assert_eq!(by_stream, [("ads".to_owned(), 1), ("pages".to_owned(), 2)].into_iter().collect());
+        assert_eq!(skipped, 2);
     }
 
     #[tokio::test]

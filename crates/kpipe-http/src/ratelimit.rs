@@ -61,6 +61,20 @@ impl RateLimit {
         self
     }
 
+    /// How many requests must be in flight to keep this pace when an answer takes `answer`
+    /// (Little's law: the pace times the time each request is out), rounded up, within
+    /// `1..=most`. Connectors derive their default concurrency from it, so that a source with
+    /// the default settings is held back by the platform's limit, not by waiting for answers
+    /// one at a time.
+    pub fn requests_in_flight_for(&self, answer: Duration, most: u32) -> u32 {
+        if self.per.is_zero() {
+            return most.max(1);
+        }
+        let per_second = f64::from(self.requests) / self.per.as_secs_f64();
+        let needed = (per_second * answer.as_secs_f64()).ceil();
+        if needed >= f64::from(most) { most.max(1) } else { (needed as u32).clamp(1, most.max(1)) }
+    }
+
     /// The limit as `kpipe plan` reckons with it.
     pub fn pace(&self) -> kpipe_core::Pace {
         kpipe_core::Pace::new(self.requests, self.per, self.burst)
@@ -119,6 +133,18 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_in_flight_keep_the_pace_for_the_answer_time() {
+        let ten_a_second = RateLimit::new(10, Duration::from_secs(1));
+        assert_eq!(ten_a_second.requests_in_flight_for(Duration::from_secs(1), 16), 10);
+        assert_eq!(ten_a_second.requests_in_flight_for(Duration::from_millis(250), 16), 3);
+        assert_eq!(ten_a_second.requests_in_flight_for(Duration::ZERO, 16), 1);
+        let two_hundred_in_ten = RateLimit::new(200, Duration::from_secs(10));
+        assert_eq!(two_hundred_in_ten.requests_in_flight_for(Duration::from_secs(1), 16), 16);
+        let slow = RateLimit::new(1, Duration::from_secs(60));
+        assert_eq!(slow.requests_in_flight_for(Duration::from_secs(1), 16), 1);
+    }
 
     #[test]
     fn a_limit_of_zero_requests_is_refused() {

@@ -282,8 +282,13 @@ impl Harness for FacebookHarness {
         expected(&self.graph, seed, window, &self.scope)
     }
 
+    /// The first ad account's insights: the usage headers of the canned answers
+    /// ([`facebook::throttled`]) are about that account, and the source reads its accounts,
+    /// levels and Pages at once, so the first request on a wider path may be about another.
     fn data_path(&self) -> &str {
-        "/v25.0/"
+        const FIRST_ACCOUNT_INSIGHTS: &str = "/v25.0/act_101000000000001/insights";
+        debug_assert!(FIRST_ACCOUNT_INSIGHTS.contains(DEFAULT_AD_ACCOUNTS[0]));
+        FIRST_ACCOUNT_INSIGHTS
     }
 
     fn throttled(&self, seconds: u64) -> Fault {

@@ -33,7 +33,7 @@ mod usage;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -491,6 +491,12 @@ fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The runtime's monotonic clock, as the usage windows read it: a test that pauses tokio's
+/// clock moves timed report runs along with it.
+fn clock_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// `GET /{v}/{node}`: an ad account, a Page, or a report run's status.
 async fn node(
     State(state): State<Arc<GraphState>>,
@@ -531,7 +537,7 @@ async fn node(
                 Ok(h) => h,
                 Err(refused) => return refused.to_response(),
             };
-            let polled = lock(&state.runs).poll(&id, &state.api.report_runs, now_unix());
+            let polled = lock(&state.runs).poll(&id, &state.api.report_runs, now_unix(), clock_now());
             match polled {
                 Some((body, outcome)) => {
                     if outcome == PollOutcome::Failed {
@@ -596,7 +602,7 @@ async fn node_insights(
                 Err(refused) => return refused.to_response(),
             };
             let run = lock(&state.runs).get(&id).cloned();
-            let Some(run) = run.filter(|r| r.completed(&state.api.report_runs)) else {
+            let Some(run) = run.filter(|r| r.completed(&state.api.report_runs, clock_now())) else {
                 return reply(insights::invalid("The report run is not complete yet"), usage);
             };
             let answer = state.page_of(&params).map(|page| {
@@ -682,7 +688,8 @@ async fn start_report_run(
     let params = post_params(query.as_deref(), &headers, &body);
     match report_spec(&params) {
         Ok(spec) => {
-            let (id, _) = lock(&state.runs).start(&account.id, spec, &state.api.report_runs, now_unix());
+            let (id, _) =
+                lock(&state.runs).start(&account.id, spec, &state.api.report_runs, now_unix(), clock_now());
             state.api.monitor.counters.report_runs.fetch_add(1, Ordering::Relaxed);
             reply(CannedResponse::json(200, json!({"report_run_id": id})), usage)
         }
