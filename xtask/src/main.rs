@@ -40,7 +40,7 @@ chores:
 const BENCH_USAGE: &str = "usage: cargo xtask bench [e2e|sink|http|kpi] [ARGS...]
 
   cargo xtask bench
-      every end-to-end scenario (quota, cpu, memory-1m, memory-10m, peer, s3, delta) in release
+      every end-to-end scenario (quota, defaults, cpu, memory-1m, memory-10m, peer, s3, delta) in release
       mode; prints one table and appends it to docs/benchmarks.md
   cargo xtask bench e2e [--scenario NAME]... [--quick]
       some scenarios, nothing appended; NAME is one of the above or shards-5k (8 sharded

@@ -64,11 +64,14 @@ pub struct FacebookConfig {
     /// Usage percentage (of any usage header) from which the connector pauses before the next
     /// request about that object (default 90).
     pub usage_threshold_pct: Option<u8>,
-    /// Requests allowed per period for the whole source (default 10 per second, bursts of 5).
+    /// Requests allowed per period for the whole source (default at most 20 in any second, 10 a
+    /// second sustained after a burst of 10).
     pub rate_limit: Option<RateLimit>,
-    /// Synchronous insights listings (of different accounts and levels) and Pages read at
-    /// once, 1 to 16. Default: as many as keep `rate_limit`'s pace with answers taking up to a
-    /// second (10 at the default pace of 10 a second). Meta limits calls per ad account and
+    /// Synchronous insights listings (of different accounts and levels) and report results
+    /// read at once, 1 to 16. Default: as many as keep `rate_limit`'s pace with answers taking
+    /// up to a second (10 at the default pace, 10 a second sustained), fewer when their pages
+    /// together could hold more than 10,000 rows (2 at `page_size = 5000`); a configured value
+    /// is kept whatever the page size. Meta limits calls per ad account and
     /// hour, not requests in flight; the usage headers slow the source down near a limit.
     #[schemars(extend("default" = DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u32>,
@@ -113,6 +116,11 @@ pub const MAX_CONCURRENCY: u32 = 16;
 /// `concurrency` at the default pace: requests in flight that keep
 /// [`crate::source::DEFAULT_RATE_LIMIT`] with answers taking a second.
 pub const DEFAULT_CONCURRENCY: u32 = 10;
+
+/// Insights rows the answers read at once may hold together: what bounds the memory of
+/// listings and report results read side by side (2 listings of 5,000-row pages, all 10 of
+/// 500-row ones). A page of 5,000 ad rows with their actions is about 10 MB of JSON.
+pub const ROWS_IN_FLIGHT: u32 = 10_000;
 
 /// How long an answer of the Graph API is taken to take when deriving `concurrency` from the
 /// pace: its insights answers take a few hundred milliseconds, large pages up to a second.
@@ -160,6 +168,8 @@ pub struct Settings {
     pub usage_threshold_pct: f64,
     /// Synchronous reports asked for at once.
     pub concurrency: u32,
+    /// Whether `concurrency` was configured (then it is kept whatever the page size).
+    pub concurrency_configured: bool,
 }
 
 /// The attribution windows the API accepts (`action_attribution_windows`).
@@ -202,6 +212,15 @@ fn ids(key: &str, list: &[String], strip: Option<&str>) -> Result<Vec<String>, C
 }
 
 impl Settings {
+    /// Insights listings (or report results) read at once: `concurrency` as configured; by
+    /// default fewer when their pages together could hold more than [`ROWS_IN_FLIGHT`] rows.
+    pub fn listings_in_flight(&self) -> usize {
+        let fits = (ROWS_IN_FLIGHT / self.page_size.max(1)).max(1);
+        let in_flight =
+            if self.concurrency_configured { self.concurrency } else { self.concurrency.min(fits) };
+        usize::try_from(in_flight).unwrap_or(1).max(1)
+    }
+
     /// Checks `config`; errors name the key.
     pub fn from_config(config: &FacebookConfig) -> Result<Settings, ConfigError> {
         let ad_accounts = ids("ad_account_ids", &config.ad_account_ids, Some("act_"))?;
@@ -329,6 +348,7 @@ impl Settings {
                     .requests_in_flight_for(ANSWER_TIME, MAX_CONCURRENCY),
                 1..=MAX_CONCURRENCY,
             )?,
+            concurrency_configured: config.concurrency.is_some(),
         })
     }
 }
@@ -354,10 +374,17 @@ mod tests {
         assert_eq!(s.api_version, DEFAULT_API_VERSION);
         assert_eq!(s.levels, [Level::Campaign, Level::AdSet, Level::Ad]);
         assert_eq!(s.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(s.listings_in_flight(), 10);
+        let large = Settings::from_config(&config("page_size = 5000")).unwrap();
+        assert_eq!(large.listings_in_flight(), 2, "pages of 5,000 rows: two at once");
+        let chosen = Settings::from_config(&config("page_size = 5000\nconcurrency = 8")).unwrap();
+        assert_eq!(chosen.listings_in_flight(), 8, "a configured concurrency is kept");
         assert_eq!(s.reports.runs_in_flight, DEFAULT_RUNS_IN_FLIGHT);
         assert_eq!(s.reports.poll_initial, Duration::from_millis(DEFAULT_POLL_INITIAL_MS));
-        let paced = Settings::from_config(&config("rate_limit = { requests = 2, per_seconds = 1 }")).unwrap();
-        assert_eq!(paced.concurrency, 2, "the default follows the configured pace");
+        let paced =
+            Settings::from_config(&config("rate_limit = { requests = 5, per_seconds = 1, burst = 2 }"))
+                .unwrap();
+        assert_eq!(paced.concurrency, 3, "the default follows the configured pace");
         let e = Settings::from_config(
             &toml::from_str::<FacebookConfig>("access_token = \"t\"\nad_account_ids = [\"act_1\", \"1\"]")
                 .unwrap(),

@@ -25,10 +25,20 @@ where
 {
     // Forks are made before the jobs start: `out` is lent to the joins below meanwhile.
     let forked: Vec<(J, Emitter)> = jobs.into_iter().map(|job| (job, out.fork())).collect();
-    let mut running =
-        futures::stream::iter(forked).map(|(job, fork)| run(job, fork)).buffer_unordered(in_flight.max(1));
+    let run = &run;
+    let mut running = futures::stream::iter(forked)
+        .map(|(job, fork)| async move {
+            let (mut fork, result) = run(job, fork).await;
+            // Each job sends its last rows itself: the channel's free places go to the senders
+            // waiting first, and a job waiting here is polled with the others, while a send
+            // from the loop below would wait for places promised to jobs it does not poll.
+            let flushed = fork.flush().await;
+            (fork, result.and_then(|whole| flushed.map(|()| whole)))
+        })
+        .buffer_unordered(in_flight.max(1));
     let mut whole = true;
     while let Some((fork, result)) = running.next().await {
+        // Nothing is left to send: joining only adds the fork's counts.
         out.join(fork).await?;
         whole &= result?;
     }
@@ -81,6 +91,38 @@ mod tests {
             }
         }
         assert_eq!(rows, 21);
+    }
+
+    /// A channel of one batch and many jobs sending at once: the jobs' sends and the joins
+    /// never wait for each other (the receiver reads in another task, as the sink does).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_sending_into_a_full_channel_all_finish() {
+        let (mut out, mut rx) = Emitter::channel(1, 2);
+        let reader = tokio::spawn(async move {
+            let mut rows = 0;
+            while let Some(event) = rx.recv().await {
+                if let SourceEvent::Rows(batch) = event {
+                    rows += batch.len();
+                    tokio::task::yield_now().await;
+                }
+            }
+            rows
+        });
+        let jobs: Vec<u32> = (0..40).collect();
+        run_forked(&mut out, jobs, 16, |job, mut fork| async move {
+            for i in 0..25 {
+                if let Err(e) = fork.emit(row(format!("{job}-{i}"))).await {
+                    return (fork, Err(e));
+                }
+            }
+            (fork, Ok(true))
+        })
+        .await
+        .unwrap();
+        out.flush().await.unwrap();
+        assert_eq!(out.rows_emitted(), 1_000);
+        drop(out);
+        assert_eq!(reader.await.unwrap(), 1_000);
     }
 
     #[tokio::test]

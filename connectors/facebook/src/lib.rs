@@ -22,6 +22,7 @@ mod page_openings;
 mod pause;
 mod periods;
 pub mod reports;
+mod run_polls;
 pub mod source;
 pub mod usage;
 pub mod versions;

@@ -206,8 +206,9 @@ impl FacebookSource {
         self.read_listings(listings, out).await
     }
 
-    /// Every page of each of `listings`, up to `concurrency` listings read at once, each into a
-    /// fork of `out` ([`crate::forked`]). `Ok(false)` when a page was quarantined.
+    /// Every page of each of `listings`, up to `concurrency` listings read at once (fewer for
+    /// large pages: [`FacebookSource::readers`]), each into a fork of `out`
+    /// ([`crate::forked`]). `Ok(false)` when a page was quarantined.
     pub(crate) async fn read_listings(
         &self,
         listings: Vec<Listing<'_>>,
@@ -276,6 +277,9 @@ impl FacebookSource {
         rows: Rows<'_>,
         out: &mut Emitter,
     ) -> Result<bool, SourceError> {
+        // Held while the listing is read: the answers in flight of the whole source stay within
+        // `ROWS_IN_FLIGHT` rows, whatever reads them (slices, reach, periods, report results).
+        let _reading = self.readers.acquire().await.map_err(|_| SourceError::cancelled())?;
         let mut reader = InsightsReader::new(&account.id, level, &self.settings.actions);
         let mut limit = account.page_size();
         let mut next = NextPage::First;

@@ -20,6 +20,7 @@ use crate::forked::run_forked;
 use crate::listing::ADS_STREAM;
 use crate::normalize::Level;
 use crate::pause::sleep;
+use crate::run_polls::POLL_FIELDS;
 use crate::source::FacebookSource;
 
 /// How a report run ended.
@@ -86,6 +87,8 @@ impl FacebookSource {
             .flat_map(|account| self.settings.levels.iter().map(move |level| (account, *level)))
             .collect();
         let in_flight = usize::try_from(self.settings.reports.runs_in_flight).unwrap_or(1);
+        // Runs wait side by side; their results are read a few at a time, as every listing is
+        // ([`FacebookSource::readers`]).
         run_forked(out, jobs, in_flight, |(account, level), mut fork| async move {
             let read = self.report_by_runs(&self.accounts[account], level, range, &mut fork).await;
             (fork, read)
@@ -159,16 +162,30 @@ impl FacebookSource {
         };
         tracing::debug!(account = %account.id, level = level.label(), %range, %run, "report run started");
         let settings = self.settings.reports;
+        // Polls of runs in flight together go in batches; the account's place says whose client
+        // sends them.
+        let index = self.accounts.iter().position(|a| a.id == account.id);
         let started_at = Instant::now();
         let deadline = started_at + settings.timeout;
         let mut wait = settings.poll_initial;
         loop {
             sleep(wait).await;
-            let poll = ApiRequest::get(&format!("{}/{run}", self.settings.api_version))
-                .query("fields", "id,async_status,async_percent_completion")
-                .stream(ADS_STREAM);
-            let response = account.call(&self.book, self.max_wait, poll, &self.token).await?;
-            let status: Value = response.json().map_err(|e| SourceError::data(scrub(&e.to_string())))?;
+            let batched = match index {
+                Some(index) => self.polls.status(self, index, &run).await,
+                None => None,
+            };
+            let (status, location) = match batched {
+                Some(status) => (status, format!("the batch poll of report run {run}")),
+                None => {
+                    let poll = ApiRequest::get(&format!("{}/{run}", self.settings.api_version))
+                        .query("fields", POLL_FIELDS)
+                        .stream(ADS_STREAM);
+                    let response = account.call(&self.book, self.max_wait, poll, &self.token).await?;
+                    let status: Value =
+                        response.json().map_err(|e| SourceError::data(scrub(&e.to_string())))?;
+                    (status, response.url)
+                }
+            };
             let state = status.get("async_status").and_then(Value::as_str).unwrap_or_default();
             let percent = text_of(status.get("async_percent_completion")).and_then(|p| p.parse::<f64>().ok());
             match state {
@@ -176,8 +193,7 @@ impl FacebookSource {
                 "Job Failed" | "Job Skipped" => return Ok(RunEnd::Abandoned(format!("run {run}: {state}"))),
                 "" => {
                     return Err(SourceError::data(format!(
-                        "{}: the report run's status has no `async_status`",
-                        response.url
+                        "{location}: the report run's status has no `async_status`"
                     )));
                 }
                 _ if Instant::now() >= deadline => {

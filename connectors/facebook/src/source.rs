@@ -16,9 +16,11 @@ use crate::listing::ADS_STREAM;
 use crate::page_insights::{PAGE_STREAM, PageRun};
 use crate::usage::UsageBook;
 
-/// The default pace for the whole source. Meta publishes hourly budgets per ad account and
-/// Page rather than a rate; the usage headers steer the real pace, this only keeps bursts short.
-pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit { requests: 10, per: Duration::from_secs(1), burst: 5 };
+/// The default pace for the whole source: at most 20 requests in any second, 10 a second
+/// sustained after a burst of 10. Meta publishes hourly budgets per ad account and Page
+/// (standard tier: `600 + 400 x active ads` insights calls an hour per account) rather than a
+/// rate; the usage headers steer the real pace near a budget, this keeps bursts short.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit { requests: 20, per: Duration::from_secs(1), burst: 10 };
 
 /// A configured Facebook source.
 #[derive(Debug)]
@@ -32,6 +34,11 @@ pub struct FacebookSource {
     pub(crate) max_wait: Duration,
     /// The pace of the whole source.
     pub(crate) rate_limit: RateLimit,
+    /// Report-run polls waiting to go in a batch.
+    pub(crate) polls: crate::run_polls::RunPolls,
+    /// Insights listings being read, at most [`Settings::listings_in_flight`] at once across
+    /// the source: what bounds the memory of the answers in flight.
+    pub(crate) readers: tokio::sync::Semaphore,
 }
 
 impl Source for FacebookSource {
@@ -87,6 +94,7 @@ impl Source for FacebookSource {
         };
         let accounts = settings.ad_accounts.iter().map(&object).collect::<Result<Vec<_>, _>>()?;
         let pages = settings.pages.iter().map(&object).collect::<Result<Vec<_>, _>>()?;
+        let readers = tokio::sync::Semaphore::new(settings.listings_in_flight());
         Ok(FacebookSource {
             token: config.access_token,
             settings,
@@ -95,6 +103,8 @@ impl Source for FacebookSource {
             book,
             max_wait,
             rate_limit,
+            polls: crate::run_polls::RunPolls::default(),
+            readers,
         })
     }
 
@@ -157,65 +167,67 @@ impl Source for FacebookSource {
         let parts = if by_runs { window.slices(self.settings.reports.slice_days) } else { vec![window] };
         tracing::debug!(%window, report_runs = by_runs, slices = parts.len(), "pulling Facebook insights");
         let mut pages = PageRun::default();
-        // Slice by slice over every account, level and Page, so that each finished slice is a
-        // set of complete days: if the budget runs out, those days are still published. Within
-        // a slice the ad reports, the accounts' daily reach and the Pages are read at once.
-        for slice in parts {
-            out.set_stream(ADS_STREAM);
-            let mut reach_out = out.fork();
-            let mut pages_out = out.fork();
-            pages_out.set_stream(PAGE_STREAM);
-            let reports = async {
-                if by_runs {
-                    let reports = self.reports_by_runs(slice, out);
-                    // The account's daily reach is a row a day: a synchronous report is enough.
-                    let reach = self.read_listings(self.account_reach_listings(slice), &mut reach_out);
-                    let (reports, reach) = futures::future::join(reports, reach).await;
-                    Ok(reports? & reach?)
-                } else {
-                    self.sync_reports(slice, out).await
-                }
-            };
-            let page_insights = async {
-                let mut whole = true;
-                for page in &self.pages {
-                    whole &= self.page_insights(page, slice, &mut pages, &mut pages_out).await?;
-                }
-                Ok::<bool, SourceError>(whole)
-            };
-            let (reports, page_insights) = futures::future::join(reports, page_insights).await;
-            out.join(reach_out).await?;
-            out.join(pages_out).await?;
-            if reports? & page_insights? {
-                out.complete(slice).await?;
-            } else {
-                tracing::warn!(%slice, "part of this slice was quarantined; its days are not declared done");
-            }
-        }
-        // Reach over the weeks and months the window touches, published with the window; the
-        // Pages' weekly reach and opening followers beside it.
+        // Reach over the weeks and months the window touches, published with the window: asked
+        // for while the slices are pulled (a report run leaves the pace idle for seconds).
         let periods = PeriodRequest::for_window(window);
         out.set_stream(ADS_STREAM);
-        let mut pages_out = out.fork();
-        pages_out.set_stream(PAGE_STREAM);
-        let page_periods = async {
+        let mut period_out = out.fork();
+        let slices = async {
+            // Slice by slice over every account, level and Page, so that each finished slice is a
+            // set of complete days: if the budget runs out, those days are still published. Within
+            // a slice the ad reports, the accounts' daily reach and the Pages are read at once.
+            for slice in parts {
+                out.set_stream(ADS_STREAM);
+                let mut reach_out = out.fork();
+                let mut pages_out = out.fork();
+                pages_out.set_stream(PAGE_STREAM);
+                let reports = async {
+                    if by_runs {
+                        let reports = self.reports_by_runs(slice, out);
+                        // The account's daily reach is a row a day: a synchronous report is enough.
+                        let reach = self.read_listings(self.account_reach_listings(slice), &mut reach_out);
+                        let (reports, reach) = futures::future::join(reports, reach).await;
+                        Ok(reports? & reach?)
+                    } else {
+                        self.sync_reports(slice, out).await
+                    }
+                };
+                let page_insights = async {
+                    let mut whole = true;
+                    for page in &self.pages {
+                        whole &= self.page_insights(page, slice, &mut pages, &mut pages_out).await?;
+                    }
+                    Ok::<bool, SourceError>(whole)
+                };
+                let (reports, page_insights) = futures::future::join(reports, page_insights).await;
+                out.join(reach_out).await?;
+                out.join(pages_out).await?;
+                if reports? & page_insights? {
+                    out.complete(slice).await?;
+                } else {
+                    tracing::warn!(%slice, "part of this slice was quarantined; its days are not declared done");
+                }
+            }
+            // Then the Pages' weekly reach and opening followers.
+            out.set_stream(PAGE_STREAM);
             for page in &self.pages {
-                if !self.page_week_reach(page, window, &mut pages, &mut pages_out).await? {
+                if !self.page_week_reach(page, window, &mut pages, out).await? {
                     tracing::warn!(page = %page.id, %window, "part of the Page's weekly reach was not written");
                 }
-                if !self.page_follower_openings(page, window, &mut pages, &mut pages_out).await? {
-                    tracing::warn!(page = %page.id, %window, "part of the Page's opening followers was not written");
+                if !self.page_follower_openings(page, window, &mut pages, out).await? {
+                    tracing::warn!(page = %page.id, %window,
+                        "part of the Page's opening followers was not written");
                 }
             }
             Ok::<(), SourceError>(())
         };
-        let (reach, page_periods) =
-            futures::future::join(self.period_reach(&periods, out), page_periods).await;
-        out.join(pages_out).await?;
-        if !reach? {
+        let (_, period_reach) =
+            futures::future::try_join(slices, self.period_reach(&periods, &mut period_out)).await?;
+        out.join(period_out).await?;
+        if !period_reach {
             tracing::warn!(%window, "part of the period reach was quarantined");
         }
-        page_periods?;
+
         Ok(())
     }
 

@@ -282,33 +282,59 @@ impl Source for HubSpotSource {
         let mut emails = EmailStream::default();
         // Newest first: form submissions are listed newest first, and the newest days are the
         // ones a stop at the daily limit should keep.
-        // Each stream's slice is tallied whole, then its rows are written under its name.
+        // The streams of a slice are read at once, each into a fork of `out`: the searches
+        // share the portal's search limit and the other requests its burst limit, which one
+        // stream at a time, waiting for each answer, would leave mostly unused. Each stream's
+        // slice is tallied whole, then its rows are written under its name.
         for slice in request.window.slices(SLICE_DAYS).into_iter().rev() {
-            if self.streams.contacts {
-                let mut tally = Tally::default();
-                crm::contacts(&cx, &self.contacts, slice, &mut tally, out).await?;
-                emit(out, CONTACTS, tally, &portal).await?;
+            let [mut contacts_out, mut deals_out, mut feedback_out, mut forms_out, mut emails_out] =
+                [(); 5].map(|()| out.fork());
+            let contacts_read = async {
+                if self.streams.contacts {
+                    let mut tally = Tally::default();
+                    crm::contacts(&cx, &self.contacts, slice, &mut tally, &mut contacts_out).await?;
+                    emit(&mut contacts_out, CONTACTS, tally, &portal).await?;
+                }
+                Ok::<(), SourceError>(())
+            };
+            let deals_read = async {
+                if let Some(pipelines) = &pipelines {
+                    let mut tally = Tally::default();
+                    crm::deals(&cx, pipelines, slice, &mut tally, &mut deals_out).await?;
+                    emit(&mut deals_out, DEALS, tally, &portal).await?;
+                }
+                Ok::<(), SourceError>(())
+            };
+            let feedback_read = async {
+                if self.streams.feedback {
+                    let mut tally = Tally::default();
+                    crm::feedback(&cx, slice, &mut tally, &mut feedback_out).await?;
+                    emit(&mut feedback_out, FEEDBACK, tally, &portal).await?;
+                }
+                Ok::<(), SourceError>(())
+            };
+            let forms_read = async {
+                if let Some(forms) = &mut forms {
+                    let mut tally = Tally::default();
+                    forms.pull(&cx, slice, &mut tally, &mut forms_out).await?;
+                    emit(&mut forms_out, FORMS, tally, &portal).await?;
+                }
+                Ok::<(), SourceError>(())
+            };
+            let emails_read = async {
+                if self.streams.emails {
+                    let mut tally = Tally::default();
+                    emails.pull(&cx, slice, &mut tally, &mut emails_out).await?;
+                    emit(&mut emails_out, EMAILS, tally, &portal).await?;
+                }
+                Ok::<(), SourceError>(())
+            };
+            let read = futures::join!(contacts_read, deals_read, feedback_read, forms_read, emails_read);
+            for fork in [contacts_out, deals_out, feedback_out, forms_out, emails_out] {
+                out.join(fork).await?;
             }
-            if let Some(pipelines) = &pipelines {
-                let mut tally = Tally::default();
-                crm::deals(&cx, pipelines, slice, &mut tally, out).await?;
-                emit(out, DEALS, tally, &portal).await?;
-            }
-            if self.streams.feedback {
-                let mut tally = Tally::default();
-                crm::feedback(&cx, slice, &mut tally, out).await?;
-                emit(out, FEEDBACK, tally, &portal).await?;
-            }
-            if let Some(forms) = &mut forms {
-                let mut tally = Tally::default();
-                forms.pull(&cx, slice, &mut tally, out).await?;
-                emit(out, FORMS, tally, &portal).await?;
-            }
-            if self.streams.emails {
-                let mut tally = Tally::default();
-                emails.pull(&cx, slice, &mut tally, out).await?;
-                emit(out, EMAILS, tally, &portal).await?;
-            }
+            let (contacts, deals, feedback, forms, emails) = read;
+            contacts.and(deals).and(feedback).and(forms).and(emails)?;
             out.complete(slice).await?;
         }
         Ok(())

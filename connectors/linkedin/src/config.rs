@@ -31,7 +31,7 @@ pub const DEFAULT_RESPONSE_ELEMENT_CAP: u32 = 15_000;
 
 /// `concurrency` at the default pace: requests in flight that keep
 /// [`crate::client::DEFAULT_RATE_LIMIT`] with answers taking a second.
-pub const DEFAULT_CONCURRENCY: u32 = 10;
+pub const DEFAULT_CONCURRENCY: u32 = 9;
 
 /// The most requests in flight.
 pub const MAX_CONCURRENCY: u32 = 16;
@@ -94,8 +94,8 @@ pub struct LinkedInConfig {
     /// publishes only daily limits).
     pub rate_limit: Option<RateLimit>,
     /// Requests of different ad accounts in flight at once, 1 to 16. Default: as many as keep
-    /// `rate_limit`'s pace with answers taking up to a second (10 at the default pace of 10 a
-    /// second). LinkedIn publishes daily limits only; answers carrying many elements lower it
+    /// `rate_limit`'s pace with answers taking up to a second (9 at the default pace of 10 in any
+    /// second, spread evenly). LinkedIn publishes daily limits only; answers carrying many elements lower it
     /// (an answer of 15,000 elements is read alone).
     #[schemars(extend("default" = DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u32>,
@@ -304,7 +304,7 @@ mod tests {
         let paced = config("rate_limit = { requests = 100, per_seconds = 10 }\nconcurrency = 16").unwrap();
         assert_eq!(paced.concurrency, 16);
         let slow = config("rate_limit = { requests = 3, per_seconds = 1 }").unwrap();
-        assert_eq!(slow.concurrency, 3, "the default follows the configured pace");
+        assert_eq!(slow.concurrency, 2, "the default follows the configured pace");
     }
 
     #[test]

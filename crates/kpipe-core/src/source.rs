@@ -415,6 +415,11 @@ impl Emitter {
     /// [`Emitter::join`], which sends what it still holds and adds its counts to this
     /// emitter's; a fork dropped instead loses the rows it had not sent yet, which is only
     /// right when the pull fails anyway.
+    ///
+    /// Sends wait for a free place in the channel, and free places go to the senders that
+    /// waited first. So a fork used in one of several futures polled together (a
+    /// `buffer_unordered` stream) must be flushed within its future: a send from outside them
+    /// while they are not polled can wait for places promised to one of them, for ever.
     pub fn fork(&self) -> Emitter {
         Emitter {
             tx: self.tx.clone(),

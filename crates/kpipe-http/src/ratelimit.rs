@@ -62,15 +62,16 @@ impl RateLimit {
     }
 
     /// How many requests must be in flight to keep this pace when an answer takes `answer`
-    /// (Little's law: the pace times the time each request is out), rounded up, within
-    /// `1..=most`. Connectors derive their default concurrency from it, so that a source with
+    /// (Little's law: the sustained pace, `requests - burst` per `per`, times the time each
+    /// request is out), rounded up, within `1..=most`. Connectors derive their default concurrency from it, so that a source with
     /// the default settings is held back by the platform's limit, not by waiting for answers
     /// one at a time.
     pub fn requests_in_flight_for(&self, answer: Duration, most: u32) -> u32 {
         if self.per.is_zero() {
             return most.max(1);
         }
-        let per_second = f64::from(self.requests) / self.per.as_secs_f64();
+        let spread = self.requests.saturating_sub(self.burst.clamp(1, self.requests.max(1))).max(1);
+        let per_second = f64::from(spread) / self.per.as_secs_f64();
         let needed = (per_second * answer.as_secs_f64()).ceil();
         if needed >= f64::from(most) { most.max(1) } else { (needed as u32).clamp(1, most.max(1)) }
     }
@@ -136,10 +137,13 @@ mod tests {
 
     #[test]
     fn requests_in_flight_keep_the_pace_for_the_answer_time() {
+        // Ten in any second, one of them a burst: nine a second spread evenly.
         let ten_a_second = RateLimit::new(10, Duration::from_secs(1));
-        assert_eq!(ten_a_second.requests_in_flight_for(Duration::from_secs(1), 16), 10);
+        assert_eq!(ten_a_second.requests_in_flight_for(Duration::from_secs(1), 16), 9);
         assert_eq!(ten_a_second.requests_in_flight_for(Duration::from_millis(250), 16), 3);
         assert_eq!(ten_a_second.requests_in_flight_for(Duration::ZERO, 16), 1);
+        let bursty = RateLimit::new(20, Duration::from_secs(1)).with_burst(10);
+        assert_eq!(bursty.requests_in_flight_for(Duration::from_secs(1), 16), 10);
         let two_hundred_in_ten = RateLimit::new(200, Duration::from_secs(10));
         assert_eq!(two_hundred_in_ten.requests_in_flight_for(Duration::from_secs(1), 16), 16);
         let slow = RateLimit::new(1, Duration::from_secs(60));

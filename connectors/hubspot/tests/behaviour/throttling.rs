@@ -36,7 +36,10 @@ async fn a_daily_limit_stops_the_pull_until_the_portals_midnight_and_keeps_finis
     assert_eq!((reset_at.hour(), reset_at.minute(), reset_at.second()), (5, 0, 0));
     let ahead = reset_at - Utc::now();
     assert!(ahead > chrono::Duration::zero() && ahead <= chrono::Duration::hours(24), "{reset_at}");
-    assert_eq!(sim.rejections_for_quota("hubspot_daily"), 1, "the refused request was retried");
+    // A slice's streams are read at once: each request in flight may meet the limit once, and
+    // none is sent again.
+    let refused = sim.rejections_for_quota("hubspot_daily");
+    assert!((1..=5).contains(&refused), "{refused} refused: the limit was retried");
     assert_eq!(pulled.retries("throttled"), 0);
     // The two newest slices were finished before the limit: they are published whole.
     assert_eq!(

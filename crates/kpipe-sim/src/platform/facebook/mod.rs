@@ -8,6 +8,7 @@
 //! | `POST /{v}/act_{id}/insights` (JSON or form body) | `{"report_run_id": "..."}` (§3) |
 //! | `GET /{v}/{report_run_id}` | `async_status`, `async_percent_completion`, ... (§3) |
 //! | `GET /{v}/{report_run_id}/insights?limit=&after=` | the run's rows, paged like the synchronous report |
+//! | `POST /` with `batch=[{"method": "GET", "relative_url": "{v}/{report_run_id}?fields=..."}]` | one `{"code", "headers", "body"}` per report-run poll |
 //! | `GET /{v}/{page_id}?fields=name,access_token` | the Page and its access token |
 //! | `GET /{v}/{page_id}/insights?metric=&period=day&since=&until=` | Page insights (§4) |
 //! | `GET /{v}/{page_id}/insights?metric=page_total_media_view_unique&period=week&since=&until=` | rolling weekly values |
@@ -25,6 +26,7 @@
 //! [`FacebookGraph::range_insights`] (reach over a week or month), [`FacebookGraph::page_metric`]
 //! and [`FacebookGraph::page_week_metric`].
 
+mod batch;
 mod data;
 mod insights;
 mod pages;
@@ -367,7 +369,13 @@ struct GraphState {
     base_url: String,
     runs: Mutex<ReportRuns>,
     usage: Mutex<UsageTracker>,
+    /// The rows of the reports asked for last: each page of a listing is cut from its
+    /// report's rows, which are made once instead of once per page.
+    reports: Mutex<Vec<(String, Arc<Vec<InsightsRow>>)>>,
 }
+
+/// Reports whose rows are kept for their next pages.
+const REPORTS_KEPT: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -385,11 +393,13 @@ impl Platform for FacebookGraph {
             base_url: ctx.base_url().to_owned(),
             runs: Mutex::new(ReportRuns::default()),
             usage: Mutex::new(UsageTracker::new(self.usage_budget, self.app_usage_budget)),
+            reports: Mutex::new(Vec::new()),
         });
         let version = &self.api_version;
         Router::new()
             .route(&format!("/{version}/{{node}}"), get(node))
             .route(&format!("/{version}/{{node}}/insights"), get(node_insights).post(start_report_run))
+            .route("/", axum::routing::post(batch::batch))
             .with_state(state)
     }
 }
@@ -426,7 +436,21 @@ impl GraphState {
     }
 
     /// The rows a report of account `id` returns: daily rows, or one per entity and range.
-    fn rows_of(&self, id: &str, spec: &insights::ReportSpec) -> Vec<InsightsRow> {
+    fn rows_of(&self, id: &str, spec: &insights::ReportSpec) -> Arc<Vec<InsightsRow>> {
+        let key = format!("{id} {:?} {} {} {:?}", spec.level, spec.since, spec.until, spec.ranges);
+        if let Some((_, rows)) = lock(&self.reports).iter().find(|(k, _)| *k == key) {
+            return Arc::clone(rows);
+        }
+        let rows = Arc::new(self.make_rows(id, spec));
+        let mut kept = lock(&self.reports);
+        if kept.len() >= REPORTS_KEPT {
+            kept.remove(0);
+        }
+        kept.push((key, Arc::clone(&rows)));
+        rows
+    }
+
+    fn make_rows(&self, id: &str, spec: &insights::ReportSpec) -> Vec<InsightsRow> {
         match &spec.ranges {
             None => self.api.insights(self.seed, id, spec.level, spec.since, spec.until),
             Some(ranges) => ranges

@@ -77,6 +77,57 @@ async fn a_report_pages_with_absolute_next_links_and_string_numbers() {
     assert!(first["actions"][0]["value"].is_string());
 }
 
+/// §3: report runs polled in one batch request (`POST /` with `batch`), each answer's body a
+/// string of JSON; a request the batch cannot answer gets an error in its place.
+#[tokio::test]
+async fn report_runs_are_polled_in_a_batch() {
+    let sim = start(FacebookGraph::default()).await;
+    let mut ids = Vec::new();
+    for account in DEFAULT_AD_ACCOUNTS {
+        let started: Value = client()
+            .post(sim.url(&format!("/v25.0/act_{account}/insights")))
+            .bearer_auth(DEMO_ACCESS_TOKEN)
+            .json(&serde_json::json!({"level": "campaign", "fields": "impressions",
+                "time_range": {"since": "2026-03-07", "until": "2026-03-09"}, "time_increment": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(started["report_run_id"].as_str().unwrap().to_owned());
+    }
+    let mut batch: Vec<Value> = ids
+        .iter()
+        .map(|id| serde_json::json!({"method": "GET", "relative_url": format!("v25.0/{id}?fields=async_status")}))
+        .collect();
+    batch.push(serde_json::json!({"method": "GET", "relative_url": "v25.0/act_101000000000001/campaigns"}));
+    let answers: Value = client()
+        .post(sim.url("/"))
+        .bearer_auth(DEMO_ACCESS_TOKEN)
+        .json(&serde_json::json!({"batch": serde_json::to_string(&batch).unwrap(), "include_headers": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 3);
+    for (answer, id) in answers.iter().zip(&ids) {
+        assert_eq!(answer["code"], 200);
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            (body["id"].as_str(), body["async_status"].as_str()),
+            (Some(id.as_str()), Some("Job Started"))
+        );
+    }
+    assert_eq!(answers[2]["code"], 400);
+    let refused =
+        client().post(sim.url("/")).bearer_auth(DEMO_ACCESS_TOKEN).json(&serde_json::json!({})).send();
+    assert_eq!(refused.await.unwrap().status().as_u16(), 400);
+}
+
 #[tokio::test]
 async fn report_runs_are_polled_then_paged() {
     let sim = start(FacebookGraph::default()).await;
