@@ -78,6 +78,9 @@ pub struct FaultRule {
     /// The paths it covers: those starting with this prefix; `None` = every API path (all but
     /// the token endpoint).
     pub path_prefix: Option<String>,
+    /// Only requests whose query string holds each of these texts (`level=campaign&`): a
+    /// source sending several requests to one path at once may send them in any order.
+    pub query_contains: Vec<String>,
     /// What happens.
     pub fault: Fault,
 }
@@ -92,37 +95,50 @@ impl FaultRule {
     /// `fault` on these request numbers (1-based) of the covered paths.
     #[must_use]
     pub fn on_requests(ns: impl IntoIterator<Item = u64>, fault: Fault) -> Self {
-        Self { trigger: Trigger::Requests(ns.into_iter().collect()), path_prefix: None, fault }
+        Self {
+            trigger: Trigger::Requests(ns.into_iter().collect()),
+            path_prefix: None,
+            query_contains: Vec::new(),
+            fault,
+        }
     }
 
     /// `fault` on every `n`th request.
     #[must_use]
     pub fn every(n: u64, fault: Fault) -> Self {
-        Self { trigger: Trigger::Every(n), path_prefix: None, fault }
+        Self { trigger: Trigger::Every(n), path_prefix: None, query_contains: Vec::new(), fault }
     }
 
     /// `fault` on every request after the first `n`.
     #[must_use]
     pub fn after(n: u64, fault: Fault) -> Self {
-        Self { trigger: Trigger::After(n), path_prefix: None, fault }
+        Self { trigger: Trigger::After(n), path_prefix: None, query_contains: Vec::new(), fault }
     }
 
     /// `fault` with probability `p` per request, seeded.
     #[must_use]
     pub fn with_probability(p: f64, fault: Fault) -> Self {
-        Self { trigger: Trigger::Probability(p), path_prefix: None, fault }
+        Self { trigger: Trigger::Probability(p), path_prefix: None, query_contains: Vec::new(), fault }
     }
 
     /// `fault` on every request.
     #[must_use]
     pub fn always(fault: Fault) -> Self {
-        Self { trigger: Trigger::Always, path_prefix: None, fault }
+        Self { trigger: Trigger::Always, path_prefix: None, query_contains: Vec::new(), fault }
     }
 
     /// Restricts the rule to paths starting with `prefix`.
     #[must_use]
     pub fn on_path(mut self, prefix: impl Into<String>) -> Self {
         self.path_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Limits the rule to requests whose query string contains `text` (and the texts of any
+    /// earlier call).
+    #[must_use]
+    pub fn on_query(mut self, text: impl Into<String>) -> Self {
+        self.query_contains.push(text.into());
         self
     }
 
@@ -158,10 +174,14 @@ impl FaultEngine {
     }
 
     /// Counts the request against every rule covering it; returns the first fault that fires.
-    pub(crate) fn pick(&self, path: &str, token_path: &str) -> Option<Fault> {
+    pub(crate) fn pick(&self, path: &str, query: Option<&str>, token_path: &str) -> Option<Fault> {
         let mut chosen = None;
         for (index, state) in self.rules.iter().enumerate() {
             if !crate::scope_matches(state.rule.path_prefix.as_deref(), path, token_path) {
+                continue;
+            }
+            let query = query.unwrap_or_default();
+            if !state.rule.query_contains.iter().all(|text| query.contains(text.as_str())) {
                 continue;
             }
             let n = state.seen.fetch_add(1, Ordering::Relaxed) + 1;
@@ -202,7 +222,7 @@ mod tests {
             ],
             0,
         );
-        let fired: Vec<_> = (0..6).map(|_| engine.pick("/a", "/t")).collect();
+        let fired: Vec<_> = (0..6).map(|_| engine.pick("/a", None, "/t")).collect();
         assert_eq!(fired[0], None);
         assert_eq!(fired[1], Some(Fault::server_error(503)));
         assert_eq!(fired[2], Some(Fault::DropConnection));
@@ -211,7 +231,14 @@ mod tests {
         assert_eq!(fired[5], Some(Fault::DropConnection));
         assert_eq!(engine.injected(), 4);
         // Other paths are counted separately by the path-restricted rule.
-        assert_eq!(engine.pick("/b", "/t"), None);
+        assert_eq!(engine.pick("/b", None, "/t"), None);
+        let by_query = FaultEngine::new(
+            vec![FaultRule::on_request(1, Fault::server_error(500)).on_query("level=ad&").on_query("limit=")],
+            1,
+        );
+        assert_eq!(by_query.pick("/a", Some("level=ad&x=1"), "/t"), None, "one text of two");
+        assert_eq!(by_query.pick("/a", None, "/t"), None);
+        assert!(by_query.pick("/a", Some("level=ad&limit=5"), "/t").is_some());
     }
 
     #[test]
@@ -219,7 +246,7 @@ mod tests {
         let run = |seed| {
             let engine =
                 FaultEngine::new(vec![FaultRule::with_probability(0.3, Fault::DropConnection)], seed);
-            (0..200).map(|_| engine.pick("/x", "/t").is_some()).collect::<Vec<_>>()
+            (0..200).map(|_| engine.pick("/x", None, "/t").is_some()).collect::<Vec<_>>()
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));

@@ -373,7 +373,8 @@ async fn simulate(State(state): State<Arc<SimState>>, request: Request, next: Ne
     let is_token_endpoint = path == token_path;
 
     let rejection = state.quotas.check(&path, query.as_deref(), request.headers(), token_path, arrived);
-    let fault = if rejection.is_none() { state.faults.pick(&path, token_path) } else { None };
+    let fault =
+        if rejection.is_none() { state.faults.pick(&path, query.as_deref(), token_path) } else { None };
 
     let latency = state.latency_for(&path, number);
     if !latency.is_zero() {

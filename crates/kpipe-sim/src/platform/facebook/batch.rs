@@ -6,7 +6,6 @@
 //! counts against its ad account's usage as a call of its own, as Meta counts them.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -14,7 +13,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{GraphState, Node, PollOutcome, clock_now, error, lock, now_unix, post_params, unsupported};
+use super::{GraphState, Node, error, post_params, unsupported};
 use crate::config::CannedResponse;
 
 /// The most requests one batch may hold (Meta's limit).
@@ -66,22 +65,8 @@ pub(super) async fn batch(
         let node = node_of(url, &version);
         let answer = match state.resolve(node) {
             Node::ReportRun(id, account) if method.eq_ignore_ascii_case("GET") => {
-                match state.admit(super::BusinessObject::AdAccount(account)) {
-                    Err(refused) => item(refused, Vec::new()),
-                    Ok(usage) => {
-                        let polled =
-                            lock(&state.runs).poll(&id, &state.api.report_runs, now_unix(), clock_now());
-                        match polled {
-                            Some((body, outcome)) => {
-                                if outcome == PollOutcome::Failed {
-                                    state.api.monitor.counters.failed_polls.fetch_add(1, Ordering::Relaxed);
-                                }
-                                item(CannedResponse::json(200, body), usage)
-                            }
-                            None => item(unsupported("get", &id), usage),
-                        }
-                    }
-                }
+                let (answer, usage) = state.poll_run(&id, account);
+                item(answer, usage)
             }
             _ => item(unsupported(&method.to_ascii_lowercase(), node), Vec::new()),
         };

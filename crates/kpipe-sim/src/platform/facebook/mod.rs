@@ -423,6 +423,24 @@ impl GraphState {
         self.api.pages.iter().find(|p| p.id == node).cloned().map_or(Node::Unknown, Node::Page)
     }
 
+    /// One poll of the report run `id` of `account`: the answer and its usage headers (none
+    /// when the answer is the throttling one, which carries its own).
+    fn poll_run(&self, id: &str, account: String) -> (CannedResponse, Vec<(String, String)>) {
+        let usage = match self.admit(BusinessObject::AdAccount(account)) {
+            Ok(h) => h,
+            Err(refused) => return (refused, Vec::new()),
+        };
+        match lock(&self.runs).poll(id, &self.api.report_runs, now_unix(), clock_now()) {
+            Some((body, outcome)) => {
+                if outcome == PollOutcome::Failed {
+                    self.api.monitor.counters.failed_polls.fetch_add(1, Ordering::Relaxed);
+                }
+                (CannedResponse::json(200, body), usage)
+            }
+            None => (unsupported("get", id), usage),
+        }
+    }
+
     /// Counts the call; `Err` is the throttling answer, with its usage headers.
     fn admit(&self, object: BusinessObject) -> Result<Vec<(String, String)>, CannedResponse> {
         let admission = lock(&self.usage).admit(&object, tokio::time::Instant::now());
@@ -557,20 +575,8 @@ async fn node(
             reply(CannedResponse::json(200, select(&all, &requested_fields(&params))), usage)
         }
         Node::ReportRun(id, account) => {
-            let usage = match state.admit(BusinessObject::AdAccount(account)) {
-                Ok(h) => h,
-                Err(refused) => return refused.to_response(),
-            };
-            let polled = lock(&state.runs).poll(&id, &state.api.report_runs, now_unix(), clock_now());
-            match polled {
-                Some((body, outcome)) => {
-                    if outcome == PollOutcome::Failed {
-                        state.api.monitor.counters.failed_polls.fetch_add(1, Ordering::Relaxed);
-                    }
-                    reply(CannedResponse::json(200, body), usage)
-                }
-                None => reply(unsupported("get", &id), usage),
-            }
+            let (answer, usage) = state.poll_run(&id, account);
+            reply(answer, usage)
         }
         Node::Unknown => {
             let usage = state.admit(BusinessObject::None).unwrap_or_default();

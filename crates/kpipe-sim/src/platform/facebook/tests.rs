@@ -77,6 +77,21 @@ async fn a_report_pages_with_absolute_next_links_and_string_numbers() {
     assert!(first["actions"][0]["value"].is_string());
 }
 
+/// `POST /v25.0/act_{account}/insights` with `body`: the report run's id.
+async fn start_run(sim: &SimServer, account: &str, body: &Value) -> String {
+    let started: Value = client()
+        .post(sim.url(&format!("/v25.0/act_{account}/insights")))
+        .bearer_auth(DEMO_ACCESS_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    started["report_run_id"].as_str().unwrap().to_owned()
+}
+
 /// §3: report runs polled in one batch request (`POST /` with `batch`), each answer's body a
 /// string of JSON; a request the batch cannot answer gets an error in its place.
 #[tokio::test]
@@ -84,18 +99,9 @@ async fn report_runs_are_polled_in_a_batch() {
     let sim = start(FacebookGraph::default()).await;
     let mut ids = Vec::new();
     for account in DEFAULT_AD_ACCOUNTS {
-        let started: Value = client()
-            .post(sim.url(&format!("/v25.0/act_{account}/insights")))
-            .bearer_auth(DEMO_ACCESS_TOKEN)
-            .json(&serde_json::json!({"level": "campaign", "fields": "impressions",
-                "time_range": {"since": "2026-03-07", "until": "2026-03-09"}, "time_increment": 1}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(started["report_run_id"].as_str().unwrap().to_owned());
+        let body = serde_json::json!({"level": "campaign", "fields": "impressions",
+            "time_range": {"since": "2026-03-07", "until": "2026-03-09"}, "time_increment": 1});
+        ids.push(start_run(&sim, account, &body).await);
     }
     let mut batch: Vec<Value> = ids
         .iter()
@@ -137,17 +143,7 @@ async fn report_runs_are_polled_then_paged() {
         "time_range": {"since": "2026-03-07", "until": "2026-03-09"},
         "action_attribution_windows": ["7d_click", "1d_view"],
     });
-    let started: Value = client()
-        .post(sim.url(&format!("/v25.0/act_{account}/insights")))
-        .bearer_auth(DEMO_ACCESS_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = started["report_run_id"].as_str().unwrap().to_owned();
+    let id = start_run(&sim, account, &body).await;
     let (status, _, early) = get(&sim.url(&format!("/v25.0/{id}/insights"))).await;
     assert_eq!((status, early["error"]["code"].clone()), (400, serde_json::json!(100)));
     let mut statuses = Vec::new();
