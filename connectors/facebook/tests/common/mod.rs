@@ -304,10 +304,14 @@ impl Harness for FacebookHarness {
             // The first data request starts a report run; its answer holds no elements.
             return None;
         }
+        // The first insights answer of the account, whichever listing asked (the levels, the
+        // daily reach and the period reports are asked for at once): an element that is no
+        // object is refused by every reader.
         Some(Fault::respond(
             200,
             serde_json::json!({"data": [campaign_row("101000000000001101", "185"),
-                                        campaign_row("101000000000001102", "n/a")],
+                                        campaign_row("101000000000001102", "n/a"),
+                                        "not a row"],
                                "paging": {"cursors": {"before": "MAZDZD", "after": "MQZDZD"}}}),
         ))
     }
