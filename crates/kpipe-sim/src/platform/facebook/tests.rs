@@ -77,18 +77,15 @@ async fn a_report_pages_with_absolute_next_links_and_string_numbers() {
     assert!(first["actions"][0]["value"].is_string());
 }
 
+/// `POST path` with the JSON `body`: the JSON answer.
+async fn post(sim: &SimServer, path: &str, body: &Value) -> Value {
+    let response = client().post(sim.url(path)).bearer_auth(DEMO_ACCESS_TOKEN).json(body).send().await;
+    response.unwrap().json().await.unwrap()
+}
+
 /// `POST /v25.0/act_{account}/insights` with `body`: the report run's id.
 async fn start_run(sim: &SimServer, account: &str, body: &Value) -> String {
-    let started: Value = client()
-        .post(sim.url(&format!("/v25.0/act_{account}/insights")))
-        .bearer_auth(DEMO_ACCESS_TOKEN)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let started = post(sim, &format!("/v25.0/act_{account}/insights"), body).await;
     started["report_run_id"].as_str().unwrap().to_owned()
 }
 
@@ -108,16 +105,8 @@ async fn report_runs_are_polled_in_a_batch() {
         .map(|id| serde_json::json!({"method": "GET", "relative_url": format!("v25.0/{id}?fields=async_status")}))
         .collect();
     batch.push(serde_json::json!({"method": "GET", "relative_url": "v25.0/act_101000000000001/campaigns"}));
-    let answers: Value = client()
-        .post(sim.url("/"))
-        .bearer_auth(DEMO_ACCESS_TOKEN)
-        .json(&serde_json::json!({"batch": serde_json::to_string(&batch).unwrap(), "include_headers": false}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = serde_json::json!({"batch": serde_json::to_string(&batch).unwrap(), "include_headers": false});
+    let answers = post(&sim, "/", &body).await;
     let answers = answers.as_array().unwrap();
     assert_eq!(answers.len(), 3);
     for (answer, id) in answers.iter().zip(&ids) {
