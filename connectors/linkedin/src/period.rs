@@ -47,7 +47,7 @@ pub fn batches(accounts: &[AdAccount], element_cap: u32) -> Vec<Range<usize>> {
     let mut batches = Vec::new();
     let (mut start, mut elements) = (0, 0u64);
     for (i, account) in accounts.iter().enumerate() {
-        let size = (account.campaigns.len().max(account.campaign_groups.len()) as u64).max(1);
+        let size = batch_size(account);
         if i > start && (i - start >= MAX_ACCOUNTS_PER_REQUEST || elements + size > budget) {
             batches.push(start..i);
             (start, elements) = (i, 0);
@@ -58,6 +58,21 @@ pub fn batches(accounts: &[AdAccount], element_cap: u32) -> Vec<Range<usize>> {
         batches.push(start..accounts.len());
     }
     batches
+}
+
+/// The most elements one answer by campaign may hold: the campaigns (or groups) of the
+/// largest batch of [`batches`], at least one.
+pub fn largest_batch(accounts: &[AdAccount], element_cap: u32) -> u64 {
+    batches(accounts, element_cap)
+        .into_iter()
+        .map(|b| accounts[b].iter().map(batch_size).sum::<u64>())
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
+fn batch_size(account: &AdAccount) -> u64 {
+    (account.campaigns.len().max(account.campaign_groups.len()) as u64).max(1)
 }
 
 /// What one request gave.
@@ -295,6 +310,10 @@ mod tests {
         let huge = [account(1, 2), account(2, 20_000), account(3, 2)];
         assert_eq!(batches(&huge, 15_000), [0..1, 1..2, 2..3]);
         assert!(batches(&[], 15_000).is_empty());
+        assert_eq!(largest_batch(&small, 15_000), 150);
+        assert_eq!(largest_batch(&large, 15_000), 8_000);
+        assert_eq!(largest_batch(&huge, 15_000), 20_000);
+        assert_eq!(largest_batch(&[], 15_000), 1);
     }
 
     #[test]

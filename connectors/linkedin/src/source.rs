@@ -4,8 +4,8 @@
 //! creatives, pulls the company pages' statistics, then walks the window in date slices:
 //! each slice is pulled for every account by campaign and by creative and then declared
 //! complete, so a pull stopped by LinkedIn's daily limit still publishes the finished days.
-//! Last, the reach of every week and month the window touches is asked for as one value each
-//! ([`crate::period`]); those rows are published with the window.
+//! Beside the slices, the reach of every week and month the window touches is asked for as one
+//! value each ([`crate::period`]); those rows are published with the window.
 
 use chrono::Utc;
 use kpipe_core::{
@@ -115,17 +115,39 @@ impl Source for LinkedInSource {
         let days = days_per_slice(&accounts, self.days_per_request, self.element_cap);
         tracing::debug!(days, %window, "ad analytics date slices planned");
         let cap = usize::try_from(self.element_cap).unwrap_or(usize::MAX);
-        let in_flight = concurrent::in_flight_for_elements(self.concurrency, largest_answer(&accounts, days));
         out.set_stream(analytics::ANALYTICS_STREAM);
-        for slice in window.slices(days) {
-            analytics::pull_accounts(&self.api, &accounts, slice, &self.fields, cap, in_flight, out).await?;
-            out.complete(slice).await?;
-        }
         // Reach (a canonical field, always pulled) of every week and month the window touches.
-        let budget = u64::from(self.element_cap) * 2 / 3;
-        let in_flight = concurrent::in_flight_for_elements(self.concurrency, budget);
-        period::pull(&self.api, &accounts, window, cap, in_flight, out).await?;
-        Ok(())
+        // Asked for beside the slices when more than one request may be in flight: run after
+        // them, its few requests would leave the pace unused while the slices' last answers
+        // come in. A third of the requests in flight are then its own, and its answers may
+        // hold half as many elements again as the slices' answers.
+        let periods_beside = self.concurrency > 1;
+        let period_share = (self.concurrency / 3).max(1);
+        let slice_share = if periods_beside { self.concurrency - period_share } else { 1 };
+        let in_flight = concurrent::in_flight_for_elements(slice_share, largest_answer(&accounts, days));
+        let largest_batch = period::largest_batch(&accounts, self.element_cap);
+        let period_in_flight = concurrent::in_flight_for_elements(period_share, largest_batch * 2);
+        let mut periods = out.fork();
+        let reading_periods = async {
+            period::pull(&self.api, &accounts, window, cap, period_in_flight, &mut periods).await?;
+            // Inside this future: see `Emitter::fork`.
+            periods.flush().await
+        };
+        let reading_slices = async {
+            for slice in window.slices(days) {
+                analytics::pull_accounts(&self.api, &accounts, slice, &self.fields, cap, in_flight, out)
+                    .await?;
+                out.complete(slice).await?;
+            }
+            Ok::<(), SourceError>(())
+        };
+        if periods_beside {
+            futures::try_join!(reading_slices, reading_periods)?;
+        } else {
+            reading_slices.await?;
+            reading_periods.await?;
+        }
+        out.join(periods).await
     }
 
     fn telemetry(&self) -> Option<RequestTelemetry> {

@@ -848,6 +848,11 @@ impl<'c> Computation<'c> {
                     Scope::Platform => (Some(&self.accounts[owner].platform), None, None, None, None),
                     Scope::All => (None, None, None, None, None),
                 };
+                let (account_key, entity_key) = match unit.scope {
+                    Scope::Entity => (Some(self.entities[owner].account_ix), Some(unit.owner)),
+                    Scope::Account => (Some(unit.owner), None),
+                    Scope::Platform | Scope::All => (None, None),
+                };
                 for o in &outcomes {
                     let dec = |v: Option<i128>| v.and_then(Decimal::from_units);
                     let currency = match o.currency {
@@ -865,6 +870,8 @@ impl<'c> Computation<'c> {
                         account_id,
                         level,
                         entity_id,
+                        account_key,
+                        entity_key,
                         value: dec(o.value),
                         numerator: dec(o.numerator),
                         denominator: dec(o.denominator),

@@ -167,27 +167,48 @@ impl KpiColumns {
         self.kpi.rows() as usize
     }
 
+    /// Starts a row group's rows: the borrowed texts of the previous one may be gone.
+    fn start_batch(&mut self) {
+        for column in self.in_order() {
+            column.start_batch();
+        }
+    }
+
+    /// One row. Texts held by the computation (labels, names) stay where they are while a
+    /// period is written, so they are pushed borrowed: a text at the previous row's address is
+    /// the same text without comparing it; accounts and entities are pushed by their number.
     fn push(&mut self, r: &RowView<'_>, z: &mut Codec) -> Result<(), ParquetError> {
         fn text(l: Option<&Label>) -> Option<&[u8]> {
             l.map(|l| l.as_str().as_bytes())
         }
+        fn keyed(
+            column: &mut DictColumn,
+            label: Option<&Label>,
+            key: Option<u32>,
+            z: &mut Codec,
+        ) -> Result<(), ParquetError> {
+            match (label, key) {
+                (Some(l), Some(k)) => column.push_keyed(k, l.as_str().as_bytes(), z),
+                (l, _) => column.push_opt(text(l), z),
+            }
+        }
         let amount = |d: Option<kpipe_core::Decimal>| d.map(|d| d.units().to_be_bytes());
-        self.kpi.push(r.kpi.as_str().as_bytes(), z)?;
-        self.grain.push(r.grain.as_str().as_bytes(), z)?;
+        self.kpi.push_borrowed(r.kpi.as_str().as_bytes(), z)?;
+        self.grain.push_borrowed(r.grain.as_str().as_bytes(), z)?;
         self.period_start.push(&days_since_epoch(r.period_start).to_le_bytes(), z)?;
         self.period_end.push(&days_since_epoch(r.period_end).to_le_bytes(), z)?;
-        self.scope.push(r.scope.as_str().as_bytes(), z)?;
-        self.platform.push_opt(text(r.platform), z)?;
-        self.source.push_opt(text(r.source), z)?;
-        self.account_id.push_opt(text(r.account_id), z)?;
-        self.level.push_opt(text(r.level), z)?;
-        self.entity_id.push_opt(text(r.entity_id), z)?;
+        self.scope.push_borrowed(r.scope.as_str().as_bytes(), z)?;
+        self.platform.push_opt_borrowed(text(r.platform), z)?;
+        self.source.push_opt_borrowed(text(r.source), z)?;
+        keyed(&mut self.account_id, r.account_id, r.account_key, z)?;
+        self.level.push_opt_borrowed(text(r.level), z)?;
+        keyed(&mut self.entity_id, r.entity_id, r.entity_key, z)?;
         self.value.push_opt(amount(r.value).as_ref().map(|b| &b[..]), z)?;
         self.numerator.push_opt(amount(r.numerator).as_ref().map(|b| &b[..]), z)?;
         self.denominator.push_opt(amount(r.denominator).as_ref().map(|b| &b[..]), z)?;
-        self.unit.push(r.unit.as_str().as_bytes(), z)?;
+        self.unit.push_borrowed(r.unit.as_str().as_bytes(), z)?;
         self.currency.push_opt(r.currency.as_ref().map(|c| c.as_str().as_bytes()), z)?;
-        self.stage.push(r.stage.as_str().as_bytes(), z)
+        self.stage.push_borrowed(r.stage.as_str().as_bytes(), z)
     }
 }
 
@@ -216,7 +237,9 @@ impl PeriodFile {
     }
 
     fn flush(&mut self) -> Result<(), KpiError> {
-        self.file.append_columns(self.columns.in_order(), &mut self.codec).map_err(KpiError::sink)
+        self.file.append_columns(self.columns.in_order(), &mut self.codec).map_err(KpiError::sink)?;
+        self.columns.start_batch();
+        Ok(())
     }
 
     /// Writes the last rows and closes the file; `None` when the period had no rows.
@@ -339,6 +362,8 @@ mod tests {
             account_id: None,
             level: None,
             entity_id: Some(entity),
+            account_key: None,
+            entity_key: Some(i as u32),
             value: Decimal::from_units(i as i128),
             numerator: i.is_multiple_of(3).then(|| Decimal::from_units(-(i as i128))).flatten(),
             denominator: None,

@@ -96,6 +96,10 @@ pub(crate) struct RowView<'a> {
     pub account_id: Option<&'a Label>,
     pub level: Option<&'a Label>,
     pub entity_id: Option<&'a Label>,
+    /// The account's and the entity's numbers in the computation, when set: the same number
+    /// is the same text for the whole period, so a writer can skip looking the text up.
+    pub account_key: Option<u32>,
+    pub entity_key: Option<u32>,
     pub value: Option<Decimal>,
     pub numerator: Option<Decimal>,
     pub denominator: Option<Decimal>,

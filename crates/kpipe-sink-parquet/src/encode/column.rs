@@ -179,6 +179,9 @@ pub struct DictColumn {
     hasher: foldhash::fast::FixedState,
     /// The previous row's dictionary index: most rows repeat it.
     last: Option<u32>,
+    /// Dictionary index by the caller's number for a value ([`DictColumn::push_keyed`]),
+    /// `u32::MAX` for a number not seen in this row group.
+    keyed: Vec<u32>,
     /// Address and length of the previous value, valid within one batch (see
     /// [`DictColumn::start_batch`]).
     last_address: (usize, usize),
@@ -227,6 +230,7 @@ impl DictColumn {
             table: HashTable::new(),
             hasher: foldhash::fast::FixedState::default(),
             last: None,
+            keyed: Vec::new(),
             last_address: (0, 0),
             plain_mode: !dictionary,
             dictionary,
@@ -251,6 +255,7 @@ impl DictColumn {
             + self.arena.capacity()
             + self.spans.capacity() * 8
             + self.table.capacity() * 5
+            + self.keyed.capacity() * 4
             + self.page.indices.capacity() * 4
             + self.page.plain.capacity()
     }
@@ -314,6 +319,37 @@ impl DictColumn {
     /// be the same without comparing bytes. Never for a value in a temporary.
     pub fn push_borrowed(&mut self, value: &[u8], codec: &mut Codec) -> Result<(), ParquetError> {
         self.push_at(value, (value.as_ptr() as usize, value.len()), codec)
+    }
+
+    /// [`DictColumn::push`] for a value the caller numbers (`key`, small and dense: an
+    /// entity's place in a table): from the second push of a number in a row group on, its
+    /// dictionary index is taken from that number, with neither hashing nor comparing bytes.
+    /// A number must stand for the same bytes for the whole row group.
+    pub fn push_keyed(&mut self, key: u32, value: &[u8], codec: &mut Codec) -> Result<(), ParquetError> {
+        if self.plain_mode {
+            return self.push(value, codec);
+        }
+        let slot = key as usize;
+        if slot >= self.keyed.len() {
+            self.keyed.resize(slot + 1, u32::MAX);
+        }
+        let index = match self.keyed[slot] {
+            u32::MAX => {
+                let index = self.index_of(value, (0, 0));
+                self.keyed[slot] = index;
+                index
+            }
+            known => {
+                self.last = Some(known);
+                self.last_address = (0, 0);
+                known
+            }
+        };
+        self.page.indices.push(index);
+        if self.nullable {
+            self.page.levels.push(true);
+        }
+        self.end_row(codec)
     }
 
     fn push_at(
@@ -570,6 +606,7 @@ impl DictColumn {
         self.arena.clear();
         self.spans.clear();
         self.table.clear();
+        self.keyed.clear();
         self.last = None;
         self.last_address = (0, 0);
         self.plain_mode = !self.dictionary;
