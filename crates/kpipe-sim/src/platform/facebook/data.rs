@@ -14,6 +14,9 @@
 //! intervals are never empty, and with two days or more of delivery the value is below the sum
 //! of the days.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Serialize;
 
@@ -216,10 +219,22 @@ impl InsightsRow {
 /// Minor units as Meta writes money: up to two decimals, no trailing zeros.
 #[must_use]
 pub fn money(cents: u64) -> String {
-    match cents % 100 {
-        0 => (cents / 100).to_string(),
-        c if c % 10 == 0 => format!("{}.{}", cents / 100, c / 10),
-        c => format!("{}.{c:02}", cents / 100),
+    Money(cents).to_string()
+}
+
+/// Minor units written as [`money`] does, without a `String` of their own (rows are written
+/// straight to the response).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Money(pub(crate) u64);
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cents = self.0;
+        match cents % 100 {
+            0 => write!(f, "{}", cents / 100),
+            c if c % 10 == 0 => write!(f, "{}.{}", cents / 100, c / 10),
+            c => write!(f, "{}.{c:02}", cents / 100),
+        }
     }
 }
 
@@ -303,22 +318,61 @@ impl Structure {
     }
 }
 
-/// The figures of one ad on one day.
-#[derive(Debug, Clone, Default)]
+/// The action types of `actions`, in the API's order.
+const ACTION_TYPES: [&str; 17] = [
+    "link_click",
+    "landing_page_view",
+    "post_reaction",
+    "comment",
+    "post",
+    "video_view",
+    "like",
+    "post_engagement",
+    "page_engagement",
+    "onsite_conversion.lead_grouped",
+    "offsite_conversion.fb_pixel_lead",
+    "lead",
+    "offsite_conversion.fb_pixel_purchase",
+    "purchase",
+    "omni_purchase",
+    CUSTOM_CONVERSION,
+    "onsite_conversion.messaging_conversation_started_7d",
+];
+
+/// The action types of `action_values`, in the API's order.
+const VALUE_TYPES: [&str; 4] =
+    ["offsite_conversion.fb_pixel_purchase", "purchase", "omni_purchase", CUSTOM_CONVERSION];
+
+/// The figures of one ad on one day, or of the ads one row adds up. Every ad reports every type,
+/// so counts are kept by position in [`ACTION_TYPES`] and [`VALUE_TYPES`], zeros included.
+#[derive(Debug, Clone, Copy, Default)]
 struct Delivery {
     impressions: u64,
     reach: u64,
     clicks: u64,
     inline_link_clicks: u64,
     spend_cents: u64,
-    actions: Vec<(&'static str, u64)>,
-    values: Vec<(&'static str, u64)>,
+    actions: [u64; ACTION_TYPES.len()],
+    values: [u64; VALUE_TYPES.len()],
 }
 
-/// What one ad delivered on `day`, or `None` on a day without delivery (no row at all).
-fn ad_delivery(seed: u64, ad_id: &str, day: NaiveDate) -> Option<Delivery> {
-    let mut rng = SimRng::derive(seed, "facebook-ad-day", hash_label(&format!("{ad_id}/{day}")));
-    if day < FIRST_DAY || rng.range(0, 100) < 15 {
+impl Delivery {
+    /// Adds the additive figures of `more` (all but reach).
+    fn add(&mut self, more: &Delivery) {
+        self.impressions += more.impressions;
+        self.clicks += more.clicks;
+        self.inline_link_clicks += more.inline_link_clicks;
+        self.spend_cents += more.spend_cents;
+        self.actions.iter_mut().zip(more.actions).for_each(|(sum, n)| *sum += n);
+        self.values.iter_mut().zip(more.values).for_each(|(sum, n)| *sum += n);
+    }
+}
+
+/// What one ad delivered on a day from [`FIRST_DAY`] on, drawn from `label` (`{ad_id}/{day}`),
+/// or `None` on a day without delivery (no row at all).
+fn ad_delivery(seed: u64, label: &str) -> Option<Delivery> {
+    let mut rng = SimRng::derive(seed, "facebook-ad-day", hash_label(label));
+    if rng.range(0, 100) < 15 {
         return None;
     }
     let impressions = rng.range(40, 6_000);
@@ -340,62 +394,141 @@ fn ad_delivery(seed: u64, ad_id: &str, day: NaiveDate) -> Option<Delivery> {
     let custom_cents: u64 = (0..custom).map(|_| rng.range(500, 5_000)).sum();
     let messaging = rng.range(0, 4);
     let post_engagement = link + reactions + comments + shares + video;
-    let actions = vec![
-        ("link_click", link),
-        ("landing_page_view", landing),
-        ("post_reaction", reactions),
-        ("comment", comments),
-        ("post", shares),
-        ("video_view", video),
-        ("like", page_likes),
-        ("post_engagement", post_engagement),
-        ("page_engagement", post_engagement + page_likes),
-        ("onsite_conversion.lead_grouped", lead_forms),
-        ("offsite_conversion.fb_pixel_lead", pixel_leads),
-        ("lead", lead_forms + pixel_leads),
-        ("offsite_conversion.fb_pixel_purchase", purchases),
-        ("purchase", purchases),
-        ("omni_purchase", purchases),
-        (CUSTOM_CONVERSION, custom),
-        ("onsite_conversion.messaging_conversation_started_7d", messaging),
+    // In the order of ACTION_TYPES and VALUE_TYPES.
+    let actions = [
+        link,
+        landing,
+        reactions,
+        comments,
+        shares,
+        video,
+        page_likes,
+        post_engagement,
+        post_engagement + page_likes,
+        lead_forms,
+        pixel_leads,
+        lead_forms + pixel_leads,
+        purchases,
+        purchases,
+        purchases,
+        custom,
+        messaging,
     ];
-    let values = vec![
-        ("offsite_conversion.fb_pixel_purchase", purchase_cents),
-        ("purchase", purchase_cents),
-        ("omni_purchase", purchase_cents),
-        (CUSTOM_CONVERSION, custom_cents),
-    ];
+    let values = [purchase_cents, purchase_cents, purchase_cents, custom_cents];
     Some(Delivery { impressions, reach, clicks, inline_link_clicks: link, spend_cents, actions, values })
 }
 
-/// Adds `children` up; reach is drawn between the largest child's and their sum.
-fn aggregate(seed: u64, entity_id: &str, day: NaiveDate, children: &[Delivery]) -> Delivery {
-    let mut total = Delivery::default();
-    let mut reaches = Vec::with_capacity(children.len());
-    for child in children {
-        total.impressions += child.impressions;
-        total.clicks += child.clicks;
-        total.inline_link_clicks += child.inline_link_clicks;
-        total.spend_cents += child.spend_cents;
-        reaches.push(child.reach);
-        add_into(&mut total.actions, &child.actions);
-        add_into(&mut total.values, &child.values);
+/// What every ad of `tree` delivered on `day`, by position in the tree.
+fn deliveries(seed: u64, tree: &[Branch], day: NaiveDate) -> Vec<Option<Delivery>> {
+    if day < FIRST_DAY {
+        return vec![None; tree.len()];
     }
-    let largest = reaches.iter().copied().max().unwrap_or(0);
-    let sum: u64 = reaches.iter().sum();
+    // One buffer for every ad's label: a day has as many draws as ads.
+    let day = day.to_string();
+    let mut label = String::new();
+    tree.iter()
+        .map(|(_, _, ad)| {
+            label.clear();
+            label.push_str(&ad.id);
+            label.push('/');
+            label.push_str(&day);
+            ad_delivery(seed, &label)
+        })
+        .collect()
+}
+
+/// Adds `children` up (at least one); reach is drawn between the largest child's and their sum.
+fn aggregate<'a>(
+    seed: u64,
+    entity_id: &str,
+    day: NaiveDate,
+    children: impl Iterator<Item = &'a Delivery>,
+) -> Delivery {
+    let mut total = Delivery::default();
+    let (mut largest, mut sum) = (0, 0);
+    for child in children {
+        total.add(child);
+        largest = largest.max(child.reach);
+        sum += child.reach;
+    }
     let overlap =
         SimRng::derive(seed, "facebook-reach", hash_label(&format!("{entity_id}/{day}"))).range(55, 91);
     total.reach = largest + (sum - largest) * overlap / 100;
     total
 }
 
-fn add_into(total: &mut Vec<(&'static str, u64)>, more: &[(&'static str, u64)]) {
-    for (kind, n) in more {
-        match total.iter_mut().find(|(k, _)| k == kind) {
-            Some((_, sum)) => *sum += n,
-            None => total.push((kind, *n)),
+/// The days from `since` (not before [`FIRST_DAY`]) to `until`, inclusive.
+fn days_with_data(since: NaiveDate, until: NaiveDate) -> impl Iterator<Item = NaiveDate> {
+    since.max(FIRST_DAY).iter_days().take_while(move |day| *day <= until)
+}
+
+/// The id of the entity `node`'s ad counts towards at `level` (the account's at level account).
+fn key_of<'t>(node: &'t Branch, account_id: &'t str, level: InsightsLevel) -> &'t str {
+    match level {
+        InsightsLevel::Account => account_id,
+        InsightsLevel::Campaign => &node.0.id,
+        InsightsLevel::Adset => &node.1.id,
+        InsightsLevel::Ad => &node.2.id,
+    }
+}
+
+/// The ads of an account gathered into the rows of one level: each row's entity id with the
+/// positions of its ads in the tree, in the tree's order. Rows are ordered by entity id.
+struct Groups<'t> {
+    tree: &'t [Branch],
+    level: InsightsLevel,
+    rows: Vec<(&'t str, Vec<usize>)>,
+}
+
+impl<'t> Groups<'t> {
+    fn new(tree: &'t [Branch], account_id: &'t str, level: InsightsLevel) -> Self {
+        let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (position, node) in tree.iter().enumerate() {
+            by_key.entry(key_of(node, account_id, level)).or_default().push(position);
+        }
+        Self { tree, level, rows: by_key.into_iter().collect() }
+    }
+
+    /// Appends the rows of `day` to `out` from the ads' `deliveries` that day (by position): one
+    /// per entity with a delivering ad, which gives the row its ids (the first in the tree).
+    fn add_day(
+        &self,
+        seed: u64,
+        day: NaiveDate,
+        deliveries: &[Option<Delivery>],
+        out: &mut Vec<DayFigures<'t>>,
+    ) {
+        for (entity, (key, ads)) in self.rows.iter().enumerate() {
+            let mut delivering = ads.iter().filter_map(|&at| deliveries[at].as_ref().map(|d| (at, d)));
+            let Some((first, first_figures)) = delivering.next() else { continue };
+            let figures = if self.level == InsightsLevel::Ad {
+                *first_figures
+            } else {
+                aggregate(seed, key, day, std::iter::once(first_figures).chain(delivering.map(|(_, d)| d)))
+            };
+            out.push(DayFigures { entity, key, node: &self.tree[first], day, figures });
         }
     }
+}
+
+/// One entity's figures on one day: what a daily row holds.
+#[derive(Debug, Clone, Copy)]
+struct DayFigures<'t> {
+    /// The entity's position among its level's (which is the order of ids).
+    entity: usize,
+    /// The entity's id.
+    key: &'t str,
+    /// The ad that gives the row its ids.
+    node: &'t Branch,
+    day: NaiveDate,
+    figures: Delivery,
+}
+
+/// The figures of `figures` (ordered by day) from `since` to `until`.
+fn within<'a, 't>(figures: &'a [DayFigures<'t>], since: NaiveDate, until: NaiveDate) -> &'a [DayFigures<'t>] {
+    let start = figures.partition_point(|f| f.day < since);
+    let end = figures.partition_point(|f| f.day <= until);
+    figures.get(start..end.max(start)).unwrap_or_default()
 }
 
 /// Every insights row of `account` at `level` from `since` to `until` (inclusive), ordered by
@@ -410,38 +543,14 @@ pub fn insights(
     until: NaiveDate,
 ) -> Vec<InsightsRow> {
     let tree = structure.tree(&account.id);
-    let mut rows = Vec::new();
-    let mut day = since.max(FIRST_DAY);
-    while day <= until {
-        let mut groups: Vec<Group<'_>> = Vec::new();
-        for node in &tree {
-            let Some(delivery) = ad_delivery(seed, &node.2.id, day) else { continue };
-            let key = match level {
-                InsightsLevel::Account => account.id.clone(),
-                InsightsLevel::Campaign => node.0.id.clone(),
-                InsightsLevel::Adset => node.1.id.clone(),
-                InsightsLevel::Ad => node.2.id.clone(),
-            };
-            match groups.iter_mut().find(|g| g.key == key) {
-                Some(group) => group.children.push(delivery),
-                None => groups.push(Group { node, key, children: vec![delivery] }),
-            }
-        }
-        groups.sort_by(|a, b| a.key.cmp(&b.key));
-        for group in groups {
-            let figures = if level == InsightsLevel::Ad {
-                group.children.into_iter().next().unwrap_or_default()
-            } else {
-                aggregate(seed, &group.key, day, &group.children)
-            };
-            rows.push(row_of(account, level, group.node, day, figures));
-        }
-        match day.checked_add_days(Days::new(1)) {
-            Some(next) => day = next,
-            None => break,
-        }
+    let groups = Groups::new(&tree, &account.id, level);
+    let mut figures = Vec::new();
+    for day in days_with_data(since, until) {
+        groups.add_day(seed, day, &deliveries(seed, &tree, day), &mut figures);
     }
-    rows
+    // A day's lists are in the API's order.
+    let lists = || (0..ACTION_TYPES.len(), 0..VALUE_TYPES.len());
+    figures.iter().map(|f| row_of(account, level, f.node, (f.day, f.day), &f.figures, lists())).collect()
 }
 
 /// A value drawn between `low` and `high` (both included, `low` when `high` is not above it),
@@ -453,17 +562,6 @@ fn between(seed: u64, key: &str, since: NaiveDate, until: NaiveDate, low: u64, h
     let share = SimRng::derive(seed, "facebook-range-reach", hash_label(&format!("{key}/{since}/{until}")))
         .range(20, 81);
     low + (high - low) * share / 100
-}
-
-/// The id of the entity `ad_row` (a daily ad row) counts towards at `level`.
-fn key_at(ad_row: &InsightsRow, level: InsightsLevel) -> &str {
-    let entity = match level {
-        InsightsLevel::Account => return ad_row.account_id.as_str(),
-        InsightsLevel::Campaign => &ad_row.campaign,
-        InsightsLevel::Adset => &ad_row.adset,
-        InsightsLevel::Ad => &ad_row.ad,
-    };
-    entity.as_ref().map_or("", |e| e.id.as_str())
 }
 
 /// The largest and the sum of `values`.
@@ -484,93 +582,215 @@ pub fn range_insights(
     since: NaiveDate,
     until: NaiveDate,
 ) -> Vec<InsightsRow> {
-    let ads = insights(seed, structure, account, InsightsLevel::Ad, since, until);
-    // Each ad's reach over the range, between its largest day and the sum of its days.
-    let mut ad_ids: Vec<&str> = ads.iter().map(|r| key_at(r, InsightsLevel::Ad)).collect();
-    ad_ids.sort_unstable();
-    ad_ids.dedup();
-    let ad_reach: Vec<(&str, u64)> = ad_ids
-        .iter()
-        .map(|id| {
-            let (max, sum) =
-                largest_and_sum(ads.iter().filter(|r| key_at(r, InsightsLevel::Ad) == *id).map(|r| r.reach));
-            (*id, between(seed, id, since, until, max, sum))
+    ranges_insights(seed, structure, account, level, &[(since, until)])
+}
+
+/// The rows of [`range_insights`] for each of `ranges` in turn: what a report with
+/// `time_ranges` returns. Each day is drawn once however the ranges overlap (weeks within
+/// months), so a report of many ranges costs about the days they cover.
+#[must_use]
+pub fn ranges_insights(
+    seed: u64,
+    structure: &Structure,
+    account: &SimAdAccount,
+    level: InsightsLevel,
+    ranges: &[(NaiveDate, NaiveDate)],
+) -> Vec<InsightsRow> {
+    let tree = structure.tree(&account.id);
+    let ads = Groups::new(&tree, &account.id, InsightsLevel::Ad);
+    let parents = (level != InsightsLevel::Ad).then(|| Groups::new(&tree, &account.id, level));
+    let spans: Vec<Span<'_>> = covering_spans(ranges)
+        .into_iter()
+        .map(|(since, until)| {
+            let mut span = Span { since, until, ads: Vec::new(), parents: Vec::new() };
+            for day in days_with_data(since, until) {
+                let deliveries = deliveries(seed, &tree, day);
+                ads.add_day(seed, day, &deliveries, &mut span.ads);
+                if let Some(parents) = &parents {
+                    parents.add_day(seed, day, &deliveries, &mut span.parents);
+                }
+            }
+            span
         })
         .collect();
-    let days = if level == InsightsLevel::Ad {
-        ads.clone()
-    } else {
-        insights(seed, structure, account, level, since, until)
-    };
-    let mut keys: Vec<&str> = days.iter().map(InsightsRow::entity_id).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut rows = Vec::with_capacity(keys.len());
-    for key in keys {
-        let own: Vec<&InsightsRow> = days.iter().filter(|r| r.entity_id() == key).collect();
-        let Some(first) = own.first() else { continue };
-        let (largest_day, sum_of_days) = largest_and_sum(own.iter().map(|r| r.reach));
-        let reach = if level == InsightsLevel::Ad {
-            ad_reach.iter().find(|(id, _)| *id == key).map_or(largest_day, |(_, r)| *r)
+    let mut rows = Vec::new();
+    for &(since, until) in ranges {
+        let Some(span) = spans.iter().find(|s| s.since <= since && until <= s.until) else { continue };
+        let ads = within(&span.ads, since, until);
+        let range = Range { seed, account, level, since, until };
+        rows.extend(if parents.is_some() {
+            range.parent_rows(ads, within(&span.parents, since, until))
         } else {
-            let mut children: Vec<&str> = ads
-                .iter()
-                .filter(|r| key_at(r, level) == key)
-                .map(|r| key_at(r, InsightsLevel::Ad))
-                .collect();
-            children.sort_unstable();
-            children.dedup();
-            let (largest_child, sum_of_children) =
-                largest_and_sum(ad_reach.iter().filter(|(id, _)| children.contains(id)).map(|(_, r)| *r));
-            between(seed, key, since, until, largest_day.max(largest_child), sum_of_days.min(sum_of_children))
-        };
-        let mut row = (*first).clone();
-        row.date = since;
-        row.date_stop = until;
-        row.reach = reach;
-        row.impressions = own.iter().map(|r| r.impressions).sum();
-        row.clicks = own.iter().map(|r| r.clicks).sum();
-        row.inline_link_clicks = own.iter().map(|r| r.inline_link_clicks).sum();
-        row.spend_cents = own.iter().map(|r| r.spend_cents).sum();
-        row.actions = summed(own.iter().map(|r| &r.actions));
-        row.action_values_cents = summed(own.iter().map(|r| &r.action_values_cents));
-        rows.push(row);
+            range.ad_rows(ads)
+        });
     }
     rows
 }
 
-/// Lists of counts by type added up, types in the order first met.
-fn summed<'a>(lists: impl Iterator<Item = &'a Vec<(String, u64)>>) -> Vec<(String, u64)> {
-    let mut total: Vec<(String, u64)> = Vec::new();
-    for list in lists {
-        for (kind, n) in list {
-            match total.iter_mut().find(|(k, _)| k == kind) {
-                Some((_, sum)) => *sum += n,
-                None => total.push((kind.clone(), *n)),
-            }
+/// The smallest runs of consecutive days that hold every one of `ranges`, in order.
+fn covering_spans(ranges: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut sorted = ranges.to_vec();
+    sorted.sort_unstable();
+    let mut spans: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (since, until) in sorted {
+        match spans.last_mut() {
+            Some(last) if since <= last.1.succ_opt().unwrap_or(last.1) => last.1 = last.1.max(until),
+            _ => spans.push((since, until)),
         }
     }
-    total
+    spans
+}
+
+/// The daily figures of a run of days, at ad level and, for another level, at that level.
+struct Span<'t> {
+    since: NaiveDate,
+    until: NaiveDate,
+    ads: Vec<DayFigures<'t>>,
+    parents: Vec<DayFigures<'t>>,
+}
+
+/// One range of a report: whose rows, at which level, over which days.
+struct Range<'t> {
+    seed: u64,
+    account: &'t SimAdAccount,
+    level: InsightsLevel,
+    since: NaiveDate,
+    until: NaiveDate,
+}
+
+impl<'t> Range<'t> {
+    /// Each entity's days added up, by entity id, from its daily figures (ordered by day).
+    fn sums(days: &[DayFigures<'t>]) -> impl Iterator<Item = (&'t str, RangeSum<'t>)> {
+        let mut sums: Vec<Option<(&str, RangeSum<'_>)>> = Vec::new();
+        for day in days {
+            if sums.len() <= day.entity {
+                sums.resize_with(day.entity + 1, || None);
+            }
+            let (_, sum) = sums[day.entity].get_or_insert_with(|| (day.key, RangeSum::new(day.node)));
+            sum.add(&day.figures);
+        }
+        sums.into_iter().flatten()
+    }
+
+    fn between(&self, key: &str, low: u64, high: u64) -> u64 {
+        between(self.seed, key, self.since, self.until, low, high)
+    }
+
+    /// The rows at ad level: an ad's reach lies between its largest day and the sum of its days.
+    fn ad_rows(&self, ads: &[DayFigures<'t>]) -> Vec<InsightsRow> {
+        Self::sums(ads)
+            .map(|(id, sum)| {
+                let reach = self.between(id, sum.largest_reach, sum.reach_sum);
+                sum.row(self, reach)
+            })
+            .collect()
+    }
+
+    /// The rows at a level above the ads: reach is bounded by the entity's days and by its ads'
+    /// reach over the range.
+    fn parent_rows(&self, ads: &[DayFigures<'t>], days: &[DayFigures<'t>]) -> Vec<InsightsRow> {
+        let children = self.children_reach(ads);
+        Self::sums(days)
+            .map(|(key, sum)| {
+                let (largest_child, children_sum) = children.get(key).copied().unwrap_or_default();
+                let low = sum.largest_reach.max(largest_child);
+                let reach = self.between(key, low, sum.reach_sum.min(children_sum));
+                sum.row(self, reach)
+            })
+            .collect()
+    }
+
+    /// For each entity at this level, the largest and the sum of the range reach of the ads that
+    /// delivered under it, from the ads' daily figures.
+    fn children_reach(&self, ads: &[DayFigures<'t>]) -> HashMap<&'t str, (u64, u64)> {
+        let mut per_ad: HashMap<&str, (u64, u64, Vec<&str>)> = HashMap::new();
+        for day in ads {
+            let (largest, sum, parents) = per_ad.entry(day.key).or_default();
+            (*largest, *sum) = (day.figures.reach.max(*largest), *sum + day.figures.reach);
+            let parent = key_of(day.node, &self.account.id, self.level);
+            if !parents.contains(&parent) {
+                parents.push(parent);
+            }
+        }
+        let mut out: HashMap<&str, (u64, u64)> = HashMap::new();
+        for (id, (largest, sum, parents)) in per_ad {
+            let reach = self.between(id, largest, sum);
+            for parent in parents {
+                let (largest_child, children_sum) = out.entry(parent).or_default();
+                (*largest_child, *children_sum) = (reach.max(*largest_child), *children_sum + reach);
+            }
+        }
+        out
+    }
+}
+
+/// One entity's days within a range, added up in day order.
+struct RangeSum<'t> {
+    /// The ad that gives its first day's row its ids.
+    node: &'t Branch,
+    largest_reach: u64,
+    reach_sum: u64,
+    total: Delivery,
+    /// Positions of the action types with a count, in the order the days first had one: the
+    /// order in which the daily rows' lists add up.
+    actions: Vec<usize>,
+    values: Vec<usize>,
+}
+
+impl<'t> RangeSum<'t> {
+    fn new(node: &'t Branch) -> Self {
+        let (largest_reach, reach_sum, total) = (0, 0, Delivery::default());
+        Self { node, largest_reach, reach_sum, total, actions: Vec::new(), values: Vec::new() }
+    }
+
+    fn add(&mut self, day: &Delivery) {
+        self.largest_reach = self.largest_reach.max(day.reach);
+        self.reach_sum += day.reach;
+        self.total.add(day);
+        first_met(&mut self.actions, &day.actions);
+        first_met(&mut self.values, &day.values);
+    }
+
+    fn row(self, range: &Range<'_>, reach: u64) -> InsightsRow {
+        let figures = Delivery { reach, ..self.total };
+        let days = (range.since, range.until);
+        let lists = (self.actions.into_iter(), self.values.into_iter());
+        row_of(range.account, range.level, self.node, days, &figures, lists)
+    }
+}
+
+/// Appends to `order` the positions of `counts` with a count that it does not hold yet.
+fn first_met(order: &mut Vec<usize>, counts: &[u64]) {
+    for (at, n) in counts.iter().enumerate() {
+        if *n > 0 && !order.contains(&at) {
+            order.push(at);
+        }
+    }
 }
 
 /// An ad with its campaign and ad set.
 type Branch = (Entity, Entity, Entity);
 
-/// The delivering ads one row adds up, and the first one's branch (for the row's ids).
-struct Group<'a> {
-    node: &'a Branch,
-    key: String,
-    children: Vec<Delivery>,
-}
-
+/// The row of `d` for the entity of `node` at `level` over `days` (first and last), listing the
+/// non-zero `actions` and `action_values` in the order of `lists` (positions in [`ACTION_TYPES`]
+/// and [`VALUE_TYPES`]).
 fn row_of(
     account: &SimAdAccount,
     level: InsightsLevel,
     node: &Branch,
-    date: NaiveDate,
-    d: Delivery,
+    days: (NaiveDate, NaiveDate),
+    d: &Delivery,
+    lists: (impl Iterator<Item = usize>, impl Iterator<Item = usize>),
 ) -> InsightsRow {
     let keep = |at: InsightsLevel, e: &Entity| (level >= at).then(|| e.clone());
+    let listed = |types: &[&str], counts: &[u64], order: &mut dyn Iterator<Item = usize>| {
+        order
+            .filter_map(|at| Some((*types.get(at)?, *counts.get(at)?)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| (kind.to_owned(), n))
+            .collect()
+    };
+    let (mut actions, mut values) = lists;
     InsightsRow {
         account_id: account.id.clone(),
         account_name: account.name.clone(),
@@ -579,20 +799,15 @@ fn row_of(
         campaign: keep(InsightsLevel::Campaign, &node.0),
         adset: keep(InsightsLevel::Adset, &node.1),
         ad: keep(InsightsLevel::Ad, &node.2),
-        date,
-        date_stop: date,
+        date: days.0,
+        date_stop: days.1,
         impressions: d.impressions,
         reach: d.reach,
         clicks: d.clicks,
         inline_link_clicks: d.inline_link_clicks,
         spend_cents: d.spend_cents,
-        actions: d.actions.into_iter().filter(|(_, n)| *n > 0).map(|(k, n)| (k.to_owned(), n)).collect(),
-        action_values_cents: d
-            .values
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| (k.to_owned(), n))
-            .collect(),
+        actions: listed(&ACTION_TYPES, &d.actions, &mut actions),
+        action_values_cents: listed(&VALUE_TYPES, &d.values, &mut values),
     }
 }
 

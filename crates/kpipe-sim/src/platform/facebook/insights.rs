@@ -10,10 +10,14 @@
 //! will have one result set"), `time_range` and `time_increment` then ignored. `date_start` and
 //! `date_stop` are the row's first and last day. `monthly` and N-day increments are not served.
 
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use serde_json::{Map, Value, json};
+use http::{HeaderValue, StatusCode, header};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
-use super::data::{InsightsLevel, InsightsRow, ratio};
+use super::data::{InsightsLevel, InsightsRow, Money, ratio};
 use crate::config::CannedResponse;
 use crate::platform::test_routes::{decode_position, encode_position};
 
@@ -188,108 +192,220 @@ pub(crate) fn page_spec(
     Ok(PageSpec { limit, offset })
 }
 
-fn with_windows(stats: Vec<(String, String)>, windows: &[String]) -> Value {
-    Value::Array(
-        stats
-            .into_iter()
-            .map(|(action_type, value)| {
-                let mut object = Map::new();
-                object.insert("action_type".into(), Value::String(action_type));
-                // Click windows hold the conversions; view windows had none and are left out, as
-                // the API leaves out windows without conversions.
-                for window in windows.iter().filter(|w| w.ends_with("_click")) {
-                    object.insert(window.clone(), Value::String(value.clone()));
-                }
-                object.insert("value".into(), Value::String(value));
-                Value::Object(object)
-            })
-            .collect(),
-    )
+/// How the rows of one report are written. serde_json is built without `preserve_order`, so
+/// the API's objects (once `serde_json::Map`s) have always been written with sorted keys, each
+/// once; rows are written straight to text in that same order.
+#[derive(Debug)]
+pub(crate) struct RowFormat<'s> {
+    /// The requested fields with `date_start` and `date_stop`, sorted, each once.
+    keys: Vec<&'s str>,
+    /// The keys of an `actions` or `action_values` element, sorted: `action_type`, `value` and
+    /// the click windows, which hold the conversions; view windows had none and are left out, as
+    /// the API leaves out windows without conversions.
+    stat_keys: Vec<&'s str>,
 }
 
-/// One row with the requested fields, as the API writes it.
-pub(crate) fn render(row: &InsightsRow, spec: &ReportSpec) -> Value {
-    let mut out = Map::new();
-    let text = |s: &str| Value::String(s.to_owned());
-    let spend_cents = u128::from(row.spend_cents);
-    for field in &spec.fields {
-        let value = match field.as_str() {
-            "account_id" => Some(text(&row.account_id)),
-            "account_name" => Some(text(&row.account_name)),
-            "account_currency" => Some(text(&row.account_currency)),
-            "campaign_id" => row.campaign.as_ref().map(|e| text(&e.id)),
-            "campaign_name" => row.campaign.as_ref().map(|e| text(&e.name)),
-            "adset_id" => row.adset.as_ref().map(|e| text(&e.id)),
-            "adset_name" => row.adset.as_ref().map(|e| text(&e.name)),
-            "ad_id" => row.ad.as_ref().map(|e| text(&e.id)),
-            "ad_name" => row.ad.as_ref().map(|e| text(&e.name)),
-            "impressions" => Some(Value::String(row.impressions.to_string())),
-            "reach" => Some(Value::String(row.reach.to_string())),
-            "clicks" => Some(Value::String(row.clicks.to_string())),
-            "inline_link_clicks" => Some(Value::String(row.inline_link_clicks.to_string())),
-            "spend" => Some(Value::String(row.spend())),
-            "frequency" => ratio(row.impressions.into(), row.reach.into()).map(Value::String),
-            "cpc" => ratio(spend_cents, u128::from(row.clicks) * 100).map(Value::String),
-            "cpm" => ratio(spend_cents * 10, row.impressions.into()).map(Value::String),
-            "ctr" => ratio(u128::from(row.clicks) * 100, row.impressions.into()).map(Value::String),
-            "actions" if !row.actions.is_empty() => Some(with_windows(
-                row.action_stats().into_iter().map(|a| (a.action_type, a.value)).collect(),
-                &spec.windows,
-            )),
-            "action_values" if !row.action_values_cents.is_empty() => Some(with_windows(
-                row.action_value_stats().into_iter().map(|a| (a.action_type, a.value)).collect(),
-                &spec.windows,
-            )),
-            "cost_per_action_type" if !row.actions.is_empty() => Some(Value::Array(
-                row.actions
-                    .iter()
-                    .filter_map(|(t, n)| {
-                        ratio(spend_cents, u128::from(*n) * 100)
-                            .map(|v| json!({"action_type": t, "value": v}))
-                    })
-                    .collect(),
-            )),
-            _ => None,
+impl<'s> RowFormat<'s> {
+    pub(crate) fn new(spec: &'s ReportSpec) -> Self {
+        let sorted = |mut keys: Vec<&'s str>| {
+            keys.sort_unstable();
+            keys.dedup();
+            keys
         };
-        if let Some(value) = value {
-            out.insert(field.clone(), value);
+        let fields = spec.fields.iter().map(String::as_str);
+        let clicks = spec.windows.iter().map(String::as_str).filter(|w| w.ends_with("_click"));
+        Self {
+            keys: sorted(fields.chain(["date_start", "date_stop"]).collect()),
+            stat_keys: sorted(clicks.chain(["action_type", "value"]).collect()),
         }
     }
-    out.insert("date_start".into(), Value::String(row.date.to_string()));
-    out.insert("date_stop".into(), Value::String(row.date_stop.to_string()));
-    Value::Object(out)
+
+    /// `row` with the requested fields, as the API writes it.
+    pub(crate) fn row<'a>(&'a self, row: &'a InsightsRow) -> RenderedRow<'a> {
+        RenderedRow { row, format: self }
+    }
 }
 
-/// `{"data": [...], "paging": {...}}` for one page of `items`. `link` is the request's URL
-/// without a query (`http://127.0.0.1:PORT/v25.0/act_1/insights`), `params` its parameters;
-/// `next` repeats them with `access_token` and the `after` cursor.
+/// One row with the requested fields (every number a string, empty fields left out).
+#[derive(Debug)]
+pub(crate) struct RenderedRow<'a> {
+    row: &'a InsightsRow,
+    format: &'a RowFormat<'a>,
+}
+
+/// The value of one field of a row, written as a JSON string.
+enum Field<'a> {
+    Text(&'a str),
+    Count(u64),
+    /// Minor units of the account currency.
+    Amount(u64),
+    Date(NaiveDate),
+    /// A derived ratio (`frequency`, `cpc`, ...).
+    Ratio(String),
+    /// `actions` (counts) or `action_values` (money): `{action_type, value}` elements, `value`
+    /// repeated under each of the click windows.
+    Stats {
+        stats: &'a [(String, u64)],
+        money: bool,
+        keys: &'a [&'a str],
+    },
+    /// `cost_per_action_type`: `{action_type, value}` elements.
+    Costs(Vec<(&'a str, String)>),
+}
+
+impl<'a> RenderedRow<'a> {
+    fn field(&self, name: &str) -> Option<Field<'a>> {
+        let row = self.row;
+        let text = |s: &'a str| Some(Field::Text(s));
+        let ratio_text = |numerator: u128, denominator: u128| ratio(numerator, denominator).map(Field::Ratio);
+        let stats = |stats: &'a [(String, u64)], money: bool| {
+            (!stats.is_empty()).then_some(Field::Stats { stats, money, keys: &self.format.stat_keys })
+        };
+        let spend_cents = u128::from(row.spend_cents);
+        match name {
+            "account_id" => text(&row.account_id),
+            "account_name" => text(&row.account_name),
+            "account_currency" => text(&row.account_currency),
+            "campaign_id" => row.campaign.as_ref().map(|e| Field::Text(&e.id)),
+            "campaign_name" => row.campaign.as_ref().map(|e| Field::Text(&e.name)),
+            "adset_id" => row.adset.as_ref().map(|e| Field::Text(&e.id)),
+            "adset_name" => row.adset.as_ref().map(|e| Field::Text(&e.name)),
+            "ad_id" => row.ad.as_ref().map(|e| Field::Text(&e.id)),
+            "ad_name" => row.ad.as_ref().map(|e| Field::Text(&e.name)),
+            "impressions" => Some(Field::Count(row.impressions)),
+            "reach" => Some(Field::Count(row.reach)),
+            "clicks" => Some(Field::Count(row.clicks)),
+            "inline_link_clicks" => Some(Field::Count(row.inline_link_clicks)),
+            "spend" => Some(Field::Amount(row.spend_cents)),
+            "frequency" => ratio_text(row.impressions.into(), row.reach.into()),
+            "cpc" => ratio_text(spend_cents, u128::from(row.clicks) * 100),
+            "cpm" => ratio_text(spend_cents * 10, row.impressions.into()),
+            "ctr" => ratio_text(u128::from(row.clicks) * 100, row.impressions.into()),
+            "actions" => stats(&row.actions, false),
+            "action_values" => stats(&row.action_values_cents, true),
+            "cost_per_action_type" if !row.actions.is_empty() => Some(Field::Costs(
+                row.actions
+                    .iter()
+                    .filter_map(|(t, n)| Some((t.as_str(), ratio(spend_cents, u128::from(*n) * 100)?)))
+                    .collect(),
+            )),
+            "date_start" => Some(Field::Date(row.date)),
+            "date_stop" => Some(Field::Date(row.date_stop)),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for RenderedRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for key in &self.format.keys {
+            if let Some(value) = self.field(key) {
+                map.serialize_entry(key, &value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Field<'_> {
+    // `collect_str` writes what the value displays as, escaped like a `&str`, without making a
+    // `String` of it first.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Text(text) => serializer.serialize_str(text),
+            Field::Count(n) => serializer.collect_str(n),
+            Field::Amount(cents) => serializer.collect_str(&Money(*cents)),
+            Field::Date(day) => serializer.collect_str(day),
+            Field::Ratio(text) => serializer.serialize_str(text),
+            Field::Stats { stats, money, keys } => serializer.collect_seq(stats.iter().map(|(kind, n)| {
+                let value = if *money { Field::Amount(*n) } else { Field::Count(*n) };
+                Stat { kind, value, keys }
+            })),
+            Field::Costs(costs) => serializer.collect_seq(costs.iter().map(|(kind, value)| Stat {
+                kind,
+                value: Field::Text(value),
+                keys: &["action_type", "value"],
+            })),
+        }
+    }
+}
+
+/// One `{action_type, value}` element, `value` under every other key of `keys`.
+struct Stat<'a> {
+    kind: &'a str,
+    value: Field<'a>,
+    keys: &'a [&'a str],
+}
+
+impl Serialize for Stat<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.keys.len()))?;
+        for key in self.keys {
+            if *key == "action_type" {
+                map.serialize_entry(key, self.kind)?;
+            } else {
+                map.serialize_entry(key, &self.value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// `{"data": [...], "paging": {...}}`, keys in the sorted order serde_json writes a `Map` in.
+#[derive(Serialize)]
+struct Listing<D> {
+    data: D,
+    paging: Paging,
+}
+
+#[derive(Serialize)]
+struct Paging {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursors: Option<Cursors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Cursors {
+    after: String,
+    before: String,
+}
+
+/// The items of one page, rendered as they are written.
+struct PageItems<'a, 'f, T, F> {
+    items: &'a [T],
+    render: &'f F,
+}
+
+impl<'a, T, R: Serialize, F: Fn(&'a T) -> R> Serialize for PageItems<'a, '_, T, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.items.iter().map(self.render))
+    }
+}
+
+/// The text of `{"data": [...], "paging": {"cursors": {...}, "next": ...}}` for one page of
+/// `items`. `link` is the request's URL without a query
+/// (`http://127.0.0.1:PORT/v25.0/act_1/insights`), `params` its parameters; `next` repeats them
+/// with `access_token` and the `after` cursor.
 ///
-/// Only the page's items are rendered (by `render`), so that paging through a large report
-/// costs the rendering of each row once.
-pub(crate) fn listing_of<T>(
-    items: &[T],
-    render: impl Fn(&T) -> Value,
+/// Only the page's items are rendered (by `render`), straight to text, so that paging through a
+/// large report costs the rendering of each row once.
+pub(crate) fn listing_of<'a, T, R: Serialize>(
+    items: &'a [T],
+    render: impl Fn(&'a T) -> R,
     page: PageSpec,
     link: &str,
     params: &[(String, String)],
     token: Option<&str>,
-) -> Value {
+) -> Result<String, CannedResponse> {
     let total = items.len() as u64;
     let start = page.offset.min(total);
     let end = start.saturating_add(page.limit).min(total);
-    let data: Vec<Value> = items
-        .iter()
-        .skip(usize::try_from(start).unwrap_or(usize::MAX))
-        .take(usize::try_from(end - start).unwrap_or(usize::MAX))
-        .map(render)
-        .collect();
-    let mut paging = Map::new();
-    if end > start {
-        paging.insert(
-            "cursors".into(),
-            json!({"before": encode_position(start), "after": encode_position(end)}),
-        );
-    }
+    let index = |at: u64| usize::try_from(at).unwrap_or(usize::MAX);
     let url_at = |offset: u64| {
         let kept = params
             .iter()
@@ -300,17 +416,36 @@ pub(crate) fn listing_of<T>(
         let query = crate::encode_query(kept.chain(auth).chain([("after", cursor.as_str())]));
         format!("{link}?{query}")
     };
-    if start > 0 {
-        paging.insert("previous".into(), Value::String(url_at(start.saturating_sub(page.limit))));
-    }
-    if end < total {
-        paging.insert("next".into(), Value::String(url_at(end)));
-    }
-    json!({"data": data, "paging": paging})
+    let paging = Paging {
+        cursors: (end > start)
+            .then(|| Cursors { after: encode_position(end), before: encode_position(start) }),
+        next: (end < total).then(|| url_at(end)),
+        previous: (start > 0).then(|| url_at(start.saturating_sub(page.limit))),
+    };
+    let data = PageItems { items: items.get(index(start)..index(end)).unwrap_or_default(), render: &render };
+    serde_json::to_string(&Listing { data, paging }).map_err(|e| {
+        tracing::error!(error = %e, "kpipe-sim: an insights page could not be written");
+        super::error(500, 1, None, "An unknown error occurred")
+    })
+}
+
+/// A 200 answer with the JSON text `body` and the usage `headers`: the same status, headers and
+/// bytes as a [`CannedResponse`] of the `Value` that `body` is the text of.
+pub(crate) fn reply_with_text(body: String, headers: Vec<(String, String)>) -> Response {
+    // The headers go through `CannedResponse`, which checks them; only the body is set here.
+    let canned =
+        headers.into_iter().fold(CannedResponse::json(200, Value::Null), |c, (k, v)| c.with_header(k, v));
+    let (parts, _) = canned.to_response().into_parts();
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().extend(parts.headers);
+    response
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -381,6 +516,7 @@ mod tests {
             &params,
             Some("T"),
         );
+        let page: Value = serde_json::from_str(&page.unwrap()).unwrap();
         let next = page["paging"]["next"].as_str().unwrap();
         assert!(
             next.starts_with("http://h/v25.0/act_1/insights?level=ad&limit=2&access_token=T&after="),
@@ -394,6 +530,7 @@ mod tests {
             v.clone()
         };
         let last = listing_of(&items, render, PageSpec { limit: 2, offset: 4 }, "http://h/x", &params, None);
+        let last: Value = serde_json::from_str(&last.unwrap()).unwrap();
         assert_eq!(rendered.get(), 1);
         assert!(last["paging"].get("next").is_none());
         assert!(last["paging"]["previous"].as_str().is_some());
