@@ -29,6 +29,7 @@ mod catalog;
 mod cells;
 mod compute;
 mod config;
+mod encoding;
 mod error;
 mod evaluate;
 mod formula;

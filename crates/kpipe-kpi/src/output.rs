@@ -20,6 +20,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 
 use crate::compute::{Computation, EndedPeriod};
+use crate::encoding::{Encoder, Stopped};
 use crate::error::KpiError;
 use crate::period::{Grain, Touched};
 use crate::row::{RowSink, RowView};
@@ -75,7 +76,7 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
 }
 
 /// The format of every KPI file of run `run_id`.
-fn file_format(run_id: &str) -> Result<TableFormat, KpiError> {
+pub(crate) fn file_format(run_id: &str) -> Result<TableFormat, KpiError> {
     let metadata = vec![
         KeyValue::new("kpipe.kpi_schema_version".to_owned(), KPI_SCHEMA_VERSION.to_owned()),
         KeyValue::new("kpipe.run_id".to_owned(), run_id.to_owned()),
@@ -215,14 +216,14 @@ impl KpiColumns {
 /// One period's file, written as its rows come: every [`ROW_GROUP_ROWS`] rows are one row
 /// group, so that a period's rows are never all in memory. The file is created with the first
 /// row group: a period without rows has none.
-struct PeriodFile {
+pub(crate) struct PeriodFile {
     file: TableFile,
     columns: KpiColumns,
     codec: Codec,
 }
 
 impl PeriodFile {
-    fn new(path: PathBuf, format: &TableFormat) -> Result<PeriodFile, KpiError> {
+    pub fn new(path: PathBuf, format: &TableFormat) -> Result<PeriodFile, KpiError> {
         let level = ZstdLevel::try_new(1)
             .map_err(|e| KpiError::Write { path: path.clone(), message: e.to_string() })?;
         Ok(PeriodFile {
@@ -242,8 +243,14 @@ impl PeriodFile {
         Ok(())
     }
 
+    /// Rows pushed from here on may borrow texts that the rows pushed before did not keep
+    /// alive: a text's address is no longer known to stand for the same bytes.
+    pub fn start_chunk(&mut self) {
+        self.columns.start_batch();
+    }
+
     /// Writes the last rows and closes the file; `None` when the period had no rows.
-    fn finish(mut self) -> Result<Option<(PathBuf, u64)>, KpiError> {
+    pub fn finish(mut self) -> Result<Option<(PathBuf, u64)>, KpiError> {
         self.flush()?;
         self.file.finish().map_err(KpiError::sink)
     }
@@ -256,6 +263,10 @@ impl RowSink for PeriodFile {
         self.columns.push(row, &mut self.codec).map_err(|e| self.fail(&e))?;
         if self.columns.rows() >= ROW_GROUP_ROWS { self.flush() } else { Ok(()) }
     }
+}
+
+fn stopped() -> KpiError {
+    KpiError::Write { path: PathBuf::from(layout::KPIS), message: "the KPI file encoder stopped".into() }
 }
 
 /// What a commit changed.
@@ -275,9 +286,10 @@ pub struct KpiCommit {
 #[derive(Debug)]
 pub(crate) struct KpiWriter {
     table: StagedTable,
-    format: TableFormat,
     output_format: OutputFormat,
     run_id: String,
+    /// Encodes the files beside the computation; `None` once it stopped.
+    encoder: Option<Encoder>,
 }
 
 impl KpiWriter {
@@ -285,27 +297,43 @@ impl KpiWriter {
         // Only one KPI stage runs on an output at a time: anything staged is from a killed run.
         let table =
             StagedTable::open(storage, layout::KPIS, &layout::kpi_files(), run_id).map_err(KpiError::sink)?;
-        Ok(KpiWriter { table, format: file_format(run_id)?, output_format, run_id: run_id.to_owned() })
+        let encoder = Some(Encoder::start(file_format(run_id)?)?);
+        Ok(KpiWriter { table, output_format, run_id: run_id.to_owned(), encoder })
     }
 
-    /// Computes an ended period's rows and writes them to a file in the staging folder as they
-    /// come; a period without rows writes nothing (and its old file, if any, is removed at
-    /// commit). The period's aggregates are freed once written.
+    /// Computes an ended period's rows and sends them to be written to a file in the staging
+    /// folder as they come; a period without rows writes nothing (and its old file, if any, is
+    /// removed at commit). The period's aggregates are freed once its rows are computed.
     pub fn stage(&mut self, computation: &mut Computation<'_>, period: EndedPeriod) -> Result<(), KpiError> {
         let period = computation.close(period);
         let key = layout::kpi_file(period.grain.as_str(), period.start);
-        let mut file = PeriodFile::new(self.table.staging_path(&key), &self.format)?;
-        computation.emit(&period, &mut file)?;
-        drop(period);
-        if let Some((path, rows)) = file.finish()? {
-            self.table.stage(key, path, rows);
+        let path = self.table.staging_path(&key);
+        let encoder = self.encoder.as_ref().ok_or_else(stopped)?;
+        let sent = match encoder.open(key, path) {
+            Ok(mut rows) => match computation.emit(&period, &mut rows) {
+                Ok(()) => rows.close().is_ok(),
+                Err(Stopped) => false,
+            },
+            Err(()) => false,
+        };
+        if sent { Ok(()) } else { Err(self.stop_error()) }
+    }
+
+    /// Why the encoder stopped taking rows.
+    fn stop_error(&mut self) -> KpiError {
+        match self.encoder.take().map(Encoder::finish) {
+            Some(Err(e)) => e,
+            Some(Ok(_)) | None => stopped(),
         }
-        Ok(())
     }
 
     /// Publishes the staged files and removes the files of touched periods that have no rows
     /// any more. Each period is replaced in one step: readers see the old or the new period.
-    pub fn commit(self, touched: &Touched) -> Result<KpiCommit, KpiError> {
+    pub fn commit(mut self, touched: &Touched) -> Result<KpiCommit, KpiError> {
+        let encoder = self.encoder.take().ok_or_else(stopped)?;
+        for (key, path, rows) in encoder.finish()? {
+            self.table.stage(key, path, rows);
+        }
         let mut replaced = BTreeSet::new();
         let mut spans = Vec::new();
         for &grain in touched.grains() {
@@ -379,7 +407,8 @@ mod tests {
         let writer =
             KpiWriter::open(&Storage::local(dir.path()), "t", OutputFormat::Parquet).expect("staging folder");
         let path = dir.path().join("period.parquet");
-        let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
+        let mut file =
+            PeriodFile::new(path.clone(), &file_format(&writer.run_id).expect("format")).expect("file");
         let (kpi, platform) = (Label::new("ctr"), Label::new("linkedin"));
         let rows = ROW_GROUP_ROWS + 3;
         for i in 0..rows {
@@ -408,7 +437,8 @@ mod tests {
         let writer = KpiWriter::open(&Storage::local(dir.path()), "run-7", OutputFormat::Parquet)
             .expect("staging folder");
         let path = dir.path().join("period.parquet");
-        let mut file = PeriodFile::new(path.clone(), &writer.format).expect("file");
+        let mut file =
+            PeriodFile::new(path.clone(), &file_format(&writer.run_id).expect("format")).expect("file");
         let (kpi, platform) = (Label::new("cpc"), Label::new("facebook"));
         for i in [5usize, 900, 12] {
             let entity = Label::new(&format!("ad-{i}"));
@@ -452,7 +482,8 @@ mod tests {
         let writer =
             KpiWriter::open(&Storage::local(dir.path()), "t", OutputFormat::Parquet).expect("staging folder");
         let path = dir.path().join("period.parquet");
-        let file = PeriodFile::new(path.clone(), &writer.format).expect("file");
+        let file =
+            PeriodFile::new(path.clone(), &file_format(&writer.run_id).expect("format")).expect("file");
         assert_eq!(file.finish().expect("close"), None);
         assert!(!path.exists());
     }

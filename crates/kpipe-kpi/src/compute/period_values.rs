@@ -81,6 +81,16 @@ impl Computation<'_> {
         let rolls_up = self.account_scope || self.platform_scope || self.all_scope;
         let mut values: Vec<(u64, DayAgg)> = values.into_iter().collect();
         values.sort_unstable_by_key(|(k, _)| *k);
+        if self.entity_scope {
+            // Cells with a period value but no day (an entity whose unique metric the platform
+            // gives for whole periods only) are numbered here, past the period's vector: it
+            // grows once and exactly, as letting it double would leave up to half of it unused.
+            let mut needed = entity.len();
+            for (k, _) in &values {
+                needed = needed.max(self.cell_id(*k) as usize + 1);
+            }
+            entity.reserve_exact(needed - entity.len());
+        }
         // Per account cell: the coarsest level seen, how many entities of it, and its value.
         let mut coarsest: FxMap<u64, ((u32, u32), u32, Agg)> = FxMap::default();
         for (k, d) in values {
@@ -181,5 +191,43 @@ impl Computation<'_> {
             let platform = &self.entities[e as usize].platform;
             *self.stats.without_period_value.entry(format!("{platform} {metric} {grain}")).or_default() += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use kpipe_core::{DateWindow, Decimal};
+
+    use super::super::{Agg, Computation, FxMap, Grain, RowRef};
+    use crate::catalog::Catalog;
+    use crate::config::Settings;
+
+    #[test]
+    fn period_values_of_cells_without_days_take_no_spare_room() {
+        let catalog = Catalog::builtin();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+        let window = DateWindow::new(day(2), day(8)).unwrap_or_else(|e| panic!("{e}"));
+        let mut computation = Computation::new(&catalog, &Settings::default(), window);
+        let ids: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
+        for id in &ids {
+            let row = RowRef {
+                platform: "facebook",
+                account_id: "act_1",
+                level: "campaign",
+                entity_id: id,
+                dimensions: [None; 8],
+                metric: "reach",
+                value: Decimal::from_i64(10),
+                currency: None,
+            };
+            computation.add_period_row("fb", Grain::Week, day(2), &row);
+        }
+        let mut entity: Vec<Agg> = Vec::new();
+        let mut account = FxMap::default();
+        computation.apply_period_values(Grain::Week, day(2), &mut entity, &mut account);
+        assert!(entity.len() >= ids.len());
+        assert!(entity.iter().filter(|a| a.is_period_value()).count() >= ids.len());
+        assert_eq!(entity.capacity(), entity.len());
     }
 }
