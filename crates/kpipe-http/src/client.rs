@@ -38,8 +38,10 @@ impl HttpClient {
         // reqwest is built without a bundled crypto provider; ring is ours. A second call
         // finds it installed, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = crate::tls::client_config()?;
         let build = |redirects: reqwest::redirect::Policy| {
             reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
                 .user_agent(USER_AGENT)
                 .gzip(true)
                 .connect_timeout(Duration::from_secs(10))

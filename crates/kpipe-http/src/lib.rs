@@ -24,6 +24,7 @@ mod paginate;
 mod ratelimit;
 pub mod retry;
 mod telemetry;
+mod tls;
 pub mod url;
 
 pub use auth::{
