@@ -164,6 +164,9 @@ fn stage(
     window: DateWindow,
     run_id: &str,
 ) -> Result<StageReport, String> {
+    // The pull's freed memory goes back to the system rather than stay resident under the
+    // stage's own peak.
+    kpipe_cli::malloc::trim();
     kpipe_kpi::run_on(output, &kpis.catalog, &kpis.settings, window, run_id)
         .map_err(|e| ErrorChain(&e).to_string())
 }

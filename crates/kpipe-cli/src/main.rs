@@ -17,13 +17,12 @@ use kpipe_core::{ErrorChain, Shard};
 mod args;
 mod bars;
 mod kpis;
-mod malloc;
 
 use args::{Cli, Command, EXIT_CONFIG, LogFormat, StateCommand};
 use bars::Bars;
 
 fn main() -> ExitCode {
-    malloc::tune();
+    kpipe_cli::malloc::tune();
     let cli = Cli::parse();
     let progress = cli.log_format == LogFormat::Text && std::io::stderr().is_terminal();
     // Dropped last, after the runtime: what is left of the spans and metrics is exported then,

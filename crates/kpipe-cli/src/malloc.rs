@@ -44,3 +44,24 @@ pub fn tune() {
 /// Other C libraries and allocators keep their defaults.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune() {}
+
+/// Hands the free memory of glibc's arenas back to the system. glibc returns only the free
+/// space at the top of an arena by itself; what a finished stage freed inside the arenas (a
+/// source's writer and its batches) stays resident, and the next stage's peak adds to it
+/// rather than reusing it. Called after each source's commit and before the KPI stage: on the
+/// memory-10m scenario of `kpipe-bench`, 30-60 MiB of free arena space was resident during
+/// the KPI stage without it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn trim() {
+    // SAFETY: `malloc_trim` takes each arena's lock while it releases that arena's free pages,
+    // as any allocation would, and touches no memory in use: it may be called from any thread
+    // at any time. Its result only says whether anything was released.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other C libraries and allocators return memory in their own way.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() {}

@@ -3,14 +3,14 @@
 //! whole pull succeeded. A failing source does not stop the others and never touches what is
 //! already published.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use kpipe_core::{
-    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, Label, MetricBatch, MetricName, MetricRow,
-    PullRequest, Sink, SinkTarget, SinkWriter, SourceError, SourceEvent, Transform,
+    DateWindow, DynSource, Emitter, ErrorChain, ErrorKind, MetricBatch, PullRequest, Sink, SinkTarget,
+    SinkWriter, SourceError, SourceEvent, Transform,
 };
 use kpipe_sink_parquet::{ParquetSink, Storage};
 use tokio::sync::mpsc;
@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 
 use crate::config::{Config, SourceConfig};
 use crate::quarantine::QuarantineWriter;
+use crate::row_tally::{RowCounts, RowTally};
 use crate::state::{Committed, DayPlan, StateError, StateStore};
 use crate::summary::{RunSummary, SourceStatus, SourceSummary, StreamSummary};
 
@@ -386,9 +387,6 @@ struct SourceJob {
     observer: Arc<dyn RunObserver>,
 }
 
-/// Rows written by (day, account, stream, metric); the stream is the one the source named.
-type RowCounts = BTreeMap<(NaiveDate, String, Option<Arc<str>>, String), u64>;
-
 /// What the sink side of one source ended with.
 struct Drained {
     writer: Box<dyn SinkWriter>,
@@ -552,10 +550,18 @@ impl SourceJob {
         let to_record =
             committed_rows(&counts, days.clone().unwrap_or_else(|| window.days().collect()), streams);
         summary.streams = stream_summaries(&to_record, &quarantined_by_stream);
-        let committed = match days.clone() {
-            Some(days) => tokio::task::spawn_blocking(move || writer.commit_days(&days)).await,
-            None => tokio::task::spawn_blocking(move || writer.commit()).await,
-        };
+        // What the source's writer freed is handed back before the sources still pulling, or
+        // the KPI stage, need memory.
+        let days_to_commit = days.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            let committed = match days_to_commit {
+                Some(days) => writer.commit_days(&days),
+                None => writer.commit(),
+            };
+            crate::malloc::trim();
+            committed
+        })
+        .await;
         let mut to_record = to_record;
         match committed {
             Ok(Ok(stats)) => {
@@ -682,56 +688,6 @@ fn drain(
         outside_window,
         skipped,
         error,
-    }
-}
-
-/// Rows by (day, account, stream, metric) while a source drains: keys are cheap clones of the
-/// rows' shared labels, so counting costs a hash lookup per row and no allocation.
-#[derive(Default)]
-struct RowTally {
-    rows: HashMap<TallyKey, u64, foldhash::fast::RandomState>,
-}
-
-/// (day, account, stream, metric).
-type TallyKey = (NaiveDate, Label, Option<Arc<str>>, MetricName);
-
-impl RowTally {
-    fn add(&mut self, batch: &MetricBatch, stream: Option<&Arc<str>>) {
-        // Connectors emit every metric of an entity-day in turn, so consecutive rows rarely share
-        // a key: one lookup a row, with the previous row's key checked first for runs that do.
-        let mut run: Option<(&MetricRow, u64)> = None;
-        for row in &batch.rows {
-            match &mut run {
-                Some((first, n))
-                    if first.date == row.date
-                        && first.metric == row.metric
-                        && first.account_id == row.account_id =>
-                {
-                    *n += 1
-                }
-                _ => {
-                    if let Some((first, n)) = run.replace((row, 1)) {
-                        self.count(first, stream, n);
-                    }
-                }
-            }
-        }
-        if let Some((first, n)) = run {
-            self.count(first, stream, n);
-        }
-    }
-
-    fn count(&mut self, row: &MetricRow, stream: Option<&Arc<str>>, n: u64) {
-        let key = (row.date, row.account_id.clone(), stream.cloned(), row.metric.clone());
-        *self.rows.entry(key).or_default() += n;
-    }
-
-    fn into_counts(self) -> RowCounts {
-        let mut counts = RowCounts::new();
-        for ((day, account, stream, metric), n) in self.rows {
-            *counts.entry((day, account.to_string(), stream, metric.as_str().to_owned())).or_default() += n;
-        }
-        counts
     }
 }
 

@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
-use kpipe_core::{Currency, DateWindow, Decimal, Dimensions, PeriodGrain};
+use kpipe_core::{Currency, DateWindow, Decimal, Dimensions, PeriodGrain, SinkError};
 use kpipe_sink_parquet::table::table_files;
 use kpipe_sink_parquet::{OutputFormat, Storage, layout};
 use parquet::arrow::ProjectionMask;
@@ -51,12 +51,15 @@ pub(crate) fn partitions(
 }
 
 /// Feeds `computation` the stored period rows (unique metrics over whole weeks and months) of
-/// the periods it produces; returns how many period files' rows were read.
+/// the periods it produces, as they are read (a batch at a time, not all of a grain's rows at
+/// once); returns how many period files' rows were read.
 pub(crate) fn read_period_rows(
     storage: &Storage,
     format: OutputFormat,
     computation: &mut Computation<'_>,
 ) -> Result<u64, KpiError> {
+    let fail =
+        |e: SinkError| KpiError::Read { path: PathBuf::from(layout::METRICS_PERIOD), message: e.to_string() };
     let mut read = 0;
     let grains: Vec<Grain> = computation.touched().grains().to_vec();
     for grain in grains {
@@ -68,12 +71,10 @@ pub(crate) fn read_period_rows(
         let periods = computation.touched().periods(grain);
         let (Some(first), Some(last)) = (periods.first(), periods.last()) else { continue };
         let rows =
-            kpipe_sink_parquet::period::read_period_rows(storage, format, period_grain, (first.0, last.0))
-                .map_err(|e| KpiError::Read {
-                    path: PathBuf::from(layout::METRICS_PERIOD),
-                    message: e.to_string(),
-                })?;
-        for stored in &rows {
+            kpipe_sink_parquet::period::stream_period_rows(storage, format, period_grain, (first.0, last.0))
+                .map_err(fail)?;
+        for stored in rows {
+            let stored = stored.map_err(fail)?;
             let row = RowRef::from_row(&stored.stored.row);
             computation.add_period_row(&stored.stored.source, grain, stored.request.period.start, &row);
             read += 1;

@@ -18,6 +18,7 @@ pub mod handover;
 pub mod layout;
 pub mod migrate;
 pub mod period;
+mod period_buffer;
 pub mod read;
 pub mod read_days;
 mod schema;

@@ -19,10 +19,12 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
 use kpipe_core::decimal::{PRECISION, SCALE};
-use kpipe_core::{Dimensions, Period, PeriodGrain, PeriodRequest, PeriodRow, SinkError};
+use kpipe_core::{
+    Currency, Decimal, Dimensions, MetricName, Period, PeriodGrain, PeriodRequest, PeriodRow, SinkError,
+};
 use kpipe_storage::Storage;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{WriterProperties, WriterVersion};
@@ -65,54 +67,95 @@ fn date_from_epoch(days: i32) -> Option<NaiveDate> {
     }
 }
 
-/// One period's rows as a Parquet file.
-pub(crate) fn encode(rows: &[PeriodRow], lineage: &Lineage, zstd_level: i32) -> Result<Bytes, SinkError> {
+/// A period row to encode, borrowed from wherever it is held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PeriodRowRef<'a> {
+    pub platform: &'a str,
+    pub account_id: &'a str,
+    pub level: &'a str,
+    pub entity_id: &'a str,
+    pub entity_name: Option<&'a str>,
+    /// The period's first day.
+    pub date: NaiveDate,
+    /// `None` for a row without dimensions.
+    pub dimensions: Option<&'a Dimensions>,
+    pub metric: &'a MetricName,
+    pub value: Decimal,
+    pub currency: Option<&'a Currency>,
+    pub request: PeriodRequest,
+}
+
+impl<'a> From<&'a PeriodRow> for PeriodRowRef<'a> {
+    fn from(r: &'a PeriodRow) -> PeriodRowRef<'a> {
+        PeriodRowRef {
+            platform: &r.row.platform,
+            account_id: &r.row.account_id,
+            level: &r.row.level,
+            entity_id: &r.row.entity_id,
+            entity_name: r.row.entity_name.as_deref(),
+            date: r.row.date,
+            dimensions: Some(&r.row.dimensions),
+            metric: &r.row.metric,
+            value: r.row.value,
+            currency: r.row.currency.as_ref(),
+            request: r.request,
+        }
+    }
+}
+
+/// One period's rows as a Parquet file, in the order `rows` gives them (it is gone through once
+/// per column).
+pub(crate) fn encode<'a, I>(rows: I, lineage: &Lineage, zstd_level: i32) -> Result<Bytes, SinkError>
+where
+    I: Iterator<Item = PeriodRowRef<'a>> + Clone,
+{
     let fail = |e: &dyn std::fmt::Display| SinkError::new(format!("cannot encode period rows: {e}"));
-    let text = |value: fn(&PeriodRow) -> Option<&str>| -> ArrayRef {
+    let count = rows.clone().count();
+    let text = |value: fn(PeriodRowRef<'a>) -> Option<&'a str>| -> ArrayRef {
         let mut b = StringBuilder::new();
-        for row in rows {
+        for row in rows.clone() {
             b.append_option(value(row));
         }
         Arc::new(b.finish())
     };
     let same = |value: &str| -> ArrayRef {
         let mut b = StringBuilder::new();
-        rows.iter().for_each(|_| b.append_value(value));
+        (0..count).for_each(|_| b.append_value(value));
         Arc::new(b.finish())
     };
-    let date = |value: fn(&PeriodRow) -> NaiveDate| -> ArrayRef {
+    let date = |value: fn(PeriodRowRef<'a>) -> NaiveDate| -> ArrayRef {
         let mut b = Date32Builder::new();
-        rows.iter().for_each(|r| b.append_value(days_since_epoch(value(r))));
+        rows.clone().for_each(|r| b.append_value(days_since_epoch(value(r))));
         Arc::new(b.finish())
     };
     let mut columns: Vec<ArrayRef> = vec![
-        text(|r| Some(r.row.platform.as_str())),
+        text(|r| Some(r.platform)),
         same(&lineage.source),
-        text(|r| Some(r.row.account_id.as_str())),
-        text(|r| Some(r.row.level.as_str())),
-        text(|r| Some(r.row.entity_id.as_str())),
-        text(|r| r.row.entity_name.as_ref().map(|n| n.as_str())),
-        date(|r| r.row.date),
+        text(|r| Some(r.account_id)),
+        text(|r| Some(r.level)),
+        text(|r| Some(r.entity_id)),
+        text(|r| r.entity_name),
+        date(|r| r.date),
     ];
     for slot in 0..Dimensions::NAMES.len() {
         let mut b = StringBuilder::new();
-        for row in rows {
-            b.append_option(row.row.dimensions.values()[slot].map(|l| l.as_str()));
+        for row in rows.clone() {
+            b.append_option(row.dimensions.and_then(|d| d.values()[slot]).map(|l| l.as_str()));
         }
         columns.push(Arc::new(b.finish()));
     }
     let mut value = Decimal128Builder::new();
-    rows.iter().for_each(|r| value.append_value(r.row.value.units()));
+    rows.clone().for_each(|r| value.append_value(r.value.units()));
     let value = value.finish().with_precision_and_scale(PRECISION, SCALE as i8).map_err(|e| fail(&e))?;
     let mut pulled = TimestampMicrosecondBuilder::new();
-    rows.iter().for_each(|_| pulled.append_value(lineage.pulled_at_micros));
+    (0..count).for_each(|_| pulled.append_value(lineage.pulled_at_micros));
     let mut partial = BooleanBuilder::new();
-    rows.iter().for_each(|r| partial.append_value(r.request.is_partial()));
+    rows.clone().for_each(|r| partial.append_value(r.request.is_partial()));
     columns.extend([
-        text(|r| Some(r.row.metric.as_str())),
+        text(|r| Some(r.metric.as_str())),
         Arc::new(value) as ArrayRef,
-        text(|r| Some(r.row.unit().as_str())),
-        text(|r| r.row.currency.as_ref().map(|c| c.as_str())),
+        text(|r| Some(r.metric.unit().as_str())),
+        text(|r| r.currency.map(|c| c.as_str())),
         Arc::new(pulled.finish().with_timezone("UTC")) as ArrayRef,
         same(&lineage.run_id),
         text(|r| Some(r.request.period.grain.as_str())),
@@ -155,51 +198,142 @@ pub fn read_period_rows(
     grain: PeriodGrain,
     starts: (NaiveDate, NaiveDate),
 ) -> Result<Vec<StoredPeriodRow>, SinkError> {
-    let listed = crate::table::table_files(storage, format, layout::METRICS_PERIOD)?;
-    let mut out = Vec::new();
-    for entry in listed {
-        let Some((_, file_grain, start)) = layout::parse_period_file(&entry.logical_key) else { continue };
-        if file_grain != grain || start < starts.0 || start > starts.1 {
-            continue;
-        }
-        let fail = |e: &dyn std::fmt::Display| {
-            SinkError::new(format!("cannot read {}: {e}", storage.describe_key(&entry.key)))
-        };
-        let Some(object) = storage.get(&entry.key).map_err(|e| fail(&e))? else { continue };
-        decode_file(object.bytes, &mut out).map_err(|e| fail(&e))?;
-    }
-    Ok(out)
+    stream_period_rows(storage, format, grain, starts)?.collect()
 }
 
-fn decode_file(bytes: Bytes, out: &mut Vec<StoredPeriodRow>) -> Result<(), String> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| e.to_string())?
-        .build()
-        .map_err(|e| e.to_string())?;
-    let metric_columns: Vec<usize> = (0..metric_schema().fields().len()).collect();
-    for batch in reader {
-        let batch = batch.map_err(|e| e.to_string())?;
-        if batch.schema().fields() != period_schema().fields() {
-            return Err("the file does not have the period schema".into());
-        }
-        let mut rows = Vec::new();
-        crate::read::decode(&batch.project(&metric_columns).map_err(|e| e.to_string())?, &mut rows)?;
-        let column =
-            |name: &str| batch.column_by_name(name).ok_or_else(|| format!("column `{name}` is missing"));
-        let grain = column("grain")?.as_string::<i32>().clone();
-        let through = column("data_through")?.as_primitive::<Date32Type>().clone();
-        for (i, stored) in rows.into_iter().enumerate() {
-            let grain = PeriodGrain::from_name(grain.value(i))
-                .ok_or_else(|| format!("unknown grain `{}`", grain.value(i)))?;
-            let through = date_from_epoch(through.value(i)).ok_or("`data_through` out of range")?;
-            let period = Period::containing(grain, stored.row.date);
-            if period.start != stored.row.date {
-                return Err(format!("`date` {} is not the first day of a {grain}", stored.row.date));
+/// The same rows as [`read_period_rows`], in the same order, read as they are taken: file by
+/// file and batch by batch, so that only one batch of rows is held whatever their number. The
+/// files are listed first (an error doing so is returned here); an error reading one ends the
+/// stream after it is given.
+pub fn stream_period_rows(
+    storage: &Storage,
+    format: crate::OutputFormat,
+    grain: PeriodGrain,
+    starts: (NaiveDate, NaiveDate),
+) -> Result<PeriodRowStream<'_>, SinkError> {
+    let listed = crate::table::table_files(storage, format, layout::METRICS_PERIOD)?;
+    let keys: Vec<String> = listed
+        .into_iter()
+        .filter(|entry| {
+            layout::parse_period_file(&entry.logical_key).is_some_and(|(_, file_grain, start)| {
+                file_grain == grain && start >= starts.0 && start <= starts.1
+            })
+        })
+        .map(|entry| entry.key)
+        .collect();
+    Ok(PeriodRowStream {
+        storage,
+        keys: keys.into_iter(),
+        file: None,
+        rows: Vec::new().into_iter(),
+        ended: false,
+    })
+}
+
+/// Period rows read as they are taken: see [`stream_period_rows`].
+pub struct PeriodRowStream<'s> {
+    storage: &'s Storage,
+    /// The files not opened yet.
+    keys: std::vec::IntoIter<String>,
+    /// The file being read: its key, and its batches not read yet.
+    file: Option<(String, ParquetRecordBatchReader)>,
+    /// The rows of the batch being read, not taken yet.
+    rows: std::vec::IntoIter<StoredPeriodRow>,
+    /// After an error, nothing more is read.
+    ended: bool,
+}
+
+impl std::fmt::Debug for PeriodRowStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeriodRowStream")
+            .field("file", &self.file.as_ref().map(|(key, _)| key))
+            .field("files_left", &self.keys.len())
+            .field("rows_left_in_batch", &self.rows.len())
+            .finish()
+    }
+}
+
+impl PeriodRowStream<'_> {
+    /// Reads the next batch into `rows`, opening the next file when one is done; `false` when
+    /// every file has been read.
+    fn read_batch(&mut self) -> Result<bool, SinkError> {
+        loop {
+            if let Some((key, batches)) = &mut self.file {
+                let storage = self.storage;
+                let fail = |e: &dyn std::fmt::Display| {
+                    SinkError::new(format!("cannot read {}: {e}", storage.describe_key(key)))
+                };
+                match batches.next() {
+                    Some(batch) => {
+                        let batch = batch.map_err(|e| fail(&e))?;
+                        self.rows = decode_batch(&batch).map_err(|e| fail(&e))?.into_iter();
+                        return Ok(true);
+                    }
+                    None => self.file = None,
+                }
             }
-            out.push(StoredPeriodRow { stored, request: PeriodRequest { period, through } });
+            let Some(key) = self.keys.next() else { return Ok(false) };
+            let fail = |e: &dyn std::fmt::Display| {
+                SinkError::new(format!("cannot read {}: {e}", self.storage.describe_key(&key)))
+            };
+            // A file replaced away since the listing is skipped, as a day file would be.
+            let Some(object) = self.storage.get(&key).map_err(|e| fail(&e))? else { continue };
+            let batches = ParquetRecordBatchReaderBuilder::try_new(object.bytes)
+                .and_then(|builder| builder.build())
+                .map_err(|e| fail(&e))?;
+            self.file = Some((key, batches));
         }
     }
-    Ok(())
+}
+
+impl Iterator for PeriodRowStream<'_> {
+    type Item = Result<StoredPeriodRow, SinkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.rows.next() {
+                return Some(Ok(row));
+            }
+            if self.ended {
+                return None;
+            }
+            match self.read_batch() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.ended = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.ended = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+fn decode_batch(batch: &RecordBatch) -> Result<Vec<StoredPeriodRow>, String> {
+    if batch.schema().fields() != period_schema().fields() {
+        return Err("the file does not have the period schema".into());
+    }
+    let metric_columns: Vec<usize> = (0..metric_schema().fields().len()).collect();
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    crate::read::decode(&batch.project(&metric_columns).map_err(|e| e.to_string())?, &mut rows)?;
+    let column = |name: &str| batch.column_by_name(name).ok_or_else(|| format!("column `{name}` is missing"));
+    let grain = column("grain")?.as_string::<i32>();
+    let through = column("data_through")?.as_primitive::<Date32Type>();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, stored) in rows.into_iter().enumerate() {
+        let grain = PeriodGrain::from_name(grain.value(i))
+            .ok_or_else(|| format!("unknown grain `{}`", grain.value(i)))?;
+        let through = date_from_epoch(through.value(i)).ok_or("`data_through` out of range")?;
+        let period = Period::containing(grain, stored.row.date);
+        if period.start != stored.row.date {
+            return Err(format!("`date` {} is not the first day of a {grain}", stored.row.date));
+        }
+        out.push(StoredPeriodRow { stored, request: PeriodRequest { period, through } });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -234,7 +368,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let storage = Storage::local(dir.path());
         let lineage = Lineage::new("fb", "run-1", chrono::Utc::now());
-        let bytes = encode(&[row(month, 4321)], &lineage, 1).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = encode([row(month, 4321)].iter().map(PeriodRowRef::from), &lineage, 1)
+            .unwrap_or_else(|e| panic!("{e}"));
         storage.put(&layout::period_file("fb", month.period), bytes).unwrap_or_else(|e| panic!("{e}"));
         let read =
             read_period_rows(&storage, crate::OutputFormat::Parquet, PeriodGrain::Month, (day(1), day(1)))
@@ -249,5 +384,69 @@ mod tests {
                 .unwrap_or_default()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn period_rows_stream_file_by_file_and_stop_at_an_unreadable_file() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 3, d).unwrap_or_default();
+        let window = DateWindow::new(day(2), day(11)).unwrap_or_else(|e| panic!("{e}"));
+        let month = PeriodRequest::for_window(window)
+            .into_iter()
+            .find(|r| r.period.grain == PeriodGrain::Month)
+            .unwrap_or_else(|| panic!("no month"));
+        let rows: Vec<PeriodRow> = (0..2500)
+            .map(|i| {
+                PeriodRow::new(
+                    month,
+                    MetricRow {
+                        platform: "facebook".into(),
+                        account_id: "act_1".into(),
+                        level: "campaign".into(),
+                        entity_id: kpipe_core::Label::new(&format!("{i}")),
+                        entity_name: None,
+                        date: day(2),
+                        dimensions: Dimensions::default(),
+                        metric: Metric::Reach.into(),
+                        value: kpipe_core::Decimal::from_i64(i),
+                        currency: None,
+                    },
+                )
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let storage = Storage::local(dir.path());
+        for source in ["a", "c"] {
+            let lineage = Lineage::new(source, "run-1", chrono::Utc::now());
+            let bytes =
+                encode(rows.iter().map(PeriodRowRef::from), &lineage, 1).unwrap_or_else(|e| panic!("{e}"));
+            storage.put(&layout::period_file(source, month.period), bytes).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let starts = (day(1), day(1));
+        let read = || {
+            stream_period_rows(&storage, crate::OutputFormat::Parquet, PeriodGrain::Month, starts)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // Several batches of each file, in file order.
+        let streamed: Vec<StoredPeriodRow> =
+            read().collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(streamed.len(), 2 * rows.len());
+        for (i, back) in streamed.iter().enumerate() {
+            let source = if i < rows.len() { "a" } else { "c" };
+            assert_eq!((back.stored.source.as_str(), &back.stored.row), (source, &rows[i % rows.len()].row));
+        }
+        assert_eq!(
+            read_period_rows(&storage, crate::OutputFormat::Parquet, PeriodGrain::Month, starts)
+                .unwrap_or_else(|e| panic!("{e}")),
+            streamed
+        );
+        // A file that cannot be read between the two: the rows before it, its error, then no more.
+        storage
+            .put(&layout::period_file("b", month.period), Bytes::from_static(b"not parquet"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut stream = read();
+        assert_eq!(stream.by_ref().take(rows.len()).filter(Result::is_ok).count(), rows.len());
+        let error = stream.next().and_then(Result::err).map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("cannot read") && error.contains("metrics_period/b."), "{error}");
+        assert!(stream.next().is_none());
     }
 }

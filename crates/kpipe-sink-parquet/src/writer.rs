@@ -12,6 +12,7 @@ use crate::ParquetSinkOptions;
 use crate::columns::{Lineage, RowGroupBuilder};
 use crate::encode::column::Codec;
 use crate::layout;
+use crate::period_buffer::PeriodBuffer;
 use crate::table::{OutputFormat, StagedTable, TableFile, TableFormat};
 
 struct Partition {
@@ -56,9 +57,9 @@ pub(crate) struct PartitionedWriter {
     shared: Arc<BufferedBytes>,
     /// This writer's part of it, as last reported.
     reported: usize,
-    /// Period rows by period, written at commit (they are few: a value per entity, unique
-    /// metric and period).
-    periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
+    /// Period rows by period, written at commit (a value per entity, unique metric and
+    /// period: a few for each entity, held compactly).
+    periods: PeriodBuffer,
     storage: Storage,
     done: bool,
 }
@@ -106,7 +107,7 @@ impl PartitionedWriter {
             by_slot: Vec::new(),
             shared,
             reported: 0,
-            periods: std::collections::BTreeMap::new(),
+            periods: PeriodBuffer::default(),
             storage: storage.clone(),
             done: false,
         })
@@ -225,10 +226,7 @@ impl SinkWriter for PartitionedWriter {
     }
 
     fn write_periods(&mut self, rows: &[PeriodRow]) -> Result<(), SinkError> {
-        for row in rows {
-            self.periods.entry(row.request.period).or_default().push(row.clone());
-        }
-        Ok(())
+        rows.iter().try_for_each(|row| self.periods.push(row))
     }
 
     fn commit(mut self: Box<Self>) -> Result<CommitStats, SinkError> {
@@ -239,9 +237,9 @@ impl SinkWriter for PartitionedWriter {
         let all: std::collections::BTreeSet<NaiveDate> = self.target.window.days().collect();
         let mut stats = self.commit_days(&all)?;
         if !periods.is_empty() {
-            stats.periods = periods.values().filter_map(|rows| rows.first()).map(|r| r.request).collect();
+            stats.periods = periods.requests();
             let target = PeriodTarget { storage: &storage, lineage: &lineage, ownership, writer: &writer };
-            let published = publish_periods(&target, zstd_level, output_format, periods)?;
+            let published = publish_periods(&target, zstd_level, output_format, &periods)?;
             stats.period_rows = published.rows;
             stats.files.extend(published.files);
         }
@@ -324,10 +322,10 @@ fn publish_periods(
     target: &PeriodTarget<'_>,
     zstd_level: i32,
     output_format: OutputFormat,
-    periods: std::collections::BTreeMap<Period, Vec<PeriodRow>>,
+    periods: &PeriodBuffer,
 ) -> Result<crate::table::Published, SinkError> {
     let PeriodTarget { storage, lineage, ownership, writer } = *target;
-    let replaced_periods: std::collections::BTreeSet<Period> = periods.keys().copied().collect();
+    let replaced_periods: std::collections::BTreeSet<Period> = periods.periods().collect();
     let mut table = StagedTable::open(
         storage,
         &format!("{}/{writer}", layout::METRICS_PERIOD),
@@ -335,13 +333,13 @@ fn publish_periods(
         &lineage.run_id,
     )?;
     let mut replaced = std::collections::BTreeSet::new();
-    let window = match (periods.keys().next(), periods.keys().next_back()) {
+    let window = match (periods.periods().next(), periods.periods().next_back()) {
         (Some(first), Some(last)) => format!("{}..{}", first.start, last.end()),
         _ => String::new(),
     };
-    for (period, rows) in periods {
+    for (period, rows) in periods.by_period() {
         let key = layout::period_file(writer, period);
-        let bytes = crate::period::encode(&rows, lineage, zstd_level)?;
+        let bytes = crate::period::encode(rows.rows(), lineage, zstd_level)?;
         let staged = table.staging_path(&key);
         std::fs::write(&staged, &bytes)
             .map_err(|e| SinkError::new(format!("cannot write {}", staged.display())).with_source(e))?;
@@ -378,6 +376,101 @@ impl Drop for PartitionedWriter {
         if !self.done {
             // Neither committed nor aborted (a panic upstream): leave the published data alone.
             let _ = self.discard_staging();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDate};
+    use kpipe_core::{
+        Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricName, PeriodGrain, PeriodRequest,
+        Sink, Unit,
+    };
+
+    use super::*;
+
+    fn period_row(i: u64, requests: &[PeriodRequest]) -> PeriodRow {
+        let request = requests[(i as usize * 7) % requests.len()];
+        let through = if i.is_multiple_of(5) { request.period.start } else { request.through };
+        let metric: MetricName = match i % 3 {
+            0 => Metric::Reach.into(),
+            1 => Metric::Spend.into(),
+            _ => MetricName::extra("facebook", "unique_clicks", Unit::Count).unwrap_or(Metric::Reach.into()),
+        };
+        let dimensions = match i % 7 {
+            0 => Dimensions {
+                country: Some("DE".into()),
+                device: Some(Label::new("mobile")),
+                ..Default::default()
+            },
+            1 => Dimensions { age: Some("25-34".into()), ..Default::default() },
+            _ => Dimensions::default(),
+        };
+        PeriodRow::new(
+            PeriodRequest { through, ..request },
+            MetricRow {
+                platform: if i.is_multiple_of(11) { "linkedin".into() } else { "facebook".into() },
+                account_id: Label::new(&format!("act_{}", i % 3)),
+                level: if i.is_multiple_of(2) { "campaign".into() } else { "ad".into() },
+                entity_id: Label::new(&format!("{}", i / 3)),
+                entity_name: (!i.is_multiple_of(4)).then(|| Label::new(&format!("Name {}", i / 6))),
+                date: NaiveDate::MIN,
+                dimensions,
+                metric,
+                value: Decimal::from_i64(i as i64 * 37 - 500),
+                currency: (i % 3 == 1)
+                    .then(|| Currency::parse(if i.is_multiple_of(2) { "EUR" } else { "USD" }))
+                    .flatten(),
+            },
+        )
+    }
+
+    #[test]
+    fn period_rows_are_published_by_period_in_the_order_written() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap_or_else(|e| panic!("{e}"));
+        let window = DateWindow::new(day("2026-02-20"), day("2026-03-11")).unwrap_or_else(|e| panic!("{e}"));
+        let requests = PeriodRequest::for_window(window);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sink = crate::ParquetSink::new(dir.path());
+        let target = SinkTarget {
+            source: "fb".into(),
+            window,
+            run_id: "run-1".into(),
+            pulled_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap_or_default(),
+        };
+        let mut writer = sink.open(target).unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<PeriodRow> = (0..6000).map(|i| period_row(i, &requests)).collect();
+        for chunk in rows.chunks(1000) {
+            writer.write_periods(chunk).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let stats = writer.commit().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stats.period_rows, rows.len() as u64);
+        let mut first: Vec<PeriodRequest> = Vec::new();
+        for row in &rows {
+            if !first.iter().any(|r| r.period == row.request.period) {
+                first.push(row.request);
+            }
+        }
+        first.sort_by_key(|r| r.period);
+        assert_eq!(stats.periods, first, "each period's request is its first row's");
+        let storage = Storage::local(dir.path());
+        for grain in [PeriodGrain::Week, PeriodGrain::Month] {
+            let read = crate::period::read_period_rows(
+                &storage,
+                OutputFormat::Parquet,
+                grain,
+                (day("2026-01-01"), day("2026-12-31")),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let mut expected: Vec<&PeriodRow> =
+                rows.iter().filter(|r| r.request.period.grain == grain).collect();
+            expected.sort_by_key(|r| r.request.period);
+            assert_eq!(read.len(), expected.len());
+            for (back, row) in read.iter().zip(expected) {
+                assert_eq!((&back.stored.row, back.request), (&row.row, row.request));
+                assert_eq!((back.stored.source.as_str(), back.stored.run_id.as_str()), ("fb", "run-1"));
+            }
         }
     }
 }
