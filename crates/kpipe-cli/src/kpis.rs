@@ -2,14 +2,15 @@
 //! `kpipe run`, over the run's window.
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use kpipe_cli::config::{Config, KpiConfig};
 use kpipe_cli::lock::RunLock;
-use kpipe_cli::runner::run_window;
+use kpipe_cli::runner::{RunObserver, run_window};
 use kpipe_cli::summary::{KpiStageStatus, KpiStageSummary};
 use kpipe_cli::{RunOptions, RunSummary, SourceStatus};
 use kpipe_core::{DateWindow, ErrorChain, NaiveDate};
-use kpipe_kpi::{Grain, KpiRow, Scope, StageReport};
+use kpipe_kpi::{Grain, KpiRow, Scope, StageFeed, StageReport};
 use kpipe_sink_parquet::{Storage, layout};
 use kpipe_storage::{OutputLocation, StorageOptions};
 
@@ -106,11 +107,7 @@ impl AfterRun {
     /// failed (the run's metrics stay published; the KPI files stay as they were).
     pub fn run_under_lock(&self, summary: &mut RunSummary, _held: &RunLock) -> bool {
         let Some(window) = self.window else { return true };
-        if !summary
-            .sources
-            .iter()
-            .any(|s| matches!(s.status, SourceStatus::Succeeded | SourceStatus::Partial))
-        {
+        if !wrote_something(summary) {
             return true;
         }
         let span = kpipe_cli::telemetry::kpi_span(&summary.run_id);
@@ -119,43 +116,140 @@ impl AfterRun {
         let result = Storage::open(&self.output, &self.storage)
             .map_err(|e| format!("pipeline.output: {e}"))
             .and_then(|storage| stage(&storage, &self.kpis, window, &summary.run_id));
-        let ok = match result {
-            Ok(report) => {
-                println!("{}", report_line(&report));
-                summary.kpis = Some(KpiStageSummary {
-                    status: KpiStageStatus::Succeeded,
-                    window: report.window,
-                    read_window: Some(report.read_window),
-                    metric_rows_read: report.stats.rows_read,
-                    without_period_value: report.stats.without_period_value.clone(),
-                    rows_written: report.commit.rows,
-                    periods_written: report.commit.periods_written,
-                    periods_removed: report.commit.periods_removed,
-                    duration_ms: report.duration_ms,
-                    error: None,
-                });
-                true
-            }
-            Err(message) => {
-                eprintln!("error: KPIs not updated: {message}");
-                summary.kpis = Some(KpiStageSummary {
-                    status: KpiStageStatus::Failed,
-                    window,
-                    read_window: None,
-                    metric_rows_read: 0,
-                    without_period_value: Default::default(),
-                    rows_written: 0,
-                    periods_written: 0,
-                    periods_removed: 0,
-                    duration_ms: clock.elapsed().as_millis() as u64,
-                    error: Some(message),
-                });
-                false
-            }
-        };
-        kpipe_cli::telemetry::kpis_finished(&span, summary.kpis.as_ref());
-        ok
+        record(summary, window, clock, result, &span)
     }
+}
+
+/// The KPI stage of `kpipe run`, computed during the pull: each source's rows are read as soon as
+/// it is done, on a thread of the stage's own, so that the stage ends shortly after the last
+/// source. Observes the run for that, and hands what it observes on to `inner`.
+pub struct DuringRun {
+    after: AfterRun,
+    inner: Arc<dyn RunObserver>,
+    feed: Mutex<Option<Result<StageFeed, String>>>,
+}
+
+impl DuringRun {
+    /// The stage over the window `options` give, fed by the run that `self` observes.
+    pub fn new(cfg: &Config, options: &RunOptions, inner: Arc<dyn RunObserver>) -> DuringRun {
+        DuringRun { after: AfterRun::new(cfg, options), inner, feed: Mutex::new(None) }
+    }
+
+    fn start(&self, run_id: &str, sources: &[String]) -> Result<StageFeed, String> {
+        let a = &self.after;
+        let storage = Storage::open(&a.output, &a.storage).map_err(|e| format!("pipeline.output: {e}"))?;
+        let window = a.window.ok_or("no KPI stage")?;
+        StageFeed::start(
+            storage,
+            a.kpis.catalog.clone(),
+            a.kpis.settings.clone(),
+            window,
+            run_id.to_owned(),
+            sources.to_vec(),
+        )
+        .map_err(|e| ErrorChain(&e).to_string())
+    }
+
+    /// Ends the stage after the run, as [`AfterRun::run_under_lock`] does; a stage that did
+    /// not start with the run runs now.
+    pub fn finish_under_lock(&self, summary: &mut RunSummary, held: &RunLock) -> bool {
+        let feed = self.feed.lock().ok().and_then(|mut f| f.take());
+        let Some(window) = self.after.window else { return true };
+        if !wrote_something(summary) {
+            // Dropped: the stage stops and publishes nothing.
+            drop(feed);
+            return true;
+        }
+        let Some(feed) = feed else { return self.after.run_under_lock(summary, held) };
+        let span = kpipe_cli::telemetry::kpi_span(&summary.run_id);
+        let _in_span = span.enter();
+        let clock = std::time::Instant::now();
+        kpipe_cli::malloc::trim();
+        let result = feed.and_then(|f| f.finish().map_err(|e| ErrorChain(&e).to_string()));
+        record(summary, window, clock, result, &span)
+    }
+}
+
+impl RunObserver for DuringRun {
+    fn started(&self, source: &str, window: DateWindow) {
+        self.inner.started(source, window);
+    }
+
+    fn rows(&self, source: &str, rows: u64) {
+        self.inner.rows(source, rows);
+    }
+
+    fn finished(&self, summary: &kpipe_cli::SourceSummary) {
+        self.inner.finished(summary);
+    }
+
+    fn run_started(&self, run_id: &str, sources: &[String]) {
+        if self.after.window.is_some()
+            && let Ok(mut feed) = self.feed.lock()
+        {
+            *feed = Some(self.start(run_id, sources));
+        }
+        self.inner.run_started(run_id, sources);
+    }
+
+    fn source_done(&self, source: &str) {
+        if let Ok(feed) = self.feed.lock()
+            && let Some(Ok(feed)) = feed.as_ref()
+        {
+            feed.source_done(source);
+        }
+        self.inner.source_done(source);
+    }
+}
+
+fn wrote_something(summary: &RunSummary) -> bool {
+    summary.sources.iter().any(|s| matches!(s.status, SourceStatus::Succeeded | SourceStatus::Partial))
+}
+
+/// Prints what the stage did and records it in `summary.kpis`; false when it failed.
+fn record(
+    summary: &mut RunSummary,
+    window: DateWindow,
+    clock: std::time::Instant,
+    result: Result<StageReport, String>,
+    span: &tracing::Span,
+) -> bool {
+    let ok = match result {
+        Ok(report) => {
+            println!("{}", report_line(&report));
+            summary.kpis = Some(KpiStageSummary {
+                status: KpiStageStatus::Succeeded,
+                window: report.window,
+                read_window: Some(report.read_window),
+                metric_rows_read: report.stats.rows_read,
+                without_period_value: report.stats.without_period_value.clone(),
+                rows_written: report.commit.rows,
+                periods_written: report.commit.periods_written,
+                periods_removed: report.commit.periods_removed,
+                duration_ms: report.duration_ms,
+                error: None,
+            });
+            true
+        }
+        Err(message) => {
+            eprintln!("error: KPIs not updated: {message}");
+            summary.kpis = Some(KpiStageSummary {
+                status: KpiStageStatus::Failed,
+                window,
+                read_window: None,
+                metric_rows_read: 0,
+                without_period_value: Default::default(),
+                rows_written: 0,
+                periods_written: 0,
+                periods_removed: 0,
+                duration_ms: clock.elapsed().as_millis() as u64,
+                error: Some(message),
+            });
+            false
+        }
+    };
+    kpipe_cli::telemetry::kpis_finished(span, summary.kpis.as_ref());
+    ok
 }
 
 fn stage(

@@ -336,10 +336,15 @@ async fn run_with(
         .filter(|s| s.enabled && options.only.as_ref().is_none_or(|only| *only == s.name))
         .map(|s| s.name.clone());
     let run_progress = Arc::new(RunProgress::new(bars, selected));
-    let kpi_stage = with_kpis.then(|| kpis::AfterRun::new(&cfg, &options));
+    // The KPIs are computed as the sources finish, beside the pull.
+    let kpi_stage = with_kpis.then(|| Arc::new(kpis::DuringRun::new(&cfg, &options, run_progress.clone())));
+    let observer: Arc<dyn RunObserver> = match &kpi_stage {
+        Some(stage) => stage.clone(),
+        None => run_progress.clone(),
+    };
     let metrics_context = metrics_file.map(|_| kpipe_cli::run_metrics::RunContext::of(&cfg));
     let outcome = tokio::select! {
-        outcome = runner::run_locked(cfg, options, run_progress.clone()) => outcome,
+        outcome = runner::run_locked(cfg, options, observer) => outcome,
         stop = wait_for_stop() => {
             // Dropping the run aborts its sources: their writers see their channels close and
             // throw their staged files away (the runtime waits for them before the process
@@ -363,7 +368,7 @@ async fn run_with(
         }
     };
     print!("{}", redact::text(&summary.render()));
-    let kpis_ok = kpi_stage.is_none_or(|stage| stage.run_under_lock(&mut summary, &lock));
+    let kpis_ok = kpi_stage.is_none_or(|stage| stage.finish_under_lock(&mut summary, &lock));
     drop(lock);
     if let Some(path) = summary_json {
         let json = redact::summary_json(&summary)?;

@@ -101,6 +101,14 @@ impl RunObserver for RunProgress {
         });
         self.inner.finished(summary);
     }
+
+    fn run_started(&self, run_id: &str, sources: &[String]) {
+        self.inner.run_started(run_id, sources);
+    }
+
+    fn source_done(&self, source: &str) {
+        self.inner.source_done(source);
+    }
 }
 
 #[cfg(test)]

@@ -107,8 +107,14 @@ pub trait RunObserver: Send + Sync {
     fn started(&self, _source: &str, _window: DateWindow) {}
     /// A source has written `rows` rows so far.
     fn rows(&self, _source: &str, _rows: u64) {}
-    /// A source is done.
+    /// A source is done with a window.
     fn finished(&self, _summary: &SourceSummary) {}
+    /// The run holds the output (its lock taken, its layout current) and is about to pull
+    /// `sources`; nothing of theirs is written yet.
+    fn run_started(&self, _run_id: &str, _sources: &[String]) {}
+    /// A source of [`RunObserver::run_started`] writes nothing more in this run: its last
+    /// window is committed, or it stopped.
+    fn source_done(&self, _source: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -211,6 +217,7 @@ async fn pull_sources(
     });
 
     let mut tasks = tokio::task::JoinSet::new();
+    let mut pulls = Vec::new();
     let mut summaries = Vec::new();
     for source in config.sources {
         let mut summary = SourceSummary::new(&source.name, &source.kind);
@@ -264,6 +271,11 @@ async fn pull_sources(
             state: state.clone(),
         };
         let span = crate::telemetry::source_span(&source.name, &source.kind);
+        pulls.push((context, source, plan, span));
+    }
+    let pulling: Vec<String> = pulls.iter().map(|(_, source, _, _)| source.name.clone()).collect();
+    observer.run_started(&run_id, &pulling);
+    for (context, source, plan, span) in pulls {
         tasks.spawn(context.run(source, plan).instrument(span));
     }
     while let Some(joined) = tasks.join_next().await {
@@ -370,6 +382,7 @@ impl SourceContext {
             }
         }
         crate::telemetry::source_finished(&tracing::Span::current(), &total);
+        self.observer.source_done(&source.name);
         total
     }
 

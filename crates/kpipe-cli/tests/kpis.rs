@@ -160,3 +160,80 @@ fn the_demo_configuration_runs_again_while_the_demo_serves() {
     let _ = demo.wait();
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 }
+
+/// The KPIs of `kpipe run` are computed as each source finishes, beside the others' pull; the
+/// files they leave are the same as `kpipe kpis` writes over the same stored metrics afterwards,
+/// with a source stored by an earlier run and not pulled now, and a source that fails.
+#[test]
+fn kpis_computed_during_a_run_are_those_computed_after_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let other = "date,platform,account,level,entity,metric,value,currency\n\
+        2026-03-02,facebook,act_1,campaign,f1,spend,5,USD\n\
+        2026-03-02,facebook,act_1,campaign,f1,impressions,500,\n\
+        2026-03-02,facebook,act_1,campaign,f1,clicks,4,\n\
+        2026-03-03,linkedin,509,campaign,c9,impressions,100,\n\
+        2026-03-03,linkedin,509,campaign,c9,clicks,3,\n";
+    write(dir.path(), "data/m.csv", METRICS_CSV);
+    write(dir.path(), "other/m.csv", other);
+    write(
+        dir.path(),
+        "earlier/m.csv",
+        "date,platform,account,level,entity,metric,value,currency\n\
+        2026-03-03,linkedin,510,campaign,c5,impressions,40,\n\
+        2026-03-03,linkedin,510,campaign,c5,clicks,1,\n",
+    );
+    write(dir.path(), "broken/m.csv", "not,a,metrics,file\n");
+    let source = |name: &str, path: &str| {
+        format!("\n[sources.{name}]\ntype = \"files\"\nkind = \"metrics\"\npath = \"{path}/*.csv\"\n")
+    };
+    let window = ["--from", "2026-03-02", "--to", "2026-03-03"];
+    write(dir.path(), "earlier.toml", &config(&source("earlier", "earlier")));
+    let out = kpipe(dir.path(), &[&["run", "-c", "earlier.toml"][..], &window].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let both = config(&(source("other", "other") + &source("broken", "broken")));
+    write(dir.path(), "kpipe.toml", &both);
+    let out = kpipe(dir.path(), &[&["run", "-c", "kpipe.toml"][..], &window].concat());
+    assert_eq!(out.status.code(), Some(1), "the broken source fails the run: {}", text(&out));
+    assert!(text(&out).contains("kpis 2026-03-02..2026-03-03: "), "{}", text(&out));
+    let during = kpi_lines(dir.path());
+    // Three sources' accounts over both platforms: the all-platforms scope adds up every source.
+    assert!(during.iter().any(|l| l.contains("scope=all")), "{during:?}");
+    for account in ["508", "509", "510", "act_1"] {
+        assert!(during.iter().any(|l| l.contains(&format!("account={account} "))), "{account}: {during:?}");
+    }
+
+    let out = kpipe(dir.path(), &[&["kpis", "-c", "kpipe.toml"][..], &window].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(kpi_lines(dir.path()), during);
+    let staging = dir.path().join("out/.kpipe/staging/kpis");
+    let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "nothing staged is left");
+}
+
+fn kpi_lines(dir: &std::path::Path) -> Vec<String> {
+    let rows = kpipe_kpi::read_kpis(&dir.join("out"), None).unwrap_or_else(|e| panic!("{e}"));
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let s = |l: &Option<kpipe_core::Label>| l.as_deref().unwrap_or("-").to_owned();
+            format!(
+                "{} {} {} scope={} platform={} source={} account={} entity={} {:?} {:?} {:?} {:?}",
+                r.kpi,
+                r.grain,
+                r.period_start,
+                r.scope,
+                s(&r.platform),
+                s(&r.source),
+                s(&r.account_id),
+                s(&r.entity_id),
+                r.value,
+                r.numerator,
+                r.denominator,
+                r.currency
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}

@@ -17,6 +17,7 @@ use crate::period::{Grain, Scope, Touched};
 use crate::plan::{FilterKey, TermId, TermKind};
 use crate::row::{KpiRow, RowRef, RowSink, RowView};
 
+mod by_source;
 mod period_values;
 
 /// Levels from the coarsest: at the account scope and above, each metric of an account is taken
@@ -174,6 +175,15 @@ struct Unit {
     present: TermSet,
 }
 
+/// Which scopes a period's units are made for.
+#[derive(Debug, Clone, Copy)]
+struct Scopes {
+    entity: bool,
+    account: bool,
+    platform: bool,
+    all: bool,
+}
+
 #[derive(Debug)]
 struct PeriodCells {
     end: NaiveDate,
@@ -245,6 +255,13 @@ pub struct Computation<'c> {
     scratch: Scratch,
     stats: ComputeStats,
     period_values: period_values::PeriodValues,
+    /// Sources are read one at a time (see [`Computation::begin_source`]); the platform and
+    /// all-platforms scopes wait for every source, from the accounts' aggregates kept per period.
+    by_source: bool,
+    /// Per period closed so far, its accounts' aggregates (`by_source` only).
+    kept: BTreeMap<(Grain, NaiveDate), by_source::KeptPeriod>,
+    /// Entities of the sources read before the current one.
+    entities_before: usize,
 }
 
 /// A row dated before a day already finished.
@@ -315,6 +332,9 @@ impl<'c> Computation<'c> {
             scratch: Scratch::default(),
             stats: ComputeStats::default(),
             period_values: Default::default(),
+            by_source: false,
+            kept: BTreeMap::new(),
+            entities_before: 0,
         };
         c.conversion.to.push(None);
         c
@@ -465,7 +485,7 @@ impl<'c> Computation<'c> {
                     level_rank,
                 });
                 self.entity_index.insert(self.key_buf.as_str().into(), id);
-                self.stats.entities = self.entities.len();
+                self.stats.entities = self.entities_before + self.entities.len();
                 id
             }
         };
@@ -694,7 +714,9 @@ impl<'c> Computation<'c> {
         }
     }
 
-    /// A completed period's aggregates, grouped by owner and put in output order.
+    /// A completed period's aggregates, grouped by owner and put in output order. Read source
+    /// by source, the platform and all-platforms scopes are left out: the period's accounts'
+    /// aggregates are kept for them instead (see [`Computation::close_kept`]).
     pub(crate) fn close(&mut self, period: EndedPeriod) -> ClosedPeriod {
         let EndedPeriod { grain, start, cells } = period;
         let PeriodCells { end, mut entity, mut entity_starts, mut account, mut account_starts } = cells;
@@ -714,35 +736,65 @@ impl<'c> Computation<'c> {
         let mut entities = grouped(entity_entries, &mut entries);
         drop(entity);
         drop(entity_starts);
+        let first_account_entry = entries.len();
         let account_entries = account.into_iter().chain(account_starts).map(|(key, agg)| Entry { key, agg });
         let mut accounts = grouped(account_entries, &mut entries);
+        if self.by_source && (self.platform_scope || self.all_scope) && entries.len() > first_account_entry {
+            self.keep(grain, start, end, &entries[first_account_entry..]);
+        }
         self.rank_entities();
         entities.sort_unstable_by_key(|(owner, _)| self.entity_rank[*owner as usize]);
+        self.sort_accounts(&mut accounts);
+        let scopes = Scopes {
+            entity: true,
+            account: self.account_scope,
+            platform: self.platform_scope && !self.by_source,
+            all: self.all_scope && !self.by_source,
+        };
+        let (parts, units) = self.units(&entities, &accounts, &entries, scopes);
+        let terms = entries.iter().map(Entry::term).collect();
+        ClosedPeriod { grain, start, end, entries, terms, parts, units }
+    }
+
+    /// Accounts in output order: platform, source, account.
+    fn sort_accounts(&self, accounts: &mut [(u32, (u32, u32))]) {
         accounts.sort_by(|a, b| {
             let (a, b) = (&self.accounts[a.0 as usize], &self.accounts[b.0 as usize]);
             (&a.platform, &a.source, &a.account).cmp(&(&b.platform, &b.source, &b.account))
         });
-        let part_count = entities.len() + accounts.len();
-        let mut parts = Vec::with_capacity(part_count);
+    }
+
+    /// The parts of a period (each entity's range of `entries`, then each account's) and the
+    /// units of `scopes` computed over them.
+    fn units(
+        &self,
+        entities: &[(u32, (u32, u32))],
+        accounts: &[(u32, (u32, u32))],
+        entries: &[Entry],
+        scopes: Scopes,
+    ) -> (Vec<(u32, u32)>, Vec<Unit>) {
+        let mut parts = Vec::with_capacity(entities.len() + accounts.len());
         let mut units = Vec::new();
         let unit = |scope, owner, lo: usize, hi: usize, parts: &[(u32, u32)]| {
             let present =
                 TermSet::of(parts[lo..hi].iter().flat_map(|&(a, b)| &entries[a as usize..b as usize]));
             Unit { scope, owner, parts: (lo as u32, hi as u32), present }
         };
-        for (owner, range) in &entities {
+        for (owner, range) in entities {
             parts.push(*range);
-            units.push(unit(Scope::Entity, *owner, parts.len() - 1, parts.len(), &parts));
+            if scopes.entity {
+                units.push(unit(Scope::Entity, *owner, parts.len() - 1, parts.len(), &parts));
+            }
         }
         let first_account = parts.len();
         parts.extend(accounts.iter().map(|(_, range)| *range));
-        if self.account_scope {
+        if scopes.account {
             for (i, (owner, _)) in accounts.iter().enumerate() {
                 let at = first_account + i;
                 units.push(unit(Scope::Account, *owner, at, at + 1, &parts));
             }
         }
-        if self.platform_scope {
+        if scopes.platform {
             // Accounts are ordered by platform first: each platform's accounts are contiguous.
             let mut lo = 0;
             while lo < accounts.len() {
@@ -762,11 +814,10 @@ impl<'c> Computation<'c> {
                 lo = hi;
             }
         }
-        if self.all_scope && !accounts.is_empty() {
+        if scopes.all && !accounts.is_empty() {
             units.push(unit(Scope::All, 0, first_account, parts.len(), &parts));
         }
-        let terms = entries.iter().map(Entry::term).collect();
-        ClosedPeriod { grain, start, end, entries, terms, parts, units }
+        (parts, units)
     }
 
     /// Keeps `cell_order` up to date.

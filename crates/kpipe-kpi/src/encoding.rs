@@ -5,6 +5,7 @@
 //! chunks come back to be filled again (a new chunk of this size is a fresh mapping whose every
 //! page faults in: a tenth of the computing thread's time when each chunk was new).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -60,13 +61,14 @@ impl SentRow {
 }
 
 enum Job {
-    /// The next period's rows go to a new file at `path`, staged as `key`.
+    /// The next rows go to the file staged as `key` (at `path`), after the rows sent to it
+    /// before: another source's part of the same period.
     Open {
         key: String,
         path: PathBuf,
     },
     Rows(Vec<SentRow>),
-    /// The period's rows are all sent.
+    /// This part's rows are all sent.
     Close,
 }
 
@@ -95,8 +97,8 @@ impl Encoder {
         Ok(Encoder { jobs, empties, thread })
     }
 
-    /// Starts the file of a period: the rows pushed to the returned sink go to it, and it is
-    /// closed by [`PeriodRows::close`]. `Err(())` when the thread stopped: [`Encoder::finish`]
+    /// Starts a part of a period's file (the file is created with its first part): the rows
+    /// pushed to the returned sink go to it, until [`PeriodRows::close`]. `Err(())` when the thread stopped: [`Encoder::finish`]
     /// says why.
     pub fn open(&self, key: String, path: PathBuf) -> Result<PeriodRows<'_>, ()> {
         self.jobs.send(Job::Open { key, path }).map_err(drop)?;
@@ -104,8 +106,8 @@ impl Encoder {
         Ok(PeriodRows { jobs: &self.jobs, empties: &self.empties, chunk })
     }
 
-    /// Waits for the files to be written; the files in the order they were opened, or the
-    /// error that stopped the thread.
+    /// Closes every file and waits for them to be written; the files by key, or the error that
+    /// stopped the thread.
     pub fn finish(self) -> Result<Vec<EncodedFile>, KpiError> {
         drop(self.jobs);
         self.thread.join().unwrap_or_else(|_| {
@@ -131,7 +133,7 @@ impl PeriodRows<'_> {
         self.jobs.send(Job::Rows(chunk)).map_err(|_| Stopped)
     }
 
-    /// Sends the last rows and closes the period's file.
+    /// Sends the part's last rows.
     pub fn close(mut self) -> Result<(), Stopped> {
         if !self.chunk.is_empty() {
             self.send()?;
@@ -153,19 +155,28 @@ impl RowSink for PeriodRows<'_> {
     }
 }
 
-/// The thread's work: files opened, filled and closed in the order the jobs come.
+/// The thread's work: each period's file opened with its first part, filled part after part
+/// as the jobs come, and closed at the end.
 fn encode(
     jobs: &Receiver<Job>,
     emptied: &SyncSender<Vec<SentRow>>,
     format: &TableFormat,
 ) -> Result<Vec<EncodedFile>, KpiError> {
-    let mut written = Vec::new();
-    let mut open: Option<(String, PeriodFile)> = None;
+    let mut files: BTreeMap<String, PeriodFile> = BTreeMap::new();
+    let mut current: Option<String> = None;
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Open { key, path } => open = Some((key, PeriodFile::new(path, format)?)),
+            Job::Open { key, path } => {
+                match files.get_mut(&key) {
+                    Some(file) => file.start_part(),
+                    None => {
+                        files.insert(key.clone(), PeriodFile::new(path, format)?);
+                    }
+                }
+                current = Some(key);
+            }
             Job::Rows(mut rows) => {
-                let Some((_, file)) = open.as_mut() else {
+                let Some(file) = current.as_ref().and_then(|key| files.get_mut(key)) else {
                     return Err(KpiError::Write {
                         path: PathBuf::from("kpis"),
                         message: "KPI rows came before their period's file was opened".into(),
@@ -180,12 +191,16 @@ fn encode(
                 let _ = emptied.try_send(rows);
             }
             Job::Close => {
-                if let Some((key, file)) = open.take()
-                    && let Some((path, rows)) = file.finish()?
-                {
-                    written.push((key, path, rows));
+                if let Some(file) = current.take().and_then(|key| files.get_mut(&key)) {
+                    file.end_part()?;
                 }
             }
+        }
+    }
+    let mut written = Vec::new();
+    for (key, file) in files {
+        if let Some((path, rows)) = file.finish()? {
+            written.push((key, path, rows));
         }
     }
     Ok(written)

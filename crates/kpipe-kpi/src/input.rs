@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Decimal128Type;
 use arrow_array::{Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
-use kpipe_core::{Currency, DateWindow, Decimal, Dimensions, PeriodGrain, SinkError};
+use kpipe_core::{Currency, Decimal, Dimensions, PeriodGrain, SinkError};
 use kpipe_sink_parquet::table::table_files;
 use kpipe_sink_parquet::{OutputFormat, Storage, layout};
 use parquet::arrow::ProjectionMask;
@@ -31,54 +31,105 @@ pub(crate) struct Partition {
     pub file: String,
 }
 
-/// The day partitions of every source within `window`, oldest first (then by source).
-pub(crate) fn partitions(
-    storage: &Storage,
-    format: OutputFormat,
-    window: DateWindow,
-) -> Result<Vec<Partition>, KpiError> {
-    let mut out = Vec::new();
-    let files = table_files(storage, format, layout::METRICS)
-        .map_err(|e| KpiError::Read { path: PathBuf::from(layout::METRICS), message: e.to_string() })?;
-    for entry in files {
-        let Some((source, date)) = layout::parse_metric_file(&entry.logical_key) else { continue };
-        if window.contains(date) {
-            out.push(Partition { date, source: source.to_owned(), file: entry.key.clone() });
-        }
-    }
-    out.sort();
-    Ok(out)
+/// A stored period file (unique metrics over a whole week or month).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeriodFile {
+    pub source: String,
+    pub grain: Grain,
+    pub start: NaiveDate,
+    /// Its key.
+    pub file: String,
 }
 
-/// Feeds `computation` the stored period rows (unique metrics over whole weeks and months) of
-/// the periods it produces, as they are read (a batch at a time, not all of a grain's rows at
-/// once); returns how many period files' rows were read.
+/// What the computation reads of the stored metrics, as listed at one moment.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// The day files within the read window, oldest first (then by source).
+    pub partitions: Vec<Partition>,
+    /// The period files of the periods computed, in the order listed.
+    pub period_files: Vec<PeriodFile>,
+}
+
+impl Listing {
+    /// The day files of every source within `computation`'s read window, and the period files
+    /// of the weeks and months it computes.
+    pub fn read(
+        storage: &Storage,
+        format: OutputFormat,
+        computation: &Computation<'_>,
+    ) -> Result<Listing, KpiError> {
+        let listed = |folder: &str| {
+            table_files(storage, format, folder)
+                .map_err(|e| KpiError::Read { path: PathBuf::from(folder), message: e.to_string() })
+        };
+        let window = computation.read_window();
+        let mut partitions = Vec::new();
+        for entry in listed(layout::METRICS)? {
+            let Some((source, date)) = layout::parse_metric_file(&entry.logical_key) else { continue };
+            if window.contains(date) {
+                partitions.push(Partition { date, source: source.to_owned(), file: entry.key.clone() });
+            }
+        }
+        partitions.sort();
+        let touched = computation.touched();
+        let mut period_files = Vec::new();
+        if touched.grains().iter().any(|g| *g != Grain::Day) {
+            for entry in listed(layout::METRICS_PERIOD)? {
+                let Some((source, grain, start)) = layout::parse_period_file(&entry.logical_key) else {
+                    continue;
+                };
+                let grain = match grain {
+                    PeriodGrain::Week => Grain::Week,
+                    PeriodGrain::Month => Grain::Month,
+                };
+                if touched.contains(grain, start) {
+                    period_files.push(PeriodFile {
+                        source: source.to_owned(),
+                        grain,
+                        start,
+                        file: entry.key,
+                    });
+                }
+            }
+        }
+        Ok(Listing { partitions, period_files })
+    }
+
+    /// Every source with a file listed, by name.
+    pub fn sources(&self) -> std::collections::BTreeSet<&str> {
+        let days = self.partitions.iter().map(|p| p.source.as_str());
+        days.chain(self.period_files.iter().map(|p| p.source.as_str())).collect()
+    }
+
+    /// `source`'s day files, oldest first.
+    pub fn partitions_of<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a Partition> + 'a {
+        self.partitions.iter().filter(move |p| p.source == source)
+    }
+}
+
+/// Feeds `computation` `source`'s stored period rows (unique metrics over whole weeks and
+/// months) of the periods it produces, as they are read (a batch at a time, not all of a
+/// grain's rows at once); returns how many rows were read.
 pub(crate) fn read_period_rows(
     storage: &Storage,
-    format: OutputFormat,
+    listing: &Listing,
+    source: &str,
     computation: &mut Computation<'_>,
 ) -> Result<u64, KpiError> {
     let fail =
         |e: SinkError| KpiError::Read { path: PathBuf::from(layout::METRICS_PERIOD), message: e.to_string() };
+    let keys: Vec<String> =
+        listing.period_files.iter().filter(|f| f.source == source).map(|f| f.file.clone()).collect();
     let mut read = 0;
-    let grains: Vec<Grain> = computation.touched().grains().to_vec();
-    for grain in grains {
-        let period_grain = match grain {
-            Grain::Day => continue,
-            Grain::Week => PeriodGrain::Week,
-            Grain::Month => PeriodGrain::Month,
+    for stored in kpipe_sink_parquet::period::stream_period_files(storage, keys) {
+        let stored = stored.map_err(fail)?;
+        let grain = match stored.request.period.grain {
+            PeriodGrain::Week => Grain::Week,
+            PeriodGrain::Month => Grain::Month,
         };
-        let periods = computation.touched().periods(grain);
-        let (Some(first), Some(last)) = (periods.first(), periods.last()) else { continue };
-        let rows =
-            kpipe_sink_parquet::period::stream_period_rows(storage, format, period_grain, (first.0, last.0))
-                .map_err(fail)?;
-        for stored in rows {
-            let stored = stored.map_err(fail)?;
-            let row = RowRef::from_row(&stored.stored.row);
-            computation.add_period_row(&stored.stored.source, grain, stored.request.period.start, &row);
-            read += 1;
-        }
+        let row = RowRef::from_row(&stored.stored.row);
+        computation.add_period_row(&stored.stored.source, grain, stored.request.period.start, &row);
+        read += 1;
     }
     Ok(read)
 }

@@ -53,4 +53,4 @@ pub use period::{Grain, Scope, Touched};
 pub use read::{read_kpi_dir, read_kpis, read_stored_kpi_files, read_stored_kpis, stored_periods};
 pub use row::{KpiRow, RowRef};
 pub use show::{format_value, render_account_table, render_table};
-pub use stage::{StageReport, run, run_on};
+pub use stage::{StageFeed, StageReport, run, run_on};

@@ -19,7 +19,7 @@ use parquet::basic::{Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 
-use crate::compute::{Computation, EndedPeriod};
+use crate::compute::{ClosedPeriod, Computation, EndedPeriod};
 use crate::encoding::{Encoder, Stopped};
 use crate::error::KpiError;
 use crate::period::{Grain, Touched};
@@ -31,6 +31,11 @@ pub const KPI_SCHEMA_VERSION: &str = "1";
 /// Rows per Parquet row group at most. The row group being built is the writer's memory, held
 /// encoded and compressed: a few megabytes at this size, whatever the period's size.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Rows a source's part of a period file must reach to be written as a row group when the
+/// source's rows end (see [`PeriodFile::end_part`]): below it, the rows wait in memory, encoded,
+/// for the next source's.
+const PART_ROWS: usize = 16 * 1024;
 
 static KPI_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
@@ -249,6 +254,21 @@ impl PeriodFile {
         self.columns.start_batch();
     }
 
+    /// The rows pushed from here on are another source's: its accounts and entities are
+    /// numbered anew.
+    pub fn start_part(&mut self) {
+        self.columns.start_batch();
+        self.columns.account_id.forget_keys();
+        self.columns.entity_id.forget_keys();
+    }
+
+    /// The end of a source's rows: they become a row group of their own when there are
+    /// [`PART_ROWS`] rows or more not written yet; fewer wait for the next source's, so that a
+    /// run of many small sources does not write a row group per source and period.
+    pub fn end_part(&mut self) -> Result<(), KpiError> {
+        if self.columns.rows() >= PART_ROWS { self.flush() } else { Ok(()) }
+    }
+
     /// Writes the last rows and closes the file; `None` when the period had no rows.
     pub fn finish(mut self) -> Result<Option<(PathBuf, u64)>, KpiError> {
         self.flush()?;
@@ -285,7 +305,8 @@ pub struct KpiCommit {
 /// The KPI files of one stage run, staged until [`KpiWriter::commit`].
 #[derive(Debug)]
 pub(crate) struct KpiWriter {
-    table: StagedTable,
+    /// `None` once published.
+    table: Option<StagedTable>,
     output_format: OutputFormat,
     run_id: String,
     /// Encodes the files beside the computation; `None` once it stopped.
@@ -298,16 +319,29 @@ impl KpiWriter {
         let table =
             StagedTable::open(storage, layout::KPIS, &layout::kpi_files(), run_id).map_err(KpiError::sink)?;
         let encoder = Some(Encoder::start(file_format(run_id)?)?);
-        Ok(KpiWriter { table, output_format, run_id: run_id.to_owned(), encoder })
+        Ok(KpiWriter { table: Some(table), output_format, run_id: run_id.to_owned(), encoder })
     }
 
-    /// Computes an ended period's rows and sends them to be written to a file in the staging
-    /// folder as they come; a period without rows writes nothing (and its old file, if any, is
-    /// removed at commit). The period's aggregates are freed once its rows are computed.
+    /// Computes an ended period's rows and sends them to be written to its file in the staging
+    /// folder as they come; the period's aggregates are freed once its rows are computed.
     pub fn stage(&mut self, computation: &mut Computation<'_>, period: EndedPeriod) -> Result<(), KpiError> {
         let period = computation.close(period);
+        self.stage_closed(computation, period)
+    }
+
+    /// Computes a closed period's rows and sends them after the rows already sent for its
+    /// period (by other sources). A period that never gets a row writes nothing (and its old
+    /// file, if any, is removed at commit).
+    pub fn stage_closed(
+        &mut self,
+        computation: &mut Computation<'_>,
+        period: ClosedPeriod,
+    ) -> Result<(), KpiError> {
+        if period.is_empty() {
+            return Ok(());
+        }
         let key = layout::kpi_file(period.grain.as_str(), period.start);
-        let path = self.table.staging_path(&key);
+        let path = self.table.as_ref().ok_or_else(stopped)?.staging_path(&key);
         let encoder = self.encoder.as_ref().ok_or_else(stopped)?;
         let sent = match encoder.open(key, path) {
             Ok(mut rows) => match computation.emit(&period, &mut rows) {
@@ -331,8 +365,9 @@ impl KpiWriter {
     /// any more. Each period is replaced in one step: readers see the old or the new period.
     pub fn commit(mut self, touched: &Touched) -> Result<KpiCommit, KpiError> {
         let encoder = self.encoder.take().ok_or_else(stopped)?;
+        let mut table = self.table.take().ok_or_else(stopped)?;
         for (key, path, rows) in encoder.finish()? {
-            self.table.stage(key, path, rows);
+            table.stage(key, path, rows);
         }
         let mut replaced = BTreeSet::new();
         let mut spans = Vec::new();
@@ -346,14 +381,13 @@ impl KpiWriter {
             }
         }
         let context = CommitContext {
-            run_id: self.run_id,
+            run_id: std::mem::take(&mut self.run_id),
             writer: "kpis".to_owned(),
             window: spans.join(", "),
             shard: kpipe_core::Shard::ALL,
             whole: false,
         };
-        let published = self
-            .table
+        let published = table
             .publish_as(self.output_format, layout::KPIS, &replaced, &kpi_schema(), &context)
             .map_err(KpiError::sink)?;
         Ok(KpiCommit {
@@ -362,6 +396,16 @@ impl KpiWriter {
             periods_removed: published.removed,
             files: published.files,
         })
+    }
+}
+
+impl Drop for KpiWriter {
+    fn drop(&mut self) {
+        // Not committed: the encoder ends before the staging folder goes (with the table), so
+        // that no file is written into it after.
+        if let Some(encoder) = self.encoder.take() {
+            let _ = encoder.finish();
+        }
     }
 }
 

@@ -3,13 +3,18 @@
 //! - a KPI over any period and scope is the ratio of the summed components (ratio of sums, not a
 //!   mean of ratios), rounded half to even, with those sums as its numerator and denominator;
 //! - splitting a week into its days, or a scope into its parts, and adding the numerators and
-//!   denominators back gives the week's (the scope's) numerator and denominator.
+//!   denominators back gives the week's (the scope's) numerator and denominator;
+//! - the stage, which reads stored sources one at a time (and during a run as each commits),
+//!   writes exactly the rows of one pass over every source's rows together.
+
+mod common;
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, Days, NaiveDate};
 use kpipe_core::{Currency, DateWindow, Decimal, Dimensions, Label, Metric, MetricRow};
-use kpipe_kpi::{Catalog, Computation, Grain, KpiRow, RowRef, Scope, Settings};
+use kpipe_kpi::{Catalog, Computation, Grain, KpiRow, RowRef, Scope, Settings, StageFeed, read_kpis};
+use kpipe_sink_parquet::Storage;
 
 struct Rng(u64);
 
@@ -266,4 +271,82 @@ fn days_must_come_in_order() {
     assert!(c.begin_day(d("2026-10-06"), &mut out).unwrap());
     assert!(c.begin_day(d("2026-10-05"), &mut out).is_err());
     assert!(!c.begin_day(d("2027-01-01"), &mut out).unwrap(), "outside the periods: not needed");
+}
+
+fn stored(data: &[Obs]) -> (tempfile::TempDir, DateWindow) {
+    let dir = tempfile::tempdir().expect("test setup");
+    let mut by_source: BTreeMap<String, Vec<MetricRow>> = BTreeMap::new();
+    for o in data {
+        by_source.entry(o.source.to_owned()).or_default().extend(metric_rows(o));
+    }
+    let first = data.iter().map(|o| o.date).min().expect("test setup");
+    let last = data.iter().map(|o| o.date).max().expect("test setup");
+    let window = DateWindow::new(first, last).expect("test setup");
+    common::store(dir.path(), &by_source, window);
+    (dir, window)
+}
+
+#[test]
+fn the_stage_source_by_source_writes_what_one_pass_over_all_computes() {
+    for seed in 1..=4 {
+        let data = generate(seed);
+        let (dir, window) = stored(&data);
+        // Three sources, two of them on one platform: the platform and all-platforms scopes
+        // add up accounts of several sources.
+        let report = kpipe_kpi::run(dir.path(), &Catalog::builtin(), &Settings::default(), window, "t")
+            .expect("the stage runs");
+        let written = common::lines(&read_kpis(dir.path(), None).expect("readable"));
+        let one_pass = common::lines(&compute(&data, window));
+        assert_eq!(report.commit.rows as usize, written.len());
+        assert!(written.iter().any(|l| l.contains(" platform linkedin ")), "seed {seed}: {written:?}");
+        assert_eq!(written, one_pass, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_stage_fed_as_sources_finish_writes_the_same_rows() {
+    let data = generate(7);
+    let (dir, window) = stored(&data);
+    let (catalog, settings) = (Catalog::builtin(), Settings::default());
+    kpipe_kpi::run(dir.path(), &catalog, &settings, window, "whole").expect("the stage runs");
+    let whole = common::lines(&read_kpis(dir.path(), None).expect("readable"));
+
+    // `fb` is stored and not pulled: read at once. `li` is named done; `li_emea` and a source
+    // that never wrote anything are left to the finish.
+    let pulling = ["li", "li_emea", "never_wrote"].map(str::to_owned).to_vec();
+    let storage = Storage::local(dir.path());
+    let feed =
+        StageFeed::start(storage.clone(), catalog.clone(), settings.clone(), window, "fed".into(), pulling)
+            .expect("started");
+    feed.source_done("li");
+    feed.source_done("li");
+    let report = feed.finish().expect("the stage runs");
+    let fed = common::lines(&read_kpis(dir.path(), None).expect("readable"));
+    assert_eq!(fed, whole);
+    assert_eq!(report.commit.rows as usize, fed.len());
+    assert_eq!(report.stats.rows_read as usize, data.len() * 3, "every stored row read once");
+
+    // Dropped before its finish (a stopped run): nothing is published, nothing staged is left.
+    std::fs::remove_dir_all(dir.path().join("kpis")).expect("test setup");
+    let feed = StageFeed::start(storage, catalog, settings, window, "stopped".into(), vec!["li".into()])
+        .expect("started");
+    feed.source_done("li");
+    drop(feed);
+    assert!(read_kpis(dir.path(), None).expect("readable").is_empty());
+    let staging = dir.path().join(".kpipe/staging");
+    let left: Vec<_> =
+        walk(&staging).into_iter().filter(|p| p.to_string_lossy().contains("stopped")).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        }
+        out.push(path);
+    }
+    out
 }

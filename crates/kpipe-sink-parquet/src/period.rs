@@ -221,13 +221,19 @@ pub fn stream_period_rows(
         })
         .map(|entry| entry.key)
         .collect();
-    Ok(PeriodRowStream {
+    Ok(stream_period_files(storage, keys))
+}
+
+/// The rows of the period files `keys` (keys of the period tree, as [`crate::table::table_files`]
+/// gives them), in that order, read as [`stream_period_rows`] reads them.
+pub fn stream_period_files(storage: &Storage, keys: Vec<String>) -> PeriodRowStream<'_> {
+    PeriodRowStream {
         storage,
         keys: keys.into_iter(),
         file: None,
         rows: Vec::new().into_iter(),
         ended: false,
-    })
+    }
 }
 
 /// Period rows read as they are taken: see [`stream_period_rows`].

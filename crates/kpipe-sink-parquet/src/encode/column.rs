@@ -272,6 +272,12 @@ impl DictColumn {
         self.last_address = (0, 0);
     }
 
+    /// Forgets the numbers given to [`DictColumn::push_keyed`]: from here on a number may stand
+    /// for other bytes than before (the caller numbers another set of values).
+    pub fn forget_keys(&mut self) {
+        self.keyed.clear();
+    }
+
     /// The dictionary index of `value`, added if new. `address` is the value's address and
     /// length when the caller vouches that they identify the bytes for the current batch.
     fn index_of(&mut self, value: &[u8], address: (usize, usize)) -> u32 {
