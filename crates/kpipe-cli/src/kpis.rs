@@ -81,7 +81,7 @@ pub fn command(
 /// The KPI stage of `kpipe run`: prepared before the run (which consumes the configuration),
 /// run after it.
 #[derive(Debug)]
-pub struct AfterRun {
+struct AfterRun {
     output: OutputLocation,
     storage: StorageOptions,
     kpis: KpiConfig,

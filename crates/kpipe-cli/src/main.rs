@@ -102,14 +102,16 @@ async fn dispatch(command: Command, progress: bool) -> anyhow::Result<ExitCode> 
         Command::State(command) => Ok(state_command(command)),
         Command::Auth(args) => Ok(ExitCode::from(kpipe_cli::auth::command(args).await)),
         Command::Schedule(args) => {
-            // Scheduled runs end with the same KPI stage as `kpipe run`.
+            // Scheduled runs compute the KPIs as `kpipe run` does, beside the pull.
             let kpi_stage: Arc<kpipe_cli::schedule::AfterRunHook> =
                 Arc::new(|cfg: &config::Config, options: &RunOptions| {
-                    let stage = kpis::AfterRun::new(cfg, options);
-                    Box::new(move |summary: &mut RunSummary, lock: &kpipe_cli::lock::RunLock| {
-                        stage.run_under_lock(summary, lock)
-                    })
-                        as Box<dyn FnOnce(&mut RunSummary, &kpipe_cli::lock::RunLock) -> bool + Send>
+                    let stage = Arc::new(kpis::DuringRun::new(cfg, options, Arc::new(Quiet)));
+                    kpipe_cli::schedule::RunStages {
+                        observer: stage.clone(),
+                        finish: Box::new(move |summary: &mut RunSummary, lock: &kpipe_cli::lock::RunLock| {
+                            stage.finish_under_lock(summary, lock)
+                        }),
+                    }
                 });
             Ok(ExitCode::from(kpipe_cli::schedule::command(args, Some(kpi_stage)).await))
         }

@@ -19,7 +19,7 @@ mod scheduler;
 
 pub use command::{ScheduleArgs, command};
 pub use cron::{CronSchedule, ScheduleError, parse_time_zone};
-pub use run_job::{AfterRunHook, EnvLookup, RunJob, write_summary};
+pub use run_job::{AfterRunHook, EnvLookup, FinishStages, RunJob, RunStages, write_summary};
 pub use scheduler::{Clock, Job, Report, Scheduler, StopSignal, Stopped, SystemClock, Tick, TickOutcome};
 
 /// Exit code: stopped by SIGTERM/SIGINT (after the run in flight finished) or after `--max-runs`

@@ -11,14 +11,30 @@ use super::scheduler::{Job, Tick, TickOutcome};
 use crate::config::{self, Config};
 use crate::lock::{LockError, RunLock};
 use crate::run_metrics::{RunContext, ScheduleMetrics};
-use crate::runner::{self, Quiet, RunError, RunOptions};
+use crate::runner::{self, Quiet, RunError, RunObserver, RunOptions};
 use crate::summary::RunSummary;
 
-/// Prepared before a run (which consumes the configuration) and called with its summary while
-/// the run's output lock is still held: the stages `kpipe run` runs after the pipeline.
-/// Returns false when such a stage failed.
-pub type AfterRunHook =
-    dyn Fn(&Config, &RunOptions) -> Box<dyn FnOnce(&mut RunSummary, &RunLock) -> bool + Send> + Send + Sync;
+/// Ends a run's later stages, with the run's summary, while the run's output lock is still held;
+/// false when such a stage failed.
+pub type FinishStages = Box<dyn FnOnce(&mut RunSummary, &RunLock) -> bool + Send>;
+
+/// The stages `kpipe run` runs beside and after the pipeline (the KPIs), prepared before a run
+/// (which consumes the configuration).
+pub struct RunStages {
+    /// Observes the run: the stages start with it and take each source as it is done.
+    pub observer: Arc<dyn RunObserver>,
+    /// Ends them.
+    pub finish: FinishStages,
+}
+
+impl std::fmt::Debug for RunStages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunStages").finish_non_exhaustive()
+    }
+}
+
+/// Makes the [`RunStages`] of a run.
+pub type AfterRunHook = dyn Fn(&Config, &RunOptions) -> RunStages + Send + Sync;
 
 /// Where `${NAME}` values of the configuration come from.
 pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -65,10 +81,15 @@ impl RunJob {
             Err(e) => return TickOutcome::Failed { reason: format!("configuration error: {e}") },
         };
         let options = RunOptions::new(Utc::now().date_naive());
-        let after = self.after_run.as_ref().map(|hook| hook(&cfg, &options));
+        let stages = self.after_run.as_ref().map(|hook| hook(&cfg, &options));
+        let observer: Arc<dyn RunObserver> = match &stages {
+            Some(stages) => stages.observer.clone(),
+            None => Arc::new(Quiet),
+        };
+        let after = stages.map(|stages| stages.finish);
         let metrics = self.metrics.as_ref().map(|m| (m, RunContext::new(&cfg, &records)));
         let _in_progress = metrics.as_ref().map(|(m, _)| m.run_started(Utc::now()));
-        let (mut summary, lock) = match runner::run_locked(cfg, options, Arc::new(Quiet)).await {
+        let (mut summary, lock) = match runner::run_locked(cfg, options, observer).await {
             Ok(s) => s,
             Err(RunError::Locked(e @ LockError::Busy { .. })) => {
                 return TickOutcome::Skipped { reason: e.to_string() };
