@@ -112,6 +112,8 @@ impl<'c> SourceBySource<'c> {
         if partitions.peek().is_none() && !has_periods {
             return Ok(());
         }
+        let clock = Instant::now();
+        let rows_before = self.computation.stats().rows_read;
         let (c, w) = (&mut self.computation, &mut self.writer);
         c.begin_source();
         input::read_period_rows(&self.storage, listing, source, c)?;
@@ -128,6 +130,12 @@ impl<'c> SourceBySource<'c> {
         for period in c.close_all() {
             w.stage(c, period)?;
         }
+        tracing::debug!(
+            source,
+            metric_rows = c.stats().rows_read - rows_before,
+            ms = clock.elapsed().as_millis() as u64,
+            "a source's KPIs computed"
+        );
         Ok(())
     }
 
