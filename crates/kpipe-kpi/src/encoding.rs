@@ -217,10 +217,16 @@ mod tests {
     use crate::period::{Grain, Scope};
 
     fn push_rows(rows: &mut PeriodRows<'_>, n: usize) {
+        push_named(rows, n, "ad");
+    }
+
+    /// `n` rows of entities `<prefix>-00000`, ... numbered 0, 1, ... as the computation numbers
+    /// a source's entities.
+    fn push_named(rows: &mut PeriodRows<'_>, n: usize, prefix: &str) {
         let (kpi, platform) = (Label::new("ctr"), Label::new("facebook"));
         let day = NaiveDate::from_ymd_opt(2026, 9, 1).expect("date");
         for i in 0..n {
-            let entity = Label::new(&format!("ad-{i:05}"));
+            let entity = Label::new(&format!("{prefix}-{i:05}"));
             let view = RowView {
                 kpi: &kpi,
                 grain: Grain::Day,
@@ -278,5 +284,52 @@ mod tests {
         let _ = rows.close();
         let error = encoder.finish().expect_err("the file cannot be created");
         assert!(error.to_string().contains("not-a-folder"), "{error}");
+    }
+
+    fn entities_and_groups(path: &std::path::Path) -> (Vec<String>, Vec<i64>) {
+        use arrow_array::cast::AsArray;
+        let file = std::fs::File::open(path).expect("written");
+        let builder =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+        let groups = builder.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        let mut entities = Vec::new();
+        for batch in builder.build().expect("reader") {
+            let batch = batch.expect("batch");
+            let column = batch.column_by_name("entity_id").expect("entity_id").as_string::<i32>();
+            entities.extend(column.iter().map(|v| v.unwrap_or("-").to_owned()));
+        }
+        (entities, groups)
+    }
+
+    #[test]
+    fn sources_parts_of_a_period_share_its_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let encoder = Encoder::start(file_format("t").expect("format")).expect("thread");
+        // Two sources' small parts of period `a` (the same entity numbers, other entities), a
+        // part of `b` between them, a part of `a` that makes the rows waiting a row group, and
+        // a last small one.
+        let parts = [
+            ("a", 10, "li"),
+            ("b", 3, "li"),
+            ("a", 7, "fb"),
+            ("a", crate::output::PART_ROWS, "ga"),
+            ("a", 5, "hs"),
+        ];
+        for (key, n, prefix) in parts {
+            let mut rows = encoder.open(key.to_owned(), dir.path().join(key)).expect("open");
+            push_named(&mut rows, n, prefix);
+            rows.close().expect("close");
+        }
+        let written = encoder.finish().expect("written");
+        let got: Vec<(&str, u64)> = written.iter().map(|(k, _, n)| (k.as_str(), *n)).collect();
+        assert_eq!(got, [("a", 22 + crate::output::PART_ROWS as u64), ("b", 3)]);
+
+        let (entities, groups) = entities_and_groups(&dir.path().join("a"));
+        assert_eq!(groups, [17 + crate::output::PART_ROWS as i64, 5], "small parts wait for the next");
+        let mut want: Vec<String> = (0..10).map(|i| format!("li-{i:05}")).collect();
+        want.extend((0..7).map(|i| format!("fb-{i:05}")));
+        want.extend((0..crate::output::PART_ROWS).map(|i| format!("ga-{i:05}")));
+        want.extend((0..5).map(|i| format!("hs-{i:05}")));
+        assert_eq!(entities, want, "a source's entity numbers never stand for another's entities");
     }
 }

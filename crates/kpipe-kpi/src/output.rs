@@ -35,7 +35,7 @@ const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows a source's part of a period file must reach to be written as a row group when the
 /// source's rows end (see [`PeriodFile::end_part`]): below it, the rows wait in memory, encoded,
 /// for the next source's.
-const PART_ROWS: usize = 16 * 1024;
+pub(crate) const PART_ROWS: usize = 16 * 1024;
 
 static KPI_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
