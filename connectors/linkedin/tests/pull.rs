@@ -50,10 +50,13 @@ async fn analytics_requests_use_restli_encoding_and_version_headers() {
     let source = build(source_table(&sim, &api, ""));
     let pulled = pull(source.as_ref(), window("2026-03-01", "2026-03-03")).await;
     pulled.expect_ok("restli");
-    // Accounts are asked about at once: the first account's request, whenever it came.
+    // Accounts and pivots are asked about at once: the first account's campaign request,
+    // whenever it came.
     let first = analytics_requests(&sim)
         .into_iter()
-        .find(|r| r.query.as_deref().is_some_and(|q| q.contains("508000001)&")))
+        .find(|r| {
+            r.query.as_deref().is_some_and(|q| q.contains("508000001)&") && q.contains("pivot=CAMPAIGN&"))
+        })
         .expect("an analytics request");
     assert_eq!(
         first.query.as_deref(),
